@@ -1,0 +1,1 @@
+//! lockbox-examples: see the `examples` in this package.

@@ -1,0 +1,1 @@
+//! DynamoDB (awsJson1.0, `X-Amz-Target: DynamoDB_20120810.*`).

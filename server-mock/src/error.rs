@@ -1,4 +1,7 @@
 //! AWS-shaped errors: `{"__type": "...#Code", "message": "..."}` with the status AWS uses.
+//!
+//! How an error is framed on the wire (namespace, content type) depends on the service
+//! and lives in [`crate::protocol`]; this file only says *what* went wrong.
 
 use axum::http::StatusCode;
 
@@ -24,13 +27,73 @@ impl AwsError {
         }
     }
 
+    /// An error with the status AWS usually sends for `code` (see [`default_status`]).
+    pub fn with_code(code: impl Into<String>, message: impl Into<String>) -> Self {
+        let code = code.into();
+        Self::new(default_status(&code), code, message)
+    }
+
     /// `400 ValidationException`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
     }
 
+    /// `400 SerializationException`: the body is not the JSON shape the operation takes.
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "SerializationException", message)
+    }
+
     /// `500 InternalFailure`, for the emulator's own faults (I/O on the data dir).
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            message,
+        )
+    }
+}
+
+/// The HTTP status AWS sends with an error code, for codes given without one
+/// (fault rules name a code and may leave the status out).
+///
+/// AWS JSON services answer client errors, throttling included, with 400; only
+/// server-side failures use 5xx. Unknown codes are treated as client errors.
+pub fn default_status(code: &str) -> StatusCode {
+    match code {
+        "InternalFailure"
+        | "InternalServerError"
+        | "InternalError"
+        | "KMSInternalException"
+        | "KeyUnavailableException" => StatusCode::INTERNAL_SERVER_ERROR,
+        "ServiceUnavailable" | "ServiceUnavailableException" | "DependencyTimeoutException" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        "RequestTimeout" | "RequestTimeoutException" => StatusCode::REQUEST_TIMEOUT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_is_a_client_error_and_internal_is_a_server_error() {
+        assert_eq!(
+            default_status("ThrottlingException"),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            default_status("ProvisionedThroughputExceededException"),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            default_status("InternalServerError"),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            default_status("ServiceUnavailable"),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

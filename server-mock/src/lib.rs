@@ -1,6 +1,321 @@
 //! lockbox-mock: a local emulator of AWS KMS, DynamoDB, STS and the cloud
 //! credential endpoints, speaking the same wire protocols as AWS.
+//!
+//! In a test:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lockbox_mock::StartError> {
+//! let mock = lockbox_mock::start().await?;
+//! let endpoint = mock.endpoint_url(); // http://127.0.0.1:NNNN, for `endpoint_url`
+//! # drop(endpoint);
+//! mock.shutdown().await; // or just drop it
+//! # Ok(()) }
+//! ```
+//!
+//! Requests are not authenticated yet ("open mode"): any signed or unsigned
+//! request is served. STS and the credential endpoints will live in `sts.rs` and
+//! `auth.rs`, next to `kms.rs`.
 
 pub mod dynamodb;
 pub mod error;
+pub mod faults;
+pub mod kms;
+pub mod protocol;
+mod server;
+mod services;
 pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::AwsError;
+use crate::faults::Faults;
+use crate::kms::Kms;
+use crate::protocol::{RequestContext, Service};
+use crate::services::JsonService;
+use crate::store::{FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
+
+pub use crate::store::StoreError as JournalError;
+
+/// How an emulator is set up. `Config::default()` is in-memory, no added latency.
+#[derive(Debug, Clone)]
+pub struct Config {
+    data_dir: Option<PathBuf>,
+    latency: Duration,
+    account_id: String,
+    listen: SocketAddr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            latency: Duration::ZERO,
+            account_id: "000000000000".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration: in memory, no latency, `127.0.0.1:0`.
+    pub fn builder() -> Self {
+        Self::default()
+    }
+
+    /// Keep state durably in `dir` (created if missing) instead of in memory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Add this latency to every AWS call.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The account id used in ARNs (default `000000000000`).
+    pub fn account_id(mut self, account: impl Into<String>) -> Self {
+        self.account_id = account.into();
+        self
+    }
+
+    /// The address [`start_with`] binds (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The data dir could not be opened, or its journal is damaged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// All emulated state, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct MockState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    journal: Arc<dyn Journal>,
+    kms: Arc<Kms>,
+    faults: Faults,
+}
+
+impl std::fmt::Debug for MockState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockState")
+            .field("config", &self.inner.config)
+            .field("kms", &self.inner.kms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockState {
+    /// Empty in-memory state.
+    pub fn in_memory() -> Self {
+        Self::build(Config::default(), Arc::new(NoJournal))
+    }
+
+    /// State for `config`: with a data dir, replays its journal and compacts it.
+    /// A damaged journal is an error, never an empty store.
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        let Some(dir) = config.data_dir.clone() else {
+            return Ok(Self::build(config, Arc::new(NoJournal)));
+        };
+        let (journal, entries) = FileJournal::open(&dir)?;
+        let journal = Arc::new(journal);
+        let state = Self::build(config, journal.clone());
+        for entry in &entries {
+            let result = if entry.service == RESET_SERVICE {
+                state.services().for_each(|(_, s)| s.reset());
+                Ok(())
+            } else {
+                match Service::from_name(&entry.service).and_then(|s| state.service(s)) {
+                    Some(service) => service.restore(&entry.record),
+                    None => Err(format!("unknown service {:?}", entry.service)),
+                }
+            };
+            result.map_err(|reason| StoreError::Corrupt {
+                path: journal.path().to_owned(),
+                line: entry.line,
+                reason: format!("cannot replay the record: {reason}"),
+            })?;
+        }
+        let snapshot: Vec<(String, serde_json::Value)> = state
+            .services()
+            .flat_map(|(name, s)| s.snapshot().into_iter().map(move |r| (name.to_owned(), r)))
+            .collect();
+        journal.compact(&snapshot)?;
+        tracing::info!(
+            path = %journal.path().display(),
+            replayed = entries.len(),
+            "state loaded from the data dir"
+        );
+        Ok(state)
+    }
+
+    fn build(config: Config, journal: Arc<dyn Journal>) -> Self {
+        let kms = Arc::new(Kms::with_account(
+            journal.clone(),
+            config.account_id.clone(),
+        ));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                journal,
+                kms,
+                faults: Faults::default(),
+            }),
+        }
+    }
+
+    /// The service behind a name, if this build emulates it.
+    fn service(&self, service: Service) -> Option<&dyn JsonService> {
+        match service {
+            Service::Kms => Some(self.inner.kms.as_ref()),
+            // DynamoDB is wired here once `dynamodb::DynamoDb` lands.
+            Service::DynamoDb => None,
+        }
+    }
+
+    fn services(&self) -> impl Iterator<Item = (&'static str, &dyn JsonService)> {
+        Service::ALL
+            .into_iter()
+            .filter_map(|s| self.service(s).map(|svc| (s.name(), svc)))
+    }
+
+    /// Runs one operation of `service` (blocking: it may fsync the journal).
+    fn call(
+        &self,
+        service: Service,
+        operation: &str,
+        body: &serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Value, AwsError> {
+        match self.service(service) {
+            Some(s) => s.handle(operation, body, ctx),
+            None => Err(AwsError::with_code(
+                "UnknownOperationException",
+                format!("{} is not emulated by this build", service.name()),
+            )),
+        }
+    }
+
+    /// Empties every service, durably.
+    fn reset(&self) -> Result<(), AwsError> {
+        self.inner
+            .journal
+            .append(RESET_SERVICE, &serde_json::json!({ "reset": true }))?;
+        self.services().for_each(|(_, s)| s.reset());
+        Ok(())
+    }
+}
+
+/// The emulator's routes, for serving in-process with any axum-compatible server.
+///
+/// `drop_response` faults need the emulator's own accept loop ([`start`] or the
+/// binary); under another server they answer `500 InternalFailure` instead.
+pub fn router(state: MockState) -> axum::Router {
+    server::router(state)
+}
+
+/// Starts an in-memory emulator on a free loopback port.
+pub async fn start() -> Result<RunningMock, StartError> {
+    start_with(Config::default()).await
+}
+
+/// Starts an emulator for `config` (on `127.0.0.1:0` unless it says otherwise).
+pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
+    let addr = config.listen;
+    let state = MockState::new(config)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, router(state), async move {
+        let _ = stopped.await;
+    }));
+    tracing::warn!(
+        %local,
+        "lockbox-mock is in open mode: requests are not authenticated or authorized"
+    );
+    Ok(RunningMock {
+        addr: local,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// A running emulator. Dropping it stops the server (without waiting).
+#[derive(Debug)]
+pub struct RunningMock {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningMock {
+    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningMock {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Serves `state` on an already-bound listener until `shutdown` resolves (the
+/// binary's entry point; [`start_with`] is the usual one).
+pub async fn serve(
+    listener: TcpListener,
+    state: MockState,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    server::serve(listener, router(state), shutdown).await
+}

@@ -1,0 +1,212 @@
+//! Fault injection: rules added at run time (`POST /_mock/faults`) that delay,
+//! fail or drop matching AWS calls, so clients' retries and fail-closed paths run.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{default_status, AwsError};
+
+/// One fault rule, as posted to `/_mock/faults`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// `service:Operation`, `service:*` or `*` (e.g. `kms:Decrypt`, `dynamodb:*`).
+    pub target: String,
+    /// Answer with this AWS error code instead of running the operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// HTTP status of `error`; AWS's usual one for the code when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Extra latency before answering, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Chance (0–1) that a matching call is affected; 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// How many calls the rule affects; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Run the operation, then close the connection without answering. With
+    /// `error`, the operation is not run: the request is lost.
+    #[serde(default)]
+    pub drop_response: bool,
+}
+
+/// What the server must do to one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fault {
+    /// Wait this long first.
+    pub latency: Duration,
+    /// Answer this error instead of running the operation.
+    pub error: Option<AwsError>,
+    /// Close the connection instead of answering.
+    pub drop_response: bool,
+}
+
+#[derive(Debug)]
+struct Armed {
+    rule: FaultRule,
+    fired: u64,
+}
+
+/// The active rules, first match wins.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<Armed>>,
+}
+
+impl FaultRule {
+    fn validate(&self) -> Result<(), String> {
+        let target_ok = self.target == "*"
+            || self
+                .target
+                .split_once(':')
+                .is_some_and(|(s, op)| !s.is_empty() && !op.is_empty());
+        if !target_ok {
+            return Err(format!(
+                "target must be \"*\", \"service:*\" or \"service:Operation\", not {:?}",
+                self.target
+            ));
+        }
+        if let Some(p) = self.probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err("probability must be between 0 and 1".to_owned());
+            }
+        }
+        if let Some(status) = self.status {
+            if StatusCode::from_u16(status).is_err() || status < 400 {
+                return Err("status must be an HTTP error status (400-599)".to_owned());
+            }
+            if self.error.is_none() {
+                return Err("status needs an error code".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    fn matches(&self, service: &str, operation: &str) -> bool {
+        if self.target == "*" {
+            return true;
+        }
+        match self.target.split_once(':') {
+            Some((s, op)) => s.eq_ignore_ascii_case(service) && (op == "*" || op == operation),
+            None => false,
+        }
+    }
+}
+
+impl Faults {
+    /// Adds a rule after the existing ones.
+    pub fn add(&self, rule: FaultRule) -> Result<(), String> {
+        rule.validate()?;
+        self.lock().push(Armed { rule, fired: 0 });
+        Ok(())
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// The rules with how often each fired and how many firings remain.
+    pub fn list(&self) -> serde_json::Value {
+        let rules: Vec<_> = self
+            .lock()
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(&a.rule).unwrap_or_default();
+                v["fired"] = a.fired.into();
+                if let Some(count) = a.rule.count {
+                    v["remaining"] = count.saturating_sub(a.fired).into();
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({ "rules": rules })
+    }
+
+    /// The fault for one call of `service:operation`, consuming one use of the
+    /// first matching rule that fires.
+    pub fn check(&self, service: &str, operation: &str) -> Fault {
+        let mut rules = self.lock();
+        let mut rng = rand::thread_rng();
+        for armed in rules.iter_mut() {
+            let rule = &armed.rule;
+            if !rule.matches(service, operation) {
+                continue;
+            }
+            if rule.count.is_some_and(|c| armed.fired >= c) {
+                continue;
+            }
+            if let Some(p) = rule.probability {
+                if !rng.gen_bool(p) {
+                    continue;
+                }
+            }
+            armed.fired += 1;
+            let error = rule.error.as_ref().map(|code| {
+                let status = rule
+                    .status
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or_else(|| default_status(code));
+                AwsError::new(status, code.clone(), "injected fault")
+            });
+            return Fault {
+                latency: Duration::from_millis(rule.latency_ms.unwrap_or(0)),
+                error,
+                drop_response: rule.drop_response,
+            };
+        }
+        Fault::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Armed>> {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(json: &str) -> FaultRule {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn count_limits_firings_and_targets_match() {
+        let faults = Faults::default();
+        faults
+            .add(rule(
+                r#"{"target":"kms:Decrypt","error":"ThrottlingException","count":2}"#,
+            ))
+            .unwrap();
+        assert!(faults.check("dynamodb", "Query").error.is_none());
+        assert!(faults.check("kms", "Encrypt").error.is_none());
+        let fault = faults.check("kms", "Decrypt");
+        let err = fault.error.unwrap();
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (StatusCode::BAD_REQUEST, "ThrottlingException")
+        );
+        assert!(faults.check("kms", "Decrypt").error.is_some());
+        assert!(faults.check("kms", "Decrypt").error.is_none());
+        assert_eq!(faults.list()["rules"][0]["remaining"], 0);
+    }
+
+    #[test]
+    fn bad_rules_are_refused() {
+        let faults = Faults::default();
+        assert!(faults.add(rule(r#"{"target":"kms"}"#)).is_err());
+        assert!(faults
+            .add(rule(r#"{"target":"*","probability":2}"#))
+            .is_err());
+        assert!(faults.add(rule(r#"{"target":"*","status":503}"#)).is_err());
+        assert!(serde_json::from_str::<FaultRule>(r#"{"target":"*","typo":1}"#).is_err());
+    }
+}

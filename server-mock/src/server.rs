@@ -1,0 +1,252 @@
+//! The HTTP front: routes, dispatch by `X-Amz-Target`, latency and faults, and an
+//! accept loop of our own so a fault can close a connection without answering.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tower::Service as _;
+
+use crate::error::AwsError;
+use crate::faults::FaultRule;
+use crate::protocol::{self, RequestContext, Service};
+use crate::MockState;
+
+/// The largest request body accepted (DynamoDB batch writes stay far below it).
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// How long shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The region of unsigned requests, as the AWS SDKs default to.
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Lets a handler close its own connection without answering (`drop_response`).
+#[derive(Debug, Clone, Default)]
+struct ConnectionDrop(Arc<Notify>);
+
+/// The emulator's routes, for in-process use with any server.
+pub(crate) fn router(state: MockState) -> Router {
+    Router::new()
+        .route("/_mock/health", get(health))
+        .route(
+            "/_mock/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/_mock/reset", post(reset))
+        .fallback(aws)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests finish (up to a few seconds) and returns.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection(stream, peer, router.clone(), stop_rx.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let dropper = ConnectionDrop::default();
+    let handle = dropper.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(handle.clone());
+        router.clone().call(request)
+    });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut stopping = *stop.borrow();
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = dropper.0.notified() => {
+                // Dropping the connection closes the socket with no response written.
+                tracing::info!(%peer, "fault: closing the connection without answering");
+                return;
+            }
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn list_faults(State(state): State<MockState>) -> impl IntoResponse {
+    Json(state.inner.faults.list())
+}
+
+async fn add_fault(State(state): State<MockState>, body: Bytes) -> Response {
+    let rule: FaultRule = match serde_json::from_slice(&body) {
+        Ok(rule) => rule,
+        Err(e) => return bad_request(format!("invalid fault rule: {e}")),
+    };
+    match state.inner.faults.add(rule) {
+        Ok(()) => (StatusCode::CREATED, Json(state.inner.faults.list())).into_response(),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn clear_faults(State(state): State<MockState>) -> StatusCode {
+    state.inner.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn reset(State(state): State<MockState>) -> Response {
+    let result = tokio::task::spawn_blocking(move || state.reset()).await;
+    match result {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn bad_request(message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// Every AWS JSON call: `POST /` with `X-Amz-Target: Service.Operation`.
+async fn aws(
+    State(state): State<MockState>,
+    dropper: Option<Extension<ConnectionDrop>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = protocol::request_id();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let Some((service, operation)) = target.and_then(Service::parse_target) else {
+        if method != Method::POST && target.is_none() {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return protocol::unknown_target(&request_id, target);
+    };
+    let operation = operation.to_owned();
+    let ctx = RequestContext {
+        region: protocol::signed_region(&headers).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+    };
+
+    let latency = state.inner.config.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = state.inner.faults.check(service.name(), &operation);
+    if !fault.latency.is_zero() {
+        tokio::time::sleep(fault.latency).await;
+    }
+
+    let result = match fault.error {
+        Some(err) => Err(err),
+        None => {
+            let body: serde_json::Value = if body.is_empty() {
+                serde_json::json!({})
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        let err = AwsError::serialization("the request body is not valid JSON");
+                        return protocol::failure(service, &request_id, &err);
+                    }
+                }
+            };
+            // Operations may fsync the journal: keep that off the async workers.
+            let worker = state.clone();
+            let op = operation.clone();
+            tokio::task::spawn_blocking(move || worker.call(service, &op, &body, &ctx))
+                .await
+                .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
+        }
+    };
+
+    if fault.drop_response {
+        match dropper {
+            Some(Extension(dropper)) => {
+                dropper.0.notify_one();
+                // The connection task drops this future along with the connection.
+                return std::future::pending().await;
+            }
+            None => {
+                let err = AwsError::internal(
+                    "drop_response needs the emulator's own server (start() or the binary)",
+                );
+                return protocol::failure(service, &request_id, &err);
+            }
+        }
+    }
+
+    match result {
+        Ok(out) => {
+            tracing::debug!(service = service.name(), %operation, "ok");
+            protocol::success(service, &request_id, &out)
+        }
+        Err(err) => {
+            tracing::debug!(service = service.name(), %operation, code = %err.code, "error");
+            protocol::failure(service, &request_id, &err)
+        }
+    }
+}

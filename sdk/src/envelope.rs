@@ -1,0 +1,677 @@
+//! Envelope encryption of one secret into one table item, and back: pure and
+//! synchronous, bytes in and bytes out, no I/O.
+//!
+//! Writing: ask KMS for the data key [`data_key_request`] describes, then [`seal`].
+//! Reading: [`Envelope::parse`] the item (this detects the format and refuses a
+//! malformed or unknown one before any KMS call), take [`Envelope::kms_context`]
+//! and [`Envelope::wrapped_key`] to KMS `Decrypt`, then [`Envelope::open`] with the
+//! data key it returns. The formats are described byte by byte in `docs/FORMAT.md`.
+
+use std::fmt;
+
+use rand::{CryptoRng, RngCore};
+
+use crate::format::{attr, credstash, sealed};
+use crate::{EncryptionContext, Error, Result, SecretName, SecretValue, Version};
+
+pub use crate::format::credstash::Digest;
+pub use crate::format::{Attr, Attributes};
+
+/// Which format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFormat {
+    /// The lockbox sealed format (`lockbox-sealed-1`).
+    Sealed,
+    /// The credstash 1.17 format, with this HMAC digest.
+    Credstash(Digest),
+}
+
+/// The format an item was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemFormat {
+    /// The lockbox sealed format (`lockbox-sealed-1`).
+    Sealed,
+    /// The credstash 1.17 format.
+    Credstash,
+}
+
+impl ItemFormat {
+    /// Detect an item's format from its attributes, without decoding the rest.
+    ///
+    /// An item with a `format` attribute is in the format it names (an unknown id is
+    /// [`Error::UnsupportedFormat`]); an item without one but with an `hmac` is a
+    /// credstash item; anything else is [`Error::UnsupportedFormat`].
+    pub fn detect(item: &Attributes) -> Result<ItemFormat> {
+        let name = match item.get(attr::NAME) {
+            Some(Attr::S(s)) => s.as_str(),
+            _ => "?",
+        };
+        detect(name, item)
+    }
+
+    /// A short name: `lockbox-sealed-1` or `credstash`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemFormat::Sealed => sealed::FORMAT_ID,
+            ItemFormat::Credstash => "credstash",
+        }
+    }
+}
+
+impl fmt::Display for ItemFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn detect(name: &str, item: &Attributes) -> Result<ItemFormat> {
+    let unsupported = |reason: String| Error::UnsupportedFormat {
+        name: name.to_owned(),
+        reason,
+    };
+    match item.get(sealed::FORMAT) {
+        Some(Attr::S(id)) if id == sealed::FORMAT_ID => Ok(ItemFormat::Sealed),
+        Some(Attr::S(id)) => {
+            let mut shown: String = id.chars().take(64).collect();
+            if id.chars().count() > 64 {
+                shown.push('…');
+            }
+            Err(unsupported(format!(
+                "unknown format id {shown:?}; this lockbox reads {} and credstash items (a newer lockbox may read it)",
+                sealed::FORMAT_ID
+            )))
+        }
+        Some(other) => Err(unsupported(format!(
+            "attribute `{}` is {}, expected a format id string (S)",
+            sealed::FORMAT,
+            other.type_tag()
+        ))),
+        None if item.contains_key(credstash::HMAC) => Ok(ItemFormat::Credstash),
+        None => Err(unsupported(format!(
+            "the item has neither a `{}` id nor a credstash `{}`; it is not a lockbox or credstash secret",
+            sealed::FORMAT,
+            credstash::HMAC
+        ))),
+    }
+}
+
+/// What to ask KMS for before sealing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRequest {
+    /// The data-key size for `GenerateDataKey`'s `NumberOfBytes` (32 sealed, 64 credstash).
+    pub bytes: usize,
+    /// The full KMS `EncryptionContext` (sealed: the user context plus the reserved
+    /// binding pairs; credstash: the user context as is).
+    pub context: EncryptionContext,
+}
+
+/// The data key and context to request from KMS for sealing `name` at `version`.
+pub fn data_key_request(
+    format: WriteFormat,
+    name: &SecretName,
+    version: Version,
+    context: &EncryptionContext,
+) -> DataKeyRequest {
+    match format {
+        WriteFormat::Sealed => DataKeyRequest {
+            bytes: sealed::DATA_KEY_LEN,
+            context: sealed::binding_context(name, version, context),
+        },
+        WriteFormat::Credstash(_) => DataKeyRequest {
+            bytes: credstash::DATA_KEY_LEN,
+            context: context.clone(),
+        },
+    }
+}
+
+/// Unauthenticated metadata stored beside the secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// Free-text comment (`comment`, `S`); written only when non-empty.
+    pub comment: Option<String>,
+    /// Creation time in Unix seconds (`created_at`, `N`); written for sealed items only.
+    pub created_at: Option<u64>,
+}
+
+/// Seal `plaintext` into a complete table item with a fresh salt and nonce from the
+/// operating system's RNG. See [`seal_with_rng`].
+#[allow(clippy::too_many_arguments)] // the envelope's inputs, each distinct
+pub fn seal(
+    format: WriteFormat,
+    name: &SecretName,
+    version: Version,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+    data_key: &[u8],
+    wrapped_key: &[u8],
+    metadata: &Metadata,
+) -> Result<Attributes> {
+    seal_with_rng(
+        format,
+        name,
+        version,
+        context,
+        plaintext,
+        data_key,
+        wrapped_key,
+        metadata,
+        &mut rand::rngs::OsRng,
+    )
+}
+
+/// Seal `plaintext` with a data key KMS produced (`data_key`, its wrapped form
+/// `wrapped_key`) into a complete table item, including `name` and `version`,
+/// drawing randomness from `rng` (the sealed format draws the salt, then the nonce).
+///
+/// Errors: a data key of the wrong length for the format, or an empty wrapped key
+/// ([`Error::Backend`] from KMS); version 0 in the sealed format
+/// ([`Error::InvalidVersion`]); non-UTF-8 `plaintext` in the credstash format
+/// ([`Error::InvalidValue`]: credstash cannot read it).
+#[allow(clippy::too_many_arguments)] // the envelope's inputs, each distinct
+pub fn seal_with_rng<R: RngCore + CryptoRng>(
+    format: WriteFormat,
+    name: &SecretName,
+    version: Version,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+    data_key: &[u8],
+    wrapped_key: &[u8],
+    metadata: &Metadata,
+    rng: &mut R,
+) -> Result<Attributes> {
+    let mut item = Attributes::new();
+    item.insert(attr::NAME.into(), Attr::S(name.as_str().into()));
+    item.insert(attr::VERSION.into(), Attr::S(version.sort_key()));
+    match format {
+        WriteFormat::Sealed => {
+            sealed::seal_into(
+                &mut item,
+                name,
+                version,
+                context,
+                plaintext,
+                data_key,
+                wrapped_key,
+                rng,
+            )?;
+            if let Some(t) = metadata.created_at {
+                item.insert(attr::CREATED_AT.into(), Attr::N(t.to_string()));
+            }
+        }
+        WriteFormat::Credstash(digest) => {
+            // credstash writes no created_at; its context is not stored.
+            credstash::seal_into(&mut item, plaintext, data_key, wrapped_key, digest)?;
+        }
+    }
+    if let Some(comment) = metadata.comment.as_deref().filter(|c| !c.is_empty()) {
+        item.insert(attr::COMMENT.into(), Attr::S(comment.into()));
+    }
+    Ok(item)
+}
+
+/// The format-specific part of a parsed item.
+enum Body {
+    Sealed(sealed::Parsed),
+    Credstash(credstash::Parsed),
+}
+
+/// A parsed item, ready to unwrap and open.
+///
+/// Parsing validates every attribute's presence, DynamoDB type and length, and
+/// detects the format; an unknown format id or an item in neither format fails
+/// there, before any KMS call. Attributes no format uses are ignored.
+pub struct Envelope {
+    name: SecretName,
+    version: Version,
+    metadata: Metadata,
+    body: Body,
+}
+
+impl Envelope {
+    /// Parse and validate `item`.
+    pub fn parse(item: &Attributes) -> Result<Envelope> {
+        let name = match item.get(attr::NAME) {
+            Some(Attr::S(s)) => SecretName::new(s.as_str())?,
+            None => {
+                return Err(Error::integrity(
+                    "?",
+                    format!("attribute `{}` is missing", attr::NAME),
+                ))
+            }
+            Some(other) => {
+                return Err(Error::integrity(
+                    "?",
+                    format!(
+                        "attribute `{}` is {}, expected a string (S)",
+                        attr::NAME,
+                        other.type_tag()
+                    ),
+                ))
+            }
+        };
+        let format = detect(name.as_str(), item)?;
+        let version = match item.get(attr::VERSION) {
+            Some(Attr::S(s)) => {
+                let version = Version::from_sort_key(s)?;
+                // Lockbox writes one sort key per version: refuse a sealed item
+                // relabeled to an unpadded or zero form of it.
+                if format == ItemFormat::Sealed
+                    && (!Version::is_canonical_sort_key(s) || version.get() == 0)
+                {
+                    return Err(Error::integrity(
+                        &name,
+                        format!(
+                            "attribute `{}` of a sealed item must be a version from 1, padded to 19 digits",
+                            attr::VERSION
+                        ),
+                    ));
+                }
+                version
+            }
+            None => {
+                return Err(Error::integrity(
+                    &name,
+                    format!("attribute `{}` is missing", attr::VERSION),
+                ))
+            }
+            Some(other) => {
+                return Err(Error::integrity(
+                    &name,
+                    format!(
+                        "attribute `{}` is {}, expected a string (S)",
+                        attr::VERSION,
+                        other.type_tag()
+                    ),
+                ))
+            }
+        };
+        let body = match format {
+            ItemFormat::Sealed => Body::Sealed(sealed::parse(&name, item)?),
+            ItemFormat::Credstash => Body::Credstash(credstash::parse(&name, item)?),
+        };
+        // Metadata is not authenticated and not needed to read the secret, so a
+        // value of an unexpected type (another tool's `created_at`) is ignored.
+        let metadata = Metadata {
+            comment: item
+                .get(attr::COMMENT)
+                .and_then(Attr::as_s)
+                .map(str::to_owned),
+            created_at: match item.get(attr::CREATED_AT) {
+                Some(Attr::N(n)) => n.parse().ok(),
+                _ => None,
+            },
+        };
+        Ok(Envelope {
+            name,
+            version,
+            metadata,
+            body,
+        })
+    }
+
+    /// The secret's name, from the item's `name` attribute (where it lives).
+    pub fn name(&self) -> &SecretName {
+        &self.name
+    }
+
+    /// The version, from the `version` sort key.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The format the item is in.
+    pub fn format(&self) -> ItemFormat {
+        match self.body {
+            Body::Sealed(_) => ItemFormat::Sealed,
+            Body::Credstash(_) => ItemFormat::Credstash,
+        }
+    }
+
+    /// The HMAC digest of a credstash item (`None` for sealed items).
+    pub fn digest(&self) -> Option<Digest> {
+        match &self.body {
+            Body::Sealed(_) => None,
+            Body::Credstash(c) => Some(c.digest),
+        }
+    }
+
+    /// The unauthenticated metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The wrapped data key: the KMS CiphertextBlob to `Decrypt`.
+    pub fn wrapped_key(&self) -> &[u8] {
+        match &self.body {
+            Body::Sealed(s) => &s.wrapped_key,
+            Body::Credstash(c) => &c.wrapped_key,
+        }
+    }
+
+    /// The stored user-context keys, sorted (sealed format only; `None` for
+    /// credstash items, which store none).
+    pub fn context_keys(&self) -> Option<&[String]> {
+        match &self.body {
+            Body::Sealed(s) => Some(&s.context_keys),
+            Body::Credstash(_) => None,
+        }
+    }
+
+    /// The `EncryptionContext` to pass to KMS `Decrypt` for this item, given the
+    /// caller's user context.
+    ///
+    /// For sealed items this is the binding context, and a caller whose context
+    /// keys differ from the stored ones gets [`Error::ContextMismatch`] naming the
+    /// stored keys, before any KMS call. For credstash items it is `context` as is.
+    pub fn kms_context(&self, context: &EncryptionContext) -> Result<EncryptionContext> {
+        match &self.body {
+            Body::Sealed(s) => {
+                sealed::check_context_keys(&self.name, s, context)?;
+                Ok(sealed::binding_context(&self.name, self.version, context))
+            }
+            Body::Credstash(_) => Ok(context.clone()),
+        }
+    }
+
+    /// Authenticate and decrypt with the data key KMS returned.
+    ///
+    /// Sealed: derive the keys, check the commitment in constant time *before*
+    /// decrypting, then AES-GCM with the binding context as associated data.
+    /// Credstash: check the HMAC in constant time, then AES-CTR. Any failure is
+    /// [`Error::Integrity`] (or [`Error::ContextMismatch`] for sealed items read with
+    /// other context keys) with a non-secret reason; nothing unauthenticated is
+    /// ever returned.
+    pub fn open(&self, context: &EncryptionContext, data_key: &[u8]) -> Result<SecretValue> {
+        match &self.body {
+            Body::Sealed(s) => sealed::open(&self.name, self.version, s, context, data_key),
+            Body::Credstash(c) => credstash::open(&self.name, c, data_key),
+        }
+    }
+}
+
+impl fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Envelope");
+        d.field("name", &self.name)
+            .field("version", &self.version)
+            .field("format", &self.format());
+        match &self.body {
+            Body::Sealed(s) => d.field("context_keys", &s.context_keys),
+            Body::Credstash(c) => d.field("digest", &c.digest),
+        };
+        d.field("metadata", &self.metadata)
+            .field("wrapped_key_len", &self.wrapped_key().len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExposeSecret;
+
+    fn name() -> SecretName {
+        SecretName::new("app/key").unwrap()
+    }
+
+    fn v(n: u64) -> Version {
+        Version::new(n).unwrap()
+    }
+
+    fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
+        let mut c = EncryptionContext::new();
+        for (k, val) in pairs {
+            c.insert(*k, *val).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn data_key_requests() {
+        let user = ctx(&[("env", "prod")]);
+        let sealed = data_key_request(WriteFormat::Sealed, &name(), v(7), &user);
+        assert_eq!(sealed.bytes, 32);
+        assert_eq!(
+            sealed.context.to_string(),
+            "env=prod lockbox-format=lockbox-sealed-1 lockbox-name=app/key lockbox-version=7"
+        );
+        let legacy = data_key_request(WriteFormat::Credstash(Digest::Sha256), &name(), v(7), &user);
+        assert_eq!(
+            legacy,
+            DataKeyRequest {
+                bytes: 64,
+                context: user
+            }
+        );
+    }
+
+    #[test]
+    fn sealed_item_has_exactly_the_documented_attributes() {
+        let metadata = Metadata {
+            comment: Some("db".into()),
+            created_at: Some(1_700_000_000),
+        };
+        let item = seal(
+            WriteFormat::Sealed,
+            &name(),
+            v(7),
+            &ctx(&[("env", "prod")]),
+            b"v",
+            &[1; 32],
+            b"blob",
+            &metadata,
+        )
+        .unwrap();
+        let attrs: Vec<(&str, &str)> = item
+            .iter()
+            .map(|(k, a)| (k.as_str(), a.type_tag()))
+            .collect();
+        assert_eq!(
+            attrs,
+            [
+                ("comment", "S"),
+                ("commitment", "B"),
+                ("contents", "B"),
+                ("context_keys", "SS"),
+                ("created_at", "N"),
+                ("format", "S"),
+                ("key", "B"),
+                ("name", "S"),
+                ("nonce", "B"),
+                ("salt", "B"),
+                ("version", "S")
+            ]
+        );
+        assert_eq!(item["version"], Attr::S("0000000000000000007".into()));
+        assert_eq!(item["created_at"], Attr::N("1700000000".into()));
+        let env = Envelope::parse(&item).unwrap();
+        assert_eq!(env.metadata(), &metadata);
+        assert_eq!(env.format(), ItemFormat::Sealed);
+        assert_eq!(env.wrapped_key(), b"blob");
+        assert_eq!(env.context_keys(), Some(&["env".to_owned()][..]));
+    }
+
+    #[test]
+    fn credstash_item_has_exactly_what_credstash_writes() {
+        let metadata = Metadata {
+            comment: Some(String::new()),
+            created_at: Some(1),
+        };
+        let key: Vec<u8> = (0..64).collect();
+        let item = seal(
+            WriteFormat::Credstash(Digest::Sha512),
+            &name(),
+            v(1),
+            &ctx(&[("env", "prod")]),
+            b"x",
+            &key,
+            b"blob",
+            &metadata,
+        )
+        .unwrap();
+        let attrs: Vec<(&str, &str)> = item
+            .iter()
+            .map(|(k, a)| (k.as_str(), a.type_tag()))
+            .collect();
+        assert_eq!(
+            attrs,
+            [
+                ("contents", "S"),
+                ("digest", "S"),
+                ("hmac", "S"),
+                ("key", "S"),
+                ("name", "S"),
+                ("version", "S")
+            ]
+        );
+        assert_eq!(item["digest"], Attr::S("SHA512".into()));
+        let env = Envelope::parse(&item).unwrap();
+        assert_eq!(env.format(), ItemFormat::Credstash);
+        assert_eq!(env.context_keys(), None);
+        assert_eq!(env.digest(), Some(Digest::Sha512));
+        assert_eq!(
+            env.kms_context(&ctx(&[("env", "prod")])).unwrap(),
+            ctx(&[("env", "prod")])
+        );
+        assert_eq!(env.open(&ctx(&[]), &key).unwrap().expose_secret(), b"x");
+    }
+
+    #[test]
+    fn credstash_items_read_legacy_versions_and_ignore_unknown_attributes() {
+        let key: Vec<u8> = (0..64).collect();
+        let mut item = seal(
+            WriteFormat::Credstash(Digest::Sha256),
+            &name(),
+            v(1),
+            &ctx(&[]),
+            b"x",
+            &key,
+            b"blob",
+            &Metadata::default(),
+        )
+        .unwrap();
+        for (sort_key, n) in [("1", 1), ("10", 10), ("0000000000000000000", 0)] {
+            item.insert("version".into(), Attr::S(sort_key.into()));
+            item.insert("created_at".into(), Attr::S("yesterday".into()));
+            item.insert("extra".into(), Attr::Other("BOOL".into()));
+            let env = Envelope::parse(&item).unwrap();
+            assert_eq!(env.version().get(), n);
+            assert_eq!(env.metadata(), &Metadata::default());
+            assert_eq!(env.open(&ctx(&[]), &key).unwrap().expose_secret(), b"x");
+        }
+    }
+
+    #[test]
+    fn sealed_items_need_the_padded_version() {
+        let item = seal(
+            WriteFormat::Sealed,
+            &name(),
+            v(1),
+            &ctx(&[]),
+            b"x",
+            &[1; 32],
+            b"blob",
+            &Metadata::default(),
+        )
+        .unwrap();
+        for bad in ["1", "0000000000000000000", "v1"] {
+            let mut i = item.clone();
+            i.insert("version".into(), Attr::S(bad.into()));
+            assert!(Envelope::parse(&i).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn detection() {
+        let mut item = Attributes::new();
+        item.insert("name".into(), Attr::S("a".into()));
+        item.insert("version".into(), Attr::S("0000000000000000001".into()));
+        let err = Envelope::parse(&item).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+        item.insert("format".into(), Attr::S("lockbox-sealed-2".into()));
+        item.insert("hmac".into(), Attr::S("00".into()));
+        let err = Envelope::parse(&item).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
+        assert!(err.to_string().contains("\"lockbox-sealed-2\""), "{err}");
+        assert!(ItemFormat::detect(&item).is_err());
+        item.insert("format".into(), Attr::B(b"lockbox-sealed-1".to_vec()));
+        assert!(matches!(
+            ItemFormat::detect(&item),
+            Err(Error::UnsupportedFormat { .. })
+        ));
+        item.remove("format");
+        assert_eq!(ItemFormat::detect(&item).unwrap(), ItemFormat::Credstash);
+        item.insert("format".into(), Attr::S("lockbox-sealed-1".into()));
+        assert_eq!(ItemFormat::detect(&item).unwrap(), ItemFormat::Sealed);
+        assert_eq!(ItemFormat::Sealed.to_string(), "lockbox-sealed-1");
+    }
+
+    #[test]
+    fn missing_name_or_version_is_refused() {
+        let item = seal(
+            WriteFormat::Sealed,
+            &name(),
+            v(1),
+            &ctx(&[]),
+            b"x",
+            &[1; 32],
+            b"blob",
+            &Metadata::default(),
+        )
+        .unwrap();
+        for (attr, value) in [
+            ("name", None),
+            ("name", Some(Attr::B(b"a".to_vec()))),
+            ("version", None),
+            ("version", Some(Attr::N("1".into()))),
+        ] {
+            let mut i = item.clone();
+            match value {
+                Some(a) => i.insert(attr.into(), a),
+                None => i.remove(attr),
+            };
+            assert!(
+                matches!(Envelope::parse(&i), Err(Error::Integrity { .. })),
+                "{attr}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_key_or_ciphertext_bytes() {
+        let item = seal(
+            WriteFormat::Sealed,
+            &name(),
+            v(2),
+            &ctx(&[("env", "prod")]),
+            b"canary-value",
+            &[1; 32],
+            b"blob",
+            &Metadata::default(),
+        )
+        .unwrap();
+        let env = Envelope::parse(&item).unwrap();
+        assert_eq!(
+            format!("{env:?}"),
+            "Envelope { name: \"app/key\", version: Version(2), format: Sealed, context_keys: [\"env\"], \
+             metadata: Metadata { comment: None, created_at: None }, wrapped_key_len: 4, .. }"
+        );
+    }
+
+    #[test]
+    fn credstash_refuses_non_utf8_values() {
+        let key: Vec<u8> = (0..64).collect();
+        let err = seal(
+            WriteFormat::Credstash(Digest::Sha256),
+            &name(),
+            v(1),
+            &ctx(&[]),
+            &[0xc3],
+            &key,
+            b"blob",
+            &Metadata::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+    }
+}

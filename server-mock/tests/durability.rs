@@ -1,0 +1,161 @@
+//! Durability: acknowledged writes survive a restart and a `kill -9`; a damaged
+//! journal stops the start-up with a clear error instead of an empty store.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+
+use aws_sdk_kms::primitives::Blob;
+use common::{kms_client, MockProcess};
+use lockbox_mock::{Config, StartError};
+
+async fn key_with_alias(client: &aws_sdk_kms::Client, alias: &str) -> (String, Blob) {
+    let key = client
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    client
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
+    let blob = client
+        .encrypt()
+        .key_id(alias)
+        .plaintext(Blob::new("kept"))
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    (key, blob)
+}
+
+async fn assert_still_there(client: &aws_sdk_kms::Client, alias: &str, key: &str, blob: Blob) {
+    let meta = client.describe_key().key_id(alias).send().await.unwrap();
+    assert_eq!(meta.key_metadata.unwrap().key_id, key);
+    let out = client
+        .decrypt()
+        .ciphertext_blob(blob)
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext.unwrap().as_ref(), b"kept");
+}
+
+#[tokio::test]
+async fn state_survives_a_restart_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config::builder().data_dir(dir.path());
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let client = kms_client(&mock.endpoint_url());
+    let (key, blob) = key_with_alias(&client, "alias/kept").await;
+    client.disable_key().key_id(&key).send().await.unwrap();
+    client.enable_key().key_id(&key).send().await.unwrap();
+    mock.shutdown().await;
+
+    // Twice: the second start reads the journal compacted by the first.
+    for _ in 0..2 {
+        let mock = lockbox_mock::start_with(config()).await.unwrap();
+        let client = kms_client(&mock.endpoint_url());
+        assert_still_there(&client, "alias/kept", &key, blob.clone()).await;
+        mock.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn reset_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config::builder().data_dir(dir.path());
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let url = mock.endpoint_url();
+    key_with_alias(&kms_client(&url), "alias/gone").await;
+    common::http(&url, "POST", "/_mock/reset", &[], "")
+        .await
+        .unwrap();
+    mock.shutdown().await;
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let keys = kms_client(&mock.endpoint_url())
+        .list_keys()
+        .send()
+        .await
+        .unwrap();
+    assert!(keys.keys().is_empty());
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [OsStr::new("--data-dir"), dir.path().as_os_str()];
+    let first = MockProcess::spawn(&args).expect("spawn");
+    let client = kms_client(&first.endpoint);
+    let (key, blob) = key_with_alias(&client, "alias/credstash").await;
+    first.kill9();
+
+    let second = MockProcess::spawn(&args).expect("restart");
+    let client = kms_client(&second.endpoint);
+    assert_still_there(&client, "alias/credstash", &key, blob).await;
+}
+
+#[tokio::test]
+async fn a_damaged_journal_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = lockbox_mock::start_with(Config::builder().data_dir(dir.path()))
+        .await
+        .unwrap();
+    let client = kms_client(&mock.endpoint_url());
+    key_with_alias(&client, "alias/a").await;
+    key_with_alias(&client, "alias/b").await;
+    mock.shutdown().await;
+
+    let journal = dir.path().join("journal.log");
+    let text = fs::read_to_string(&journal).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replacen("alias", "alibi", 1);
+    fs::write(&journal, lines.join("\n") + "\n").unwrap();
+
+    let err = lockbox_mock::start_with(Config::builder().data_dir(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StartError::Store(_)), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("journal.log is damaged at line 3"),
+        "{message}"
+    );
+
+    let args = [OsStr::new("--data-dir"), dir.path().as_os_str()];
+    let stderr = MockProcess::spawn(&args)
+        .err()
+        .expect("the binary refuses to start");
+    assert!(stderr.contains("damaged at line 3"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_dropped_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = lockbox_mock::start_with(Config::builder().data_dir(dir.path()))
+        .await
+        .unwrap();
+    let client = kms_client(&mock.endpoint_url());
+    let (key, blob) = key_with_alias(&client, "alias/a").await;
+    mock.shutdown().await;
+    let journal = dir.path().join("journal.log");
+    let mut bytes = fs::read(&journal).unwrap();
+    bytes.extend_from_slice(b"0011223344556677 {\"s\":\"kms\",\"r\":{\"ty");
+    fs::write(&journal, bytes).unwrap();
+
+    let mock = lockbox_mock::start_with(Config::builder().data_dir(dir.path()))
+        .await
+        .unwrap();
+    assert_still_there(&kms_client(&mock.endpoint_url()), "alias/a", &key, blob).await;
+}

@@ -397,34 +397,35 @@ impl Kms {
     ) -> Result<Value, AwsError> {
         let key_id = body.required_str("KeyId")?;
         let context = body.context("EncryptionContext")?;
-        let length =
-            match (body.int("NumberOfBytes")?, body.str("KeySpec")?) {
-                (Some(n), None) if (1..=1024).contains(&n) => n as usize,
-                (Some(n), None) => {
-                    return Err(constraint(
-                        "numberOfBytes",
-                        &format!("Member must have value between 1 and 1024 (got {n})"),
-                    ))
-                }
-                (None, Some("AES_256")) => 32,
-                (None, Some("AES_128")) => 16,
-                (None, Some(other)) => return Err(constraint(
+        let length = match (body.int("NumberOfBytes")?, body.str("KeySpec")?) {
+            (Some(n), None) if (1..=1024).contains(&n) => n as usize,
+            (Some(n), None) => {
+                return Err(constraint(
+                    "numberOfBytes",
+                    &format!("Member must have value between 1 and 1024 (got {n})"),
+                ))
+            }
+            (None, Some("AES_256")) => 32,
+            (None, Some("AES_128")) => 16,
+            (None, Some(other)) => {
+                return Err(constraint(
                     "keySpec",
                     &format!(
                         "Member must satisfy enum value set: [AES_256, AES_128] (got {other:?})"
                     ),
-                )),
-                (Some(_), Some(_)) => {
-                    return Err(AwsError::validation(
-                        "Please specify either number of bytes or key spec, not both.",
-                    ))
-                }
-                (None, None) => {
-                    return Err(AwsError::validation(
-                        "Please specify either number of bytes or key spec.",
-                    ))
-                }
-            };
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(AwsError::validation(
+                    "Please specify either number of bytes or key spec, not both.",
+                ))
+            }
+            (None, None) => {
+                return Err(AwsError::validation(
+                    "Please specify either number of bytes or key spec.",
+                ))
+            }
+        };
         let state = self.read();
         let key = self.find(&state, region, key_id, Accept::KeyOrAlias)?;
         key.check_usable()?;

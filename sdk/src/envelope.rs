@@ -674,4 +674,230 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
     }
+
+    mod props {
+        use super::*;
+        use aes_gcm::aead::{Aead, Payload};
+        use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+        use rand::rngs::OsRng;
+        use rand::RngCore;
+
+        /// A stand-in for KMS: wraps data keys with AES-GCM under a master key, with
+        /// the encryption context's canonical bytes as associated data, as KMS
+        /// authenticates the context of a CiphertextBlob.
+        struct ToyKms(Aes256Gcm);
+
+        impl ToyKms {
+            fn new() -> Self {
+                Self(Aes256Gcm::new_from_slice(&[0x5a; 32]).unwrap())
+            }
+
+            fn generate(&self, request: &DataKeyRequest) -> (Vec<u8>, Vec<u8>) {
+                let mut key = vec![0; request.bytes];
+                OsRng.fill_bytes(&mut key);
+                let mut nonce = [0; 12];
+                OsRng.fill_bytes(&mut nonce);
+                let aad = request.context.canonical_bytes();
+                let wrapped = self
+                    .0
+                    .encrypt(
+                        Nonce::from_slice(&nonce),
+                        Payload {
+                            msg: &key,
+                            aad: &aad,
+                        },
+                    )
+                    .unwrap();
+                (key, [&nonce[..], &wrapped].concat())
+            }
+
+            fn decrypt(&self, blob: &[u8], context: &EncryptionContext) -> Option<Vec<u8>> {
+                let (nonce, wrapped) = blob.split_at_checked(12)?;
+                let aad = context.canonical_bytes();
+                self.0
+                    .decrypt(
+                        Nonce::from_slice(nonce),
+                        Payload {
+                            msg: wrapped,
+                            aad: &aad,
+                        },
+                    )
+                    .ok()
+            }
+        }
+
+        /// The whole read path: parse, KMS Decrypt with the item's context, open.
+        fn read(kms: &ToyKms, item: &Attributes, context: &EncryptionContext) -> Result<Vec<u8>> {
+            let env = Envelope::parse(item)?;
+            let kms_context = env.kms_context(context)?;
+            let key = kms
+                .decrypt(env.wrapped_key(), &kms_context)
+                .ok_or_else(|| Error::ContextMismatch {
+                    name: env.name().clone(),
+                    stored_keys: None,
+                })?;
+            Ok(env.open(context, &key)?.expose_secret().to_vec())
+        }
+
+        fn seal_with(
+            kms: &ToyKms,
+            format: WriteFormat,
+            name: &SecretName,
+            version: Version,
+            context: &EncryptionContext,
+            plaintext: &[u8],
+        ) -> (Attributes, Vec<u8>) {
+            let request = data_key_request(format, name, version, context);
+            let (key, wrapped) = kms.generate(&request);
+            let item = seal(
+                format,
+                name,
+                version,
+                context,
+                plaintext,
+                &key,
+                &wrapped,
+                &Metadata::default(),
+            )
+            .unwrap();
+            (item, key)
+        }
+
+        fn names() -> impl Strategy<Value = SecretName> {
+            "[A-Za-z0-9_./:@-]{1,40}".prop_map(|s| SecretName::new(s).unwrap())
+        }
+
+        fn versions() -> impl Strategy<Value = Version> {
+            prop_oneof![1..=20u64, 1..=crate::MAX_VERSION].prop_map(|n| Version::new(n).unwrap())
+        }
+
+        fn contexts() -> impl Strategy<Value = EncryptionContext> {
+            proptest::collection::btree_map("[a-zA-Z][a-zA-Z0-9_.:/-]{0,11}", "\\PC{0,16}", 0..5)
+                .prop_filter_map("reserved key", |pairs| {
+                    let mut ctx = EncryptionContext::new();
+                    for (k, v) in pairs {
+                        ctx.insert(k, v).ok()?;
+                    }
+                    Some(ctx)
+                })
+        }
+
+        /// The sealed attributes whose integrity a reader relies on: every one but
+        /// the unauthenticated metadata (`comment`, `created_at`).
+        const AUTHENTICATED: [&str; 9] = [
+            "name",
+            "version",
+            "format",
+            "key",
+            "salt",
+            "nonce",
+            "commitment",
+            "contents",
+            "context_keys",
+        ];
+
+        /// Flip one bit of `attr`, chosen by `at`. `None` when the attribute is
+        /// absent or the result is not UTF-8 (no DynamoDB string can hold it).
+        fn flip_bit(item: &Attributes, attr: &str, at: Index) -> Option<Attributes> {
+            let mut item = item.clone();
+            match item.get_mut(attr)? {
+                Attr::B(bytes) => {
+                    let bit = at.index(bytes.len() * 8);
+                    bytes[bit / 8] ^= 1 << (bit % 8);
+                }
+                Attr::S(s) => {
+                    let mut bytes = s.clone().into_bytes();
+                    let bit = at.index(bytes.len() * 8);
+                    bytes[bit / 8] ^= 1 << (bit % 8);
+                    *s = String::from_utf8(bytes).ok()?;
+                }
+                Attr::Ss(set) => {
+                    let total: usize = set.iter().map(String::len).sum();
+                    let mut bit = at.index(total * 8);
+                    for s in set.iter_mut() {
+                        if bit < s.len() * 8 {
+                            let mut bytes = s.clone().into_bytes();
+                            bytes[bit / 8] ^= 1 << (bit % 8);
+                            *s = String::from_utf8(bytes).ok()?;
+                            break;
+                        }
+                        bit -= s.len() * 8;
+                    }
+                }
+                Attr::N(_) | Attr::Other(_) => return None,
+            }
+            Some(item)
+        }
+
+        proptest! {
+            #[test]
+            fn sealed_round_trips_any_bytes(
+                name in names(),
+                version in versions(),
+                context in contexts(),
+                plaintext in proptest::collection::vec(any::<u8>(), 0..600),
+            ) {
+                let kms = ToyKms::new();
+                let (item, _) = seal_with(&kms, WriteFormat::Sealed, &name, version, &context, &plaintext);
+                prop_assert_eq!(read(&kms, &item, &context).unwrap(), plaintext);
+            }
+
+            #[test]
+            fn credstash_round_trips_any_text(
+                name in names(),
+                version in versions(),
+                context in contexts(),
+                plaintext in "\\PC{0,100}",
+                digest in proptest::sample::select(Digest::ALL.to_vec()),
+            ) {
+                let kms = ToyKms::new();
+                let format = WriteFormat::Credstash(digest);
+                let (item, _) = seal_with(&kms, format, &name, version, &context, plaintext.as_bytes());
+                prop_assert_eq!(read(&kms, &item, &context).unwrap(), plaintext.as_bytes());
+            }
+
+            #[test]
+            fn any_single_bit_flip_in_a_sealed_item_is_rejected(
+                name in names(),
+                version in versions(),
+                context in contexts(),
+                plaintext in proptest::collection::vec(any::<u8>(), 0..64),
+                attr in proptest::sample::select(AUTHENTICATED.to_vec()),
+                at in any::<Index>(),
+            ) {
+                let kms = ToyKms::new();
+                let (item, key) = seal_with(&kms, WriteFormat::Sealed, &name, version, &context, &plaintext);
+                let Some(flipped) = flip_bit(&item, attr, at) else { return Ok(()) };
+                prop_assert!(read(&kms, &flipped, &context).is_err(), "flip in {} accepted", attr);
+                // The item alone refuses it, given the right data key; `key` is
+                // the one attribute whose integrity KMS checks instead.
+                if attr != "key" {
+                    let opened = Envelope::parse(&flipped).and_then(|env| env.open(&context, &key));
+                    prop_assert!(opened.is_err(), "flip in {} opened", attr);
+                }
+            }
+
+            #[test]
+            fn a_sealed_item_relabeled_to_another_name_or_version_is_rejected(
+                name in names(),
+                version in versions(),
+                other_name in names(),
+                other_version in versions(),
+                context in contexts(),
+                plaintext in proptest::collection::vec(any::<u8>(), 0..64),
+            ) {
+                prop_assume!(name != other_name || version != other_version);
+                let kms = ToyKms::new();
+                let (mut item, key) = seal_with(&kms, WriteFormat::Sealed, &name, version, &context, &plaintext);
+                item.insert(attr::NAME.into(), Attr::S(other_name.as_str().into()));
+                item.insert(attr::VERSION.into(), Attr::S(other_version.sort_key()));
+                prop_assert!(read(&kms, &item, &context).is_err());
+                let env = Envelope::parse(&item).unwrap();
+                let err = env.open(&context, &key).unwrap_err();
+                prop_assert!(err.to_string().contains("commitment"), "{}", err);
+            }
+        }
+    }
 }

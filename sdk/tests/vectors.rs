@@ -506,3 +506,59 @@ fn fail_swapped_contents_between_items() {
         "GCM authentication tag",
     );
 }
+
+/// `docs/FORMAT.md` copies these vectors; this keeps the copy true. Every pinned
+/// value must appear in it, and every long hex string in it must be (part of) a
+/// value pinned here or by the unit tests named below.
+#[test]
+fn format_md_agrees_with_these_vectors() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md");
+    let doc = std::fs::read_to_string(path).expect("docs/FORMAT.md");
+    let compact = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
+    let mut known: Vec<String> = Vec::new();
+    for v in &VECTORS {
+        for value in [
+            v.aad,
+            v.salt,
+            v.nonce,
+            v.commitment,
+            v.contents,
+            v.plaintext,
+        ] {
+            known.push(compact(value));
+        }
+        known.push(hex::encode(v.wrapped_key));
+    }
+    for value in &known {
+        if !value.is_empty() {
+            assert!(doc.contains(value.as_str()), "docs/FORMAT.md lacks {value}");
+        }
+    }
+    // Pinned elsewhere: the PRK and GCM key of vector 2 (format::sealed unit test
+    // `derivation_matches_the_worked_example_in_format_md`) and the credstash
+    // HMACs and counter block (format::credstash unit tests).
+    known.extend(
+        [
+            "c854f4132686456f5fd7985cfd5bac0a9c0d75fa4e8081bfda59bf6938148f3b",
+            "02d23e68bdb4d1cf3b4ac497419d4b7bebc046794c0027af8e0f5ad1c7bcd09b",
+            "204b74697e95dee822aac2cf277c090740202a50a81da08046f6bb7d18a98ea5",
+            "87d53c1b7241ef3913ed678575eb3d26ddb6b0cc502ed8a0d09134de4ba394731f2e20bbfb934b69747019f7e6a2eb0fa8011cfa4cfe5e1cc6a86bc948d861ae",
+            "00000000000000000000000000000001",
+        ]
+        .map(str::to_owned),
+    );
+    let mut run = String::new();
+    for c in doc.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() || ('a'..='f').contains(&c) {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 24 {
+            assert!(
+                known.iter().any(|k| k.contains(run.as_str())),
+                "docs/FORMAT.md has hex no test pins: {run}"
+            );
+        }
+        run.clear();
+    }
+}

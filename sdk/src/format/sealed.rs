@@ -372,6 +372,30 @@ mod tests {
     }
 
     #[test]
+    fn derivation_matches_the_worked_example_in_format_md() {
+        // Vector 2 of tests/vectors.rs: data key 00..1f, salt 70..8f.
+        let data_key: Vec<u8> = (0u8..32).collect();
+        let salt: Vec<u8> = (0x70u8..0x90).collect();
+        let (prk, _) = Hkdf::<Sha256>::extract(Some(&salt), &data_key);
+        assert_eq!(
+            hex::encode(prk),
+            "c854f4132686456f5fd7985cfd5bac0a9c0d75fa4e8081bfda59bf6938148f3b"
+        );
+        let user = ctx(&[("env", "prod")]);
+        let name = SecretName::new("prod/db/password").unwrap();
+        let aad = binding_context(&name, v(42), &user).canonical_bytes();
+        let derived = derive(&data_key, &salt, &aad);
+        assert_eq!(
+            hex::encode(derived.key.as_slice()),
+            "02d23e68bdb4d1cf3b4ac497419d4b7bebc046794c0027af8e0f5ad1c7bcd09b"
+        );
+        assert_eq!(
+            hex::encode(derived.commitment),
+            "c33a40da242fafc6bd7c75b8ebee5b608fa7fd6f55c55fd7d3556165e0e9ebec"
+        );
+    }
+
+    #[test]
     fn binding_context_adds_reserved_pairs() {
         let b = binding_context(&name(), v(42), &ctx(&[("env", "prod"), ("zone", "a")]));
         let pairs: Vec<_> = b.iter().collect();

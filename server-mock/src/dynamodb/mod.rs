@@ -1,1 +1,226 @@
 //! DynamoDB (awsJson1.0, `X-Amz-Target: DynamoDB_20120810.*`).
+//!
+//! [`DynamoDb`] holds every table behind one lock: a conditional write checks and
+//! writes under the write lock, so concurrent conditional puts are atomic. Each state
+//! change is appended to the [`Journal`] before it is applied; the records describe
+//! resulting state (`put` of a whole item, `delete` of a key), so replay is exact.
+
+mod control;
+mod expr;
+mod items;
+mod legacy;
+mod read;
+mod request;
+mod reserved;
+mod table;
+mod update;
+mod value;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde_json::{json, Value};
+
+use crate::error::AwsError;
+use crate::store::Journal;
+use table::{StoredKey, Table};
+use value::{item_from_json, map_to_json, Item};
+
+/// The name the journal files DynamoDB records under.
+const SERVICE: &str = "dynamodb";
+
+/// All tables.
+#[derive(Debug, Default)]
+struct State {
+    tables: BTreeMap<String, Table>,
+}
+
+/// The DynamoDB service: tables and items in memory, journaled writes.
+pub struct DynamoDb {
+    state: RwLock<State>,
+    journal: Arc<dyn Journal>,
+    region: String,
+    account: String,
+}
+
+impl fmt::Debug for DynamoDb {
+    /// Table names only: items may hold secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tables: Vec<String> = self.read().tables.keys().cloned().collect();
+        f.debug_struct("DynamoDb")
+            .field("region", &self.region)
+            .field("tables", &tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoDb {
+    /// An empty service in `us-east-1`, account `000000000000`.
+    pub fn new(journal: Arc<dyn Journal>) -> Self {
+        Self::with_region_account(journal, "us-east-1", "000000000000")
+    }
+
+    /// An empty service whose ARNs name `region` and `account`.
+    pub fn with_region_account(
+        journal: Arc<dyn Journal>,
+        region: impl Into<String>,
+        account: impl Into<String>,
+    ) -> Self {
+        Self {
+            state: RwLock::new(State::default()),
+            journal,
+            region: region.into(),
+            account: account.into(),
+        }
+    }
+
+    /// Handle one awsJson1.0 operation; `operation` is the part after `DynamoDB_20120810.`.
+    pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, AwsError> {
+        if !body.is_object() {
+            return Err(AwsError::serialization(
+                "Request body must be a JSON object",
+            ));
+        }
+        match operation {
+            "CreateTable" => self.create_table(body),
+            "DescribeTable" => self.describe_table(body),
+            "ListTables" => self.list_tables(body),
+            "DeleteTable" => self.delete_table(body),
+            "TagResource" => self.tag_resource(body),
+            "UntagResource" => self.untag_resource(body),
+            "ListTagsOfResource" => self.list_tags(body),
+            "PutItem" => self.put_item(body),
+            "GetItem" => self.get_item(body),
+            "DeleteItem" => self.delete_item(body),
+            "UpdateItem" => self.update_item(body),
+            "BatchGetItem" => self.batch_get_item(body),
+            "BatchWriteItem" => self.batch_write_item(body),
+            "Query" => self.query(body),
+            "Scan" => self.scan(body),
+            "DescribeTimeToLive" => self.describe_ttl(body),
+            _ => Err(AwsError::new(
+                http::StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!("Unknown operation: {operation}"),
+            )),
+        }
+    }
+
+    /// Re-apply one journal record at start-up.
+    pub fn restore(&self, record: &Value) -> Result<(), String> {
+        let mut st = self.write();
+        apply(&mut st, record)
+    }
+
+    /// Records that rebuild the current state (for compaction).
+    pub fn snapshot(&self) -> Vec<Value> {
+        let st = self.read();
+        let mut out = Vec::new();
+        for t in st.tables.values() {
+            out.push(t.to_record());
+            for part in t.items.values() {
+                for item in part.values() {
+                    out.push(json!({"op": "put", "table": t.name, "item": map_to_json(item)}));
+                }
+            }
+        }
+        out
+    }
+
+    /// Empty all state.
+    pub fn reset(&self) {
+        self.write().tables.clear();
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (we never panic
+        // mid-mutation), so poisoning is not fatal.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Journal a record, then apply it. Call with the write lock held.
+    fn commit(&self, st: &mut State, record: Value) -> Result<(), AwsError> {
+        self.journal.append(SERVICE, &record)?;
+        apply(st, &record).map_err(AwsError::internal)
+    }
+
+    /// Store an item (already validated, key extracted) durably.
+    fn commit_put(&self, st: &mut State, table: &str, item: &Item) -> Result<(), AwsError> {
+        self.commit(
+            st,
+            json!({"op": "put", "table": table, "item": map_to_json(item)}),
+        )
+    }
+
+    /// Delete an item durably.
+    fn commit_delete(&self, st: &mut State, table: &str, key: &StoredKey) -> Result<(), AwsError> {
+        let key_item = st
+            .tables
+            .get(table)
+            .map(|t| t.key_item(key))
+            .unwrap_or_default();
+        self.commit(
+            st,
+            json!({"op": "delete", "table": table, "key": map_to_json(&key_item)}),
+        )
+    }
+}
+
+/// `ResourceNotFoundException` as DynamoDB words it for item operations.
+fn not_found() -> AwsError {
+    AwsError::new(
+        http::StatusCode::BAD_REQUEST,
+        "ResourceNotFoundException",
+        "Requested resource not found",
+    )
+}
+
+/// Apply one journal record to the state.
+fn apply(st: &mut State, r: &Value) -> Result<(), String> {
+    let op = r.get("op").and_then(Value::as_str).unwrap_or("");
+    let name = r
+        .get("table")
+        .and_then(Value::as_str)
+        .ok_or("dynamodb record without a table name")?;
+    match op {
+        "create_table" => {
+            let t = Table::from_record(r).ok_or("malformed dynamodb create_table record")?;
+            st.tables.insert(name.to_owned(), t);
+        }
+        "delete_table" => {
+            st.tables.remove(name);
+        }
+        "tags" => {
+            let t = st.tables.get_mut(name).ok_or("tags for an unknown table")?;
+            t.tags = serde_json::from_value(r.get("tags").cloned().unwrap_or_default())
+                .map_err(|e| format!("malformed dynamodb tags record: {e}"))?;
+        }
+        "put" | "delete" => {
+            let t = st
+                .tables
+                .get_mut(name)
+                .ok_or("item record for an unknown table")?;
+            let field = if op == "put" { "item" } else { "key" };
+            let item = item_from_json(r.get(field).unwrap_or(&Value::Null))
+                .map_err(|e| format!("malformed dynamodb {op} record: {}", e.message))?;
+            let key = t
+                .key_of(&item, false)
+                .map_err(|e| format!("malformed dynamodb {op} record: {}", e.message))?;
+            if op == "put" {
+                t.put(key, item);
+            } else {
+                t.delete(&key);
+            }
+        }
+        other => return Err(format!("unknown dynamodb record op {other:?}")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+//! Tables: key schema, metadata, and items kept in key order.
+//!
+//! Items live in one ordered map keyed by (partition key, sort key), so a Query is a
+//! range over one partition and a Scan walks partitions in a stable order, each in
+//! sort-key order — the order DynamoDB guarantees within a partition.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde_json::{json, Value};
+
+use super::value::{item_size, AttrValue, Item, Number};
+use crate::error::AwsError;
+
+/// A key attribute's scalar type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyType {
+    S,
+    N,
+    B,
+}
+
+impl KeyType {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "S" => Some(Self::S),
+            "N" => Some(Self::N),
+            "B" => Some(Self::B),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::N => "N",
+            Self::B => "B",
+        }
+    }
+}
+
+/// A key attribute value, ordered as DynamoDB orders keys: S by UTF-8 bytes,
+/// N numerically, B by bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum KeyValue {
+    S(String),
+    N(Number),
+    B(Vec<u8>),
+}
+
+impl KeyValue {
+    pub(crate) fn to_attr(&self) -> AttrValue {
+        match self {
+            KeyValue::S(s) => AttrValue::S(s.clone()),
+            KeyValue::N(n) => AttrValue::N(n.clone()),
+            KeyValue::B(b) => AttrValue::B(b.clone()),
+        }
+    }
+}
+
+/// The stored key of an item: partition key, then sort key (if the table has one).
+pub(crate) type StoredKey = (KeyValue, Option<KeyValue>);
+
+/// One table.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    pub name: String,
+    pub hash: (String, KeyType),
+    pub range: Option<(String, KeyType)>,
+    /// `PAY_PER_REQUEST` or `PROVISIONED`.
+    pub billing_mode: String,
+    pub read_capacity: u64,
+    pub write_capacity: u64,
+    pub created: f64,
+    pub arn: String,
+    pub table_id: String,
+    pub tags: BTreeMap<String, String>,
+    /// Partition key → sort key (`None` without one) → item.
+    pub items: BTreeMap<KeyValue, BTreeMap<Option<KeyValue>, Item>>,
+    pub count: usize,
+    pub size_bytes: usize,
+}
+
+impl Table {
+    /// Extract and check the key of an item or key map. `exact` demands no other
+    /// attributes (GetItem/DeleteItem keys); otherwise other attributes are allowed.
+    pub(crate) fn key_of(&self, item: &Item, exact: bool) -> Result<StoredKey, AwsError> {
+        let mismatch =
+            || AwsError::validation("The provided key element does not match the schema");
+        let expected = 1 + usize::from(self.range.is_some());
+        if exact && item.len() != expected {
+            return Err(mismatch());
+        }
+        let part = |(name, kt): &(String, KeyType)| -> Result<KeyValue, AwsError> {
+            let v = item.get(name).ok_or_else(|| {
+                if exact {
+                    mismatch()
+                } else {
+                    AwsError::validation(format!(
+                        "One or more parameter values were invalid: Missing the key {name} in the item"
+                    ))
+                }
+            })?;
+            let kv = match (kt, v) {
+                (KeyType::S, AttrValue::S(s)) => KeyValue::S(s.clone()),
+                (KeyType::N, AttrValue::N(n)) => KeyValue::N(n.clone()),
+                (KeyType::B, AttrValue::B(b)) => KeyValue::B(b.clone()),
+                (kt, v) => {
+                    return Err(if exact {
+                        mismatch()
+                    } else {
+                        AwsError::validation(format!(
+                            "One or more parameter values were invalid: Type mismatch for key {name} expected: {} actual: {}",
+                            kt.name(),
+                            v.type_name()
+                        ))
+                    })
+                }
+            };
+            match &kv {
+                KeyValue::S(s) if s.is_empty() => Err(AwsError::validation(format!(
+                    "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: {name}"
+                ))),
+                KeyValue::B(b) if b.is_empty() => Err(AwsError::validation(format!(
+                    "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty binary value. Key: {name}"
+                ))),
+                _ => Ok(kv),
+            }
+        };
+        let h = part(&self.hash)?;
+        // AWS caps key sizes: 2048 bytes partition, 1024 bytes sort.
+        if key_len(&h) > 2048 {
+            return Err(AwsError::validation(
+                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+            ));
+        }
+        let r = match &self.range {
+            Some(r) => {
+                let v = part(r)?;
+                if key_len(&v) > 1024 {
+                    return Err(AwsError::validation(
+                        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+                    ));
+                }
+                Some(v)
+            }
+            None => None,
+        };
+        Ok((h, r))
+    }
+
+    /// The key attributes of a stored key, as an item (for LastEvaluatedKey).
+    pub(crate) fn key_item(&self, key: &StoredKey) -> Item {
+        let mut out = Item::new();
+        out.insert(self.hash.0.clone(), key.0.to_attr());
+        if let (Some((name, _)), Some(v)) = (&self.range, &key.1) {
+            out.insert(name.clone(), v.to_attr());
+        }
+        out
+    }
+
+    /// Store an item, returning the one it replaced.
+    pub(crate) fn put(&mut self, key: StoredKey, item: Item) -> Option<Item> {
+        self.size_bytes += item_size(&item);
+        let old = self.items.entry(key.0).or_default().insert(key.1, item);
+        if let Some(o) = &old {
+            self.size_bytes -= item_size(o);
+        } else {
+            self.count += 1;
+        }
+        old
+    }
+
+    /// Remove an item, returning it.
+    pub(crate) fn delete(&mut self, key: &StoredKey) -> Option<Item> {
+        let part = self.items.get_mut(&key.0)?;
+        let old = part.remove(&key.1);
+        if part.is_empty() {
+            self.items.remove(&key.0);
+        }
+        if let Some(o) = &old {
+            self.size_bytes -= item_size(o);
+            self.count -= 1;
+        }
+        old
+    }
+
+    /// The item stored under a key.
+    pub(crate) fn get(&self, key: &StoredKey) -> Option<&Item> {
+        self.items.get(&key.0)?.get(&key.1)
+    }
+
+    /// Items of one partition after (or before, walking backwards) an exclusive start
+    /// sort key.
+    pub(crate) fn partition_range<'a>(
+        &'a self,
+        pk: &KeyValue,
+        start: Option<&Option<KeyValue>>,
+        forward: bool,
+    ) -> Box<dyn Iterator<Item = (&'a Option<KeyValue>, &'a Item)> + 'a> {
+        let Some(part) = self.items.get(pk) else {
+            return Box::new(std::iter::empty());
+        };
+        match (start, forward) {
+            (None, true) => Box::new(part.iter()),
+            (None, false) => Box::new(part.iter().rev()),
+            (Some(s), true) => Box::new(part.range((Bound::Excluded(s.clone()), Bound::Unbounded))),
+            (Some(s), false) => Box::new(
+                part.range((Bound::Unbounded, Bound::Excluded(s.clone())))
+                    .rev(),
+            ),
+        }
+    }
+
+    /// Every item after an exclusive start key, in scan order.
+    pub(crate) fn scan_from<'a>(
+        &'a self,
+        start: Option<&'a StoredKey>,
+    ) -> Box<dyn Iterator<Item = (StoredKey, &'a Item)> + 'a> {
+        let flat = |(pk, part): (&'a KeyValue, &'a BTreeMap<Option<KeyValue>, Item>)| {
+            part.iter()
+                .map(move |(sk, item)| ((pk.clone(), sk.clone()), item))
+        };
+        match start {
+            None => Box::new(self.items.iter().flat_map(flat)),
+            Some((pk, sk)) => {
+                let rest_of_first = self.items.get(pk).into_iter().flat_map(move |part| {
+                    part.range((Bound::Excluded(sk.clone()), Bound::Unbounded))
+                        .map(move |(s, item)| ((pk.clone(), s.clone()), item))
+                });
+                let later = self
+                    .items
+                    .range((Bound::Excluded(pk.clone()), Bound::Unbounded))
+                    .flat_map(flat);
+                Box::new(rest_of_first.chain(later))
+            }
+        }
+    }
+
+    fn key_schema_json(&self) -> Value {
+        let mut ks = vec![json!({"AttributeName": self.hash.0, "KeyType": "HASH"})];
+        if let Some((n, _)) = &self.range {
+            ks.push(json!({"AttributeName": n, "KeyType": "RANGE"}));
+        }
+        Value::Array(ks)
+    }
+
+    fn attr_defs_json(&self) -> Value {
+        let mut ad =
+            vec![json!({"AttributeName": self.hash.0, "AttributeType": self.hash.1.name()})];
+        if let Some((n, t)) = &self.range {
+            ad.push(json!({"AttributeName": n, "AttributeType": t.name()}));
+        }
+        Value::Array(ad)
+    }
+
+    /// The `TableDescription` DescribeTable (and CreateTable/DeleteTable) return.
+    pub(crate) fn describe(&self, status: &str) -> Value {
+        json!({
+            "TableName": self.name,
+            "TableStatus": status,
+            "TableArn": self.arn,
+            "TableId": self.table_id,
+            "KeySchema": self.key_schema_json(),
+            "AttributeDefinitions": self.attr_defs_json(),
+            "CreationDateTime": self.created,
+            "ItemCount": self.count,
+            "TableSizeBytes": self.size_bytes,
+            "BillingModeSummary": {"BillingMode": self.billing_mode},
+            "ProvisionedThroughput": {
+                "NumberOfDecreasesToday": 0,
+                "ReadCapacityUnits": self.read_capacity,
+                "WriteCapacityUnits": self.write_capacity,
+            },
+            "DeletionProtectionEnabled": false,
+        })
+    }
+
+    /// The journal record that recreates this table's metadata (without items).
+    pub(crate) fn to_record(&self) -> Value {
+        json!({
+            "op": "create_table",
+            "table": self.name,
+            "hash": [self.hash.0, self.hash.1.name()],
+            "range": self.range.as_ref().map(|(n, t)| json!([n, t.name()])),
+            "billing_mode": self.billing_mode,
+            "read_capacity": self.read_capacity,
+            "write_capacity": self.write_capacity,
+            "created": self.created,
+            "arn": self.arn,
+            "table_id": self.table_id,
+            "tags": self.tags,
+        })
+    }
+
+    /// Rebuild a table from [`Table::to_record`].
+    pub(crate) fn from_record(r: &Value) -> Option<Table> {
+        let pair = |v: &Value| -> Option<(String, KeyType)> {
+            Some((
+                v.get(0)?.as_str()?.to_owned(),
+                KeyType::parse(v.get(1)?.as_str()?)?,
+            ))
+        };
+        let range = match r.get("range") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(pair(v)?),
+        };
+        Some(Table {
+            name: r.get("table")?.as_str()?.to_owned(),
+            hash: pair(r.get("hash")?)?,
+            range,
+            billing_mode: r.get("billing_mode")?.as_str()?.to_owned(),
+            read_capacity: r.get("read_capacity")?.as_u64()?,
+            write_capacity: r.get("write_capacity")?.as_u64()?,
+            created: r.get("created")?.as_f64()?,
+            arn: r.get("arn")?.as_str()?.to_owned(),
+            table_id: r.get("table_id")?.as_str()?.to_owned(),
+            tags: serde_json::from_value(r.get("tags")?.clone()).ok()?,
+            items: BTreeMap::new(),
+            count: 0,
+            size_bytes: 0,
+        })
+    }
+}
+
+fn key_len(k: &KeyValue) -> usize {
+    match k {
+        KeyValue::S(s) => s.len(),
+        KeyValue::N(n) => n.size(),
+        KeyValue::B(b) => b.len(),
+    }
+}

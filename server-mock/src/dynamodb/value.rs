@@ -1,0 +1,661 @@
+//! DynamoDB attribute values: parsing and rendering DynamoDB JSON
+//! (`{"S": "..."}`, `{"N": "..."}`, ...), number normalization, ordering and item size.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::error::AwsError;
+
+/// An item: attribute name to value. A `BTreeMap` so rendering and snapshots are stable.
+pub(crate) type Item = BTreeMap<String, AttrValue>;
+
+/// The largest item DynamoDB stores: 400 KB, names plus values.
+pub(crate) const MAX_ITEM_SIZE: usize = 400 * 1024;
+
+/// A DynamoDB number: `0.DIGITS × 10^exp`, normalized so equal values compare equal
+/// whatever their spelling (`1`, `1.0`, `10E-1`). At most 38 significant digits, as
+/// DynamoDB stores them; comparing never goes through floating point.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Number {
+    negative: bool,
+    /// Significant digits (ASCII), no leading or trailing zeros; empty means zero.
+    digits: Vec<u8>,
+    /// Decimal exponent of the digit string read as a fraction `0.DIGITS`.
+    exp: i32,
+}
+
+impl fmt::Debug for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Number({self})")
+    }
+}
+
+impl Number {
+    /// Parse and normalize a number as DynamoDB does, with its error messages.
+    pub(crate) fn parse(text: &str) -> Result<Self, AwsError> {
+        let invalid = || AwsError::validation("A value provided cannot be converted into a number");
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        let mut negative = false;
+        if let Some(&c) = bytes.first() {
+            if c == b'-' || c == b'+' {
+                negative = c == b'-';
+                i = 1;
+            }
+        }
+        let mut mantissa = Vec::new();
+        let mut point: Option<usize> = None;
+        let mut seen_digit = false;
+        while i < bytes.len() {
+            match bytes[i] {
+                c @ b'0'..=b'9' => {
+                    mantissa.push(c);
+                    seen_digit = true;
+                }
+                b'.' if point.is_none() => point = Some(mantissa.len()),
+                b'e' | b'E' => break,
+                _ => return Err(invalid()),
+            }
+            i += 1;
+        }
+        if !seen_digit {
+            return Err(invalid());
+        }
+        let mut exponent: i64 = 0;
+        if i < bytes.len() {
+            // bytes[i] is 'e' or 'E'.
+            let rest = &text[i + 1..];
+            let digits = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            // Anything longer is out of range whatever the mantissa.
+            let magnitude: i64 = if digits.len() > 6 {
+                1_000_000
+            } else {
+                digits.parse().map_err(|_| invalid())?
+            };
+            exponent = if rest.starts_with('-') {
+                -magnitude
+            } else {
+                magnitude
+            };
+        }
+        let int_len = point.unwrap_or(mantissa.len()) as i64;
+        let leading = mantissa.iter().take_while(|&&c| c == b'0').count();
+        let digits: Vec<u8> = mantissa[leading..].to_vec();
+        let trailing = digits.iter().rev().take_while(|&&c| c == b'0').count();
+        let digits = digits[..digits.len() - trailing].to_vec();
+        if digits.is_empty() {
+            return Ok(Self::zero());
+        }
+        if digits.len() > 38 {
+            return Err(AwsError::validation(
+                "Attempting to store more than 38 significant digits in a Number",
+            ));
+        }
+        let exp = int_len - leading as i64 + exponent;
+        // Magnitude is in [10^(exp-1), 10^exp): DynamoDB allows 1E-130 up to < 1E+126.
+        if exp > 126 {
+            return Err(AwsError::validation(
+                "Number overflow. Attempting to store a number with magnitude larger than supported range",
+            ));
+        }
+        if exp < -129 {
+            return Err(AwsError::validation(
+                "Number underflow. Attempting to store a number with magnitude smaller than supported range",
+            ));
+        }
+        Ok(Self {
+            negative,
+            digits,
+            exp: exp as i32,
+        })
+    }
+
+    /// Zero.
+    pub(crate) fn zero() -> Self {
+        Self {
+            negative: false,
+            digits: Vec::new(),
+            exp: 0,
+        }
+    }
+
+    /// A small non-negative integer (sizes, counts).
+    pub(crate) fn from_usize(n: usize) -> Self {
+        Self::parse(&n.to_string()).unwrap_or_else(|_| Self::zero())
+    }
+
+    fn is_zero(&self) -> bool {
+        self.digits.is_empty()
+    }
+
+    /// Bytes this number counts for in an item: one per two significant digits, plus one.
+    pub(crate) fn size(&self) -> usize {
+        self.digits.len().div_ceil(2) + 1
+    }
+
+    /// The exact sum, or an error when it needs more than 38 digits or leaves the range.
+    pub(crate) fn add(&self, other: &Number) -> Result<Number, AwsError> {
+        if self.is_zero() {
+            return Ok(other.clone());
+        }
+        if other.is_zero() {
+            return Ok(self.clone());
+        }
+        // Align both on the smallest unit 10^(exp - len) and add as digit vectors.
+        let low = |n: &Number| n.exp as i64 - n.digits.len() as i64;
+        let unit = low(self).min(low(other));
+        let high = self.exp.max(other.exp) as i64;
+        let width = (high - unit) as usize;
+        let spread = |n: &Number| {
+            let mut v = vec![0i32; width];
+            let start = (high - n.exp as i64) as usize;
+            for (k, d) in n.digits.iter().enumerate() {
+                v[start + k] = i32::from(d - b'0');
+            }
+            v
+        };
+        let (a, b) = (spread(self), spread(other));
+        let (negative, mut out) = if self.negative == other.negative {
+            (self.negative, digit_add(&a, &b))
+        } else {
+            match a.cmp(&b) {
+                Ordering::Equal => return Ok(Self::zero()),
+                Ordering::Greater => (self.negative, digit_sub(&a, &b)),
+                Ordering::Less => (other.negative, digit_sub(&b, &a)),
+            }
+        };
+        // `out` has one extra leading position for a carry.
+        let mut text = String::with_capacity(out.len() + 8);
+        if negative {
+            text.push('-');
+        }
+        text.push_str("0.");
+        for d in out.drain(..) {
+            text.push(char::from(b'0' + d as u8));
+        }
+        text.push_str(&format!("E{}", high + 1));
+        Number::parse(&text).map_err(|e| {
+            if e.message.contains("38 significant") {
+                AwsError::validation(
+                    "Number overflow. Attempting to store a number with more than 38 significant digits",
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The negated number.
+    pub(crate) fn negate(&self) -> Number {
+        let mut n = self.clone();
+        if !n.is_zero() {
+            n.negative = !n.negative;
+        }
+        n
+    }
+}
+
+/// Add two equally long big-endian digit vectors; the result has one more digit.
+fn digit_add(a: &[i32], b: &[i32]) -> Vec<i32> {
+    let mut out = vec![0; a.len() + 1];
+    let mut carry = 0;
+    for k in (0..a.len()).rev() {
+        let s = a[k] + b[k] + carry;
+        out[k + 1] = s % 10;
+        carry = s / 10;
+    }
+    out[0] = carry;
+    out
+}
+
+/// Subtract `b` from the larger-or-equal `a`; the result has one more (zero) digit.
+fn digit_sub(a: &[i32], b: &[i32]) -> Vec<i32> {
+    let mut out = vec![0; a.len() + 1];
+    let mut borrow = 0;
+    for k in (0..a.len()).rev() {
+        let mut s = a[k] - b[k] - borrow;
+        borrow = 0;
+        if s < 0 {
+            s += 10;
+            borrow = 1;
+        }
+        out[k + 1] = s;
+    }
+    out
+}
+
+impl fmt::Display for Number {
+    /// Plain decimal notation, as DynamoDB returns numbers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_zero() {
+            return f.write_str("0");
+        }
+        if self.negative {
+            f.write_str("-")?;
+        }
+        let digits = std::str::from_utf8(&self.digits).map_err(|_| fmt::Error)?;
+        let len = digits.len() as i32;
+        if self.exp <= 0 {
+            write!(f, "0.{}{digits}", "0".repeat((-self.exp) as usize))
+        } else if self.exp >= len {
+            write!(f, "{digits}{}", "0".repeat((self.exp - len) as usize))
+        } else {
+            let (int, frac) = digits.split_at(self.exp as usize);
+            write!(f, "{int}.{frac}")
+        }
+    }
+}
+
+impl Ord for Number {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let sign = |n: &Number| -> i8 {
+            if n.is_zero() {
+                0
+            } else if n.negative {
+                -1
+            } else {
+                1
+            }
+        };
+        let (sa, sb) = (sign(self), sign(other));
+        if sa != sb || sa == 0 {
+            return sa.cmp(&sb);
+        }
+        // Same sign, both non-zero: compare magnitudes.
+        let magnitude = self
+            .exp
+            .cmp(&other.exp)
+            .then_with(|| self.digits.cmp(&other.digits));
+        if sa < 0 {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
+    }
+}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// One DynamoDB attribute value.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum AttrValue {
+    S(String),
+    N(Number),
+    B(Vec<u8>),
+    Bool(bool),
+    Null,
+    L(Vec<AttrValue>),
+    M(BTreeMap<String, AttrValue>),
+    Ss(Vec<String>),
+    Ns(Vec<Number>),
+    Bs(Vec<Vec<u8>>),
+}
+
+impl fmt::Debug for AttrValue {
+    /// Only the type: values may be secrets and must not reach logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AttrValue({})", self.type_name())
+    }
+}
+
+impl AttrValue {
+    /// The DynamoDB type descriptor (`S`, `N`, `BOOL`, ...).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            AttrValue::S(_) => "S",
+            AttrValue::N(_) => "N",
+            AttrValue::B(_) => "B",
+            AttrValue::Bool(_) => "BOOL",
+            AttrValue::Null => "NULL",
+            AttrValue::L(_) => "L",
+            AttrValue::M(_) => "M",
+            AttrValue::Ss(_) => "SS",
+            AttrValue::Ns(_) => "NS",
+            AttrValue::Bs(_) => "BS",
+        }
+    }
+
+    /// Parse one DynamoDB JSON attribute value, validating it as DynamoDB does.
+    pub(crate) fn from_json(json: &Value) -> Result<Self, AwsError> {
+        let obj = json.as_object().ok_or_else(|| {
+            AwsError::validation("Supplied AttributeValue is not a valid AttributeValue object")
+        })?;
+        // The SDKs never send `null` members, but hand-written JSON may.
+        let mut present = obj.iter().filter(|(_, v)| !v.is_null());
+        let (tag, inner) = match (present.next(), present.next()) {
+            (None, _) => {
+                return Err(AwsError::validation(
+                    "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(AwsError::validation(
+                    "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",
+                ))
+            }
+            (Some(pair), None) => pair,
+        };
+        let wrong = || {
+            AwsError::new(
+                http::StatusCode::BAD_REQUEST,
+                "SerializationException",
+                format!("Unexpected value type in payload for attribute type {tag}"),
+            )
+        };
+        let string = |v: &Value| v.as_str().map(str::to_owned).ok_or_else(wrong);
+        let binary = |v: &Value| -> Result<Vec<u8>, AwsError> {
+            let s = v.as_str().ok_or_else(wrong)?;
+            BASE64.decode(s).map_err(|_| {
+                AwsError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "SerializationException",
+                    "Base64 encoded length is expected a multiple of 4 bytes but found invalid base64 data",
+                )
+            })
+        };
+        let array = |v: &Value| v.as_array().cloned().ok_or_else(wrong);
+        let value = match tag.as_str() {
+            "S" => AttrValue::S(string(inner)?),
+            "N" => AttrValue::N(Number::parse(inner.as_str().ok_or_else(wrong)?)?),
+            "B" => AttrValue::B(binary(inner)?),
+            "BOOL" => AttrValue::Bool(inner.as_bool().ok_or_else(wrong)?),
+            "NULL" => {
+                if inner.as_bool() != Some(true) {
+                    return Err(AwsError::validation(
+                        "One or more parameter values were invalid: Null attribute value types must have the value of true",
+                    ));
+                }
+                AttrValue::Null
+            }
+            "L" => AttrValue::L(
+                array(inner)?
+                    .iter()
+                    .map(AttrValue::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
+            "M" => {
+                let map = inner.as_object().ok_or_else(wrong)?;
+                let mut out = BTreeMap::new();
+                for (k, v) in map {
+                    out.insert(k.clone(), AttrValue::from_json(v)?);
+                }
+                AttrValue::M(out)
+            }
+            "SS" => {
+                let items: Vec<String> =
+                    array(inner)?.iter().map(string).collect::<Result<_, _>>()?;
+                check_set(&items, "string")?;
+                AttrValue::Ss(items)
+            }
+            "NS" => {
+                let items: Vec<Number> = array(inner)?
+                    .iter()
+                    .map(|v| Number::parse(v.as_str().ok_or_else(wrong)?))
+                    .collect::<Result<_, _>>()?;
+                check_set(&items, "number")?;
+                AttrValue::Ns(items)
+            }
+            "BS" => {
+                let items: Vec<Vec<u8>> =
+                    array(inner)?.iter().map(binary).collect::<Result<_, _>>()?;
+                check_set(&items, "binary")?;
+                AttrValue::Bs(items)
+            }
+            other => {
+                return Err(AwsError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "SerializationException",
+                    format!("Unknown AttributeValue type: {other}"),
+                ))
+            }
+        };
+        Ok(value)
+    }
+
+    /// Render as DynamoDB JSON.
+    pub(crate) fn to_json(&self) -> Value {
+        let (tag, inner) = match self {
+            AttrValue::S(s) => ("S", Value::String(s.clone())),
+            AttrValue::N(n) => ("N", Value::String(n.to_string())),
+            AttrValue::B(b) => ("B", Value::String(BASE64.encode(b))),
+            AttrValue::Bool(b) => ("BOOL", Value::Bool(*b)),
+            AttrValue::Null => ("NULL", Value::Bool(true)),
+            AttrValue::L(l) => ("L", Value::Array(l.iter().map(Self::to_json).collect())),
+            AttrValue::M(m) => ("M", Value::Object(map_to_json(m))),
+            AttrValue::Ss(s) => (
+                "SS",
+                Value::Array(s.iter().cloned().map(Value::String).collect()),
+            ),
+            AttrValue::Ns(n) => (
+                "NS",
+                Value::Array(n.iter().map(|n| Value::String(n.to_string())).collect()),
+            ),
+            AttrValue::Bs(b) => (
+                "BS",
+                Value::Array(b.iter().map(|b| Value::String(BASE64.encode(b))).collect()),
+            ),
+        };
+        let mut obj = Map::new();
+        obj.insert(tag.to_owned(), inner);
+        Value::Object(obj)
+    }
+
+    /// Size of the value as DynamoDB counts it toward the item size.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            AttrValue::S(s) => s.len(),
+            AttrValue::N(n) => n.size(),
+            AttrValue::B(b) => b.len(),
+            AttrValue::Bool(_) | AttrValue::Null => 1,
+            AttrValue::L(l) => 3 + l.iter().map(|v| 1 + v.size()).sum::<usize>(),
+            AttrValue::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + v.size()).sum::<usize>(),
+            AttrValue::Ss(s) => s.iter().map(String::len).sum(),
+            AttrValue::Ns(n) => n.iter().map(Number::size).sum(),
+            AttrValue::Bs(b) => b.iter().map(Vec::len).sum(),
+        }
+    }
+
+    /// Ordering for the comparison operators: defined only between two S, two N or two B.
+    pub(crate) fn compare(&self, other: &AttrValue) -> Option<Ordering> {
+        match (self, other) {
+            (AttrValue::S(a), AttrValue::S(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+            (AttrValue::N(a), AttrValue::N(b)) => Some(a.cmp(b)),
+            (AttrValue::B(a), AttrValue::B(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+
+    /// Equality as the `=` operator sees it: sets compare as sets, numbers by value.
+    pub(crate) fn equals(&self, other: &AttrValue) -> bool {
+        match (self, other) {
+            (AttrValue::Ss(a), AttrValue::Ss(b)) => same_set(a, b),
+            (AttrValue::Ns(a), AttrValue::Ns(b)) => same_set(a, b),
+            (AttrValue::Bs(a), AttrValue::Bs(b)) => same_set(a, b),
+            (AttrValue::L(a), AttrValue::L(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.equals(y))
+            }
+            (AttrValue::M(a), AttrValue::M(b)) => {
+                a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| v.equals(w)))
+            }
+            _ => self == other,
+        }
+    }
+}
+
+fn same_set<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// Sets must be non-empty and free of duplicates. The message names no element.
+fn check_set<T: PartialEq>(items: &[T], kind: &str) -> Result<(), AwsError> {
+    if items.is_empty() {
+        return Err(AwsError::validation(format!(
+            "One or more parameter values were invalid: An {kind} set  may not be empty"
+        )));
+    }
+    for (i, x) in items.iter().enumerate() {
+        if items[..i].contains(x) {
+            return Err(AwsError::validation(
+                "One or more parameter values were invalid: Input collection contains duplicates",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Render a map of attribute values (an item, a key) as a DynamoDB JSON object.
+pub(crate) fn map_to_json(map: &BTreeMap<String, AttrValue>) -> Map<String, Value> {
+    map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
+}
+
+/// Parse a DynamoDB JSON object of attribute values (an item, a key).
+pub(crate) fn item_from_json(json: &Value) -> Result<Item, AwsError> {
+    let obj = json.as_object().ok_or_else(|| {
+        AwsError::new(
+            http::StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "Expected an object of attribute values",
+        )
+    })?;
+    let mut item = Item::new();
+    for (name, value) in obj {
+        if name.is_empty() {
+            return Err(AwsError::validation(
+                "One or more parameter values were invalid: An AttributeValue may not contain an empty attribute name",
+            ));
+        }
+        item.insert(name.clone(), AttrValue::from_json(value)?);
+    }
+    Ok(item)
+}
+
+/// Item size as DynamoDB measures it: the sum of attribute name lengths and value sizes.
+pub(crate) fn item_size(item: &Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + v.size()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn n(s: &str) -> Number {
+        Number::parse(s).unwrap()
+    }
+
+    #[test]
+    fn numbers_normalize() {
+        assert_eq!(n("1.0"), n("1"));
+        assert_eq!(n("10E-1"), n("1"));
+        assert_eq!(n("-0"), n("0"));
+        assert_eq!(n("001.500").to_string(), "1.5");
+        assert_eq!(n("1E+2").to_string(), "100");
+        assert_eq!(n("-0.0025").to_string(), "-0.0025");
+        assert_eq!(n("123.456").to_string(), "123.456");
+        assert_eq!(n("+7").to_string(), "7");
+    }
+
+    #[test]
+    fn numbers_order_numerically() {
+        let mut v: Vec<Number> = ["10", "9", "-1", "0", "-10", "0.5", "1e1", "-0.01", "1E-130"]
+            .iter()
+            .map(|s| n(s))
+            .collect();
+        v.sort();
+        let out: Vec<String> = v.iter().map(ToString::to_string).collect();
+        assert_eq!(out[0], "-10");
+        assert_eq!(out[1], "-1");
+        assert_eq!(out[2], "-0.01");
+        assert_eq!(out[3], "0");
+        assert_eq!(out[5], "0.5");
+        assert_eq!(out[6], "9");
+        assert_eq!(&out[7..], ["10", "10"]);
+        // 38 digits, differing only in the last: f64 would call them equal.
+        let a = n("12345678901234567890123456789012345678");
+        let b = n("12345678901234567890123456789012345679");
+        assert!(a < b);
+    }
+
+    #[test]
+    fn numbers_reject_bad_input() {
+        for bad in [
+            "", "abc", "1..2", "1e", "--1", "1 ", "NaN", "Infinity", "0x10",
+        ] {
+            assert!(Number::parse(bad).is_err(), "{bad}");
+        }
+        let e = Number::parse("123456789012345678901234567890123456789").unwrap_err();
+        assert!(e.message.contains("38 significant digits"));
+        assert!(Number::parse("1E126")
+            .unwrap_err()
+            .message
+            .contains("overflow"));
+        assert!(Number::parse("9.9E125").is_ok());
+        assert!(Number::parse("1E-131")
+            .unwrap_err()
+            .message
+            .contains("underflow"));
+        assert!(Number::parse("1E-130").is_ok());
+        // Trailing zeros are not significant.
+        assert!(Number::parse("1000000000000000000000000000000000000000000").is_ok());
+    }
+
+    #[test]
+    fn number_addition() {
+        assert_eq!(n("1").add(&n("2")).unwrap().to_string(), "3");
+        assert_eq!(n("9.99").add(&n("0.01")).unwrap().to_string(), "10");
+        assert_eq!(n("5").add(&n("-7.5")).unwrap().to_string(), "-2.5");
+        assert_eq!(n("-5").add(&n("5")).unwrap().to_string(), "0");
+        assert_eq!(
+            n("1e20").add(&n("1")).unwrap().to_string(),
+            "100000000000000000001"
+        );
+        assert_eq!(n("0.1").add(&n("0.2")).unwrap(), n("0.3"));
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let v = json!({"M": {"a": {"L": [{"N": "1.50"}, {"B": "AAE="}, {"NULL": true}]},
+                             "s": {"SS": ["x", "y"]}, "b": {"BOOL": false}}});
+        let parsed = AttrValue::from_json(&v).unwrap();
+        let back = parsed.to_json();
+        assert_eq!(back["M"]["a"]["L"][0], json!({"N": "1.5"}));
+        assert_eq!(back["M"]["a"]["L"][1], json!({"B": "AAE="}));
+        assert_eq!(back["M"]["s"], json!({"SS": ["x", "y"]}));
+    }
+
+    #[test]
+    fn json_validation() {
+        assert!(AttrValue::from_json(&json!({})).is_err());
+        assert!(AttrValue::from_json(&json!({"S": "a", "N": "1"})).is_err());
+        assert!(AttrValue::from_json(&json!({"SS": []})).is_err());
+        assert!(AttrValue::from_json(&json!({"NS": ["1", "1.0"]})).is_err());
+        assert!(AttrValue::from_json(&json!({"NULL": false})).is_err());
+        assert!(AttrValue::from_json(&json!({"N": "x"})).is_err());
+    }
+
+    #[test]
+    fn sizes_follow_the_documented_rules() {
+        let item = item_from_json(&json!({
+            "name": {"S": "abc"},          // 4 + 3
+            "n": {"N": "12345"},           // 1 + 3 + 1
+            "b": {"B": "AAEC"},            // 1 + 3
+            "t": {"BOOL": true},           // 1 + 1
+            "l": {"L": [{"S": "x"}]},      // 1 + 3 + 1 + 1
+            "m": {"M": {"k": {"NULL": true}}} // 1 + 3 + 1 + 1 + 1
+        }))
+        .unwrap();
+        assert_eq!(item_size(&item), 7 + 5 + 4 + 2 + 6 + 7);
+    }
+}

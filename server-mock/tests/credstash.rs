@@ -7,22 +7,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output};
 
-use common::{kms_client, MockProcess};
-
-fn venv() -> Option<PathBuf> {
-    match std::env::var_os("LOCKBOX_TEST_VENV") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None if std::env::var("LOCKBOX_REQUIRE_INTEROP").as_deref() == Ok("1") => {
-            panic!("LOCKBOX_REQUIRE_INTEROP=1 but LOCKBOX_TEST_VENV is unset: run scripts/test")
-        }
-        None => {
-            eprintln!("skipping the credstash interop test: LOCKBOX_TEST_VENV is unset (scripts/test sets it)");
-            None
-        }
-    }
-}
+use common::{kms_client, venv, MockProcess};
 
 struct Credstash<'a> {
     bin: PathBuf,

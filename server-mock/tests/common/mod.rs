@@ -90,6 +90,49 @@ pub async fn faults(endpoint: &str) -> serde_json::Value {
     serde_json::from_str(&body).expect("JSON")
 }
 
+/// The venv with the third-party clients (`LOCKBOX_TEST_VENV`), or `None` after
+/// saying the test is skipped; panics if `LOCKBOX_REQUIRE_INTEROP=1` demands it.
+pub fn venv() -> Option<std::path::PathBuf> {
+    match std::env::var_os("LOCKBOX_TEST_VENV") {
+        Some(dir) => Some(dir.into()),
+        None if std::env::var("LOCKBOX_REQUIRE_INTEROP").as_deref() == Ok("1") => {
+            panic!("LOCKBOX_REQUIRE_INTEROP=1 but LOCKBOX_TEST_VENV is unset: run scripts/test")
+        }
+        None => {
+            eprintln!("skipping: LOCKBOX_TEST_VENV is unset (scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// Runs `python -c script` from the venv with a clean AWS environment aimed at
+/// `endpoint`; returns (success, stdout + stderr).
+pub fn python(venv: &std::path::Path, endpoint: &str, script: &str) -> (bool, String) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(venv.join("bin").join("python"))
+        .args(["-c", script])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", home.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("no-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A spawned `lockbox-mock` that is killed (SIGKILL) when dropped.
 pub struct MockProcess {
     pub child: Child,

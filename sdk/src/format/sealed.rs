@@ -8,8 +8,8 @@
 //! name or version, or read with another context, fails before anything is
 //! decrypted. Every byte is described in `docs/FORMAT.md`.
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::aead::{Aead, AeadInPlace, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use hkdf::Hkdf;
 use rand::{CryptoRng, RngCore};
 use sha2::Sha256;
@@ -219,6 +219,17 @@ pub(crate) fn seal_into<R: RngCore + CryptoRng>(
     wrapped_key: &[u8],
     rng: &mut R,
 ) -> Result<()> {
+    if let Some(key) = user
+        .keys()
+        .find(|k| k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+    {
+        // Only reachable by passing a binding context (the KMS context) back in.
+        return Err(Error::InvalidContext {
+            reason: format!(
+                "context key {key:?} is reserved; pass the user context, not the KMS context"
+            ),
+        });
+    }
     if version.get() == 0 {
         return Err(Error::InvalidVersion {
             version: "0".into(),
@@ -305,14 +316,19 @@ pub(crate) fn open(
             "the key commitment does not match (wrong data key or context, or the item was altered or moved); nothing was decrypted",
         ));
     }
-    let plaintext = Aes256Gcm::new_from_slice(derived.key.as_slice())
+    let (ciphertext, tag) = parsed.contents.split_at(parsed.contents.len() - TAG_LEN);
+    // Decrypt in place in a buffer of exactly the plaintext's size: the value then
+    // moves into `SecretValue` without a reallocation leaving an unwiped copy.
+    // aes-gcm checks the tag before it decrypts, so a failure leaves ciphertext.
+    let mut plaintext = Vec::with_capacity(ciphertext.len());
+    plaintext.extend_from_slice(ciphertext);
+    Aes256Gcm::new_from_slice(derived.key.as_slice())
         .expect("a 32-byte key")
-        .decrypt(
+        .decrypt_in_place_detached(
             Nonce::from_slice(&parsed.nonce),
-            Payload {
-                msg: &parsed.contents,
-                aad: &aad,
-            },
+            &aad,
+            &mut plaintext,
+            Tag::from_slice(tag),
         )
         .map_err(|_| {
             Error::integrity(
@@ -498,6 +514,24 @@ mod tests {
             .is_err());
             assert!(item.is_empty());
         }
+    }
+
+    #[test]
+    fn seal_refuses_a_binding_context_as_user_context() {
+        let binding = binding_context(&name(), v(3), &ctx(&[("env", "prod")]));
+        let mut item = Attributes::new();
+        let err = seal_into(
+            &mut item,
+            &name(),
+            v(3),
+            &binding,
+            b"v",
+            &[7; 32],
+            b"blob",
+            &mut OsRng,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidContext { .. }), "{err}");
     }
 
     #[test]

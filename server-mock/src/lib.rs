@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::dynamodb::DynamoDb;
 use crate::error::AwsError;
 use crate::faults::Faults;
 use crate::kms::Kms;
@@ -121,6 +122,7 @@ struct Inner {
     config: Config,
     journal: Arc<dyn Journal>,
     kms: Arc<Kms>,
+    dynamodb: Arc<DynamoDb>,
     faults: Faults,
 }
 
@@ -129,6 +131,7 @@ impl std::fmt::Debug for MockState {
         f.debug_struct("MockState")
             .field("config", &self.inner.config)
             .field("kms", &self.inner.kms)
+            .field("dynamodb", &self.inner.dynamodb)
             .finish_non_exhaustive()
     }
 }
@@ -182,11 +185,18 @@ impl MockState {
             journal.clone(),
             config.account_id.clone(),
         ));
+        // DynamoDB tables are not partitioned by region here; ARNs name us-east-1.
+        let dynamodb = Arc::new(DynamoDb::with_region_account(
+            journal.clone(),
+            "us-east-1",
+            config.account_id.clone(),
+        ));
         Self {
             inner: Arc::new(Inner {
                 config,
                 journal,
                 kms,
+                dynamodb,
                 faults: Faults::default(),
             }),
         }
@@ -196,8 +206,7 @@ impl MockState {
     fn service(&self, service: Service) -> Option<&dyn JsonService> {
         match service {
             Service::Kms => Some(self.inner.kms.as_ref()),
-            // DynamoDB is wired here once `dynamodb::DynamoDb` lands.
-            Service::DynamoDb => None,
+            Service::DynamoDb => Some(self.inner.dynamodb.as_ref()),
         }
     }
 

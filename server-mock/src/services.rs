@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::dynamodb::DynamoDb;
 use crate::error::AwsError;
 use crate::kms::Kms;
 use crate::protocol::RequestContext;
@@ -41,5 +42,25 @@ impl JsonService for Kms {
     }
     fn snapshot(&self) -> Vec<Value> {
         Kms::snapshot(self)
+    }
+}
+
+impl JsonService for DynamoDb {
+    fn handle(
+        &self,
+        operation: &str,
+        body: &Value,
+        _ctx: &RequestContext,
+    ) -> Result<Value, AwsError> {
+        DynamoDb::handle(self, operation, body)
+    }
+    fn restore(&self, record: &Value) -> Result<(), String> {
+        DynamoDb::restore(self, record)
+    }
+    fn reset(&self) {
+        DynamoDb::reset(self)
+    }
+    fn snapshot(&self) -> Vec<Value> {
+        DynamoDb::snapshot(self)
     }
 }

@@ -6,8 +6,9 @@ mod common;
 use std::ffi::OsStr;
 use std::fs;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::primitives::Blob;
-use common::{kms_client, MockProcess};
+use common::{create_credstash_table, ddb_client, kms_client, MockProcess};
 use lockbox_mock::{Config, StartError};
 
 async fn key_with_alias(client: &aws_sdk_kms::Client, alias: &str) -> (String, Blob) {
@@ -99,11 +100,33 @@ async fn acknowledged_writes_survive_kill_9() {
     let first = MockProcess::spawn(&args).expect("spawn");
     let client = kms_client(&first.endpoint);
     let (key, blob) = key_with_alias(&client, "alias/credstash").await;
+    let ddb = ddb_client(&first.endpoint);
+    create_credstash_table(&ddb, "credential-store").await;
+    ddb.put_item()
+        .table_name("credential-store")
+        .item("name", AttributeValue::S("db".into()))
+        .item("version", AttributeValue::S(format!("{:019}", 1)))
+        .item("contents", AttributeValue::S("c2VjcmV0".into()))
+        .send()
+        .await
+        .unwrap();
     first.kill9();
 
     let second = MockProcess::spawn(&args).expect("restart");
     let client = kms_client(&second.endpoint);
     assert_still_there(&client, "alias/credstash", &key, blob).await;
+    let item = ddb_client(&second.endpoint)
+        .get_item()
+        .table_name("credential-store")
+        .key("name", AttributeValue::S("db".into()))
+        .key("version", AttributeValue::S(format!("{:019}", 1)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the acknowledged item survived kill -9");
+    assert_eq!(item["contents"], AttributeValue::S("c2VjcmV0".into()));
 }
 
 #[tokio::test]

@@ -5,9 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use common::{add_fault, faults, http, kms_client};
+use common::{add_fault, create_credstash_table, ddb_client, faults, http, kms_client};
 
 #[tokio::test]
 async fn throttled_decrypt_succeeds_through_sdk_retries() {
@@ -189,4 +190,54 @@ async fn bad_rules_are_refused_with_a_reason() {
         assert_eq!(status, 400, "{rule}");
         assert!(body.contains("error"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_is_retried_and_a_dropped_conditional_put_lands_once() {
+    let mock = lockbox_mock::start().await.unwrap();
+    let url = mock.endpoint_url();
+    let ddb = ddb_client(&url);
+    create_credstash_table(&ddb, "credential-store").await;
+    add_fault(
+        &url,
+        r#"{"target":"dynamodb:Query","error":"ProvisionedThroughputExceededException","count":2}"#,
+    )
+    .await;
+    add_fault(
+        &url,
+        r#"{"target":"dynamodb:PutItem","drop_response":true,"count":1}"#,
+    )
+    .await;
+
+    // The put is applied, its answer lost; the SDK's retry then fails the condition.
+    let put = ddb
+        .put_item()
+        .table_name("credential-store")
+        .item("name", AttributeValue::S("db".into()))
+        .item("version", AttributeValue::S(format!("{:019}", 1)))
+        .condition_expression("attribute_not_exists(#n)")
+        .expression_attribute_names("#n", "name")
+        .send()
+        .await;
+    if let Err(err) = &put {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        let code = err.code();
+        assert!(
+            code == Some("ConditionalCheckFailedException") || code.is_none(),
+            "unexpected {err:?}"
+        );
+    }
+    let found = ddb
+        .query()
+        .table_name("credential-store")
+        .key_condition_expression("#n = :n")
+        .expression_attribute_names("#n", "name")
+        .expression_attribute_values(":n", AttributeValue::S("db".into()))
+        .send()
+        .await
+        .expect("throttled twice, then answered");
+    assert_eq!(found.count, 1, "the write landed exactly once");
+    let rules = faults(&url).await;
+    assert_eq!(rules["rules"][0]["fired"], 2);
+    assert_eq!(rules["rules"][1]["fired"], 1);
 }

@@ -39,6 +39,61 @@ pub fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
     kms_client_in(endpoint, "us-east-1")
 }
 
+/// A DynamoDB client for `endpoint` in `us-east-1`, with fast retries.
+pub fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIDLOCKBOXTEST",
+            "test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(5)),
+        )
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Creates credstash's table (`name` HASH, `version` RANGE, both S).
+pub async fn create_credstash_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .key_schema(key("name", KeyType::Hash))
+        .key_schema(key("version", KeyType::Range))
+        .attribute_definitions(attr("name"))
+        .attribute_definitions(attr("version"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable");
+}
+
 /// One raw HTTP/1.1 exchange: `(status, body)`, or `None` if the server closed the
 /// connection without answering.
 pub async fn http(

@@ -88,6 +88,7 @@ impl Placeholders {
                 ));
             }
             for (k, v) in obj {
+                check_placeholder_key(k, '#', "ExpressionAttributeNames")?;
                 let v = v.as_str().ok_or_else(|| {
                     AwsError::serialization("ExpressionAttributeNames values must be strings")
                 })?;
@@ -108,6 +109,7 @@ impl Placeholders {
                 ));
             }
             for (k, v) in obj {
+                check_placeholder_key(k, ':', "ExpressionAttributeValues")?;
                 let value = AttrValue::from_json(v).map_err(|e| {
                     AwsError::validation(format!(
                         "ExpressionAttributeValues contains invalid value: {} for key {k}",
@@ -149,6 +151,20 @@ impl Placeholders {
             )));
         }
         Ok(())
+    }
+}
+
+/// Placeholder keys are `#word` or `:word`.
+fn check_placeholder_key(key: &str, sigil: char, member: &str) -> Result<(), AwsError> {
+    let ok = key.strip_prefix(sigil).is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(AwsError::validation(format!(
+            "{member} contains invalid key: Syntax error; key: \"{key}\""
+        )))
     }
 }
 
@@ -282,7 +298,18 @@ impl Parser<'_> {
     /// `Syntax error; token: "x", near: "a x b"` at the current token (or end of input).
     pub(super) fn syntax(&self) -> AwsError {
         match self.toks.get(self.pos) {
-            None => self.err("Syntax error; token: \"<EOF>\", near: \"\""),
+            None => {
+                let from = self
+                    .toks
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| self.toks.get(i))
+                    .map_or(self.text.len(), |t| t.start);
+                self.err(format!(
+                    "Syntax error; token: \"<EOF>\", near: \"{}\"",
+                    self.text[from..].trim_end()
+                ))
+            }
             Some(t) => {
                 let from = self
                     .pos

@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use super::expr::{eval, parse_condition, project, Cond, Kind, Path, Placeholders};
 use super::legacy;
 use super::request::{
-    check_placeholders_need_expression, not_both, opt_str, projection, return_all_old, table_name,
-    wants_capacity,
+    check_placeholders_need_expression, not_both, opt_str, projection, req_item, return_all_old,
+    table_name, wants_capacity,
 };
 use super::table::StoredKey;
 use super::update::{apply_update, parse_update};
@@ -61,7 +61,7 @@ impl DynamoDb {
         ph.check_all_used()?;
         let all_old = return_all_old(body)?;
         let capacity = wants_capacity(body)?;
-        let item = item_from_json(body.get("Item").unwrap_or(&Value::Null))?;
+        let item = req_item(body, "Item")?;
         let size = item_size(&item);
         if size > MAX_ITEM_SIZE {
             return Err(too_big());
@@ -94,7 +94,7 @@ impl DynamoDb {
         ph.check_all_used()?;
         let consistent = super::request::opt_bool(body, "ConsistentRead")?;
         let capacity = wants_capacity(body)?;
-        let key_item = item_from_json(body.get("Key").unwrap_or(&Value::Null))?;
+        let key_item = req_item(body, "Key")?;
         let st = self.read();
         let table = st.tables.get(name).ok_or_else(not_found)?;
         let key = table.key_of(&key_item, true)?;
@@ -121,7 +121,7 @@ impl DynamoDb {
         ph.check_all_used()?;
         let all_old = return_all_old(body)?;
         let capacity = wants_capacity(body)?;
-        let key_item = item_from_json(body.get("Key").unwrap_or(&Value::Null))?;
+        let key_item = req_item(body, "Key")?;
         let mut st = self.write();
         let table = st.tables.get(name).ok_or_else(not_found)?;
         let key = table.key_of(&key_item, true)?;
@@ -172,7 +172,7 @@ impl DynamoDb {
                 "1 validation error detected: Value '{return_values}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
             )));
         }
-        let key_item = item_from_json(body.get("Key").unwrap_or(&Value::Null))?;
+        let key_item = req_item(body, "Key")?;
         let mut st = self.write();
         let table = st.tables.get(name).ok_or_else(not_found)?;
         let key = table.key_of(&key_item, true)?;
@@ -330,13 +330,13 @@ impl DynamoDb {
                 let del = req.get("DeleteRequest").filter(|v| !v.is_null());
                 let w = match (put, del) {
                     (Some(p), None) => {
-                        let item = item_from_json(p.get("Item").unwrap_or(&Value::Null))?;
+                        let item = req_item(p, "Item")?;
                         if item_size(&item) > MAX_ITEM_SIZE {
                             return Err(too_big());
                         }
                         Write::Put(item)
                     }
-                    (None, Some(d)) => Write::Delete(item_from_json(d.get("Key").unwrap_or(&Value::Null))?),
+                    (None, Some(d)) => Write::Delete(req_item(d, "Key")?),
                     _ => {
                         return Err(AwsError::validation(
                             "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes",

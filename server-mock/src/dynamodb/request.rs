@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::expr::{parse_projection, Path, PathElem, Placeholders};
+use super::value::{item_from_json, Item};
 use crate::error::AwsError;
 
 /// Lower-camel member name as AWS quotes it in "1 validation error detected" messages.
@@ -32,11 +33,26 @@ pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> Result<&'a str, AwsEr
     })
 }
 
-/// The `TableName` member, checked for length and characters.
+/// The `TableName` member, checked for length and characters. DynamoDB also accepts
+/// the table's ARN here.
 pub(crate) fn table_name(body: &Value) -> Result<&str, AwsError> {
-    let name = req_str(body, "TableName")?;
+    let mut name = req_str(body, "TableName")?;
+    if name.starts_with("arn:aws:dynamodb:") {
+        name = name.split_once(":table/").map_or(name, |(_, n)| n);
+    }
     check_table_name(name, "tableName")?;
     Ok(name)
+}
+
+/// A required map of attribute values (`Item`, `Key`).
+pub(crate) fn req_item(body: &Value, field: &str) -> Result<Item, AwsError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Err(AwsError::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            member(field)
+        ))),
+        Some(v) => item_from_json(v),
+    }
 }
 
 /// Table names: 3–255 characters of `[a-zA-Z0-9_.-]`.

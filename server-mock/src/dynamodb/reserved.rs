@@ -2,6 +2,9 @@
 //! of these (clients substitute them with `#name` placeholders). The list is AWS's
 //! published "Reserved words in DynamoDB" page.
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 /// The published list, upper case, sorted, separated by whitespace.
 const RESERVED_WORDS: &str = "\
 ABORT ABSOLUTE ACTION ADD AFTER AGENT AGGREGATE ALL ALLOCATE ALTER ANALYZE
@@ -64,8 +67,9 @@ WHILE WINDOW WITH WITHIN WITHOUT WORK WRAPPED WRITE YEAR ZONE";
 
 /// Whether `word` (any case) is reserved.
 pub(crate) fn is_reserved(word: &str) -> bool {
-    let upper = word.to_ascii_uppercase();
-    RESERVED_WORDS.split_ascii_whitespace().any(|w| w == upper)
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let set = SET.get_or_init(|| RESERVED_WORDS.split_ascii_whitespace().collect());
+    set.contains(word.to_ascii_uppercase().as_str())
 }
 
 #[cfg(test)]

@@ -665,3 +665,123 @@ fn errors_never_quote_item_values() {
         assert!(!e.message.contains(canary), "{}", e.message);
     }
 }
+
+#[test]
+fn legacy_parameters() {
+    let db = db();
+    credstash_table(&db);
+    for v in 1..=4 {
+        put_secret(&db, "l", v).unwrap();
+    }
+    // Expected with Exists=false, as older clients write conditionally.
+    let e = err(
+        &db,
+        "PutItem",
+        json!({"TableName": "credential-store",
+               "Item": {"name": {"S": "l"}, "version": {"S": format!("{:019}", 1)}},
+               "Expected": {"name": {"Exists": false}}}),
+    );
+    assert_eq!(e.code, "ConditionalCheckFailedException");
+    let page = ok(
+        &db,
+        "Query",
+        json!({"TableName": "credential-store",
+               "KeyConditions": {
+                   "name": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "l"}]},
+                   "version": {"ComparisonOperator": "GT", "AttributeValueList": [{"S": format!("{:019}", 2)}]}},
+               "QueryFilter": {"digest": {"ComparisonOperator": "NULL"}}}),
+    );
+    assert_eq!(page["Count"], 2);
+    let page = ok(
+        &db,
+        "Scan",
+        json!({"TableName": "credential-store",
+               "ScanFilter": {"version": {"ComparisonOperator": "IN",
+                   "AttributeValueList": [{"S": format!("{:019}", 1)}, {"S": format!("{:019}", 4)}]}}}),
+    );
+    assert_eq!(page["Count"], 2);
+    let e = err(
+        &db,
+        "Scan",
+        json!({"TableName": "credential-store", "AttributesToGet": ["name"],
+               "ProjectionExpression": "version"}),
+    );
+    assert!(e
+        .message
+        .contains("Can not use both expression and non-expression parameters"));
+}
+
+#[test]
+fn parallel_scan_segments_partition_the_table() {
+    let db = db();
+    credstash_table(&db);
+    for i in 0..60 {
+        put_secret(&db, &format!("p{i}"), 1).unwrap();
+    }
+    let mut total = 0;
+    for seg in 0..4 {
+        let page = ok(
+            &db,
+            "Scan",
+            json!({"TableName": "credential-store", "Segment": seg, "TotalSegments": 4}),
+        );
+        total += page["Count"].as_u64().unwrap();
+    }
+    assert_eq!(total, 60);
+    let e = err(
+        &db,
+        "Scan",
+        json!({"TableName": "credential-store", "Segment": 4, "TotalSegments": 4}),
+    );
+    assert_eq!(e.code, "ValidationException");
+}
+
+#[test]
+fn request_shape_validation() {
+    let db = db();
+    credstash_table(&db);
+    // A table ARN works wherever a table name does.
+    ok(
+        &db,
+        "DescribeTable",
+        json!({"TableName": "arn:aws:dynamodb:us-east-1:000000000000:table/credential-store"}),
+    );
+    let e = err(&db, "PutItem", json!({"TableName": "credential-store"}));
+    assert!(e.message.contains("'item'"), "{}", e.message);
+    let e = err(
+        &db,
+        "PutItem",
+        json!({"TableName": "credential-store",
+               "Item": {"name": {"S": "a"}, "version": {"S": "1"}},
+               "ConditionExpression": "attribute_not_exists(n)",
+               "ExpressionAttributeNames": {"n": "name"}}),
+    );
+    assert!(e
+        .message
+        .contains("ExpressionAttributeNames contains invalid key"));
+    let e = err(
+        &db,
+        "PutItem",
+        json!({"TableName": "credential-store",
+               "Item": {"name": {"S": "a"}, "version": {"S": "1"}},
+               "ConditionExpression": "attribute_not_exists(#n) AND",
+               "ExpressionAttributeNames": {"#n": "name"}}),
+    );
+    assert_eq!(
+        e.message,
+        "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \") AND\""
+    );
+    let e = err(
+        &db,
+        "GetItem",
+        json!({"TableName": "credential-store",
+               "Key": {"name": {"S": "a"}, "version": {"S": "1"}},
+               "ExpressionAttributeNames": {"#n": "name"}}),
+    );
+    assert_eq!(
+        e.message,
+        "ExpressionAttributeNames can only be specified when using expressions"
+    );
+    let e = err(&db, "Frobnicate", json!({}));
+    assert_eq!(e.code, "UnknownOperationException");
+}

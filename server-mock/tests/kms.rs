@@ -146,6 +146,33 @@ async fn every_key_id_form_resolves_and_aliases_are_managed() {
     let filtered = client.list_aliases().key_id(&arn).send().await.unwrap();
     assert_eq!(filtered.aliases().len(), 1);
 
+    for name in ["alias/b", "alias/c"] {
+        client
+            .create_alias()
+            .alias_name(name)
+            .target_key_id(&key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let page = client.list_aliases().limit(2).send().await.unwrap();
+    assert!(page.truncated);
+    let rest = client
+        .list_aliases()
+        .limit(2)
+        .marker(page.next_marker.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(!rest.truncated);
+    let names: Vec<_> = page
+        .aliases()
+        .iter()
+        .chain(rest.aliases())
+        .filter_map(|a| a.alias_name.clone())
+        .collect();
+    assert_eq!(names, ["alias/b", "alias/c", "alias/credstash"]);
+
     client
         .delete_alias()
         .alias_name("alias/credstash")

@@ -289,7 +289,7 @@ impl Kms {
 
     fn list_keys(&self, body: &Input<'_>, region: &str) -> Result<Value, AwsError> {
         let limit = body.limit()?;
-        let marker = body.marker()?;
+        let marker = body.marker(|m| Uuid::parse_str(m).is_ok())?;
         let state = self.read();
         let keys: Vec<&Key> = state
             .keys
@@ -345,7 +345,7 @@ impl Kms {
 
     fn list_aliases(&self, body: &Input<'_>, region: &str) -> Result<Value, AwsError> {
         let limit = body.limit()?;
-        let marker = body.marker()?;
+        let marker = body.marker(|m| m.starts_with("alias/"))?;
         let state = self.read();
         let only = match body.str("KeyId")? {
             Some(k) => Some(self.find(&state, region, k, Accept::KeyOnly)?.id),
@@ -957,11 +957,13 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn marker(&self) -> Result<Option<&'a str>, AwsError> {
+    /// A pagination marker: the last item of the previous page, so `valid` checks
+    /// that it has the shape of one.
+    fn marker(&self, valid: impl Fn(&str) -> bool) -> Result<Option<&'a str>, AwsError> {
         match self.str("Marker")? {
-            Some("") => Err(AwsError::with_code(
+            Some(m) if !valid(m) => Err(AwsError::with_code(
                 "InvalidMarkerException",
-                "The marker is empty.",
+                "The marker that specifies where pagination should next begin is not valid.",
             )),
             other => Ok(other),
         }

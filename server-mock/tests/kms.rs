@@ -81,6 +81,10 @@ async fn create_describe_and_list_keys_with_pagination() {
     ids.sort();
     assert_eq!(seen, ids);
     assert_eq!(
+        code(client.list_keys().marker("garbage").send().await),
+        "InvalidMarkerException"
+    );
+    assert_eq!(
         code(client.list_keys().limit(0).send().await),
         "ValidationException"
     );

@@ -473,6 +473,7 @@ impl Parser<'_> {
                     ));
                 }
             }
+            self.check_ordered("BETWEEN", &[&left, &lo, &hi])?;
             return Ok(Cond::Between(left, lo, hi));
         }
         if self.is_keyword("IN") {
@@ -503,7 +504,31 @@ impl Parser<'_> {
         };
         self.pos += 1;
         let right = self.operand()?;
+        if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            let symbol = match op {
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Gt => ">",
+                _ => ">=",
+            };
+            self.check_ordered(symbol, &[&left, &right])?;
+        }
         Ok(Cond::Cmp(left, op, right))
+    }
+
+    /// Ordering operators take only scalar S, N or B literals.
+    fn check_ordered(&self, operator: &str, operands: &[&Operand]) -> Result<(), AwsError> {
+        for op in operands {
+            if let Operand::Value(v) = op {
+                if !matches!(v, AttrValue::S(_) | AttrValue::N(_) | AttrValue::B(_)) {
+                    return Err(self.err(format!(
+                        "Incorrect operand type for operator or function; operator: {operator}, operand type: {}",
+                        v.type_name()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn operand(&mut self) -> Result<Operand, AwsError> {
@@ -599,6 +624,13 @@ pub(super) fn parser<'a>(
     ph: &'a mut Placeholders,
 ) -> Result<Parser<'a>, AwsError> {
     let label = kind.label();
+    // AWS caps every expression at 4 KB.
+    if text.len() > 4096 {
+        return Err(AwsError::validation(format!(
+            "Invalid {label}: Expression size has exceeded the maximum allowed size; expression size: {}",
+            text.len()
+        )));
+    }
     if text.trim().is_empty() {
         return Err(AwsError::validation(format!(
             "Invalid {label}: The expression can not be empty;"
@@ -893,6 +925,16 @@ mod tests {
         let e = parse_condition("a = :w", Kind::Filter, &mut p).unwrap_err();
         assert!(e.message.starts_with("Invalid FilterExpression"));
         assert!(e.message.contains("attribute value: :w"));
+        let mut pb = ph(json!({"#n": "x"}), json!({":b": {"BOOL": true}}));
+        let e = parse_condition("a < :b", Kind::Condition, &mut pb).unwrap_err();
+        assert!(
+            e.message.contains("operator: <, operand type: BOOL"),
+            "{}",
+            e.message
+        );
+        let long = format!("a = :v{}", " OR a = :v".repeat(500));
+        let e = parse_condition(&long, Kind::Condition, &mut p).unwrap_err();
+        assert!(e.message.contains("Expression size has exceeded"));
         let e = parse_condition("frob(a)", Kind::Condition, &mut p).unwrap_err();
         assert!(e.message.contains("Invalid function name; function: frob"));
         let e = parse_condition("a = :v AND", Kind::Condition, &mut p).unwrap_err();

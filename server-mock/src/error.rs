@@ -1,7 +1,7 @@
 //! AWS-shaped errors: `{"__type": "...#Code", "message": "..."}` with the status AWS uses.
 //!
 //! How an error is framed on the wire (namespace, content type) depends on the service
-//! and lives in [`crate::protocol`]; this file only says *what* went wrong.
+//! and lives in `protocol.rs`; this file only says *what* went wrong.
 
 use axum::http::StatusCode;
 

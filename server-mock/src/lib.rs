@@ -18,9 +18,9 @@
 
 pub mod dynamodb;
 pub mod error;
-pub mod faults;
+mod faults;
 pub mod kms;
-pub mod protocol;
+mod protocol;
 mod server;
 mod services;
 pub mod store;
@@ -41,8 +41,6 @@ use crate::kms::Kms;
 use crate::protocol::{RequestContext, Service};
 use crate::services::JsonService;
 use crate::store::{FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
-
-pub use crate::store::StoreError as JournalError;
 
 /// How an emulator is set up. `Config::default()` is in-memory, no added latency.
 #[derive(Debug, Clone)]

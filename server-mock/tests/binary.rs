@@ -6,7 +6,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{http, MockProcess};
+use aws_sdk_kms::primitives::Blob;
+use base64::Engine as _;
+use common::{http, kms_client, MockProcess};
 
 #[tokio::test]
 async fn prints_its_url_serves_health_and_stops_on_sigterm() {
@@ -21,6 +23,11 @@ async fn prints_its_url_serves_health_and_stops_on_sigterm() {
         .expect("answer");
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
 
+    sigterm(&mut mock).await;
+}
+
+/// Sends SIGTERM and waits for a successful exit.
+async fn sigterm(mock: &mut MockProcess) {
     let killed = Command::new("kill")
         .args(["-TERM", &mock.child.id().to_string()])
         .status()
@@ -51,5 +58,69 @@ fn a_busy_port_is_a_clear_error() {
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn no_plaintext_or_data_key_reaches_the_log_or_the_journal() {
+    const CANARY: &str = "CANARY-plaintext-7c1e4b";
+    let dir = tempfile::tempdir().unwrap();
+    let args = [std::ffi::OsStr::new("--data-dir"), dir.path().as_os_str()];
+    let mut mock = MockProcess::spawn_logging(&args, "trace").expect("spawn");
+    let kms = kms_client(&mock.endpoint);
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let blob = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(CANARY))
+        .encryption_context("name", "db")
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    kms.decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("name", "db")
+        .send()
+        .await
+        .unwrap();
+    kms.decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .unwrap_err();
+    let data_key = kms
+        .generate_data_key()
+        .key_id(&key)
+        .number_of_bytes(64)
+        .send()
+        .await
+        .unwrap()
+        .plaintext
+        .unwrap();
+    sigterm(&mut mock).await;
+
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut mock.child.stderr.take().unwrap(), &mut log).unwrap();
+    let journal = std::fs::read_to_string(dir.path().join("journal.log")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let data_key_b64 = b64.encode(data_key.as_ref());
+    let data_key_hex = hex::encode(data_key.as_ref());
+    for (what, text) in [("log", &log), ("journal", &journal)] {
+        for needle in [CANARY, &b64.encode(CANARY), &data_key_b64, &data_key_hex] {
+            assert!(!text.contains(needle), "{what} contains secret material");
+        }
+    }
+    assert!(
+        log.contains("open mode"),
+        "the log says the emulator is in open mode"
     );
 }

@@ -197,12 +197,17 @@ pub struct MockProcess {
 impl MockProcess {
     /// Starts the binary on a free port with `args`, waiting for its URL line.
     pub fn spawn(args: &[&std::ffi::OsStr]) -> Result<MockProcess, String> {
+        Self::spawn_logging(args, "warn")
+    }
+
+    /// Like [`MockProcess::spawn`], logging at `level` to its (piped) stderr.
+    pub fn spawn_logging(args: &[&std::ffi::OsStr], level: &str) -> Result<MockProcess, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lockbox-mock"))
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(args)
             .env_clear()
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

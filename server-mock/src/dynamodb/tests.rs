@@ -527,6 +527,40 @@ fn update_item_set_and_remove() {
     );
     assert_eq!(out["Attributes"]["n"], json!({"N": "2"}));
     assert!(out["Attributes"].get("tmp").is_none());
+    let out = ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "credential-store", "Key": key, "ReturnValues": "UPDATED_NEW",
+               "UpdateExpression": "ADD n :five, tags :ab",
+               "ExpressionAttributeValues": {":five": {"N": "5"}, ":ab": {"SS": ["a", "b"]}}}),
+    );
+    assert_eq!(out["Attributes"]["n"], json!({"N": "7"}));
+    assert_eq!(out["Attributes"]["tags"], json!({"SS": ["a", "b"]}));
+    let out = ok(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "credential-store", "Key": key, "ReturnValues": "ALL_NEW",
+               "UpdateExpression": "DELETE tags :ab",
+               "ExpressionAttributeValues": {":ab": {"SS": ["a", "b"]}}}),
+    );
+    assert!(out["Attributes"].get("tags").is_none());
+    let e = err(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "credential-store", "Key": key,
+               "UpdateExpression": "SET #n = :v",
+               "ExpressionAttributeNames": {"#n": "name"},
+               "ExpressionAttributeValues": {":v": {"S": "x"}}}),
+    );
+    assert!(e.message.contains("part of the key"));
+    let e = err(
+        &db,
+        "UpdateItem",
+        json!({"TableName": "credential-store", "Key": key,
+               "ConditionExpression": "attribute_not_exists(n)",
+               "UpdateExpression": "REMOVE n"}),
+    );
+    assert_eq!(e.code, "ConditionalCheckFailedException");
 }
 
 #[test]

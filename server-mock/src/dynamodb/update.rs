@@ -1,5 +1,5 @@
 //! UpdateItem's `UpdateExpression`: `SET` (with `+`/`-`, `if_not_exists`,
-//! `list_append`) and `REMOVE`. `ADD` and `DELETE` are not supported.
+//! `list_append`), `REMOVE`, `ADD` (numbers and sets) and `DELETE` (from sets).
 
 use super::expr::{parser, resolve, Kind, Operand, Path, PathElem, Placeholders, Tok};
 use super::value::{AttrValue, Item};
@@ -20,6 +20,8 @@ pub(crate) enum SetValue {
 pub(crate) struct Update {
     set: Vec<(Path, SetValue)>,
     remove: Vec<Path>,
+    add: Vec<(Path, AttrValue)>,
+    delete: Vec<(Path, AttrValue)>,
 }
 
 /// Parse an update expression.
@@ -62,13 +64,56 @@ pub(crate) fn parse_update(text: &str, ph: &mut Placeholders) -> Result<Update, 
                 }
             }
             "ADD" | "DELETE" => {
-                return Err(p.err(format!("lockbox-mock does not support the {clause} action")))
+                p.pos += 1;
+                loop {
+                    let path = p.path()?;
+                    let value = match p.operand()? {
+                        Operand::Value(v) => v,
+                        _ => return Err(p.syntax()),
+                    };
+                    let ok = if clause == "ADD" {
+                        matches!(
+                            value,
+                            AttrValue::N(_)
+                                | AttrValue::Ss(_)
+                                | AttrValue::Ns(_)
+                                | AttrValue::Bs(_)
+                        )
+                    } else {
+                        matches!(
+                            value,
+                            AttrValue::Ss(_) | AttrValue::Ns(_) | AttrValue::Bs(_)
+                        )
+                    };
+                    if !ok {
+                        return Err(p.err(format!(
+                            "Incorrect operand type for operator or function; operator: {clause}, operand type: {}",
+                            value.type_name()
+                        )));
+                    }
+                    if clause == "ADD" {
+                        u.add.push((path, value));
+                    } else {
+                        u.delete.push((path, value));
+                    }
+                    if !p.is_punct(",") {
+                        break;
+                    }
+                    p.pos += 1;
+                }
             }
             _ => return Err(p.syntax()),
         }
         seen_clause.push(clause);
     }
-    let all: Vec<&Path> = u.set.iter().map(|(p, _)| p).chain(&u.remove).collect();
+    let all: Vec<&Path> = u
+        .set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(&u.remove)
+        .chain(u.add.iter().map(|(p, _)| p))
+        .chain(u.delete.iter().map(|(p, _)| p))
+        .collect();
     for (i, a) in all.iter().enumerate() {
         for b in &all[..i] {
             let n = a.len().min(b.len());
@@ -257,7 +302,14 @@ pub(crate) fn apply_update(
     range: Option<&String>,
 ) -> Result<Vec<String>, AwsError> {
     let mut touched = Vec::new();
-    for path in u.set.iter().map(|(p, _)| p).chain(&u.remove) {
+    for path in u
+        .set
+        .iter()
+        .map(|(p, _)| p)
+        .chain(&u.remove)
+        .chain(u.add.iter().map(|(p, _)| p))
+        .chain(u.delete.iter().map(|(p, _)| p))
+    {
         if let PathElem::Attr(a) = &path[0] {
             if a == hash || Some(a) == range {
                 return Err(AwsError::validation(format!(
@@ -280,5 +332,47 @@ pub(crate) fn apply_update(
     for path in &u.remove {
         remove_path(item, path);
     }
+    let wrong_type =
+        || AwsError::validation("An operand in the update expression has an incorrect data type");
+    for (path, value) in &u.add {
+        let new = match (resolve(&before, path), value) {
+            (None, v) => v.clone(),
+            (Some(AttrValue::N(a)), AttrValue::N(b)) => AttrValue::N(a.add(b)?),
+            (Some(AttrValue::Ss(a)), AttrValue::Ss(b)) => AttrValue::Ss(union(a, b)),
+            (Some(AttrValue::Ns(a)), AttrValue::Ns(b)) => AttrValue::Ns(union(a, b)),
+            (Some(AttrValue::Bs(a)), AttrValue::Bs(b)) => AttrValue::Bs(union(a, b)),
+            _ => return Err(wrong_type()),
+        };
+        set_path(item, path, new)?;
+    }
+    for (path, value) in &u.delete {
+        let new = match (resolve(&before, path), value) {
+            (None, _) => continue,
+            (Some(AttrValue::Ss(a)), AttrValue::Ss(b)) => minus(a, b).map(AttrValue::Ss),
+            (Some(AttrValue::Ns(a)), AttrValue::Ns(b)) => minus(a, b).map(AttrValue::Ns),
+            (Some(AttrValue::Bs(a)), AttrValue::Bs(b)) => minus(a, b).map(AttrValue::Bs),
+            _ => return Err(wrong_type()),
+        };
+        match new {
+            Some(v) => set_path(item, path, v)?,
+            // DynamoDB has no empty sets: removing the last element removes the attribute.
+            None => remove_path(item, path),
+        }
+    }
     Ok(touched)
+}
+
+fn union<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+    let mut out = a.to_vec();
+    for x in b {
+        if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
+}
+
+fn minus<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Option<Vec<T>> {
+    let out: Vec<T> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
+    (!out.is_empty()).then_some(out)
 }

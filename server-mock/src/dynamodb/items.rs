@@ -25,12 +25,15 @@ fn conditional_failed() -> AwsError {
     )
 }
 
-fn too_big() -> AwsError {
+pub(super) fn too_big() -> AwsError {
     AwsError::validation("Item size has exceeded the maximum allowed size")
 }
 
 /// The write condition of a request: `ConditionExpression` or legacy `Expected`.
-fn write_condition(body: &Value, ph: &mut Placeholders) -> Result<Option<Cond>, AwsError> {
+pub(super) fn write_condition(
+    body: &Value,
+    ph: &mut Placeholders,
+) -> Result<Option<Cond>, AwsError> {
     not_both(body, "Expected", "ConditionExpression")?;
     if let Some(text) = opt_str(body, "ConditionExpression")? {
         return parse_condition(text, Kind::Condition, ph).map(Some);

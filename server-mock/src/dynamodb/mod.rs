@@ -13,6 +13,7 @@ mod read;
 mod request;
 mod reserved;
 mod table;
+mod transact;
 mod update;
 mod value;
 
@@ -98,6 +99,8 @@ impl DynamoDb {
             "BatchWriteItem" => self.batch_write_item(body),
             "Query" => self.query(body),
             "Scan" => self.scan(body),
+            "TransactWriteItems" => self.transact_write_items(body),
+            "TransactGetItems" => self.transact_get_items(body),
             "DescribeTimeToLive" => self.describe_ttl(body),
             _ => Err(AwsError::new(
                 http::StatusCode::BAD_REQUEST,
@@ -183,6 +186,17 @@ fn not_found() -> AwsError {
 /// Apply one journal record to the state.
 fn apply(st: &mut State, r: &Value) -> Result<(), String> {
     let op = r.get("op").and_then(Value::as_str).unwrap_or("");
+    if op == "batch" {
+        // A transaction: its records were journaled together and apply together.
+        let records = r
+            .get("records")
+            .and_then(Value::as_array)
+            .ok_or("malformed dynamodb batch record")?;
+        for rec in records {
+            apply(st, rec)?;
+        }
+        return Ok(());
+    }
     let name = r
         .get("table")
         .and_then(Value::as_str)

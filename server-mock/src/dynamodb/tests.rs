@@ -819,3 +819,63 @@ fn request_shape_validation() {
     let e = err(&db, "Frobnicate", json!({}));
     assert_eq!(e.code, "UnknownOperationException");
 }
+
+#[test]
+fn transactions_are_all_or_nothing() {
+    let journal = Arc::new(MemJournal::default());
+    let db = DynamoDb::new(journal.clone());
+    credstash_table(&db);
+    put_secret(&db, "t", 1).unwrap();
+    let put = |name: &str| {
+        json!({"Put": {"TableName": "credential-store",
+            "Item": {"name": {"S": name}, "version": {"S": "1"}},
+            "ConditionExpression": "attribute_not_exists(#n)",
+            "ExpressionAttributeNames": {"#n": "name"}}})
+    };
+    let e = err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [put("x"), {"ConditionCheck": {"TableName": "credential-store",
+            "Key": {"name": {"S": "t"}, "version": {"S": format!("{:019}", 1)}},
+            "ConditionExpression": "attribute_not_exists(version)"}}]}),
+    );
+    assert_eq!(e.code, "TransactionCanceledException");
+    assert!(
+        e.message.ends_with("[None, ConditionalCheckFailed]"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        ok(&db, "Scan", json!({"TableName": "credential-store"}))["Count"],
+        1
+    );
+    ok(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [put("x"), put("y"), {"Delete": {"TableName": "credential-store",
+            "Key": {"name": {"S": "t"}, "version": {"S": format!("{:019}", 1)}}}}]}),
+    );
+    let got = ok(
+        &db,
+        "TransactGetItems",
+        json!({"TransactItems": [
+            {"Get": {"TableName": "credential-store", "Key": {"name": {"S": "x"}, "version": {"S": "1"}}}},
+            {"Get": {"TableName": "credential-store", "Key": {"name": {"S": "t"}, "version": {"S": format!("{:019}", 1)}}}}]}),
+    );
+    assert_eq!(got["Responses"][0]["Item"]["name"]["S"], "x");
+    assert_eq!(got["Responses"][1], json!({}));
+    let e = err(
+        &db,
+        "TransactWriteItems",
+        json!({"TransactItems": [put("z"), put("z")]}),
+    );
+    assert!(e.message.contains("multiple operations on one item"));
+    // The transaction was journaled as one record and replays whole.
+    let replayed = DynamoDb::new(Arc::new(NoJournal));
+    for r in journal.records.lock().unwrap().iter() {
+        replayed.restore(r).unwrap();
+    }
+    let scan = |d: &DynamoDb| ok(d, "Scan", json!({"TableName": "credential-store"}));
+    assert_eq!(scan(&replayed), scan(&db));
+    assert_eq!(scan(&db)["Count"], 2);
+}

@@ -279,7 +279,8 @@ pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
     })
 }
 
-/// A running emulator. Dropping it stops the server (without waiting).
+/// A running emulator. Dropping it stops the server without waiting; use
+/// [`RunningMock::shutdown`] to know when it has stopped.
 #[derive(Debug)]
 pub struct RunningMock {
     addr: SocketAddr,
@@ -299,6 +300,7 @@ impl RunningMock {
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server.
+    /// When it returns, the data dir (if any) is released for another emulator.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -68,6 +68,14 @@ pub enum StoreError {
         /// The underlying error.
         source: io::Error,
     },
+    /// Another emulator holds the data dir.
+    #[error(
+        "{path} is in use by another lockbox-mock; stop it, or give this one another --data-dir"
+    )]
+    InUse {
+        /// The data dir.
+        path: PathBuf,
+    },
     /// The journal is damaged: a line other than a torn last one does not check out.
     #[error(
         "{path} is damaged at line {line}: {reason}. Refusing to start with partial \
@@ -100,6 +108,9 @@ pub struct FileJournal {
     path: PathBuf,
     dir: PathBuf,
     inner: Mutex<Writer>,
+    /// Holds an exclusive `flock` on `DIR/lock` while the journal is open, so two
+    /// emulators never interleave writes. The kernel drops it when the process dies.
+    _lock: File,
 }
 
 #[derive(Debug)]
@@ -118,6 +129,7 @@ impl FileJournal {
     /// The caller replays the records, then calls [`FileJournal::compact`].
     pub fn open(dir: &Path) -> Result<(FileJournal, Vec<Entry>), StoreError> {
         fs::create_dir_all(dir).map_err(io_err("cannot create data dir", dir))?;
+        let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
         let entries = match fs::read(&path) {
             Ok(bytes) => parse(&path, &bytes)?,
@@ -140,6 +152,7 @@ impl FileJournal {
                 len,
                 broken: false,
             }),
+            _lock: lock,
         };
         Ok((journal, entries))
     }
@@ -207,6 +220,30 @@ impl Journal for FileJournal {
             }
         }
     }
+}
+
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("cannot open", &path))?;
+    #[cfg(unix)]
+    {
+        use rustix::fs::{flock, FlockOperation};
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                return Err(StoreError::InUse {
+                    path: dir.to_owned(),
+                })
+            }
+            Err(e) => return Err(io_err("cannot lock", &path)(e.into())),
+        }
+    }
+    Ok(file)
 }
 
 fn line(service: &str, record: &serde_json::Value) -> String {
@@ -364,6 +401,18 @@ mod tests {
             reopen(dir.path()),
             Err(StoreError::Corrupt { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_data_dir_has_one_owner_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, _) = FileJournal::open(dir.path()).unwrap();
+        assert!(matches!(
+            FileJournal::open(dir.path()),
+            Err(StoreError::InUse { .. })
+        ));
+        drop(first);
+        FileJournal::open(dir.path()).unwrap();
     }
 
     #[test]

@@ -586,3 +586,71 @@ async fn tags_round_trip() {
         .unwrap_err();
     assert_eq!(e.code(), Some("ResourceNotFoundException"));
 }
+
+#[tokio::test]
+async fn transactions_and_updates() {
+    use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValue, TransactWriteItem};
+    let (_mock, c) = emulator().await;
+    credstash_setup(&c).await;
+    put_version(&c, "tx", 1).await.unwrap();
+    let put = |name: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(TABLE)
+                    .item("name", s(name))
+                    .item("version", s(version(1)))
+                    .condition_expression("attribute_not_exists(#n)")
+                    .expression_attribute_names("#n", "name")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let check_absent = TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(TABLE)
+                .key("name", s("tx"))
+                .key("version", s(version(1)))
+                .condition_expression("attribute_not_exists(version)")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let e = c
+        .transact_write_items()
+        .transact_items(put("tx-a"))
+        .transact_items(check_absent)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e
+        .as_service_error()
+        .is_some_and(|e| e.is_transaction_canceled_exception()));
+    c.transact_write_items()
+        .transact_items(put("tx-a"))
+        .transact_items(put("tx-b"))
+        .send()
+        .await
+        .unwrap();
+    let all = c.scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(all.count(), 3);
+
+    let out = c
+        .update_item()
+        .table_name(TABLE)
+        .key("name", s("tx-a"))
+        .key("version", s(version(1)))
+        .update_expression("SET hits = if_not_exists(hits, :zero) + :one")
+        .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.attributes().unwrap()["hits"],
+        AttributeValue::N("1".into())
+    );
+}

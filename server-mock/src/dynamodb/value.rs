@@ -612,6 +612,22 @@ mod tests {
     }
 
     #[test]
+    fn number_order_and_addition_agree_with_exact_integers() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..5000 {
+            let a: i64 = rng.gen_range(-1_000_000_000..1_000_000_000);
+            let b: i64 = rng.gen_range(-1_000_000_000..1_000_000_000);
+            // The same integers spelled with a shared decimal scale and exponent.
+            let scale = rng.gen_range(0..6);
+            let spell = |v: i64| format!("{v}{}E-{scale}", "0".repeat(scale));
+            let (na, nb) = (n(&spell(a)), n(&spell(b)));
+            assert_eq!(na.cmp(&nb), a.cmp(&b), "{a} vs {b}");
+            assert_eq!(na.add(&nb).unwrap(), n(&(a + b).to_string()), "{a} + {b}");
+        }
+    }
+
+    #[test]
     fn number_addition() {
         assert_eq!(n("1").add(&n("2")).unwrap().to_string(), "3");
         assert_eq!(n("9.99").add(&n("0.01")).unwrap().to_string(), "10");

@@ -8,6 +8,7 @@
 mod control;
 mod expr;
 mod items;
+mod leading;
 mod legacy;
 mod read;
 mod request;

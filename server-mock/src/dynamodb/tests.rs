@@ -947,3 +947,26 @@ fn random_pagination_matches_a_sorted_model() {
         assert_eq!(got, expected, "partition {p}, from {lo}, forward {forward}");
     }
 }
+
+#[test]
+fn leading_keys_name_the_partition_keys_a_request_touches() {
+    let db = db();
+    credstash_table(&db);
+    let q = json!({"TableName": "credential-store", "KeyConditionExpression": "#n = :n AND version > :v",
+                   "ExpressionAttributeNames": {"#n": "name"},
+                   "ExpressionAttributeValues": {":n": {"S": "app.db"}, ":v": {"S": "0"}}});
+    assert_eq!(db.leading_keys("Query", &q), ["app.db"]);
+    let g = json!({"TableName": "arn:aws:dynamodb:us-east-1:000000000000:table/credential-store",
+                   "Key": {"name": {"S": "x"}, "version": {"S": "1"}}});
+    assert_eq!(db.leading_keys("GetItem", &g), ["x"]);
+    let b = json!({"RequestItems": {"credential-store": {"Keys": [
+        {"name": {"S": "b"}, "version": {"S": "1"}}, {"name": {"S": "a"}, "version": {"S": "1"}},
+        {"name": {"S": "a"}, "version": {"S": "2"}}]}}});
+    assert_eq!(db.leading_keys("BatchGetItem", &b), ["a", "b"]);
+    assert!(db
+        .leading_keys("Scan", &json!({"TableName": "credential-store"}))
+        .is_empty());
+    assert!(db
+        .leading_keys("GetItem", &json!({"TableName": "nope", "Key": {}}))
+        .is_empty());
+}

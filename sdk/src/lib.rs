@@ -1,1 +1,27 @@
-//! lockbox SDK
+//! lockbox: versioned secrets, envelope-encrypted with AWS KMS and stored in a
+//! DynamoDB table, compatible with credstash.
+//!
+//! Two tiers, like rage: [`Lockbox`] for the common case (`get`, `get_many`, `put`,
+//! `list`, ...), and [`envelope`] plus the [`backend`] traits for the rest.
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod envelope;
+pub mod format;
+
+mod aws_config;
+mod context;
+mod error;
+mod lockbox;
+mod name;
+mod secret;
+mod version;
+
+pub use context::{EncryptionContext, RESERVED_PREFIX};
+pub use error::{Error, Result, Service};
+pub use lockbox::*;
+pub use name::{SecretName, MAX_NAME_LEN};
+pub use secret::SecretValue;
+pub use version::{Version, MAX_VERSION, SORT_KEY_WIDTH};
+
+pub use secrecy::ExposeSecret;

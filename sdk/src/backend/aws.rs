@@ -1,0 +1,104 @@
+//! Mapping AWS SDK errors to [`Error`], once, at the boundary.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::{Error, Service};
+
+/// Error codes that mean "slow down": retried by the SDK, then reported as throttling.
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "LimitExceededException",
+];
+
+/// Error codes that mean the caller's identity was refused.
+const DENIED: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+];
+
+/// Map any AWS SDK error to ours. `endpoint` is named in timeouts and connection failures.
+pub(crate) fn map_sdk_error<E, R>(
+    service: Service,
+    endpoint: Option<&str>,
+    err: SdkError<E, R>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let endpoint = endpoint.map(str::to_owned);
+    match &err {
+        SdkError::TimeoutError(_) => return Error::Timeout { service, endpoint },
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            return Error::Timeout { service, endpoint }
+        }
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown");
+            let message = e.message().unwrap_or("").to_owned();
+            if THROTTLING.contains(&code) {
+                return Error::Throttled {
+                    service,
+                    message: format!("{code}: {message}"),
+                };
+            }
+            if DENIED.contains(&code) {
+                return Error::AccessDenied {
+                    service,
+                    message: format!("{code}: {message}"),
+                };
+            }
+            let message = format!("{code}: {message}");
+            return Error::Backend {
+                service,
+                message,
+                source: Some(Box::new(err)),
+            };
+        }
+        _ => {}
+    }
+    let text = DisplayErrorContext(&err).to_string();
+    // Identity resolution fails before any request is sent.
+    if matches!(
+        err,
+        SdkError::ConstructionFailure(_) | SdkError::DispatchFailure(_)
+    ) && text.to_lowercase().contains("credentials")
+    {
+        return Error::NoCredentials { message: text };
+    }
+    let message = match (&err, &endpoint) {
+        (SdkError::DispatchFailure(_), Some(e)) => format!("could not reach {e}: {text}"),
+        _ => text,
+    };
+    Error::Backend {
+        service,
+        message,
+        source: Some(Box::new(err)),
+    }
+}
+
+/// The service error code, if the error is one the service answered.
+pub(crate) fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
+    }
+}

@@ -1,0 +1,412 @@
+//! [`DynamoDbSecretStore`]: items in a DynamoDB table with credstash's schema.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, Tag,
+};
+
+use super::aws::{map_sdk_error, service_code};
+use super::{
+    sort_summaries, ItemSummary, SecretStore, SetupOutcome, TableMode, SUMMARY_ATTRIBUTES,
+};
+use crate::format::{attr, Attr, Attributes};
+use crate::{Error, Result, SecretName, Service, Version};
+
+/// A DynamoDB table with partition key `name` (S) and sort key `version` (S).
+#[derive(Debug, Clone)]
+pub struct DynamoDbSecretStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    endpoint: Option<String>,
+}
+
+impl DynamoDbSecretStore {
+    /// The store in `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            endpoint: None,
+        }
+    }
+
+    /// Name the endpoint in timeout and connection errors.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn map<E, R>(&self, err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        if service_code(&err) == Some("ResourceNotFoundException") {
+            return Error::TableNotFound {
+                table: self.table.clone(),
+            };
+        }
+        map_sdk_error(Service::DynamoDb, self.endpoint.as_deref(), err)
+    }
+
+    fn key(name: &SecretName, sort_key: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (attr::NAME.to_owned(), AttributeValue::S(name.to_string())),
+            (
+                attr::VERSION.to_owned(),
+                AttributeValue::S(sort_key.to_owned()),
+            ),
+        ])
+    }
+
+    async fn get_item(&self, name: &SecretName, sort_key: &str) -> Result<Option<Attributes>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(name, sort_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(out.item.map(from_dynamo))
+    }
+
+    /// Every item of `name`, projected to the summary attributes, following pagination.
+    async fn query_summaries(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
+        let (projection, names) = projection();
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#k = :n")
+                .set_expression_attribute_names(Some({
+                    let mut n = names.clone();
+                    n.insert("#k".into(), attr::NAME.into());
+                    n
+                }))
+                .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
+                .projection_expression(&projection)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.map(e))?;
+            out.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i))),
+            );
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        sort_summaries(&mut out);
+        Ok(out)
+    }
+}
+
+/// The summary projection with every name behind a placeholder (several are
+/// DynamoDB reserved words).
+fn projection() -> (String, HashMap<String, String>) {
+    let names: HashMap<String, String> = SUMMARY_ATTRIBUTES
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("#p{i}"), (*a).to_owned()))
+        .collect();
+    let mut keys: Vec<&String> = names.keys().collect();
+    keys.sort();
+    let expr = keys
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    (expr, names)
+}
+
+fn to_dynamo(item: &Attributes) -> HashMap<String, AttributeValue> {
+    item.iter()
+        .filter_map(|(k, v)| {
+            let v = match v {
+                Attr::S(s) => AttributeValue::S(s.clone()),
+                Attr::B(b) => AttributeValue::B(b.clone().into()),
+                Attr::N(n) => AttributeValue::N(n.clone()),
+                Attr::Ss(ss) => AttributeValue::Ss(ss.clone()),
+                Attr::Other(_) => return None,
+            };
+            Some((k.clone(), v))
+        })
+        .collect()
+}
+
+fn from_dynamo(item: HashMap<String, AttributeValue>) -> Attributes {
+    item.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                AttributeValue::S(s) => Attr::S(s),
+                AttributeValue::B(b) => Attr::B(b.into_inner()),
+                AttributeValue::N(n) => Attr::N(n),
+                AttributeValue::Ss(mut ss) => {
+                    ss.sort();
+                    Attr::Ss(ss)
+                }
+                AttributeValue::Bool(_) => Attr::Other("BOOL".into()),
+                AttributeValue::Null(_) => Attr::Other("NULL".into()),
+                AttributeValue::L(_) => Attr::Other("L".into()),
+                AttributeValue::M(_) => Attr::Other("M".into()),
+                AttributeValue::Ns(_) => Attr::Other("NS".into()),
+                AttributeValue::Bs(_) => Attr::Other("BS".into()),
+                _ => Attr::Other("unknown".into()),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SecretStore for DynamoDbSecretStore {
+    async fn put_new(&self, item: &Attributes) -> Result<()> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_dynamo(item)))
+            .condition_expression("attribute_not_exists(#n)")
+            .expression_attribute_names("#n", attr::NAME)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => {
+                let name = item
+                    .get(attr::NAME)
+                    .and_then(Attr::as_s)
+                    .unwrap_or_default();
+                let version = item
+                    .get(attr::VERSION)
+                    .and_then(Attr::as_s)
+                    .unwrap_or_default();
+                Err(Error::VersionExists {
+                    name: SecretName::new(name)?,
+                    version: Version::from_sort_key(version)?,
+                })
+            }
+            Err(e) => Err(self.map(e)),
+        }
+    }
+
+    async fn get_latest(&self, name: &SecretName) -> Result<Option<Attributes>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#n = :n")
+            .expression_attribute_names("#n", attr::NAME)
+            .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        let Some(top) = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(from_dynamo)
+        else {
+            return Ok(None);
+        };
+        // With only padded sort keys, string order is numeric order and the top
+        // item is the latest. An unpadded (pre-2015 credstash) key sorts after
+        // every padded one, so when the top key is not padded, find the numeric
+        // maximum among all versions.
+        let top_key = top
+            .get(attr::VERSION)
+            .and_then(Attr::as_s)
+            .unwrap_or_default();
+        if Version::is_canonical_sort_key(top_key) {
+            return Ok(Some(top));
+        }
+        let versions = self.query_summaries(name).await?;
+        match versions
+            .iter()
+            .filter(|s| s.version.is_some())
+            .max_by_key(|s| s.version)
+        {
+            Some(latest) => self.get_item(name, &latest.sort_key).await,
+            None => Ok(Some(top)),
+        }
+    }
+
+    async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>> {
+        if let Some(item) = self.get_item(name, &version.sort_key()).await? {
+            return Ok(Some(item));
+        }
+        // Old credstash tables hold unpadded versions.
+        let legacy = version.get().to_string();
+        self.get_item(name, &legacy).await
+    }
+
+    async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
+        self.query_summaries(name).await
+    }
+
+    async fn list(&self) -> Result<Vec<ItemSummary>> {
+        let (projection, names) = projection();
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression(&projection)
+                .set_expression_attribute_names(Some(names.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.map(e))?;
+            out.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i))),
+            );
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        sort_summaries(&mut out);
+        Ok(out)
+    }
+
+    async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(name, sort_key)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn setup(&self, mode: TableMode, tags: &[(String, String)]) -> Result<SetupOutcome> {
+        let build = |k: &str, v: &str| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        };
+        let mut all_tags = vec![
+            build("Name", "credstash"),
+            build(TableMode::TAG, mode.as_str()),
+        ];
+        all_tags.extend(tags.iter().map(|(k, v)| build(k, v)));
+        let result = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .key_schema(key_element(attr::NAME, KeyType::Hash))
+            .key_schema(key_element(attr::VERSION, KeyType::Range))
+            .attribute_definitions(attr_def(attr::NAME))
+            .attribute_definitions(attr_def(attr::VERSION))
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_tags(Some(all_tags))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if service_code(&e) == Some("ResourceInUseException") => {
+                return Ok(SetupOutcome::AlreadyExists)
+            }
+            Err(e) => return Err(self.map(e)),
+        }
+        // Wait for ACTIVE: a bounded poll (2 minutes), as the SDK's waiter would.
+        for _ in 0..600 {
+            let out = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.map(e))?;
+            let status = out.table.and_then(|t| t.table_status);
+            if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+                return Ok(SetupOutcome::Created);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(Error::Timeout {
+            service: Service::DynamoDb,
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
+    async fn table_mode(&self) -> Result<Option<TableMode>> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        let Some(arn) = out.table.and_then(|t| t.table_arn) else {
+            return Ok(None);
+        };
+        let tags = self
+            .client
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(tags
+            .tags
+            .unwrap_or_default()
+            .iter()
+            .find(|t| t.key == TableMode::TAG)
+            .and_then(|t| TableMode::from_tag(&t.value)))
+    }
+}
+
+fn key_element(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("name and type set")
+}
+
+fn attr_def(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("name and type set")
+}

@@ -1,0 +1,278 @@
+//! In-memory backends, for unit tests and examples. Not durable, not for production.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use super::{
+    sort_summaries, DataKey, ItemSummary, KeyService, SecretStore, SetupOutcome, TableMode,
+};
+use crate::format::{attr, Attributes};
+use crate::{EncryptionContext, Error, Result, SecretName, Service, Version};
+
+/// A key service holding its master keys in memory. Blobs name their key and
+/// bind the encryption context, like KMS's.
+pub struct MemoryKeyService {
+    keys: HashMap<String, Zeroizing<[u8; 32]>>,
+    writer: String,
+    trusted: Vec<String>,
+}
+
+impl std::fmt::Debug for MemoryKeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryKeyService")
+            .field("writer", &self.writer)
+            .field("trusted", &self.trusted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryKeyService {
+    /// A service with master keys named `key_ids` (random material), writing with
+    /// the first and trusting all of them.
+    pub fn new<S: AsRef<str>>(key_ids: &[S]) -> Self {
+        assert!(!key_ids.is_empty(), "at least one key");
+        let keys = key_ids
+            .iter()
+            .map(|id| {
+                let mut k = Zeroizing::new([0u8; 32]);
+                rand::thread_rng().fill_bytes(&mut k[..]);
+                (id.as_ref().to_owned(), k)
+            })
+            .collect();
+        let ids: Vec<String> = key_ids.iter().map(|s| s.as_ref().to_owned()).collect();
+        Self {
+            keys,
+            writer: ids[0].clone(),
+            trusted: ids,
+        }
+    }
+
+    /// The same master keys, writing with `writer` and trusting only `trusted`
+    /// (as a differently configured client of the same KMS would).
+    pub fn view(&self, writer: &str, trusted: &[&str]) -> Self {
+        Self {
+            keys: self.keys.clone(),
+            writer: writer.to_owned(),
+            trusted: trusted.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn cipher(&self, id: &str) -> Option<Aes256Gcm> {
+        self.keys
+            .get(id)
+            .map(|k| Aes256Gcm::new_from_slice(&k[..]).expect("32-byte key"))
+    }
+}
+
+#[async_trait]
+impl KeyService for MemoryKeyService {
+    async fn generate_data_key(
+        &self,
+        bytes: usize,
+        context: &EncryptionContext,
+    ) -> Result<DataKey> {
+        let mut plaintext = Zeroizing::new(vec![0u8; bytes]);
+        rand::thread_rng().fill_bytes(&mut plaintext);
+        let cipher = self
+            .cipher(&self.writer)
+            .ok_or_else(|| Error::KeyUnavailable {
+                key: self.writer.clone(),
+                reason: "no such key".into(),
+            })?;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let aad = context.canonical_bytes();
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &aad,
+                },
+            )
+            .expect("in-memory encryption cannot fail");
+        let id = self.writer.as_bytes();
+        let mut wrapped = Vec::with_capacity(2 + id.len() + 12 + sealed.len());
+        wrapped.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        wrapped.extend_from_slice(id);
+        wrapped.extend_from_slice(&nonce);
+        wrapped.extend_from_slice(&sealed);
+        Ok(DataKey { plaintext, wrapped })
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let bad = || Error::integrity(name, "the wrapped data key is malformed");
+        let (len, rest) = wrapped.split_at_checked(2).ok_or_else(bad)?;
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        let (id, rest) = rest.split_at_checked(len).ok_or_else(bad)?;
+        let (nonce, sealed) = rest.split_at_checked(12).ok_or_else(bad)?;
+        let id = std::str::from_utf8(id).map_err(|_| bad())?;
+        if !self.trusted.iter().any(|t| t == id) {
+            return Err(Error::UntrustedKey {
+                name: name.to_string(),
+                key: id.to_owned(),
+            });
+        }
+        let cipher = self.cipher(id).ok_or_else(bad)?;
+        let aad = context.canonical_bytes();
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| Error::ContextMismatch {
+                name: name.clone(),
+                stored_keys: None,
+            })
+    }
+}
+
+/// A table in memory, with DynamoDB's semantics for the operations lockbox uses.
+#[derive(Debug, Default)]
+pub struct MemorySecretStore {
+    table: Mutex<Option<MemoryTable>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryTable {
+    mode: Option<TableMode>,
+    items: BTreeMap<(String, String), Attributes>,
+}
+
+impl MemorySecretStore {
+    /// A store whose table does not exist yet (call `setup`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Put an item unconditionally, bypassing all checks (for tests that forge items).
+    pub fn insert_raw(&self, item: Attributes) {
+        let mut guard = self.table.lock().expect("lock");
+        let table = guard.get_or_insert_with(MemoryTable::default);
+        let key = key_of(&item).expect("item has name and version");
+        table.items.insert(key, item);
+    }
+
+    fn with_table<T>(&self, f: impl FnOnce(&mut MemoryTable) -> Result<T>) -> Result<T> {
+        let mut guard = self.table.lock().expect("lock");
+        match guard.as_mut() {
+            Some(table) => f(table),
+            None => Err(Error::TableNotFound {
+                table: "memory".into(),
+            }),
+        }
+    }
+}
+
+fn key_of(item: &Attributes) -> Option<(String, String)> {
+    Some((
+        item.get(attr::NAME)?.as_s()?.to_owned(),
+        item.get(attr::VERSION)?.as_s()?.to_owned(),
+    ))
+}
+
+#[async_trait]
+impl SecretStore for MemorySecretStore {
+    async fn put_new(&self, item: &Attributes) -> Result<()> {
+        let key = key_of(item).ok_or_else(|| Error::Backend {
+            service: Service::DynamoDb,
+            message: "item lacks its name or version".into(),
+            source: None,
+        })?;
+        self.with_table(|t| {
+            if t.items.contains_key(&key) {
+                return Err(Error::VersionExists {
+                    name: SecretName::new(key.0.clone())?,
+                    version: Version::from_sort_key(&key.1)?,
+                });
+            }
+            t.items.insert(key, item.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_latest(&self, name: &SecretName) -> Result<Option<Attributes>> {
+        self.with_table(|t| {
+            Ok(t.items
+                .range((name.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == name.as_str())
+                .filter_map(|((_, v), item)| Some((Version::from_sort_key(v).ok()?, item)))
+                .max_by_key(|(v, _)| *v)
+                .map(|(_, item)| item.clone()))
+        })
+    }
+
+    async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>> {
+        self.with_table(|t| {
+            let n = name.to_string();
+            Ok(t.items
+                .get(&(n.clone(), version.sort_key()))
+                .or_else(|| t.items.get(&(n, version.get().to_string())))
+                .cloned())
+        })
+    }
+
+    async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
+        self.with_table(|t| {
+            let mut out: Vec<ItemSummary> = t
+                .items
+                .range((name.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == name.as_str())
+                .filter_map(|(_, item)| ItemSummary::from_attributes(item))
+                .collect();
+            sort_summaries(&mut out);
+            Ok(out)
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<ItemSummary>> {
+        self.with_table(|t| {
+            let mut out: Vec<ItemSummary> = t
+                .items
+                .values()
+                .filter_map(ItemSummary::from_attributes)
+                .collect();
+            sort_summaries(&mut out);
+            Ok(out)
+        })
+    }
+
+    async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool> {
+        self.with_table(|t| {
+            Ok(t.items
+                .remove(&(name.to_string(), sort_key.to_owned()))
+                .is_some())
+        })
+    }
+
+    async fn setup(&self, mode: TableMode, _tags: &[(String, String)]) -> Result<SetupOutcome> {
+        let mut guard = self.table.lock().expect("lock");
+        if guard.is_some() {
+            return Ok(SetupOutcome::AlreadyExists);
+        }
+        *guard = Some(MemoryTable {
+            mode: Some(mode),
+            items: BTreeMap::new(),
+        });
+        Ok(SetupOutcome::Created)
+    }
+
+    async fn table_mode(&self) -> Result<Option<TableMode>> {
+        self.with_table(|t| Ok(t.mode))
+    }
+}

@@ -1,0 +1,191 @@
+//! The two seams of the SDK: a [`KeyService`] that wraps and unwraps data keys,
+//! and a [`SecretStore`] that holds versioned items.
+//!
+//! Real implementations use AWS KMS ([`KmsKeyService`]) and DynamoDB
+//! ([`DynamoDbSecretStore`]); the in-memory ones ([`MemoryKeyService`],
+//! [`MemorySecretStore`]) are for tests.
+
+mod aws;
+mod dynamodb;
+mod kms;
+mod memory;
+
+pub use dynamodb::DynamoDbSecretStore;
+pub use kms::KmsKeyService;
+pub use memory::{MemoryKeyService, MemorySecretStore};
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+use crate::format::{attr, Attr, Attributes};
+use crate::{EncryptionContext, Result, SecretName, Version};
+
+/// A fresh data key: the plaintext (wiped on drop) and its wrapped form.
+pub struct DataKey {
+    /// The plaintext key bytes.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The key wrapped by the key service (KMS `CiphertextBlob`).
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("plaintext", &"[REDACTED]")
+            .field("wrapped_len", &self.wrapped.len())
+            .finish()
+    }
+}
+
+/// Wraps and unwraps data keys under a master key, with an encryption context.
+#[async_trait]
+pub trait KeyService: Send + Sync + std::fmt::Debug {
+    /// A new random data key of `bytes` bytes, wrapped under the writer's key.
+    async fn generate_data_key(&self, bytes: usize, context: &EncryptionContext)
+        -> Result<DataKey>;
+
+    /// Unwrap `wrapped`, accepting only the keys this reader trusts. `name` is
+    /// used in error messages.
+    async fn decrypt_data_key(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+/// What a table records about its format, as lockbox `setup` tags it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableMode {
+    /// Created by lockbox for sealed items.
+    Sealed,
+    /// Shared with credstash clients: items are written in credstash's format.
+    Credstash,
+}
+
+impl TableMode {
+    /// The tag key that records the mode.
+    pub const TAG: &'static str = "lockbox:format";
+
+    /// The tag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableMode::Sealed => "sealed",
+            TableMode::Credstash => "credstash",
+        }
+    }
+
+    /// Parse a tag value.
+    pub fn from_tag(value: &str) -> Option<Self> {
+        match value {
+            "sealed" => Some(TableMode::Sealed),
+            "credstash" => Some(TableMode::Credstash),
+            _ => None,
+        }
+    }
+}
+
+/// The result of `setup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupOutcome {
+    /// The table was created.
+    Created,
+    /// The table existed; nothing was changed.
+    AlreadyExists,
+}
+
+/// One stored version, without its secret: what `list` and `history` show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemSummary {
+    /// The secret's name as stored (not validated: old tables may hold any text).
+    pub name: String,
+    /// The sort key as stored.
+    pub sort_key: String,
+    /// The version, when the sort key is a number.
+    pub version: Option<Version>,
+    /// The item's format: `sealed`, `credstash`, or the unknown format id.
+    pub format: String,
+    /// The comment, if any.
+    pub comment: Option<String>,
+    /// Creation time (Unix seconds), where the writer recorded it.
+    pub created_at: Option<u64>,
+}
+
+/// The attributes a summary needs (a projection for list/history queries).
+pub(crate) const SUMMARY_ATTRIBUTES: [&str; 6] = [
+    attr::NAME,
+    attr::VERSION,
+    attr::COMMENT,
+    attr::CREATED_AT,
+    "format",
+    "hmac",
+];
+
+impl ItemSummary {
+    /// Summarise a (possibly projected) item.
+    pub fn from_attributes(item: &Attributes) -> Option<Self> {
+        let name = item.get(attr::NAME)?.as_s()?.to_owned();
+        let sort_key = item.get(attr::VERSION)?.as_s()?.to_owned();
+        let format = match item.get("format") {
+            Some(Attr::S(id)) if id == crate::format::sealed::FORMAT_ID => "sealed".to_owned(),
+            Some(Attr::S(id)) => id.clone(),
+            Some(other) => format!("unknown ({})", other.type_tag()),
+            None if item.contains_key("hmac") => "credstash".to_owned(),
+            None => "unknown".to_owned(),
+        };
+        Some(Self {
+            version: Version::from_sort_key(&sort_key).ok(),
+            name,
+            sort_key,
+            format,
+            comment: item
+                .get(attr::COMMENT)
+                .and_then(Attr::as_s)
+                .map(str::to_owned),
+            created_at: match item.get(attr::CREATED_AT) {
+                Some(Attr::N(n)) => n.parse().ok(),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// Sort summaries by name, then by version number (legacy unpadded versions
+/// included), then by raw sort key for versions that are not numbers.
+pub(crate) fn sort_summaries(items: &mut [ItemSummary]) {
+    items.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.version.cmp(&b.version))
+            .then_with(|| a.sort_key.cmp(&b.sort_key))
+    });
+}
+
+/// A table of versioned items.
+#[async_trait]
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
+    /// Store a new item; fails with [`crate::Error::VersionExists`] if its
+    /// (name, version) exists. Never overwrites.
+    async fn put_new(&self, item: &Attributes) -> Result<()>;
+
+    /// The item with the highest numeric version of `name`, if any.
+    async fn get_latest(&self, name: &SecretName) -> Result<Option<Attributes>>;
+
+    /// The item for `version` of `name` (padded or legacy unpadded sort key).
+    async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>>;
+
+    /// Every version of `name`, summarised, in version order.
+    async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>>;
+
+    /// Every item in the table, summarised, sorted by name then version.
+    async fn list(&self) -> Result<Vec<ItemSummary>>;
+
+    /// Delete one item by its stored sort key. Returns whether it existed.
+    async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool>;
+
+    /// Create the table (credstash's key schema) tagged with `mode` and `tags`.
+    async fn setup(&self, mode: TableMode, tags: &[(String, String)]) -> Result<SetupOutcome>;
+
+    /// The mode the table was set up with, if it records one.
+    async fn table_mode(&self) -> Result<Option<TableMode>>;
+}

@@ -1,0 +1,213 @@
+//! The SDK's one error type.
+
+use crate::{SecretName, Version};
+
+/// The AWS service an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// AWS KMS.
+    Kms,
+    /// Amazon DynamoDB.
+    DynamoDb,
+    /// AWS STS or another credential source.
+    Credentials,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Service::Kms => "KMS",
+            Service::DynamoDb => "DynamoDB",
+            Service::Credentials => "credentials",
+        })
+    }
+}
+
+/// Everything that can go wrong in lockbox. Messages never contain secret values
+/// or key bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A secret name failed validation.
+    #[error("invalid secret name {name:?}: {reason}")]
+    InvalidName {
+        /// The name, escaped for printing.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A version failed validation.
+    #[error("invalid version {version:?}: {reason}")]
+    InvalidVersion {
+        /// The version text, escaped.
+        version: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An encryption context failed validation.
+    #[error("invalid encryption context: {reason}")]
+    InvalidContext {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A value cannot be stored as asked (for example non-UTF-8 bytes in the
+    /// credstash format, which credstash cannot read).
+    #[error("invalid value: {reason}")]
+    InvalidValue {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No such secret, or no such version of it.
+    #[error("{}", not_found_message(name, *version))]
+    NotFound {
+        /// The secret.
+        name: SecretName,
+        /// The version asked for; `None` for "latest".
+        version: Option<Version>,
+    },
+    /// The version to write exists already; nothing was overwritten.
+    #[error("{name} version {version} already exists; versions are never overwritten")]
+    VersionExists {
+        /// The secret.
+        name: SecretName,
+        /// The existing version.
+        version: Version,
+    },
+    /// The caller's identity may not do this.
+    #[error("access denied by {service}: {message}")]
+    AccessDenied {
+        /// Which service refused.
+        service: Service,
+        /// The service's explanation (names the missing permission when AWS does).
+        message: String,
+    },
+    /// No AWS credentials could be found or loaded.
+    #[error("no usable AWS credentials: {message}")]
+    NoCredentials {
+        /// What the credential chain reported.
+        message: String,
+    },
+    /// The encryption context given does not match the one the secret was written with.
+    #[error("{}", context_mismatch_message(name, stored_keys))]
+    ContextMismatch {
+        /// The secret.
+        name: SecretName,
+        /// The context keys the item records, when its format stores them.
+        stored_keys: Option<Vec<String>>,
+    },
+    /// The item failed authentication: tampered with, copied from elsewhere, or corrupt.
+    #[error("integrity check failed for {name}: {reason}")]
+    Integrity {
+        /// The secret (or `?` when the item has no usable name).
+        name: String,
+        /// What failed (never a value or key).
+        reason: String,
+    },
+    /// The item is in a format this reader does not know or does not accept.
+    #[error("{name}: {reason}")]
+    UnsupportedFormat {
+        /// The secret.
+        name: String,
+        /// Which format, and why it is refused.
+        reason: String,
+    },
+    /// The item's data key is wrapped under a KMS key this reader does not trust.
+    #[error("{name}: its data key is wrapped under a KMS key this reader does not trust ({key}); add it to the trusted keys if it is yours")]
+    UntrustedKey {
+        /// The secret.
+        name: String,
+        /// The untrusted key's id or ARN.
+        key: String,
+    },
+    /// The KMS key is disabled, pending deletion, or does not exist.
+    #[error("KMS key {key} cannot be used: {reason}")]
+    KeyUnavailable {
+        /// The key.
+        key: String,
+        /// The key's state.
+        reason: String,
+    },
+    /// The table does not exist.
+    #[error("table {table} does not exist; create it with `lockbox setup`")]
+    TableNotFound {
+        /// The table.
+        table: String,
+    },
+    /// The service throttled the calls and the retry budget ran out.
+    #[error("{service} throttled the request and retries ran out: {message}")]
+    Throttled {
+        /// Which service.
+        service: Service,
+        /// The service's message.
+        message: String,
+    },
+    /// A call or the operation ran past its deadline.
+    #[error("timed out waiting for {service}{}", endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default())]
+    Timeout {
+        /// Which service.
+        service: Service,
+        /// The endpoint, when known.
+        endpoint: Option<String>,
+    },
+    /// Too many concurrent writers kept taking the next version.
+    #[error(
+        "gave up allocating a new version of {name} after {attempts} conflicting writes; retry"
+    )]
+    Contention {
+        /// The secret.
+        name: SecretName,
+        /// How many conditional writes lost.
+        attempts: u32,
+    },
+    /// Any other failure of a backend, with its source.
+    #[error("{service} error: {message}")]
+    Backend {
+        /// Which service.
+        service: Service,
+        /// A description (error code and message; no secret material).
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+fn not_found_message(name: &SecretName, version: Option<Version>) -> String {
+    match version {
+        Some(v) => format!("secret {name} has no version {v}"),
+        None => format!("secret {name} not found"),
+    }
+}
+
+fn context_mismatch_message(name: &SecretName, stored: &Option<Vec<String>>) -> String {
+    match stored {
+        Some(keys) if keys.is_empty() => format!(
+            "{name}: the encryption context does not match; it was stored with no context"
+        ),
+        Some(keys) => format!(
+            "{name}: the encryption context does not match; it was stored with context keys {}",
+            keys.join(", ")
+        ),
+        None => format!(
+            "{name}: could not decrypt the data key; the encryption context given may not match the one it was stored with"
+        ),
+    }
+}
+
+impl Error {
+    /// An integrity failure.
+    pub(crate) fn integrity(name: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::Integrity {
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether retrying the same call may succeed (throttling, timeouts, 5xx).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Throttled { .. } | Error::Timeout { .. })
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

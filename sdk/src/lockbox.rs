@@ -1,0 +1,686 @@
+//! The [`Lockbox`] facade: versioning, retries, concurrency, caching and format
+//! choice over a [`KeyService`] and a [`SecretStore`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use rand::Rng;
+use tokio::sync::OnceCell;
+
+use crate::backend::{
+    DynamoDbSecretStore, ItemSummary, KeyService, KmsKeyService, SecretStore, SetupOutcome,
+    TableMode,
+};
+use crate::envelope::{self, Digest, Envelope, ItemFormat, Metadata, WriteFormat};
+use crate::format::{Attr, Attributes};
+use crate::{EncryptionContext, Error, ExposeSecret, Result, SecretName, SecretValue, Version};
+
+/// Default number of secrets fetched at once by [`Lockbox::get_many`].
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// How many conditional writes `put` tries before giving up on a contended name.
+const PUT_ATTEMPTS: u32 = 200;
+
+/// Which format new versions are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FormatPolicy {
+    /// Follow the table's mode: sealed if `lockbox setup` created it in sealed
+    /// mode, credstash's format otherwise (so credstash clients keep working).
+    #[default]
+    Auto,
+    /// Always the lockbox sealed format.
+    Sealed,
+    /// Always credstash's format, with this HMAC digest.
+    Credstash(Digest),
+}
+
+/// A decrypted secret.
+#[derive(Debug)]
+pub struct Secret {
+    /// Its name.
+    pub name: SecretName,
+    /// Its version.
+    pub version: Version,
+    /// The value.
+    pub value: SecretValue,
+    /// The format it was stored in.
+    pub format: ItemFormat,
+    /// Comment and creation time, as stored (not authenticated).
+    pub metadata: Metadata,
+}
+
+/// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretRef {
+    /// The name.
+    pub name: SecretName,
+    /// The version; `None` for the latest.
+    pub version: Option<Version>,
+}
+
+impl SecretRef {
+    /// The latest version of `name`.
+    pub fn latest(name: SecretName) -> Self {
+        Self {
+            name,
+            version: None,
+        }
+    }
+
+    /// Version `version` of `name`.
+    pub fn pinned(name: SecretName, version: Version) -> Self {
+        Self {
+            name,
+            version: Some(version),
+        }
+    }
+}
+
+impl std::str::FromStr for SecretRef {
+    type Err = Error;
+    /// `NAME` or `NAME@VERSION` (the last `@` followed only by digits).
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some((name, v)) = s.rsplit_once('@') {
+            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(Self::pinned(SecretName::new(name)?, v.parse()?));
+            }
+        }
+        Ok(Self::latest(SecretName::new(s)?))
+    }
+}
+
+/// Options for [`Lockbox::put`].
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Write exactly this version (refused if it exists); the next one otherwise.
+    pub version: Option<Version>,
+    /// The encryption context to bind.
+    pub context: EncryptionContext,
+    /// A comment stored beside the secret (not encrypted).
+    pub comment: Option<String>,
+    /// Override the lockbox's format policy for this write.
+    pub format: Option<FormatPolicy>,
+}
+
+/// Configuration for [`Lockbox::from_env`]: the credstash options, each optional.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// The DynamoDB table (default `credential-store`).
+    pub table: String,
+    /// The KMS key new secrets are written under (default `alias/credstash`).
+    pub kms_key: String,
+    /// More KMS keys to trust when reading.
+    pub trusted_keys: Vec<String>,
+    /// The region (default: the AWS configuration's, then `us-east-1`).
+    pub region: Option<String>,
+    /// A different region for KMS (DynamoDB global tables).
+    pub kms_region: Option<String>,
+    /// A named profile.
+    pub profile: Option<String>,
+    /// A role to assume first.
+    pub assume_role: Option<String>,
+    /// An endpoint for both services (the emulator, or a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// Timeout of one attempt of one call.
+    pub attempt_timeout: Duration,
+    /// Timeout of one call including its retries.
+    pub operation_timeout: Duration,
+    /// Attempts per call (first try plus retries), with exponential backoff and jitter.
+    pub max_attempts: u32,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        Self {
+            table: "credential-store".into(),
+            kms_key: "alias/credstash".into(),
+            trusted_keys: Vec::new(),
+            region: None,
+            kms_region: None,
+            profile: None,
+            assume_role: None,
+            endpoint_url: None,
+            attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(20),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// A secrets store: the common operations on one table with one key service.
+pub struct Lockbox {
+    keys: Arc<dyn KeyService>,
+    store: Arc<dyn SecretStore>,
+    policy: FormatPolicy,
+    require_sealed: bool,
+    concurrency: usize,
+    table_mode: OnceCell<Option<TableMode>>,
+    cache: Option<Cache>,
+}
+
+impl std::fmt::Debug for Lockbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lockbox")
+            .field("keys", &self.keys)
+            .field("store", &self.store)
+            .field("policy", &self.policy)
+            .field("require_sealed", &self.require_sealed)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Lockbox`] from a key service and a secret store.
+#[derive(Debug, Default)]
+pub struct LockboxBuilder {
+    keys: Option<Arc<dyn KeyService>>,
+    store: Option<Arc<dyn SecretStore>>,
+    policy: FormatPolicy,
+    require_sealed: bool,
+    concurrency: Option<usize>,
+    cache_ttl: Option<Duration>,
+}
+
+impl LockboxBuilder {
+    /// The key service (required).
+    pub fn key_service(mut self, keys: impl KeyService + 'static) -> Self {
+        self.keys = Some(Arc::new(keys));
+        self
+    }
+
+    /// The key service, shared.
+    pub fn key_service_arc(mut self, keys: Arc<dyn KeyService>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The secret store (required).
+    pub fn secret_store(mut self, store: impl SecretStore + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The secret store, shared.
+    pub fn secret_store_arc(mut self, store: Arc<dyn SecretStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The format new versions are written in (default: follow the table's mode).
+    pub fn format(mut self, policy: FormatPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Refuse to read credstash-format items (off by default, for compatibility).
+    pub fn require_sealed(mut self, yes: bool) -> Self {
+        self.require_sealed = yes;
+        self
+    }
+
+    /// How many secrets `get_many` fetches at once (default [`DEFAULT_CONCURRENCY`]).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Cache decrypted secrets in memory for `ttl` (off by default).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
+    }
+
+    /// Build. Fails if the key service or the store is missing.
+    pub fn build(self) -> Result<Lockbox> {
+        let missing = |what: &str| Error::InvalidValue {
+            reason: format!("Lockbox::builder() needs a {what}"),
+        };
+        Ok(Lockbox {
+            keys: self.keys.ok_or_else(|| missing("key service"))?,
+            store: self.store.ok_or_else(|| missing("secret store"))?,
+            policy: self.policy,
+            require_sealed: self.require_sealed,
+            concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            table_mode: OnceCell::new(),
+            cache: self.cache_ttl.map(Cache::new),
+        })
+    }
+}
+
+impl Lockbox {
+    /// A builder.
+    pub fn builder() -> LockboxBuilder {
+        LockboxBuilder::default()
+    }
+
+    /// Load the standard AWS configuration (environment, profile, web identity,
+    /// ECS/EKS container credentials, IMDSv2) and build a lockbox on KMS and
+    /// DynamoDB. The only place the SDK reads the process environment.
+    pub async fn from_env(options: &AwsOptions) -> Result<LockboxBuilder> {
+        let config = crate::aws_config::load(options).await?;
+        let endpoint_label = |service: &str, region: Option<&aws_types::region::Region>| {
+            options.endpoint_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{service}.{}.amazonaws.com",
+                    region.map(|r| r.as_ref()).unwrap_or("?")
+                )
+            })
+        };
+        let mut kms_config = aws_sdk_kms::config::Builder::from(&config);
+        let mut kms_region = config.region().cloned();
+        if let Some(r) = &options.kms_region {
+            kms_region = Some(aws_types::region::Region::new(r.clone()));
+            kms_config = kms_config.region(kms_region.clone());
+        }
+        let kms = KmsKeyService::new(
+            aws_sdk_kms::Client::from_conf(kms_config.build()),
+            options.kms_key.clone(),
+        )
+        .trust(options.trusted_keys.iter().cloned())
+        .endpoint(endpoint_label("kms", kms_region.as_ref()));
+        let store =
+            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&config), &options.table)
+                .endpoint(endpoint_label("dynamodb", config.region()));
+        Ok(Lockbox::builder().key_service(kms).secret_store(store))
+    }
+
+    /// Create the table (credstash's key schema, on-demand billing) in `mode`.
+    pub async fn setup(&self, mode: TableMode, tags: &[(String, String)]) -> Result<SetupOutcome> {
+        self.store.setup(mode, tags).await
+    }
+
+    /// The mode the table records, read once.
+    pub async fn table_mode(&self) -> Result<Option<TableMode>> {
+        self.table_mode
+            .get_or_try_init(|| self.store.table_mode())
+            .await
+            .copied()
+    }
+
+    async fn write_format(&self, policy: FormatPolicy) -> Result<WriteFormat> {
+        Ok(match policy {
+            FormatPolicy::Sealed => WriteFormat::Sealed,
+            FormatPolicy::Credstash(d) => WriteFormat::Credstash(d),
+            FormatPolicy::Auto => match self.table_mode().await? {
+                Some(TableMode::Sealed) => WriteFormat::Sealed,
+                _ => WriteFormat::Credstash(Digest::Sha256),
+            },
+        })
+    }
+
+    /// Store `value` as a new version of `name` and return the version.
+    ///
+    /// Without an explicit version, writes the next one: concurrent writers each
+    /// get their own version and none is overwritten (a lost conditional write is
+    /// retried with the next number). An explicit version that exists is refused.
+    pub async fn put(
+        &self,
+        name: &SecretName,
+        value: &SecretValue,
+        options: &PutOptions,
+    ) -> Result<Version> {
+        let format = self
+            .write_format(options.format.unwrap_or(self.policy))
+            .await?;
+        let metadata = Metadata {
+            comment: options.comment.clone().filter(|c| !c.is_empty()),
+            created_at: match format {
+                WriteFormat::Sealed => Some(unix_now()),
+                // credstash items carry exactly the attributes credstash writes.
+                WriteFormat::Credstash(_) => None,
+            },
+        };
+        let mut version = match options.version {
+            Some(v) => v,
+            None => self.next_version(name).await?,
+        };
+        // credstash's data key does not depend on the version, so one key serves
+        // every attempt; the sealed format binds the version and needs a fresh one.
+        let mut data_key = None;
+        for attempt in 1..=PUT_ATTEMPTS {
+            let request = envelope::data_key_request(format, name, version, &options.context);
+            if data_key.is_none() || format == WriteFormat::Sealed {
+                data_key = Some(
+                    self.keys
+                        .generate_data_key(request.bytes, &request.context)
+                        .await?,
+                );
+            }
+            let key = data_key.as_ref().expect("set above");
+            let item = envelope::seal(
+                format,
+                name,
+                version,
+                &options.context,
+                value.expose_secret(),
+                &key.plaintext,
+                &key.wrapped,
+                &metadata,
+            )?;
+            match self.store.put_new(&item).await {
+                Ok(()) => {
+                    self.invalidate(name);
+                    return Ok(version);
+                }
+                Err(Error::VersionExists { .. }) => {
+                    // The write may have been applied with its answer lost (and the
+                    // SDK's retry then failed the condition): it is ours if the
+                    // stored item carries our wrapped key, which no one else has.
+                    if self.is_our_item(name, version, &item).await? {
+                        self.invalidate(name);
+                        return Ok(version);
+                    }
+                    if options.version.is_some() {
+                        return Err(Error::VersionExists {
+                            name: name.clone(),
+                            version,
+                        });
+                    }
+                    version = self.next_version(name).await?.max(version.next()?);
+                    if attempt > 2 {
+                        let ms = rand::thread_rng().gen_range(0..=attempt.min(20) as u64 * 2);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Contention {
+            name: name.clone(),
+            attempts: PUT_ATTEMPTS,
+        })
+    }
+
+    async fn is_our_item(
+        &self,
+        name: &SecretName,
+        version: Version,
+        ours: &Attributes,
+    ) -> Result<bool> {
+        let Some(stored) = self.store.get_version(name, version).await? else {
+            return Ok(false);
+        };
+        let key_of = |item: &Attributes| match item.get("key") {
+            Some(Attr::B(b)) => Some(b.clone()),
+            Some(Attr::S(s)) => Some(s.as_bytes().to_vec()),
+            _ => None,
+        };
+        Ok(key_of(&stored).is_some() && key_of(&stored) == key_of(ours))
+    }
+
+    async fn next_version(&self, name: &SecretName) -> Result<Version> {
+        match self.store.get_latest(name).await? {
+            None => Ok(Version::FIRST),
+            Some(item) => {
+                let key = item.get("version").and_then(Attr::as_s).unwrap_or_default();
+                let latest = Version::from_sort_key(key)?;
+                if latest.get() == 0 {
+                    Ok(Version::FIRST)
+                } else {
+                    latest.next()
+                }
+            }
+        }
+    }
+
+    /// The latest version of `name`.
+    pub async fn get(&self, name: &SecretName, context: &EncryptionContext) -> Result<Secret> {
+        self.fetch(&SecretRef::latest(name.clone()), context).await
+    }
+
+    /// Version `version` of `name`.
+    pub async fn get_version(
+        &self,
+        name: &SecretName,
+        version: Version,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
+        self.fetch(&SecretRef::pinned(name.clone(), version), context)
+            .await
+    }
+
+    /// Fetch one secret.
+    pub async fn fetch(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(r, context)) {
+            return Ok(hit);
+        }
+        let item = match r.version {
+            None => self.store.get_latest(&r.name).await?,
+            Some(v) => self.store.get_version(&r.name, v).await?,
+        }
+        .ok_or_else(|| Error::NotFound {
+            name: r.name.clone(),
+            version: r.version,
+        })?;
+        let secret = self.open_item(&item, context).await?;
+        if let Some(cache) = &self.cache {
+            cache.put(r, context, &secret);
+        }
+        Ok(secret)
+    }
+
+    /// Authenticate and decrypt one stored item.
+    pub async fn open_item(
+        &self,
+        item: &Attributes,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
+        let env = Envelope::parse(item)?;
+        if self.require_sealed && env.format() == ItemFormat::Credstash {
+            return Err(Error::UnsupportedFormat {
+                name: env.name().to_string(),
+                reason:
+                    "the item is in credstash's format and this reader requires the sealed format"
+                        .into(),
+            });
+        }
+        let kms_context = env.kms_context(context)?;
+        let data_key = match self
+            .keys
+            .decrypt_data_key(env.name(), env.wrapped_key(), &kms_context)
+            .await
+        {
+            Err(Error::ContextMismatch {
+                name,
+                stored_keys: None,
+            }) => {
+                return Err(Error::ContextMismatch {
+                    name,
+                    stored_keys: env.context_keys().map(<[String]>::to_vec),
+                })
+            }
+            other => other?,
+        };
+        let value = env.open(context, &data_key)?;
+        Ok(Secret {
+            name: env.name().clone(),
+            version: env.version(),
+            value,
+            format: env.format(),
+            metadata: env.metadata().clone(),
+        })
+    }
+
+    /// Fetch every secret in `refs`, all or nothing: the first failure fails the call.
+    pub async fn get_many(
+        &self,
+        refs: &[SecretRef],
+        context: &EncryptionContext,
+    ) -> Result<Vec<Secret>> {
+        self.get_each(refs, context).await.into_iter().collect()
+    }
+
+    /// Fetch every secret in `refs` with bounded concurrency, reporting each
+    /// outcome in order (for callers that name every failure).
+    pub async fn get_each(
+        &self,
+        refs: &[SecretRef],
+        context: &EncryptionContext,
+    ) -> Vec<Result<Secret>> {
+        stream::iter(refs)
+            .map(|r| self.fetch(r, context))
+            .buffered(self.concurrency)
+            .collect()
+            .await
+    }
+
+    /// Every stored version of every secret, without decrypting anything.
+    pub async fn list(&self) -> Result<Vec<ItemSummary>> {
+        self.store.list().await
+    }
+
+    /// Every stored version of `name`, oldest first, without decrypting.
+    pub async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
+        let versions = self.store.history(name).await?;
+        if versions.is_empty() {
+            return Err(Error::NotFound {
+                name: name.clone(),
+                version: None,
+            });
+        }
+        Ok(versions)
+    }
+
+    /// Delete one version of `name`, or all of them; returns the deleted versions' sort keys.
+    pub async fn delete(&self, name: &SecretName, version: Option<Version>) -> Result<Vec<String>> {
+        self.invalidate(name);
+        let keys: Vec<String> = match version {
+            Some(v) => vec![v.sort_key(), v.get().to_string()],
+            None => self
+                .store
+                .history(name)
+                .await?
+                .into_iter()
+                .map(|s| s.sort_key)
+                .collect(),
+        };
+        let mut deleted = Vec::new();
+        for key in keys {
+            if self.store.delete(name, &key).await? {
+                deleted.push(key);
+            }
+        }
+        if deleted.is_empty() {
+            return Err(Error::NotFound {
+                name: name.clone(),
+                version,
+            });
+        }
+        Ok(deleted)
+    }
+
+    /// Delete all but the newest `keep` versions of `name`; returns the deleted sort keys.
+    pub async fn prune(&self, name: &SecretName, keep: usize) -> Result<Vec<String>> {
+        self.invalidate(name);
+        let versions = self.history(name).await?;
+        let excess = versions.len().saturating_sub(keep);
+        let mut deleted = Vec::new();
+        for s in versions.into_iter().take(excess) {
+            if self.store.delete(name, &s.sort_key).await? {
+                deleted.push(s.sort_key);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Write version `to`'s value as a new latest version; history stays intact.
+    pub async fn rollback(
+        &self,
+        name: &SecretName,
+        to: Version,
+        context: &EncryptionContext,
+    ) -> Result<Version> {
+        let old = self.get_version(name, to, context).await?;
+        let options = PutOptions {
+            version: None,
+            context: context.clone(),
+            comment: Some(format!("rollback to version {to}")),
+            format: None,
+        };
+        self.put(name, &old.value, &options).await
+    }
+
+    /// Drop cached entries of `name` (no-op without a cache).
+    pub fn invalidate(&self, name: &SecretName) {
+        if let Some(c) = &self.cache {
+            c.invalidate(name);
+        }
+    }
+
+    /// Drop the whole cache.
+    pub fn invalidate_all(&self) {
+        if let Some(c) = &self.cache {
+            c.clear();
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+type CacheKey = (SecretRef, Vec<u8>);
+
+/// A bounded-lifetime in-process cache of decrypted secrets.
+struct Cache {
+    ttl: Duration,
+    entries: Mutex<HashMap<CacheKey, (Instant, Secret)>>,
+}
+
+impl Cache {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, r: &SecretRef, ctx: &EncryptionContext) -> Option<Secret> {
+        let mut entries = self.entries.lock().expect("cache lock");
+        let key = (r.clone(), ctx.canonical_bytes());
+        match entries.get(&key) {
+            Some((at, s)) if at.elapsed() < self.ttl => Some(Secret {
+                name: s.name.clone(),
+                version: s.version,
+                value: s.value.duplicate(),
+                format: s.format,
+                metadata: s.metadata.clone(),
+            }),
+            Some(_) => {
+                entries.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, r: &SecretRef, ctx: &EncryptionContext, s: &Secret) {
+        let copy = Secret {
+            name: s.name.clone(),
+            version: s.version,
+            value: s.value.duplicate(),
+            format: s.format,
+            metadata: s.metadata.clone(),
+        };
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .insert((r.clone(), ctx.canonical_bytes()), (Instant::now(), copy));
+    }
+
+    fn invalidate(&self, name: &SecretName) {
+        self.entries
+            .lock()
+            .expect("cache lock")
+            .retain(|(r, _), _| &r.name != name);
+    }
+
+    fn clear(&self) {
+        self.entries.lock().expect("cache lock").clear();
+    }
+}

@@ -1,0 +1,116 @@
+//! [`SecretValue`]: secret bytes that are wiped on drop and never printed.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretSlice};
+
+/// The value of a secret: bytes (binary and non-UTF-8 values round-trip exactly).
+///
+/// Zeroized on drop. No `Clone` (copies would outlive the wipe) and no `Display`;
+/// `Debug` prints `SecretValue([REDACTED])`. Read it with
+/// [`ExposeSecret::expose_secret`] or [`SecretValue::expose_str`].
+pub struct SecretValue(SecretSlice<u8>);
+
+impl SecretValue {
+    /// Take ownership of `bytes`. The vector is moved, not copied.
+    pub fn new(mut bytes: Vec<u8>) -> Self {
+        if bytes.capacity() != bytes.len() {
+            // `into_boxed_slice` would reallocate and free the old buffer unwiped:
+            // copy to an exact-size buffer ourselves and wipe the original.
+            let exact = bytes.as_slice().to_vec();
+            zeroize::Zeroize::zeroize(&mut bytes);
+            return Self(SecretSlice::from(exact));
+        }
+        Self(SecretSlice::from(bytes))
+    }
+
+    /// Copy `bytes` into a new secret. Prefer [`SecretValue::new`], which moves.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Self::new(bytes.to_vec())
+    }
+
+    /// The value as UTF-8 text, if it is.
+    pub fn expose_str(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(self.0.expose_secret())
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.expose_secret().len()
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy under a separate wipe-on-drop owner. Explicit, so copies are visible
+    /// in review (a `Clone` impl would make them invisible).
+    pub fn duplicate(&self) -> Self {
+        Self::from_slice(self.0.expose_secret())
+    }
+}
+
+impl ExposeSecret<[u8]> for SecretValue {
+    fn expose_secret(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl From<Vec<u8>> for SecretValue {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::new(bytes)
+    }
+}
+
+impl From<String> for SecretValue {
+    fn from(s: String) -> Self {
+        Self::new(s.into_bytes())
+    }
+}
+
+impl From<&str> for SecretValue {
+    fn from(s: &str) -> Self {
+        Self::from_slice(s.as_bytes())
+    }
+}
+
+impl PartialEq for SecretValue {
+    /// Constant-time comparison.
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        let (a, b) = (self.expose_secret(), other.expose_secret());
+        a.len() == b.len() && bool::from(a.ct_eq(b))
+    }
+}
+
+impl Eq for SecretValue {}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue([REDACTED])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let v = SecretValue::from("hunter2-canary");
+        assert_eq!(format!("{v:?}"), "SecretValue([REDACTED])");
+        assert_eq!(format!("{v:#?}"), "SecretValue([REDACTED])");
+    }
+
+    #[test]
+    fn holds_any_bytes() {
+        let bytes = vec![0, 159, 146, 150, 255, b'\n'];
+        let v = SecretValue::new(bytes.clone());
+        assert_eq!(v.expose_secret(), &bytes[..]);
+        assert!(v.expose_str().is_err());
+        assert_eq!(SecretValue::from("é").expose_str().unwrap(), "é");
+        assert_eq!(v, v.duplicate());
+        assert_ne!(v, SecretValue::from("x"));
+    }
+}

@@ -40,6 +40,9 @@ pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
     if let Some(region) = &options.region {
         loader = loader.region(Region::new(region.clone()));
     }
+    if let Some(credentials) = &options.credentials {
+        loader = loader.credentials_provider(credentials.clone());
+    }
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }

@@ -129,6 +129,9 @@ pub struct AwsOptions {
     pub operation_timeout: Duration,
     /// Attempts per call (first try plus retries), with exponential backoff and jitter.
     pub max_attempts: u32,
+    /// Explicit credentials, instead of the default chain (for the local
+    /// emulator and tests).
+    pub credentials: Option<aws_credential_types::Credentials>,
 }
 
 impl Default for AwsOptions {
@@ -145,6 +148,7 @@ impl Default for AwsOptions {
             attempt_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(20),
             max_attempts: 5,
+            credentials: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 #![allow(missing_debug_implementations)]
 
 pub mod contract;
+pub mod credstash;
 
 use std::sync::Arc;
 

@@ -166,3 +166,27 @@ pub fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
+
+/// Add a fault rule to the emulator at `endpoint` (`POST /_mock/faults`).
+pub async fn add_fault(endpoint: &str, rule: serde_json::Value) {
+    let status = mock_request(endpoint, "POST", "/_mock/faults", &rule.to_string()).await;
+    assert!(
+        status.starts_with("HTTP/1.1 2"),
+        "fault rule refused: {status}"
+    );
+}
+
+/// Send one request to the emulator's control API; returns the status line.
+async fn mock_request(endpoint: &str, method: &str, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response.lines().next().unwrap_or_default().to_owned()
+}

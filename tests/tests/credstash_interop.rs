@@ -32,7 +32,14 @@ async fn credstash_and_lockbox_read_each_others_secrets() {
     let mock = lockbox_mock::start().await.unwrap();
     let endpoint = mock.endpoint_url();
     let kms = kms_client(&endpoint);
-    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
     kms.create_alias()
         .alias_name("alias/credstash")
         .target_key_id(key)
@@ -50,8 +57,15 @@ async fn credstash_and_lockbox_read_each_others_secrets() {
     cs.ok(&["put", "rotated", "one"]);
     cs.ok(&["put", "-a", "rotated", "two"]);
     cs.ok(&["put", "-c", "a comment", "unicode", "héllo wörld ✓"]);
-    let out = cs.run(&["put", "multiline", "-"], Some(b"line1\nline2 'q' \"dq\" =\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cs.run(
+        &["put", "multiline", "-"],
+        Some(b"line1\nline2 'q' \"dq\" =\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let lb = lockbox_for(&endpoint).await;
     let none = EncryptionContext::new();
@@ -65,13 +79,22 @@ async fn credstash_and_lockbox_read_each_others_secrets() {
         ("unicode", &none, "héllo wörld ✓"),
         ("multiline", &none, "line1\nline2 'q' \"dq\" =\n"),
     ] {
-        let got = lb.get(&name(n), c).await.unwrap_or_else(|e| panic!("{n}: {e}"));
+        let got = lb
+            .get(&name(n), c)
+            .await
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
         assert_eq!(got.value.expose_str().unwrap(), want, "{n}");
         assert_eq!(got.format, ItemFormat::Credstash);
     }
-    let v1 = lb.get_version(&name("rotated"), Version::FIRST, &none).await.unwrap();
+    let v1 = lb
+        .get_version(&name("rotated"), Version::FIRST, &none)
+        .await
+        .unwrap();
     assert_eq!(v1.value.expose_str().unwrap(), "one");
-    assert!(lb.get(&name("app/key"), &none).await.is_err(), "context is required");
+    assert!(
+        lb.get(&name("app/key"), &none).await.is_err(),
+        "context is required"
+    );
     let listed = lb.list().await.unwrap();
     let unicode = listed.iter().find(|s| s.name == "unicode").unwrap();
     assert_eq!(unicode.comment.as_deref(), Some("a comment"));
@@ -82,19 +105,35 @@ async fn credstash_and_lockbox_read_each_others_secrets() {
     let put = |n: &'static str, v: &'static str, c: EncryptionContext| {
         let lb = &lb;
         async move {
-            let opts = PutOptions { context: c, ..PutOptions::default() };
-            lb.put(&name(n), &SecretValue::from(v), &opts).await.unwrap()
+            let opts = PutOptions {
+                context: c,
+                ..PutOptions::default()
+            };
+            lb.put(&name(n), &SecretValue::from(v), &opts)
+                .await
+                .unwrap()
         }
     };
-    assert_eq!(put("from-lockbox", "lockbox wrote this", none.clone()).await.get(), 1);
+    assert_eq!(
+        put("from-lockbox", "lockbox wrote this", none.clone())
+            .await
+            .get(),
+        1
+    );
     assert_eq!(put("rotated", "three", none.clone()).await.get(), 3);
     put("lb-ctx", "with context", ctx.clone()).await;
     put("lb-unicode", "ünïcödé ✓ 'quote'", none.clone()).await;
 
     assert_eq!(cs.ok(&["get", "from-lockbox"]), "lockbox wrote this\n");
     assert_eq!(cs.ok(&["get", "rotated"]), "three\n");
-    assert_eq!(cs.ok(&["get", "-v", "0000000000000000002", "rotated"]), "two\n");
-    assert_eq!(cs.ok(&["get", "lb-ctx", "env=prod", "team=core"]), "with context\n");
+    assert_eq!(
+        cs.ok(&["get", "-v", "0000000000000000002", "rotated"]),
+        "two\n"
+    );
+    assert_eq!(
+        cs.ok(&["get", "lb-ctx", "env=prod", "team=core"]),
+        "with context\n"
+    );
     assert_eq!(cs.ok(&["get", "lb-unicode"]), "ünïcödé ✓ 'quote'\n");
     // credstash's autoversion continues from lockbox's version.
     cs.ok(&["put", "-a", "rotated", "four"]);

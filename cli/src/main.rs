@@ -1,1 +1,168 @@
-fn main() {}
+//! `lockbox`: the operator's command-line tool. Thin: arguments -> SDK calls -> output.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod cmd;
+mod exit;
+mod local;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use lockbox::{AwsOptions, Lockbox};
+
+use crate::args::{Cli, Command, GlobalArgs, OutputMode};
+
+/// Default table and key, as credstash.
+const DEFAULT_TABLE: &str = "credential-store";
+const DEFAULT_KEY: &str = "alias/credstash";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_tracing();
+    // Commands that need no AWS at all.
+    match &cli.command {
+        Command::Completions(a) => return finish(cmd::completions::run(a)),
+        Command::Man => return finish(cmd::man::run()),
+        _ => {}
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return finish(Err(e).context("cannot start the async runtime")),
+    };
+    finish(runtime.block_on(run(cli)))
+}
+
+fn finish(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => ExitCode::from(exit::report(&e)),
+    }
+}
+
+/// Logs go to stderr; `LOCKBOX_LOG` takes a tracing filter (default: warnings,
+/// and the embedded emulator's open-mode notice left out).
+fn init_tracing() {
+    let filter = std::env::var("LOCKBOX_LOG")
+        .unwrap_or_else(|_| "warn,lockbox_mock=error,aws_smithy_runtime=error".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Everything a command needs.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The store.
+    pub lockbox: Lockbox,
+    /// Text or JSON.
+    pub output: OutputMode,
+    /// The table (for messages).
+    pub table: String,
+}
+
+/// A non-empty environment variable.
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `--local[=DIR]`, else `LOCKBOX_LOCAL` (a directory, or `1`/`true` for the
+/// default; `0`/`false` for off).
+fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
+    if let Some(dir) = &global.local {
+        return Some(dir.clone());
+    }
+    match env_nonempty("LOCKBOX_LOCAL")?.as_str() {
+        "0" | "false" | "no" => None,
+        "1" | "true" | "yes" => Some(PathBuf::from(".lockbox")),
+        dir => Some(PathBuf::from(dir)),
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    let table = g
+        .table
+        .clone()
+        .or_else(|| env_nonempty("LOCKBOX_TABLE"))
+        .or_else(|| env_nonempty("CREDSTASH_DEFAULT_TABLE"))
+        .unwrap_or_else(|| DEFAULT_TABLE.into());
+    let key = g
+        .key
+        .clone()
+        .or_else(|| env_nonempty("LOCKBOX_KMS_KEY"))
+        .unwrap_or_else(|| DEFAULT_KEY.into());
+    let mut options = AwsOptions {
+        table: table.clone(),
+        kms_key: key.clone(),
+        region: g.region.clone(),
+        kms_region: g.kms_region.clone(),
+        profile: g.profile.clone(),
+        assume_role: g.arn.clone().or_else(|| g.arn_short.clone()),
+        endpoint_url: g.endpoint_url.clone(),
+        ..AwsOptions::default()
+    };
+
+    let local = match local_dir(g) {
+        None => None,
+        Some(dir) => {
+            let local = local::Local::start(&dir).await?;
+            let region = g.region.clone().unwrap_or_else(|| local::REGION.into());
+            options.endpoint_url = Some(local.endpoint_url());
+            options.region = Some(region.clone());
+            options.kms_region = None;
+            options.profile = None;
+            options.assume_role = None;
+            options.credentials = Some(local::credentials());
+            Some((local, region))
+        }
+    };
+
+    // Run, then stop the emulator whatever happened, so its state dir is released.
+    let result = async {
+        if let Some((local, region)) = &local {
+            local.ensure_key(&key, region).await?;
+        }
+        let lockbox = Lockbox::from_env(&options)
+            .await
+            .context("cannot load the AWS configuration")?
+            .build()?;
+        if local.is_some() && !matches!(cli.command, Command::Setup(_)) {
+            // First use of a local state dir: a sealed table, as `lockbox setup` makes.
+            lockbox
+                .setup(lockbox::backend::TableMode::Sealed, &[])
+                .await
+                .context("cannot create the table in the embedded emulator")?;
+        }
+        let ctx = Ctx {
+            lockbox,
+            output: g.output,
+            table,
+        };
+        cmd::run(&ctx, &cli.command).await
+    }
+    .await;
+    if let Some((local, _)) = local {
+        local.shutdown().await;
+    }
+    result
+}

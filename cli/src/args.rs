@@ -1,0 +1,360 @@
+//! The command line: global options and one subcommand, parsed with clap's derive API.
+//!
+//! Names are kebab-case; credstash's names are kept as aliases where they differ
+//! (`getall`), so a credstash user can switch by changing the command name.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Versioned secrets in DynamoDB, envelope-encrypted with AWS KMS (credstash-compatible).
+#[derive(Debug, Parser)]
+#[command(
+    name = "lockbox",
+    version,
+    about,
+    long_about = "Versioned secrets in DynamoDB, envelope-encrypted with AWS KMS.\n\n\
+        Compatible with credstash 1.17 tables and command names. Try it with no AWS \
+        account: `lockbox --local setup`, then `lockbox --local put NAME -`.",
+    after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 access denied or \
+        no credentials, 5 integrity or context mismatch, 6 throttled, unavailable or timed out."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// DynamoDB table [env: LOCKBOX_TABLE, then CREDSTASH_DEFAULT_TABLE] [default: credential-store]
+    #[arg(short = 't', long, global = true, value_name = "TABLE")]
+    pub table: Option<String>,
+
+    /// KMS key new secrets are written under: key id, ARN, alias or alias ARN
+    /// [env: LOCKBOX_KMS_KEY] [default: alias/credstash]
+    #[arg(short = 'k', long = "key", global = true, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// AWS region (default: the AWS configuration's, then us-east-1)
+    #[arg(short = 'r', long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// A different region for KMS (DynamoDB global tables)
+    #[arg(long, global = true, value_name = "REGION")]
+    pub kms_region: Option<String>,
+
+    /// Named AWS profile
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        value_name = "PROFILE",
+        conflicts_with = "arn"
+    )]
+    pub profile: Option<String>,
+
+    /// Assume this IAM role first
+    #[arg(long, global = true, value_name = "ROLE_ARN")]
+    pub arn: Option<String>,
+
+    /// credstash's short form of --arn (before the command only: `get -n` is --noline)
+    #[arg(short = 'n', value_name = "ROLE_ARN", hide = true, conflicts_with_all = ["arn", "profile"])]
+    pub arn_short: Option<String>,
+
+    /// Endpoint for both KMS and DynamoDB (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_KMS and
+    /// AWS_ENDPOINT_URL_DYNAMODB work too)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Output for people (text) or scripts (json)
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
+    pub output: OutputMode,
+
+    /// Run against an embedded emulator with its state in DIR (default ./.lockbox);
+    /// no AWS account needed [env: LOCKBOX_LOCAL=DIR, or 1 for the default]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ".lockbox"
+    )]
+    pub local: Option<PathBuf>,
+}
+
+/// `-o/--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    /// For people.
+    Text,
+    /// For scripts: one JSON document on stdout.
+    Json,
+}
+
+/// A format for a map of secrets (`get 'pat*'`, `getall`, `export`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapFormat {
+    /// credstash's JSON: sorted keys, 4-space indent, non-ASCII escaped
+    Json,
+    /// YAML mapping
+    Yaml,
+    /// name,value rows
+    Csv,
+    /// NAME='value' lines, correctly quoted; names upper-cased, other characters as `_`
+    Dotenv,
+    /// export NAME='value' lines, to source from a POSIX shell
+    Env,
+}
+
+/// Formats `import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// A flat JSON object (what `export -f json` and `getall -f json` write)
+    Json,
+    /// A flat YAML mapping
+    Yaml,
+    /// name,value rows
+    Csv,
+}
+
+/// `setup --compat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compat {
+    /// Items in credstash 1.17's format, so credstash clients can share the table
+    Credstash,
+}
+
+/// credstash's `-d/--digest` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum DigestArg {
+    /// SHA-1
+    Sha,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+    Md5,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the table (sealed format; --compat credstash for tables shared with credstash)
+    Setup(SetupArgs),
+    /// Store a new version of a secret and print its version
+    Put(PutArgs),
+    /// Print a secret (or, with `*` in NAME, a map of the matching secrets)
+    Get(GetArgs),
+    /// Print the latest version of every secret, all or nothing
+    #[command(alias = "getall")]
+    GetAll(GetAllArgs),
+    /// List every stored version: name, version, comment, format, creation time
+    List,
+    /// List secret names
+    Keys,
+    /// Every version of one secret
+    History(HistoryArgs),
+    /// Delete one version, or every version, of a secret
+    Delete(DeleteArgs),
+    /// Delete all but the newest N versions of a secret
+    Prune(PruneArgs),
+    /// Store version N's value as a new latest version (history stays intact)
+    Rollback(RollbackArgs),
+    /// Store every secret of a JSON, YAML or CSV file (skipping unchanged ones)
+    Import(ImportArgs),
+    /// Print the latest value of every secret as a map
+    Export(ExportArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
+}
+
+/// `setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Write items credstash 1.17 can read (for tables shared with credstash clients)
+    #[arg(long, value_enum)]
+    pub compat: Option<Compat>,
+    /// Tags for the table
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1..)]
+    pub tags: Vec<String>,
+}
+
+/// `put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Secret name
+    pub name: String,
+    /// `-` reads stdin, `@FILE` reads FILE (bytes as they are); anything else is the
+    /// value itself, visible in shell history and the process list
+    pub value: Option<String>,
+    /// Encryption context KEY=VALUE pairs
+    #[arg(value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// Ask for the value on the terminal, twice, without echo
+    #[arg(short = 'P', long)]
+    pub prompt: bool,
+    /// Write exactly this version (refused if it exists) [default: the next one]
+    #[arg(short = 'v', long, value_name = "N")]
+    pub version: Option<String>,
+    /// Accepted for credstash compatibility: the next version is the default
+    #[arg(short = 'a', long)]
+    pub autoversion: bool,
+    /// Comment stored beside the secret (not encrypted)
+    #[arg(short = 'c', long)]
+    pub comment: Option<String>,
+    /// Write credstash's format with this HMAC digest
+    #[arg(short = 'd', long, value_enum, ignore_case = true)]
+    pub digest: Option<DigestArg>,
+}
+
+/// `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Secret name; `*` matches any text (everything else literally)
+    pub name: String,
+    /// Encryption context KEY=VALUE pairs
+    #[arg(value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// This version instead of the latest
+    #[arg(short = 'v', long, value_name = "N")]
+    pub version: Option<String>,
+    /// No newline after the value
+    #[arg(short = 'n', long)]
+    pub noline: bool,
+    /// Format of the map printed for a wildcard [default: json]
+    #[arg(short = 'f', long, value_enum)]
+    pub format: Option<MapFormat>,
+}
+
+/// `get-all`.
+#[derive(Debug, Args)]
+pub struct GetAllArgs {
+    /// Encryption context KEY=VALUE pairs (one context for every secret)
+    #[arg(value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// This version of every secret instead of the latest
+    #[arg(short = 'v', long, value_name = "N")]
+    pub version: Option<String>,
+    /// Output format [default: json]
+    #[arg(short = 'f', long, value_enum)]
+    pub format: Option<MapFormat>,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Secret name
+    pub name: String,
+}
+
+/// `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Secret name
+    pub name: String,
+    /// Delete only this version [default: every version]
+    #[arg(short = 'v', long, value_name = "N")]
+    pub version: Option<String>,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+/// `prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Secret name
+    pub name: String,
+    /// How many of the newest versions to keep
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: u64,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Secret name
+    pub name: String,
+    /// The version whose value becomes the new latest
+    #[arg(long, value_name = "N")]
+    pub to: String,
+    /// Encryption context KEY=VALUE pairs
+    #[arg(value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// File to read (`-` for stdin)
+    pub file: PathBuf,
+    /// Encryption context KEY=VALUE pairs for every secret
+    #[arg(value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// File format [default: from the extension; JSON, then YAML]
+    #[arg(short = 'f', long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// Comment stored with every new version
+    #[arg(short = 'c', long)]
+    pub comment: Option<String>,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Encryption context KEY=VALUE pairs (one context for every secret)
+    #[arg(value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// Output format
+    #[arg(short = 'f', long, value_enum, default_value_t = MapFormat::Json)]
+    pub format: MapFormat,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn credstash_spellings_parse() {
+        let cli = Cli::try_parse_from([
+            "lockbox", "-n", "arn:role", "put", "-k", "alias/x", "-a", "-d", "sha512", "n", "-",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.arn_short.as_deref(), Some("arn:role"));
+        assert_eq!(cli.global.key.as_deref(), Some("alias/x"));
+        assert!(matches!(cli.command, Command::Put(ref p) if p.digest == Some(DigestArg::Sha512)));
+        let cli = Cli::try_parse_from(["lockbox", "getall", "-f", "csv"]).unwrap();
+        assert!(matches!(cli.command, Command::GetAll(_)));
+        let cli = Cli::try_parse_from(["lockbox", "get", "-n", "x"]).unwrap();
+        assert!(matches!(cli.command, Command::Get(ref g) if g.noline));
+    }
+
+    #[test]
+    fn local_takes_an_optional_dir_with_equals() {
+        let cli = Cli::try_parse_from(["lockbox", "--local", "keys"]).unwrap();
+        assert_eq!(cli.global.local, Some(PathBuf::from(".lockbox")));
+        let cli = Cli::try_parse_from(["lockbox", "keys", "--local=/tmp/x"]).unwrap();
+        assert_eq!(cli.global.local, Some(PathBuf::from("/tmp/x")));
+    }
+}

@@ -1,0 +1,64 @@
+//! `delete`: one version, or every version, of a secret.
+//!
+//! On a terminal it asks first unless `--yes`; without a terminal it deletes
+//! without asking, as credstash does, so existing scripts keep working.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::args::{DeleteArgs, OutputMode};
+use crate::output;
+use crate::Ctx;
+
+pub async fn run(ctx: &Ctx, args: &DeleteArgs) -> Result<()> {
+    let name = super::name(&args.name)?;
+    let version = super::opt_version(args.version.as_deref())?;
+    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let what = match version {
+            Some(v) => format!("version {v} of {name}"),
+            None => format!("every version of {name}"),
+        };
+        eprint!("Delete {what} from table {}? [y/N] ", ctx.table);
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("cannot read the confirmation")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            bail!("not deleted: the answer was not yes (pass --yes to skip the question)");
+        }
+    }
+    let deleted = ctx
+        .lockbox
+        .delete(&name, version)
+        .await
+        .with_context(|| format!("cannot delete {name} from table {}", ctx.table))?;
+    print_deleted(ctx, &name, &deleted, "Deleting")
+}
+
+/// `Deleting NAME -- version V` per deleted item (credstash's lines), or JSON.
+pub fn print_deleted(
+    ctx: &Ctx,
+    name: &lockbox::SecretName,
+    sort_keys: &[String],
+    verb: &str,
+) -> Result<()> {
+    match ctx.output {
+        OutputMode::Json => output::print_json(&serde_json::json!({
+            "name": name.as_str(),
+            "deleted": sort_keys
+                .iter()
+                .map(|k| lockbox::Version::from_sort_key(k).map(|v| v.get()).ok())
+                .collect::<Vec<_>>(),
+        })),
+        OutputMode::Text => {
+            let mut out = String::new();
+            for k in sort_keys {
+                out.push_str(&format!("{verb} {name} -- version {k}\n"));
+            }
+            output::write_stdout(out.as_bytes())
+        }
+    }
+}

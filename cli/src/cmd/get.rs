@@ -1,0 +1,97 @@
+//! `get`: one secret's value, or with `*` a map of the matching secrets.
+
+use anyhow::{Context as _, Result};
+use lockbox::ExposeSecret;
+
+use crate::args::{GetArgs, MapFormat, OutputMode};
+use crate::output;
+use crate::Ctx;
+
+pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
+    let context = super::context(&args.context)?;
+    let version = super::opt_version(args.version.as_deref())?;
+    if args.name.contains('*') {
+        let names: Vec<String> = super::all_names(ctx)
+            .await?
+            .into_iter()
+            .filter(|n| wildcard_match(&args.name, n))
+            .collect();
+        let secrets = ctx
+            .lockbox
+            .get_many(&super::refs(&names, version)?, &context)
+            .await
+            .with_context(|| format!("cannot read the secrets matching {:?}", args.name))?;
+        let map = output::text_map(&secrets)?;
+        let format = args.format.unwrap_or(match ctx.output {
+            OutputMode::Json | OutputMode::Text => MapFormat::Json,
+        });
+        let text = output::render_map(&map, format)?;
+        return output::write_stdout(text.as_bytes());
+    }
+    let name = super::name(&args.name)?;
+    let secret = match version {
+        None => ctx.lockbox.get(&name, &context).await,
+        Some(v) => ctx.lockbox.get_version(&name, v, &context).await,
+    }
+    .with_context(|| format!("cannot read {name} from table {}", ctx.table))?;
+    match ctx.output {
+        OutputMode::Json => {
+            let value = output::value_text(&secret)?;
+            let json = zeroize::Zeroizing::new(serde_json::to_string_pretty(&serde_json::json!({
+                "name": secret.name.as_str(),
+                "version": secret.version.get(),
+                "value": value,
+            }))?);
+            output::write_stdout(json.as_bytes())?;
+            output::write_stdout(b"\n")
+        }
+        OutputMode::Text => {
+            output::write_stdout(secret.value.expose_secret())?;
+            if !args.noline {
+                output::write_stdout(b"\n")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself (credstash
+/// compiles the pattern as an unescaped regex, so its `.` matches anything).
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = parts.split_first().expect("split yields one part at least");
+    let Some(mut remaining) = text.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return remaining.is_empty();
+    };
+    for part in middle {
+        match remaining.find(part) {
+            Some(i) => remaining = &remaining[i + part.len()..],
+            None => return false,
+        }
+    }
+    remaining.len() >= last.len() && remaining.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match as m;
+
+    #[test]
+    fn wildcards() {
+        assert!(m("a*", "abc"));
+        assert!(m("*c", "abc"));
+        assert!(m("a*c", "abc"));
+        assert!(m("a*c", "ac"));
+        assert!(!m("a*c", "abcd"));
+        assert!(m("*", ""));
+        assert!(m("a*b*c", "aXbYc"));
+        assert!(!m("a*b*c", "acb"));
+        assert!(!m("ab*ba", "aba"));
+        assert!(m("db.*", "db.password"));
+        assert!(!m("db.*", "dbXpassword"));
+        assert!(m("x+(*", "x+(y"));
+    }
+}

@@ -1,0 +1,189 @@
+//! `import`: store every secret of a file. Resumable: a secret whose latest value
+//! already equals the file's is skipped, so a run that failed half-way can simply
+//! be repeated. Each secret is stored whole or not at all; every failure is
+//! reported, and the exit status is non-zero if any failed.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lockbox::{Error, PutOptions, SecretValue};
+use zeroize::Zeroizing;
+
+use crate::args::{ImportArgs, ImportFormat, OutputMode};
+use crate::Ctx;
+
+/// Name -> value, as read from the file.
+type Entries = BTreeMap<String, Zeroizing<String>>;
+
+pub async fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
+    let context = super::context(&args.context)?;
+    let entries = read_entries(&args.file, args.format)?;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(entries.len() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("a valid template"),
+    );
+    let (mut stored, mut unchanged, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first_error: Option<anyhow::Error> = None;
+    for (name, value) in &entries {
+        bar.set_message(name.clone());
+        match import_one(ctx, name, value, &context, args.comment.as_deref()).await {
+            Ok(Some(v)) => stored.push((name.clone(), v.get())),
+            Ok(None) => unchanged.push(name.clone()),
+            Err(e) => {
+                bar.suspend(|| eprintln!("lockbox: {name}: not imported: {e:#}"));
+                failed.push((name.clone(), format!("{e:#}")));
+                first_error.get_or_insert(e);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    match ctx.output {
+        OutputMode::Json => crate::output::print_json(&serde_json::json!({
+            "stored": stored
+                .iter()
+                .map(|(n, v)| serde_json::json!({"name": n, "version": v}))
+                .collect::<Vec<_>>(),
+            "unchanged": unchanged,
+            "failed": failed
+                .iter()
+                .map(|(n, e)| serde_json::json!({"name": n, "error": e}))
+                .collect::<Vec<_>>(),
+        }))?,
+        OutputMode::Text => println!(
+            "Imported {} secrets: {} stored, {} unchanged, {} failed",
+            entries.len(),
+            stored.len(),
+            unchanged.len(),
+            failed.len()
+        ),
+    }
+    match first_error {
+        None => Ok(()),
+        Some(e) => Err(e.context(format!(
+            "{} of {} secrets were not imported (listed above); fix them and run the same \
+             import again: secrets already stored are skipped",
+            failed.len(),
+            entries.len()
+        ))),
+    }
+}
+
+/// Store one secret unless its latest value is the same; the version stored, if any.
+async fn import_one(
+    ctx: &Ctx,
+    name: &str,
+    value: &str,
+    context: &lockbox::EncryptionContext,
+    comment: Option<&str>,
+) -> Result<Option<lockbox::Version>> {
+    let name = super::name(name)?;
+    let value = SecretValue::from(value);
+    match ctx.lockbox.get(&name, context).await {
+        Ok(current) if current.value == value => return Ok(None),
+        Ok(_) | Err(Error::NotFound { .. }) => {}
+        Err(e) => {
+            return Err(anyhow::Error::from(e).context("cannot read its current value to compare"))
+        }
+    }
+    let options = PutOptions {
+        context: context.clone(),
+        comment: comment.map(str::to_owned),
+        ..PutOptions::default()
+    };
+    Ok(Some(ctx.lockbox.put(&name, &value, &options).await?))
+}
+
+fn read_entries(path: &Path, format: Option<ImportFormat>) -> Result<Entries> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+    } else {
+        *bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read {}; check the path", path.display()))?;
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let format = format.or(match ext.as_deref() {
+        Some("json") => Some(ImportFormat::Json),
+        Some("yaml" | "yml") => Some(ImportFormat::Yaml),
+        Some("csv") => Some(ImportFormat::Csv),
+        _ => None,
+    });
+    let what = path.display();
+    match format {
+        Some(ImportFormat::Json) => parse_json(&bytes).with_context(|| format!("{what} is not a flat JSON object of names to string values")),
+        Some(ImportFormat::Yaml) => parse_yaml(&bytes).with_context(|| format!("{what} is not a flat YAML mapping of names to string values")),
+        Some(ImportFormat::Csv) => parse_csv(&bytes).with_context(|| format!("{what} is not CSV with name,value rows")),
+        None => parse_json(&bytes).or_else(|_| parse_yaml(&bytes)).with_context(|| {
+            format!("{what} is neither a flat JSON object nor a flat YAML mapping of names to string values; pass -f to say which it is")
+        }),
+    }
+    .map_err(|e| crate::exit::usage(format!("{e:#}")))
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Entries> {
+    // Parse errors name a position, never the text.
+    let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(bytes)?;
+    let mut out = Entries::new();
+    for (k, v) in map {
+        match v {
+            serde_json::Value::String(s) => {
+                out.insert(k, Zeroizing::new(s));
+            }
+            _ => bail!("the value of {k:?} is not a string; quote it"),
+        }
+    }
+    Ok(out)
+}
+
+fn parse_yaml(bytes: &[u8]) -> Result<Entries> {
+    let map: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_slice(bytes).map_err(|e| {
+        // serde_yaml's message may quote a scalar from the file: keep the position only.
+        match e.location() {
+            Some(l) => anyhow::anyhow!("invalid YAML at line {} column {}", l.line(), l.column()),
+            None => anyhow::anyhow!("invalid YAML (not a mapping of names to values)"),
+        }
+    })?;
+    let mut out = Entries::new();
+    for (k, v) in map {
+        match v {
+            serde_yaml::Value::String(s) => {
+                out.insert(k, Zeroizing::new(s));
+            }
+            _ => bail!("the value of {k:?} is not a string; quote it"),
+        }
+    }
+    Ok(out)
+}
+
+fn parse_csv(bytes: &[u8]) -> Result<Entries> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes);
+    let mut out = Entries::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|_| anyhow::anyhow!("row {} is not valid CSV", i + 1))?;
+        if record.len() != 2 {
+            bail!(
+                "row {} has {} fields; each row is name,value",
+                i + 1,
+                record.len()
+            );
+        }
+        out.insert(record[0].to_owned(), Zeroizing::new(record[1].to_owned()));
+    }
+    Ok(out)
+}

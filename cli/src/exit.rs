@@ -1,0 +1,205 @@
+//! Exit codes, and the one place an error is printed.
+//!
+//! A script branches on the class of failure, so each class has its own code; the
+//! SDK's typed error decides it, wherever it sits in the `anyhow` chain.
+
+use lockbox::Error;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Any other failure.
+pub const OTHER: u8 = 1;
+/// Bad command line or input (clap uses 2 too).
+pub const USAGE: u8 = 2;
+/// No such secret, version or table.
+pub const NOT_FOUND: u8 = 3;
+/// Access denied, no usable credentials, or an unusable KMS key.
+pub const ACCESS: u8 = 4;
+/// The item failed authentication or the encryption context does not match.
+pub const INTEGRITY: u8 = 5;
+/// Throttled, unavailable or timed out: retrying later may work.
+pub const TRANSIENT: u8 = 6;
+
+/// An error the CLI raises itself, with its exit code (for cases the SDK has no
+/// variant for, like a bad flag combination found after parsing).
+#[derive(Debug)]
+pub struct Coded {
+    /// The exit code.
+    pub code: u8,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// A usage error.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Coded {
+        code: USAGE,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// The exit code for `err`: the first classified error in its chain.
+pub fn code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(c) = cause.downcast_ref::<Coded>() {
+            return c.code;
+        }
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return sdk_code(e);
+        }
+    }
+    OTHER
+}
+
+/// Codes of 5xx-style answers, reported by the SDK as backend errors.
+const UNAVAILABLE: &[&str] = &[
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+];
+
+fn sdk_code(e: &Error) -> u8 {
+    match e {
+        Error::NotFound { .. } | Error::TableNotFound { .. } => NOT_FOUND,
+        Error::AccessDenied { .. } | Error::NoCredentials { .. } | Error::KeyUnavailable { .. } => {
+            ACCESS
+        }
+        Error::Integrity { .. }
+        | Error::ContextMismatch { .. }
+        | Error::UntrustedKey { .. }
+        | Error::UnsupportedFormat { .. } => INTEGRITY,
+        Error::Throttled { .. } | Error::Timeout { .. } | Error::Contention { .. } => TRANSIENT,
+        Error::InvalidName { .. }
+        | Error::InvalidVersion { .. }
+        | Error::InvalidContext { .. }
+        | Error::InvalidValue { .. } => USAGE,
+        Error::Backend { message, .. }
+            if message.starts_with("could not reach")
+                || UNAVAILABLE.iter().any(|c| message.starts_with(c)) =>
+        {
+            TRANSIENT
+        }
+        _ => OTHER,
+    }
+}
+
+/// What to do next, for the classes where the SDK's message does not say.
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    let e = err.chain().find_map(|c| c.downcast_ref::<Error>())?;
+    Some(match e {
+        Error::NotFound { .. } => "check the name and version with `lockbox list`",
+        Error::NoCredentials { .. } => {
+            "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
+             role), or try `lockbox --local` for the embedded emulator"
+        }
+        Error::AccessDenied { .. } => {
+            "the identity lacks a permission: check its IAM policy and the KMS key policy"
+        }
+        Error::ContextMismatch { .. } => {
+            "pass the same KEY=VALUE context pairs the secret was stored with"
+        }
+        Error::Integrity { .. } => {
+            "the stored item was altered or copied; restore it from a backup or write a new version"
+        }
+        Error::Throttled { .. } | Error::Timeout { .. } => {
+            "retry later; check the network and the AWS service health"
+        }
+        Error::VersionExists { .. } => {
+            "leave out -v to write the next version; existing versions are never overwritten"
+        }
+        Error::KeyUnavailable { .. } => "check the key with `aws kms describe-key` or pass -k",
+        Error::Backend { message, .. } if message.starts_with("could not reach") => {
+            "check --endpoint-url / --region and the network"
+        }
+        _ => return None,
+    })
+}
+
+/// Print `err` on stderr (what happened, why, what to do) and return its exit code.
+pub fn report(err: &anyhow::Error) -> u8 {
+    let mut chain = err.chain();
+    if let Some(top) = chain.next() {
+        eprintln!("lockbox: error: {top}");
+    }
+    let mut last = err.to_string();
+    for cause in chain {
+        let text = cause.to_string();
+        // The SDK's backend errors repeat their source's text; print it once.
+        if !last.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        last = text;
+    }
+    if let Some(h) = hint(err) {
+        eprintln!("  hint: {h}");
+    }
+    code(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    fn name() -> lockbox::SecretName {
+        lockbox::SecretName::new("a").unwrap()
+    }
+
+    #[test]
+    fn codes_follow_the_sdk_error_through_context() {
+        let cases = [
+            (
+                Error::NotFound {
+                    name: name(),
+                    version: None,
+                },
+                NOT_FOUND,
+            ),
+            (
+                Error::NoCredentials {
+                    message: "x".into(),
+                },
+                ACCESS,
+            ),
+            (
+                Error::ContextMismatch {
+                    name: name(),
+                    stored_keys: None,
+                },
+                INTEGRITY,
+            ),
+            (
+                Error::Throttled {
+                    service: lockbox::Service::Kms,
+                    message: "x".into(),
+                },
+                TRANSIENT,
+            ),
+            (Error::InvalidContext { reason: "x".into() }, USAGE),
+            (
+                Error::VersionExists {
+                    name: name(),
+                    version: lockbox::Version::FIRST,
+                },
+                OTHER,
+            ),
+        ];
+        for (e, want) in cases {
+            let err = Err::<(), _>(e).context("reading a").unwrap_err();
+            assert_eq!(code(&err), want, "{err:#}");
+        }
+        assert_eq!(code(&usage("bad")), USAGE);
+        assert_eq!(code(&anyhow::anyhow!("x")), OTHER);
+    }
+}

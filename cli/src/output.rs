@@ -1,0 +1,277 @@
+//! Rendering: maps of secrets in credstash's formats (fixed where credstash is
+//! wrong), JSON for scripts, and times.
+//!
+//! Every buffer that holds secret values is a `Zeroizing<String>`, wiped on drop.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use anyhow::{bail, Context as _, Result};
+use lockbox::Secret;
+use zeroize::Zeroizing;
+
+use crate::args::MapFormat;
+
+/// Name/value pairs with text values, sorted by name.
+pub type TextMap<'a> = BTreeMap<&'a str, &'a str>;
+
+/// The secrets as a text map; a binary value cannot go in a text format.
+pub fn text_map(secrets: &[Secret]) -> Result<TextMap<'_>> {
+    let mut map = TextMap::new();
+    for s in secrets {
+        let value = s.value.expose_str().map_err(|_| {
+            crate::exit::usage(format!(
+                "secret {} holds binary (non-UTF-8) data, which a text map format cannot carry; \
+                 read it on its own with `lockbox get {} > FILE`",
+                s.name, s.name
+            ))
+        })?;
+        map.insert(s.name.as_str(), value);
+    }
+    Ok(map)
+}
+
+/// Render `map` in `format`, ending with a newline.
+pub fn render_map(map: &TextMap<'_>, format: MapFormat) -> Result<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::new());
+    match format {
+        MapFormat::Json => {
+            python_json(map, &mut out);
+            out.push('\n');
+        }
+        MapFormat::Yaml => {
+            let yaml = Zeroizing::new(serde_yaml::to_string(map).context("rendering YAML")?);
+            out.push_str(&yaml);
+        }
+        MapFormat::Csv => {
+            let mut bytes = Zeroizing::new(Vec::new());
+            {
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::Any(b'\n'))
+                    .from_writer(&mut *bytes);
+                for (k, v) in map {
+                    w.write_record([k, v]).context("rendering CSV")?;
+                }
+                w.flush().context("rendering CSV")?;
+            }
+            out.push_str(std::str::from_utf8(&bytes).expect("CSV of UTF-8 fields is UTF-8"));
+        }
+        MapFormat::Dotenv | MapFormat::Env => {
+            let prefix = if format == MapFormat::Env {
+                "export "
+            } else {
+                ""
+            };
+            let mut seen = BTreeMap::new();
+            for (k, v) in map {
+                let var = shell_var(k);
+                if let Some(other) = seen.insert(var.clone(), *k) {
+                    bail!(crate::exit::usage(format!(
+                        "secrets {other:?} and {k:?} both become the variable {var}; \
+                         rename one, or use -f json"
+                    )));
+                }
+                out.push_str(prefix);
+                out.push_str(&var);
+                out.push('=');
+                shell_quote(v, &mut out);
+                out.push('\n');
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A valid shell variable name for a secret name: upper-cased, every character
+/// outside `[A-Z0-9_]` as `_`, and `_` in front of a leading digit.
+pub fn shell_var(name: &str) -> String {
+    let mut var: String = name
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_uppercase();
+            if c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if var.starts_with(|c: char| c.is_ascii_digit()) || var.is_empty() {
+        var.insert(0, '_');
+    }
+    var
+}
+
+/// `value` in single quotes, each `'` written as `'\''`: exact for any text in sh.
+pub fn shell_quote(value: &str, out: &mut String) {
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+}
+
+/// JSON exactly as credstash writes it: Python's `json.dumps(sort_keys=True,
+/// indent=4, separators=(',', ': '))`, which escapes everything outside ASCII.
+pub fn python_json(map: &TextMap<'_>, out: &mut String) {
+    if map.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push_str("{\n");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push_str(",\n");
+        }
+        out.push_str("    ");
+        python_json_string(k, out);
+        out.push_str(": ");
+        python_json_string(v, out);
+    }
+    out.push_str("\n}");
+}
+
+fn python_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Write `value` to stdout as JSON (pretty, with a newline).
+pub fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value).context("rendering JSON")?;
+    text.push('\n');
+    write_stdout(text.as_bytes())
+}
+
+/// Write bytes to stdout and flush; a closed pipe is not an error worth a trace.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .context("cannot write to standard output")
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-23T10:52:56Z`).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Unique names of the listed items, sorted.
+pub fn unique_names(items: &[lockbox::backend::ItemSummary]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i.name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The value as text for JSON output, or a usage error naming the secret.
+pub fn value_text(s: &Secret) -> Result<&str> {
+    s.value.expose_str().map_err(|_| {
+        crate::exit::usage(format!(
+            "secret {} holds binary (non-UTF-8) data, which JSON output cannot carry; \
+             use text output (`lockbox get {} > FILE`)",
+            s.name, s.name
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_matches_python() {
+        let mut map = TextMap::new();
+        map.insert("b", "é\"\\\n\t\u{1}\u{7f}😀");
+        map.insert("a", "x");
+        let mut out = String::new();
+        python_json(&map, &mut out);
+        assert_eq!(
+            out,
+            "{\n    \"a\": \"x\",\n    \"b\": \"\\u00e9\\\"\\\\\\n\\t\\u0001\\u007f\\ud83d\\ude00\"\n}"
+        );
+        let mut empty = String::new();
+        python_json(&TextMap::new(), &mut empty);
+        assert_eq!(empty, "{}");
+    }
+
+    #[test]
+    fn shell_names_and_quotes() {
+        assert_eq!(shell_var("db.password"), "DB_PASSWORD");
+        assert_eq!(shell_var("app/api-key"), "APP_API_KEY");
+        assert_eq!(shell_var("9lives"), "_9LIVES");
+        assert_eq!(shell_var("pässwort"), "P_SSWORT");
+        let mut q = String::new();
+        shell_quote("it's $HOME", &mut q);
+        assert_eq!(q, "'it'\\''s $HOME'");
+    }
+
+    #[test]
+    fn dotenv_refuses_colliding_names() {
+        let mut map = TextMap::new();
+        map.insert("a.b", "1");
+        map.insert("a-b", "2");
+        assert!(render_map(&map, MapFormat::Dotenv).is_err());
+    }
+
+    #[test]
+    fn csv_quotes_like_python() {
+        let mut map = TextMap::new();
+        map.insert("a", "x,y");
+        map.insert("b", "say \"hi\"\nbye");
+        map.insert("c", "plain");
+        assert_eq!(
+            render_map(&map, MapFormat::Csv).unwrap().as_str(),
+            "a,\"x,y\"\nb,\"say \"\"hi\"\"\nbye\"\nc,plain\n"
+        );
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_258_376), "2026-11-21T10:52:56Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,488 @@
+//! Every command through `--local` (the embedded emulator), values that are hard
+//! to carry, and every output format.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::{stderr, Local};
+
+/// Values that break naive quoting, parsing or encoding.
+fn awkward() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("plain", b"hunter2".to_vec()),
+        ("multi.line", b"line one\nline two\n\nlast\n".to_vec()),
+        (
+            "quotes",
+            br#"it's "quoted" \ and `ticks` $HOME $(id)"#.to_vec(),
+        ),
+        ("equals", b"a=b=c; ==".to_vec()),
+        ("unicode", "héllo wörld ☃ 😀 \u{200b}".as_bytes().to_vec()),
+        ("empty-ish", b" ".to_vec()),
+        ("tabs.cr", b"\t\r\n\x0c".to_vec()),
+    ]
+}
+
+#[test]
+fn awkward_and_binary_values_round_trip_exactly() {
+    let l = Local::new();
+    let mut values = awkward();
+    values.push(("binary", vec![0, 159, 146, 150, 255, b'\n', 0xc3, 0x28, 0]));
+    for (name, value) in &values {
+        l.put(name, value, &[]);
+        assert_eq!(&l.ok(&["get", "-n", name]), value, "{name}");
+        let mut with_newline = value.clone();
+        with_newline.push(b'\n');
+        assert_eq!(l.ok(&["get", name]), with_newline, "{name}");
+    }
+    // @FILE reads the bytes as they are.
+    let file = l.path().join("value.bin");
+    std::fs::write(&file, &values.last().unwrap().1).unwrap();
+    let at = format!("@{}", file.display());
+    l.ok(&["put", "from.file", &at]);
+    assert_eq!(l.ok(&["get", "-n", "from.file"]), values.last().unwrap().1);
+}
+
+#[test]
+fn put_versions_comments_and_positional_warning() {
+    let l = Local::new();
+    let out = l.run(&["put", "db", "visible-value"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "db has been stored as version 1\n"
+    );
+    assert!(stderr(&out).contains("shell history"), "{}", stderr(&out));
+    // -a is a no-op; the next version is the default.
+    l.put("db", b"two", &["-a", "-c", "rotated"]);
+    l.put("db", b"ten", &["-v", "10"]);
+    // An existing version is refused, never overwritten.
+    let again = l.run_stdin(&["put", "db", "-", "-v", "10"], b"x");
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stderr(&again).contains("already exists"));
+    assert_eq!(l.ok_text(&["get", "db", "-v", "10"]), "ten\n");
+    assert_eq!(
+        l.ok_text(&["get", "db", "-v", "0000000000000000002"]),
+        "two\n"
+    );
+    // credstash's legacy format on demand, with its digest.
+    l.put("legacy", b"old-school", &["-d", "SHA512"]);
+    let list: serde_json::Value = serde_json::from_slice(&l.ok(&["-o", "json", "list"])).unwrap();
+    let list = list.as_array().unwrap();
+    let legacy = list.iter().find(|i| i["name"] == "legacy").unwrap();
+    assert_eq!(legacy["format"], "credstash");
+    let rotated = list.iter().find(|i| i["version"] == 2).unwrap();
+    assert_eq!(rotated["comment"], "rotated");
+    assert_eq!(rotated["format"], "sealed");
+    assert!(rotated["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(l.ok_text(&["get", "legacy"]), "old-school\n");
+}
+
+#[test]
+fn context_binds_and_mismatch_is_exit_5() {
+    let l = Local::new();
+    l.put("api", b"tok", &["env=prod", "team=core"]);
+    assert_eq!(l.ok_text(&["get", "api", "team=core", "env=prod"]), "tok\n");
+    for ctx in [&[][..], &["env=dev", "team=core"][..], &["env=prod"][..]] {
+        let mut args = vec!["get", "api"];
+        args.extend_from_slice(ctx);
+        let out = l.run(&args);
+        assert_eq!(out.status.code(), Some(5), "{ctx:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("context"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("tok"));
+    }
+}
+
+#[test]
+fn every_map_format() {
+    let l = Local::new();
+    let values = awkward();
+    for (name, value) in &values {
+        l.put(name, value, &[]);
+    }
+    let want: BTreeMap<String, String> = values
+        .iter()
+        .map(|(n, v)| (n.to_string(), String::from_utf8(v.clone()).unwrap()))
+        .collect();
+
+    for cmd in [&["getall"][..], &["get-all"], &["export"], &["get", "*"]] {
+        let mut args = cmd.to_vec();
+        args.extend(["-f", "json"]);
+        let json = l.ok(&args);
+        let got: BTreeMap<String, String> = serde_json::from_slice(&json).unwrap();
+        assert_eq!(got, want, "{args:?}");
+        // credstash's JSON: ASCII only, 4-space indent, sorted keys.
+        assert!(json.is_ascii());
+        assert!(json.starts_with(b"{\n    \"empty-ish\": \" \",\n"));
+
+        let mut args = cmd.to_vec();
+        args.extend(["-f", "yaml"]);
+        let got: BTreeMap<String, String> = serde_yaml::from_slice(&l.ok(&args)).unwrap();
+        assert_eq!(got, want, "{args:?}");
+
+        let mut args = cmd.to_vec();
+        args.extend(["-f", "csv"]);
+        let csv_text = l.ok(&args);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&csv_text[..]);
+        let got: BTreeMap<String, String> = reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_owned(), r[1].to_owned())
+            })
+            .collect();
+        assert_eq!(got, want, "{args:?}");
+    }
+    // Default: JSON.
+    let got: BTreeMap<String, String> = serde_json::from_slice(&l.ok(&["getall"])).unwrap();
+    assert_eq!(got, want);
+
+    // dotenv and env, sourced by sh, give back the exact values.
+    for format in ["dotenv", "env"] {
+        let text = l.ok(&["getall", "-f", format]);
+        let file = l.path().join(format!("secrets.{format}"));
+        std::fs::write(&file, &text).unwrap();
+        for (name, value) in &values {
+            let var = name.to_uppercase().replace(['.', '-'], "_");
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!(". \"$1\" && printf '%s' \"${var}\""))
+                .arg("sh")
+                .arg(&file)
+                .env_clear()
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert_eq!(&out.stdout, value, "{format} {name}");
+        }
+        if format == "env" {
+            assert!(text.starts_with(b"export EMPTY_ISH=' '\n"));
+            // Exported: a child of the sourcing shell sees the variables.
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(". \"$1\" && sh -c 'printf %s \"$PLAIN\"'")
+                .arg("sh")
+                .arg(&file)
+                .env_clear()
+                .output()
+                .unwrap();
+            assert_eq!(out.stdout, b"hunter2");
+        }
+    }
+}
+
+#[test]
+fn wildcard_is_literal_except_star() {
+    let l = Local::new();
+    for name in ["db.password", "dbXpassword", "db.user", "web.token"] {
+        l.put(name, name.as_bytes(), &[]);
+    }
+    let got: BTreeMap<String, String> = serde_json::from_slice(&l.ok(&["get", "db.*"])).unwrap();
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["db.password", "db.user"]);
+    let got: BTreeMap<String, String> = serde_json::from_slice(&l.ok(&["get", "*token"])).unwrap();
+    assert_eq!(got.keys().collect::<Vec<_>>(), ["web.token"]);
+    assert_eq!(l.ok_text(&["get", "nothing*"]), "{}\n");
+}
+
+#[test]
+fn binary_values_in_maps_are_refused_clearly() {
+    let l = Local::new();
+    l.put("bin", &[0xff, 0xfe], &[]);
+    l.put("text", b"ok", &[]);
+    for args in [
+        &["getall"][..],
+        &["export", "-f", "dotenv"],
+        &["-o", "json", "get", "bin"],
+    ] {
+        let out = l.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("binary"), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "all or nothing: {args:?}");
+    }
+}
+
+#[test]
+fn list_keys_history_delete_prune_rollback() {
+    let l = Local::new();
+    for v in ["v1", "v2", "v3", "v4"] {
+        l.put("app.key", v.as_bytes(), &[]);
+    }
+    l.put("other", b"o", &[]);
+    assert_eq!(l.ok_text(&["keys"]), "app.key\nother\n");
+    let keys: Vec<String> = serde_json::from_slice(&l.ok(&["-o", "json", "keys"])).unwrap();
+    assert_eq!(keys, ["app.key", "other"]);
+
+    let list = l.ok_text(&["list"]);
+    assert!(
+        list.contains("app.key -- version 0000000000000000001 -- comment  -- format sealed"),
+        "{list}"
+    );
+    assert!(
+        list.contains("other   -- version 0000000000000000001"),
+        "{list}"
+    );
+    let history: serde_json::Value =
+        serde_json::from_slice(&l.ok(&["-o", "json", "history", "app.key"])).unwrap();
+    let versions: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(l.ok_text(&["history", "app.key"]).lines().count(), 4);
+
+    // rollback writes a new latest version with the old value.
+    assert_eq!(
+        l.ok_text(&["rollback", "app.key", "--to", "2"]),
+        "app.key has been stored as version 5 (the value of version 2)\n"
+    );
+    assert_eq!(l.ok_text(&["get", "app.key"]), "v2\n");
+    let rb: serde_json::Value =
+        serde_json::from_slice(&l.ok(&["-o", "json", "rollback", "app.key", "--to", "3"])).unwrap();
+    assert_eq!(
+        rb,
+        serde_json::json!({"name": "app.key", "version": 6, "from": 3})
+    );
+
+    // prune keeps the newest N.
+    let pruned: serde_json::Value =
+        serde_json::from_slice(&l.ok(&["-o", "json", "prune", "app.key", "--keep", "2"])).unwrap();
+    assert_eq!(pruned["deleted"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(l.ok_text(&["history", "app.key"]).lines().count(), 2);
+    let usage = l.run(&["prune", "app.key", "--keep", "0"]);
+    assert_eq!(usage.status.code(), Some(2));
+
+    // delete one version, then all (no terminal: no question, as credstash).
+    assert_eq!(
+        l.ok_text(&["delete", "app.key", "-v", "5"]),
+        "Deleting app.key -- version 0000000000000000005\n"
+    );
+    assert_eq!(l.ok_text(&["get", "app.key"]), "v3\n");
+    l.put("app.key", b"v7", &[]);
+    assert_eq!(
+        l.ok_text(&["delete", "app.key"]),
+        "Deleting app.key -- version 0000000000000000006\n\
+         Deleting app.key -- version 0000000000000000007\n"
+    );
+    let gone = l.run(&["get", "app.key"]);
+    assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
+    let gone = l.run(&["delete", "app.key", "--yes"]);
+    assert_eq!(gone.status.code(), Some(3), "{}", stderr(&gone));
+    let gone = l.run(&["history", "app.key"]);
+    assert_eq!(gone.status.code(), Some(3));
+    assert_eq!(l.ok_text(&["keys"]), "other\n");
+}
+
+#[test]
+fn json_output_on_every_store_command() {
+    let l = Local::new();
+    let setup: serde_json::Value = serde_json::from_slice(&l.ok(&["-o", "json", "setup"])).unwrap();
+    assert_eq!(
+        setup,
+        serde_json::json!({"table": "credential-store", "created": true, "format": "sealed"})
+    );
+    let setup: serde_json::Value = serde_json::from_slice(&l.ok(&["setup", "-o", "json"])).unwrap();
+    assert_eq!(setup["created"], false);
+    let out = l.run_stdin(&["-o", "json", "put", "n", "-"], b"v\n");
+    let put: serde_json::Value = serde_json::from_slice(&common::ok(out, &["put"])).unwrap();
+    assert_eq!(put, serde_json::json!({"name": "n", "version": 1}));
+    let get: serde_json::Value =
+        serde_json::from_slice(&l.ok(&["-o", "json", "get", "n"])).unwrap();
+    assert_eq!(
+        get,
+        serde_json::json!({"name": "n", "version": 1, "value": "v\n"})
+    );
+    let del: serde_json::Value =
+        serde_json::from_slice(&l.ok(&["delete", "n", "-o", "json"])).unwrap();
+    assert_eq!(del, serde_json::json!({"name": "n", "deleted": [1]}));
+    let list: serde_json::Value = serde_json::from_slice(&l.ok(&["-o", "json", "list"])).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+}
+
+#[test]
+fn import_export_resumable_and_per_secret_failures() {
+    let l = Local::new();
+    let values = awkward();
+    for (name, value) in &values {
+        l.put(name, value, &[]);
+    }
+    for format in ["json", "yaml", "csv"] {
+        let exported = l.ok(&["export", "-f", format]);
+        let file = l.path().join(format!("backup.{format}"));
+        std::fs::write(&file, &exported).unwrap();
+        let other = Local::new();
+        let f = file.to_str().unwrap();
+        assert_eq!(
+            other.ok_text(&["import", f]),
+            format!(
+                "Imported {n} secrets: {n} stored, 0 unchanged, 0 failed\n",
+                n = values.len()
+            )
+        );
+        assert_eq!(other.ok(&["export", "-f", format]), exported, "{format}");
+        // Resumable: a second run stores nothing.
+        let again: serde_json::Value =
+            serde_json::from_slice(&other.ok(&["-o", "json", "import", f])).unwrap();
+        assert_eq!(again["stored"], serde_json::json!([]));
+        assert_eq!(again["unchanged"].as_array().unwrap().len(), values.len());
+    }
+
+    // A flat YAML map from stdin, with one unusable name: the others are stored,
+    // the failure is named, the exit status is non-zero.
+    let yaml = b"good: 'one'\nbad*name: 'two'\nalso.good: \"three\\n\"\n";
+    let out = l.run_stdin(&["import", "-f", "yaml", "-"], yaml);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bad*name"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("two"),
+        "no value in errors: {}",
+        stderr(&out)
+    );
+    assert_eq!(l.ok_text(&["get", "also.good"]), "three\n\n");
+    assert_eq!(l.ok_text(&["get", "good"]), "one\n");
+    // A changed value gets a new version.
+    let out = l.run_stdin(&["import", "-f", "json", "-"], br#"{"good": "uno"}"#);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(l.ok_text(&["get", "good"]), "uno\n");
+    assert_eq!(l.ok_text(&["get", "good", "-v", "1"]), "one\n");
+    // Not a flat map of strings: a usage error that shows no value.
+    let out = l.run_stdin(&["import", "-f", "json", "-"], br#"{"n": 12345}"#);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("12345"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let l = Local::new();
+    for args in [
+        &["get"][..],
+        &["frobnicate"],
+        &["get", "x", "-f", "xml"],
+        &["put", "x"],
+        &["put", "bad*name", "-"],
+        &["get", " lead"],
+        &["get", "x", "not-a-pair"],
+        &["get", "x", "-v", "0"],
+        &["get", "x", "-v", "v5"],
+        &["setup", "--tags", "novalue"],
+        &["-o", "yaml", "keys"],
+    ] {
+        let out = l.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty());
+    }
+    let help = l.run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes"));
+}
+
+#[test]
+fn table_and_key_options_and_env_fallbacks() {
+    let l = Local::new();
+    let table_of = |c: &mut Command| -> String {
+        let out = common::run_with_stdin(c.args(["-o", "json", "setup"]), b"");
+        let v: serde_json::Value = serde_json::from_slice(&common::ok(out, &["setup"])).unwrap();
+        v["table"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(table_of(&mut l.cmd(&[])), "credential-store");
+    assert_eq!(
+        table_of(l.cmd(&[]).env("CREDSTASH_DEFAULT_TABLE", "cs-t")),
+        "cs-t"
+    );
+    assert_eq!(
+        table_of(
+            l.cmd(&[])
+                .env("CREDSTASH_DEFAULT_TABLE", "cs-t")
+                .env("LOCKBOX_TABLE", "lb-t")
+        ),
+        "lb-t"
+    );
+    assert_eq!(
+        table_of(l.cmd(&["-t", "flag-t"]).env("LOCKBOX_TABLE", "lb-t")),
+        "flag-t"
+    );
+
+    // Each table is its own store; a second key alias is created on first use.
+    l.put("n", b"in-default", &[]);
+    l.put("n", b"in-other", &["-t", "other", "-k", "alias/second"]);
+    assert_eq!(l.ok_text(&["get", "n"]), "in-default\n");
+    assert_eq!(
+        l.ok_text(&["--table", "other", "-k", "alias/second", "get", "n"]),
+        "in-other\n"
+    );
+    // Reads trust only the configured key: another key's item is refused.
+    let out = l.run(&["--table", "other", "get", "n"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let out = common::run_with_stdin(
+        l.cmd(&["get", "n"])
+            .env("LOCKBOX_TABLE", "other")
+            .env("LOCKBOX_KMS_KEY", "alias/second"),
+        b"",
+    );
+    assert_eq!(out.stdout, b"in-other\n");
+    // LOCKBOX_LOCAL=DIR selects local mode too.
+    let out = common::run_with_stdin(
+        common::bare(l.path())
+            .env("LOCKBOX_LOCAL", l.state())
+            .args(["get", "n"]),
+        b"",
+    );
+    assert_eq!(out.stdout, b"in-default\n", "{}", stderr(&out));
+}
+
+#[test]
+fn local_state_is_locked_while_in_use_and_persists() {
+    let l = Local::new();
+    l.put("persist", b"kept", &[]);
+    // A second emulator on the same dir is refused while one holds it.
+    let first = l
+        .cmd(&["put", "slow", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let busy = l.run(&["get", "persist"]);
+    let mut first = first;
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success());
+    assert_eq!(busy.status.code(), Some(1), "{}", stderr(&busy));
+    assert!(
+        stderr(&busy).contains("another lockbox --local"),
+        "{}",
+        stderr(&busy)
+    );
+    assert_eq!(l.ok_text(&["get", "persist"]), "kept\n");
+    assert_eq!(l.ok_text(&["get", "slow"]), "\n");
+}
+
+#[test]
+fn completions_and_man_page() {
+    let l = Local::new();
+    for (shell, marker) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef lockbox"),
+        ("fish", "complete -c lockbox"),
+    ] {
+        let text = l.ok_text(&["completions", shell]);
+        assert!(text.contains(marker), "{shell}");
+        assert!(
+            text.contains("getall") || text.contains("get-all"),
+            "{shell}"
+        );
+    }
+    let man = l.ok_text(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH lockbox"),
+        "{}",
+        &man[..80]
+    );
+    assert!(man.contains("credential\\-store") || man.contains("credential-store"));
+    // Neither needs the emulator: no state dir appears.
+    assert!(!l.state().exists());
+}

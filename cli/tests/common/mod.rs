@@ -1,0 +1,173 @@
+//! Helpers for the CLI's end-to-end tests: the `lockbox` binary run hermetically
+//! (no inherited environment, loopback only), and raw calls to the emulator.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_lockbox");
+
+/// A scratch directory with an embedded-emulator state dir inside.
+pub struct Local {
+    pub dir: tempfile::TempDir,
+}
+
+impl Local {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// `lockbox --local=STATE args...`, with a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = bare(self.path());
+        c.arg(format!("--local={}", self.state().display()));
+        c.args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_with_stdin(&mut self.cmd(args), &[])
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_with_stdin(&mut self.cmd(args), stdin)
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> Vec<u8> {
+        ok(self.run(args), args)
+    }
+
+    pub fn ok_text(&self, args: &[&str]) -> String {
+        String::from_utf8(self.ok(args)).expect("UTF-8 stdout")
+    }
+
+    /// Stores `value` as `name` through stdin.
+    pub fn put(&self, name: &str, value: &[u8], extra: &[&str]) {
+        let mut args = vec!["put", name, "-"];
+        args.extend_from_slice(extra);
+        ok(self.run_stdin(&args, value), &args);
+    }
+}
+
+/// The binary with no inherited environment: nothing can point it at real AWS.
+pub fn bare(home: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    // HOME is a fresh tempdir, so there is no ~/.aws either.
+    c.env_clear()
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(home);
+    c
+}
+
+pub fn run_with_stdin(c: &mut Command, stdin: &[u8]) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn lockbox");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for lockbox")
+}
+
+pub fn ok(out: Output, args: &[&str]) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "lockbox {args:?} failed ({:?}):\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An unsigned AWS JSON call (the emulator runs in open mode), or a `/_mock` call.
+/// Returns the status and the body.
+pub fn http(endpoint: &str, path: &str, target: Option<&str>, body: &str) -> (u16, String) {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect to the emulator");
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = target {
+        let ct = if t.starts_with("TrentService") {
+            "application/x-amz-json-1.1"
+        } else {
+            "application/x-amz-json-1.0"
+        };
+        req.push_str(&format!("X-Amz-Target: {t}\r\nContent-Type: {ct}\r\n"));
+    } else {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).expect("read");
+    let status = resp[9..12].parse().expect("status");
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Creates a KMS key with `alias` in the emulator at `endpoint`.
+pub fn create_key(endpoint: &str, alias: &str) {
+    let (status, body) = http(endpoint, "/", Some("TrentService.CreateKey"), "{}");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let id = v["KeyMetadata"]["KeyId"].as_str().expect("key id");
+    let (status, body) = http(
+        endpoint,
+        "/",
+        Some("TrentService.CreateAlias"),
+        &serde_json::json!({"AliasName": alias, "TargetKeyId": id}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// `lockbox --endpoint-url URL args...` with static test credentials.
+pub fn remote(home: &Path, endpoint: &str, args: &[&str]) -> Command {
+    let mut c = bare(home);
+    c.env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .arg("--endpoint-url")
+        .arg(endpoint)
+        .args(args);
+    c
+}
+
+/// The venv with credstash (`LOCKBOX_TEST_VENV`), or `None` after saying the test
+/// is skipped; panics if `LOCKBOX_REQUIRE_INTEROP=1` demands it.
+pub fn venv() -> Option<PathBuf> {
+    match std::env::var_os("LOCKBOX_TEST_VENV") {
+        Some(dir) => Some(dir.into()),
+        None if std::env::var("LOCKBOX_REQUIRE_INTEROP").as_deref() == Ok("1") => {
+            panic!("LOCKBOX_REQUIRE_INTEROP=1 but LOCKBOX_TEST_VENV is unset: run scripts/test")
+        }
+        None => {
+            eprintln!("skipping: LOCKBOX_TEST_VENV is unset (scripts/test sets it)");
+            None
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The AWS code path against an emulator given with `--endpoint-url` (static test
+//! credentials on the child process): exit codes for missing tables, credentials,
+//! denied calls, tampered items and unavailable services.
+
+mod common;
+
+use std::process::Output;
+
+use common::{create_key, http, remote, run_with_stdin, stderr};
+
+struct Remote {
+    _rt: tokio::runtime::Runtime,
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+impl Remote {
+    /// An in-memory emulator with `alias/credstash`, served from its own runtime.
+    fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(lockbox_mock::start()).unwrap();
+        let endpoint = mock.endpoint_url();
+        // Keep it serving for the life of the runtime.
+        rt.spawn(async move {
+            let _mock = mock;
+            std::future::pending::<()>().await
+        });
+        create_key(&endpoint, "alias/credstash");
+        Self {
+            _rt: rt,
+            endpoint,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_with_stdin(&mut remote(self.home.path(), &self.endpoint, args), stdin)
+    }
+
+    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
+        String::from_utf8(common::ok(self.run(args, stdin), args)).unwrap()
+    }
+
+    fn fault(&self, rule: serde_json::Value) {
+        let (status, body) = http(&self.endpoint, "/_mock/faults", None, &rule.to_string());
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+#[test]
+fn missing_table_is_exit_3_and_says_to_run_setup() {
+    let r = Remote::start();
+    let out = r.run(&["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lockbox setup"), "{}", stderr(&out));
+    r.ok(&["setup"], b"");
+    let out = r.run(&["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
+}
+
+#[test]
+fn no_credentials_is_exit_4() {
+    let r = Remote::start();
+    let mut c = common::bare(r.home.path());
+    c.env("AWS_REGION", "us-east-1")
+        .args(["--endpoint-url", &r.endpoint, "keys"]);
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("credentials"), "{}", stderr(&out));
+}
+
+#[test]
+fn access_denied_is_exit_4_and_shows_no_value() {
+    let r = Remote::start();
+    r.ok(&["setup"], b"");
+    r.ok(&["put", "canary", "-"], b"CANARY-VALUE-4711");
+    r.fault(serde_json::json!({"target": "kms:Decrypt", "error": "AccessDeniedException"}));
+    let out = r.run(&["get", "canary"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("access denied"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("CANARY"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn copied_item_is_exit_5() {
+    let r = Remote::start();
+    r.ok(&["setup"], b"");
+    r.ok(&["put", "real", "-"], b"CANARY-VALUE-5");
+    // Copy the item under another name: the sealed format binds the name.
+    let key = serde_json::json!({
+        "TableName": "credential-store",
+        "Key": {"name": {"S": "real"}, "version": {"S": "0000000000000000001"}}
+    });
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("DynamoDB_20120810.GetItem"),
+        &key.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut item: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut item = item["Item"].take();
+    item["name"] = serde_json::json!({"S": "copy"});
+    let put = serde_json::json!({"TableName": "credential-store", "Item": item});
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("DynamoDB_20120810.PutItem"),
+        &put.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let out = r.run(&["get", "copy"], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("CANARY"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn throttling_is_exit_6() {
+    let r = Remote::start();
+    r.ok(&["setup"], b"");
+    r.fault(serde_json::json!({"target": "dynamodb:Query", "error": "ProvisionedThroughputExceededException"}));
+    let out = r.run(&["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("retry later"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreachable_endpoint_is_exit_6() {
+    let home = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = run_with_stdin(&mut remote(home.path(), &endpoint, &["keys"]), b"");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
+
+#[test]
+fn credstash_compat_table_gets_legacy_items() {
+    let r = Remote::start();
+    let setup = r.ok(
+        &[
+            "-o",
+            "json",
+            "setup",
+            "--compat",
+            "credstash",
+            "--tags",
+            "team=core",
+        ],
+        b"",
+    );
+    let setup: serde_json::Value = serde_json::from_str(&setup).unwrap();
+    assert_eq!(setup["format"], "credstash");
+    r.ok(&["put", "n", "-"], b"v");
+    let list = r.ok(&["list"], b"");
+    assert!(list.contains("-- format credstash"), "{list}");
+    // A value credstash could not read is refused in such a table.
+    let out = r.run(&["put", "bin", "-"], &[0xff, 0x00]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -26,7 +26,12 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
             OutputMode::Json | OutputMode::Text => MapFormat::Json,
         });
         let text = output::render_map(&map, format)?;
-        return output::write_stdout(text.as_bytes());
+        // credstash writes a wildcard's JSON without a final newline (getall's with one).
+        let bytes = match format {
+            MapFormat::Json => text.trim_end_matches('\n').as_bytes(),
+            _ => text.as_bytes(),
+        };
+        return output::write_stdout(bytes);
     }
     let name = super::name(&args.name)?;
     let secret = match version {

@@ -33,8 +33,8 @@ pub struct GlobalArgs {
     #[arg(short = 't', long, global = true, value_name = "TABLE")]
     pub table: Option<String>,
 
-    /// KMS key new secrets are written under: key id, ARN, alias or alias ARN
-    /// [env: LOCKBOX_KMS_KEY] [default: alias/credstash]
+    /// KMS key new secrets are written under, and the only one trusted when reading:
+    /// key id, ARN, alias or alias ARN [env: LOCKBOX_KMS_KEY] [default: alias/credstash]
     #[arg(short = 'k', long = "key", global = true, value_name = "KEY")]
     pub key: Option<String>,
 

@@ -129,17 +129,18 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
 /// Print `err` on stderr (what happened, why, what to do) and return its exit code.
 pub fn report(err: &anyhow::Error) -> u8 {
     let mut chain = err.chain();
+    let mut sdk_error = false;
     if let Some(top) = chain.next() {
         eprintln!("lockbox: error: {top}");
+        sdk_error = top.downcast_ref::<Error>().is_some();
     }
-    let mut last = err.to_string();
     for cause in chain {
-        let text = cause.to_string();
-        // The SDK's backend errors repeat their source's text; print it once.
-        if !last.contains(&text) {
-            eprintln!("  caused by: {text}");
+        // The SDK's message already carries its sources' text (AWS's error context).
+        if sdk_error {
+            break;
         }
-        last = text;
+        eprintln!("  caused by: {cause}");
+        sdk_error = cause.downcast_ref::<Error>().is_some();
     }
     if let Some(h) = hint(err) {
         eprintln!("  hint: {h}");

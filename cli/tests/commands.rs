@@ -564,3 +564,50 @@ fn prompt_asks_twice_without_echo_and_delete_confirms_on_a_terminal() {
     assert_eq!(code, 0);
     assert_eq!(l.ok_text(&["keys"]), "");
 }
+
+#[test]
+fn local_defaults_to_dot_lockbox_in_the_working_directory() {
+    let l = Local::new();
+    let out = common::run_with_stdin(
+        common::bare(l.path()).args(["--local", "put", "n", "-"]),
+        b"v",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(l.path().join(".lockbox").is_dir());
+    let out = common::run_with_stdin(
+        common::bare(l.path())
+            .env("LOCKBOX_LOCAL", "1")
+            .args(["get", "n"]),
+        b"",
+    );
+    assert_eq!(out.stdout, b"v\n", "{}", stderr(&out));
+}
+
+#[test]
+fn no_secret_value_in_any_error() {
+    let l = Local::new();
+    let canary = "CANARY-7f3a9";
+    l.put("c.one", canary.as_bytes(), &["env=prod"]);
+    l.put("c-one", canary.as_bytes(), &["env=prod"]);
+    let import = format!("{{\"ok\": \"{canary}\", \"bad*\": \"{canary}\"}}");
+    for (args, stdin) in [
+        (&["get", "c.one"][..], &b""[..]),
+        (&["get", "c.one", "env=dev"], b""),
+        (&["getall"], b""),
+        (&["get", "c*", "env=prod", "-f", "dotenv"], b""),
+        (
+            &["put", "c.one", "-", "-v", "1", "env=prod"],
+            canary.as_bytes(),
+        ),
+        (&["import", "-f", "json", "-"], import.as_bytes()),
+        (&["-k", "alias/other", "get", "c.one", "env=prod"], b""),
+    ] {
+        let out = l.run_stdin(args, stdin);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!stderr(&out).contains(canary), "{args:?}: {}", stderr(&out));
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(canary),
+            "{args:?}"
+        );
+    }
+}

@@ -1,7 +1,6 @@
 //! Mapping AWS SDK errors to [`Error`], once, at the boundary.
 
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::{Error, Service};
@@ -75,7 +74,7 @@ where
         }
         _ => {}
     }
-    let text = DisplayErrorContext(&err).to_string();
+    let text = error_chain(&err);
     // Identity resolution fails before any request is sent.
     if matches!(
         err,
@@ -101,4 +100,19 @@ pub(crate) fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> 
         SdkError::ServiceError(se) => se.err().code(),
         _ => None,
     }
+}
+
+/// The error and its sources, each once, joined by `: ` (without the Debug dump
+/// that `DisplayErrorContext` appends).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

@@ -21,7 +21,10 @@ use crate::{EncryptionContext, Error, ExposeSecret, Result, SecretName, SecretVa
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
 /// How many conditional writes `put` tries before giving up on a contended name.
-const PUT_ATTEMPTS: u32 = 200;
+const PUT_ATTEMPTS: u32 = 1000;
+
+/// The longest pause between two attempts of a contended `put`.
+const PUT_BACKOFF_CAP_MS: u64 = 100;
 
 /// Which format new versions are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -383,10 +386,11 @@ impl Lockbox {
                         });
                     }
                     version = self.next_version(name).await?.max(version.next()?);
-                    if attempt > 2 {
-                        let ms = rand::thread_rng().gen_range(0..=attempt.min(20) as u64 * 2);
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
-                    }
+                    // Exponential backoff with full jitter: under heavy contention
+                    // it spreads writers out instead of letting them collide again.
+                    let cap_ms = (1u64 << attempt.min(7)).min(PUT_BACKOFF_CAP_MS);
+                    let ms = rand::thread_rng().gen_range(0..=cap_ms);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
                 Err(e) => return Err(e),
             }

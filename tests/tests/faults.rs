@@ -2,6 +2,7 @@
 //! failures end in a typed error, and a dropped answer never duplicates a write.
 
 use lockbox::backend::TableMode;
+use lockbox::ExposeSecret as _;
 use lockbox::{EncryptionContext, Error, Lockbox, PutOptions, SecretName, SecretRef, SecretValue};
 use lockbox_tests::{add_fault, EmulatorFixture, Fixture};
 use serde_json::json;
@@ -120,4 +121,163 @@ async fn an_unreachable_endpoint_is_named() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&endpoint), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_hole_endpoint_times_out_and_is_named() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let options = lockbox::AwsOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint.clone()),
+        credentials: Some(lockbox_tests::test_credentials()),
+        attempt_timeout: std::time::Duration::from_millis(300),
+        operation_timeout: std::time::Duration::from_secs(2),
+        max_attempts: 2,
+        ..lockbox::AwsOptions::default()
+    };
+    let lb = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let started = std::time::Instant::now();
+    let err = lb
+        .get(&name("x"), &EncryptionContext::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains(&endpoint), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "bounded"
+    );
+    hole.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulator_restart_with_a_data_dir_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || lockbox_mock::Config::builder().data_dir(dir.path());
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let kms = lockbox_tests::kms_client(&mock.endpoint_url());
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    kms.create_alias()
+        .alias_name("alias/A")
+        .target_key_id(key)
+        .send()
+        .await
+        .unwrap();
+    let options = |endpoint: String| lockbox::AwsOptions {
+        table: "restart".into(),
+        kms_key: "alias/A".into(),
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(endpoint),
+        credentials: Some(lockbox_tests::test_credentials()),
+        ..lockbox::AwsOptions::default()
+    };
+    let lb = Lockbox::from_env(&options(mock.endpoint_url()))
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+    lb.setup(TableMode::Sealed, &[]).await.unwrap();
+    let mut acknowledged = Vec::new();
+    for i in 0..50 {
+        let v = lb
+            .put(
+                &name("r"),
+                &SecretValue::from(format!("v{i}")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        acknowledged.push((v, format!("v{i}")));
+        if i == 24 {
+            // Restart mid-run on the same directory (a new port).
+            mock.shutdown().await;
+            break;
+        }
+    }
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let lb = Lockbox::from_env(&options(mock.endpoint_url()))
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+    for i in 25..50 {
+        let v = lb
+            .put(
+                &name("r"),
+                &SecretValue::from(format!("v{i}")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        acknowledged.push((v, format!("v{i}")));
+    }
+    mock.shutdown().await;
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let lb = Lockbox::from_env(&options(mock.endpoint_url()))
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(lb.history(&name("r")).await.unwrap().len(), 50);
+    for (v, want) in &acknowledged {
+        let got = lb
+            .get_version(&name("r"), *v, &EncryptionContext::new())
+            .await
+            .unwrap();
+        assert_eq!(got.value.expose_str().unwrap(), want);
+    }
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_writers_times_fifty_puts_give_1600_versions() {
+    let fx = EmulatorFixture::start().await;
+    lockbox_tests::contract::concurrent_writers(&fx, 32, 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_versions_are_listed_exactly_once() {
+    let (fx, lb) = ready().await;
+    // Write 2,000 versions straight into the table (sealing each through the SDK
+    // would only slow the test); history must page through all of them.
+    let store = fx.store().await;
+    let template = {
+        lb.put(&name("many"), &"v".into(), &PutOptions::default())
+            .await
+            .unwrap();
+        store.get_latest(&name("many")).await.unwrap().unwrap()
+    };
+    for v in 2..=2000u64 {
+        let mut item = template.clone();
+        item.insert(
+            "version".into(),
+            lockbox::envelope::Attr::S(lockbox::Version::new(v).unwrap().sort_key()),
+        );
+        store.put_new(&item).await.unwrap();
+    }
+    let versions: Vec<u64> = lb
+        .history(&name("many"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.version.unwrap().get())
+        .collect();
+    assert_eq!(versions, (1..=2000).collect::<Vec<_>>());
+    let listed = lb.list().await.unwrap();
+    assert_eq!(listed.len(), 2000);
 }

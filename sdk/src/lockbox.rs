@@ -527,11 +527,59 @@ impl Lockbox {
         refs: &[SecretRef],
         context: &EncryptionContext,
     ) -> Vec<Result<Secret>> {
-        stream::iter(refs)
-            .map(|r| self.fetch(r, context))
-            .buffered(self.concurrency)
+        // Pinned versions are read together (one BatchGetItem per 100) while the
+        // latest versions are queried; every item is then unwrapped concurrently.
+        let pinned: Vec<(SecretName, Version)> = refs
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.version?)))
+            .collect();
+        let batch = async {
+            if pinned.len() < 2 || self.cache.is_some() {
+                return None;
+            }
+            self.store
+                .get_versions(&pinned)
+                .await
+                .ok()
+                .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
+        };
+        let latest = stream::iter(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
+            .map(|(i, r)| async move { (i, self.fetch(r, context).await) })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>();
+        let pinned = async {
+            let batched = batch.await;
+            stream::iter(refs.iter().enumerate().filter(|(_, r)| r.version.is_some()))
+                .map(|(i, r)| {
+                    let found = batched
+                        .as_ref()
+                        .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
+                    async move {
+                        let result = match found {
+                            Some(Some(item)) => self.open_item(item, context).await,
+                            Some(None) => Err(Error::NotFound {
+                                name: r.name.clone(),
+                                version: r.version,
+                            }),
+                            // No batch (or it failed): fetch on its own, which reports its error.
+                            None => self.fetch(r, context).await,
+                        };
+                        (i, result)
+                    }
+                })
+                .buffer_unordered(self.concurrency)
+                .collect::<Vec<_>>()
+                .await
+        };
+        let (latest, pinned_results) = futures::join!(latest, pinned);
+        let mut slots: Vec<Option<Result<Secret>>> = refs.iter().map(|_| None).collect();
+        for (i, result) in latest.into_iter().chain(pinned_results) {
+            slots[i] = Some(result);
+        }
+        slots
+            .into_iter()
+            .map(|s| s.expect("every ref has a result"))
             .collect()
-            .await
     }
 
     /// Every stored version of every secret, without decrypting anything.

@@ -248,6 +248,51 @@ pub async fn get_many_all_or_nothing(f: &dyn Fixture) {
     assert_eq!(each.iter().filter(|r| r.is_err()).count(), 1);
 }
 
+/// Pinned and latest references mix in one call, in order; a missing pinned
+/// version fails the whole call and is reported on its own by `get_each`.
+pub async fn get_many_pinned_and_latest(f: &dyn Fixture) {
+    let lb = sealed(f).await;
+    for i in 0..150 {
+        let n = format!("mix/{}", i % 50);
+        put(&lb, &n, format!("{n}#{}", i / 50 + 1).as_bytes()).await;
+    }
+    let mut refs = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..50 {
+        let n = format!("mix/{i}");
+        let v = (i % 3 + 1) as u64;
+        refs.push(SecretRef::pinned(name(&n), Version::new(v).unwrap()));
+        want.push(format!("{n}#{v}"));
+        refs.push(SecretRef::latest(name(&n)));
+        want.push(format!("{n}#3"));
+    }
+    // The same pinned key twice is fine.
+    refs.push(refs[0].clone());
+    want.push(want[0].clone());
+    let got = lb.get_many(&refs, &none()).await.unwrap();
+    let got: Vec<String> = got
+        .iter()
+        .map(|s| s.value.expose_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, want);
+    refs.insert(
+        7,
+        SecretRef::pinned(name("mix/1"), Version::new(9).unwrap()),
+    );
+    let each = lb.get_each(&refs, &none()).await;
+    for (i, r) in each.iter().enumerate() {
+        assert_eq!(r.is_err(), i == 7, "ref {i}");
+    }
+    assert!(matches!(
+        each[7],
+        Err(Error::NotFound {
+            version: Some(_),
+            ..
+        })
+    ));
+    assert!(lb.get_many(&refs, &none()).await.is_err());
+}
+
 /// Concurrent writers each get their own version; none is overwritten.
 pub async fn concurrent_writers(f: &dyn Fixture, writers: usize, puts: usize) {
     let lb = Arc::new(sealed(f).await);
@@ -502,6 +547,10 @@ macro_rules! contract_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn get_many_all_or_nothing() {
             $crate::contract::get_many_all_or_nothing(&$make).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn get_many_pinned_and_latest() {
+            $crate::contract::get_many_pinned_and_latest(&$make).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_writers_16_x_20() {

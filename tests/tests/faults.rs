@@ -281,3 +281,30 @@ async fn two_thousand_versions_are_listed_exactly_once() {
     let listed = lb.list().await.unwrap();
     assert_eq!(listed.len(), 2000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_versions_are_read_in_one_batch_not_item_by_item() {
+    let (fx, lb) = ready().await;
+    let mut refs = Vec::new();
+    for i in 0..5 {
+        let n = name(&format!("b/{i}"));
+        let v = lb
+            .put(
+                &n,
+                &SecretValue::from(format!("b{i}")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        refs.push(SecretRef::pinned(n, v));
+    }
+    // Any GetItem would now fail: the batch path must not use it.
+    add_fault(
+        &fx.mock.endpoint_url(),
+        json!({"target": "dynamodb:GetItem", "error": "AccessDeniedException"}),
+    )
+    .await;
+    let got = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[3].value.expose_str().unwrap(), "b3");
+}

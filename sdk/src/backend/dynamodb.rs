@@ -124,6 +124,65 @@ impl DynamoDbSecretStore {
     }
 }
 
+impl DynamoDbSecretStore {
+    /// One `BatchGetItem` of up to 100 keys, retrying unprocessed keys a bounded
+    /// number of times with backoff.
+    async fn batch_get(&self, keys: &[(String, String)]) -> Result<Vec<Attributes>> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for (name, sort_key) in keys {
+            request = request.keys(HashMap::from([
+                (attr::NAME.to_owned(), AttributeValue::S(name.clone())),
+                (
+                    attr::VERSION.to_owned(),
+                    AttributeValue::S(sort_key.clone()),
+                ),
+            ]));
+        }
+        let mut pending = Some(HashMap::from([(
+            self.table.clone(),
+            request.build().map_err(|e| Error::Backend {
+                service: Service::DynamoDb,
+                message: format!("cannot build BatchGetItem: {e}"),
+                source: None,
+            })?,
+        )]));
+        let mut out = Vec::new();
+        for attempt in 0..8u32 {
+            let Some(items) = pending.take().filter(|p| !p.is_empty()) else {
+                return Ok(out);
+            };
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(10u64 << attempt.min(5))).await;
+            }
+            let page = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(items))
+                .send()
+                .await
+                .map_err(|e| self.map(e))?;
+            if let Some(mut responses) = page.responses {
+                out.extend(
+                    responses
+                        .remove(&self.table)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(from_dynamo),
+                );
+            }
+            pending = page.unprocessed_keys;
+        }
+        match pending.filter(|p| !p.is_empty()) {
+            None => Ok(out),
+            Some(_) => Err(Error::Throttled {
+                service: Service::DynamoDb,
+                message: "BatchGetItem kept returning unprocessed keys".into(),
+            }),
+        }
+    }
+}
+
 /// The summary projection with every name behind a placeholder (several are
 /// DynamoDB reserved words).
 fn projection() -> (String, HashMap<String, String>) {
@@ -265,6 +324,47 @@ impl SecretStore for DynamoDbSecretStore {
         // Old credstash tables hold unpadded versions.
         let legacy = version.get().to_string();
         self.get_item(name, &legacy).await
+    }
+
+    async fn get_versions(
+        &self,
+        keys: &[(SecretName, Version)],
+    ) -> Result<Vec<Option<Attributes>>> {
+        // BatchGetItem takes at most 100 distinct keys per call.
+        let mut found: HashMap<(String, String), Attributes> = HashMap::new();
+        let mut unique: Vec<(String, String)> = keys
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.sort_key()))
+            .collect();
+        unique.sort();
+        unique.dedup();
+        let chunks =
+            futures::future::try_join_all(unique.chunks(100).map(|chunk| self.batch_get(chunk)))
+                .await?;
+        for items in chunks {
+            for item in items {
+                let key = (
+                    item.get(attr::NAME)
+                        .and_then(Attr::as_s)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    item.get(attr::VERSION)
+                        .and_then(Attr::as_s)
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+                found.insert(key, item);
+            }
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for (name, version) in keys {
+            match found.get(&(name.to_string(), version.sort_key())) {
+                Some(item) => out.push(Some(item.clone())),
+                // Not under the padded key: an old table may hold it unpadded.
+                None => out.push(self.get_item(name, &version.get().to_string()).await?),
+            }
+        }
+        Ok(out)
     }
 
     async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {

@@ -174,6 +174,19 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// The item for `version` of `name` (padded or legacy unpadded sort key).
     async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>>;
 
+    /// Several pinned versions at once, in order (`None` where missing). The
+    /// default fetches them one by one; DynamoDB uses `BatchGetItem`.
+    async fn get_versions(
+        &self,
+        keys: &[(SecretName, Version)],
+    ) -> Result<Vec<Option<Attributes>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (name, version) in keys {
+            out.push(self.get_version(name, *version).await?);
+        }
+        Ok(out)
+    }
+
     /// Every version of `name`, summarised, in version order.
     async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>>;
 

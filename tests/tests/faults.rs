@@ -2,7 +2,6 @@
 //! failures end in a typed error, and a dropped answer never duplicates a write.
 
 use lockbox::backend::TableMode;
-use lockbox::ExposeSecret as _;
 use lockbox::{EncryptionContext, Error, Lockbox, PutOptions, SecretName, SecretRef, SecretValue};
 use lockbox_tests::{add_fault, EmulatorFixture, Fixture};
 use serde_json::json;

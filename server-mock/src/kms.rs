@@ -568,6 +568,30 @@ impl Kms {
         Ok(out)
     }
 
+    /// The resource ARN authorization uses for a `KeyId` parameter: the key ARN,
+    /// with aliases resolved as AWS does; the ARN as named when it resolves to
+    /// nothing (the operation then reports `NotFoundException`).
+    pub fn authz_key_arn(&self, region: &str, key_id: &str) -> String {
+        let state = self.read();
+        match self.find(&state, region, key_id, Accept::KeyOrAlias) {
+            Ok(key) => key.arn(),
+            Err(_) if key_id.starts_with("arn:") => key_id.to_owned(),
+            Err(_) if key_id.starts_with("alias/") => self.alias_arn(region, key_id),
+            Err(_) => format!("arn:aws:kms:{region}:{}:key/{key_id}", self.account),
+        }
+    }
+
+    /// The key ARN a base64 ciphertext blob names, if it is one of ours.
+    pub fn authz_blob_key_arn(&self, region: &str, blob_base64: &str) -> Option<String> {
+        let blob = B64.decode(blob_base64).ok()?;
+        Some(self.key_arn(region, ciphertext::key_id(&blob)?))
+    }
+
+    /// An alias's ARN in `region`.
+    pub fn authz_alias_arn(&self, region: &str, name: &str) -> String {
+        self.alias_arn(region, name)
+    }
+
     // ---- helpers ----------------------------------------------------------------
 
     /// Journals a key's new state, then applies it: acknowledged means durable.

@@ -12,18 +12,24 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Requests are not authenticated yet ("open mode"): any signed or unsigned
-//! request is served. STS and the credential endpoints will live in `sts.rs` and
-//! `auth.rs`, next to `kms.rs`.
+//! By default requests are not authenticated ("open mode"): any signed or unsigned
+//! request is served. With [`Config::iam`] ("strict mode") every request must be
+//! SigV4-signed by an identity of the identity file and is authorized against its
+//! IAM policies (`auth.rs`, `iam.rs`, `authz.rs`); STS and the container/IMDS
+//! credential endpoints live in `sts.rs`. The crate's README documents the file.
 
+mod auth;
+mod authz;
 pub mod dynamodb;
 pub mod error;
 mod faults;
+pub mod iam;
 pub mod kms;
 mod protocol;
 mod server;
 mod services;
 pub mod store;
+mod sts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +55,16 @@ pub struct Config {
     latency: Duration,
     account_id: String,
     listen: SocketAddr,
+    iam: Option<IamSource>,
+    audit_log: Option<PathBuf>,
+    credential_ttl: Option<Duration>,
+}
+
+/// Where strict mode's identity file comes from.
+#[derive(Debug, Clone)]
+enum IamSource {
+    File(PathBuf),
+    Json(String),
 }
 
 impl Default for Config {
@@ -58,6 +74,9 @@ impl Default for Config {
             latency: Duration::ZERO,
             account_id: "000000000000".to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            iam: None,
+            audit_log: None,
+            credential_ttl: None,
         }
     }
 }
@@ -86,6 +105,36 @@ impl Config {
         self
     }
 
+    /// Strict mode: authenticate every request (SigV4) and authorize it against the
+    /// identities and policies of this identity file (format: the crate's README).
+    pub fn iam(mut self, path: impl Into<PathBuf>) -> Self {
+        self.iam = Some(IamSource::File(path.into()));
+        self
+    }
+
+    /// Strict mode with the identity file given as JSON text.
+    pub fn iam_json(mut self, json: impl Into<String>) -> Self {
+        self.iam = Some(IamSource::Json(json.into()));
+        self
+    }
+
+    /// Append one JSON line per authorization decision to this file (strict mode).
+    pub fn audit_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_log = Some(path.into());
+        self
+    }
+
+    /// Lifetime of temporary credentials (overrides the identity file's).
+    pub fn credential_ttl(mut self, ttl: Duration) -> Self {
+        self.credential_ttl = Some(ttl);
+        self
+    }
+
+    /// Whether requests are authenticated and authorized.
+    pub fn is_strict(&self) -> bool {
+        self.iam.is_some()
+    }
+
     /// The address [`start_with`] binds (default `127.0.0.1:0`, a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -108,6 +157,9 @@ pub enum StartError {
     /// The data dir could not be opened, or its journal is damaged.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The identity file or the audit log is unusable.
+    #[error("{0}")]
+    Iam(String),
 }
 
 /// All emulated state, shared by every request. Cheap to clone.
@@ -122,6 +174,8 @@ struct Inner {
     kms: Arc<Kms>,
     dynamodb: Arc<DynamoDb>,
     faults: Faults,
+    auth: Option<Arc<auth::Auth>>,
+    imds_tokens: sts::ImdsTokens,
 }
 
 impl std::fmt::Debug for MockState {
@@ -137,18 +191,37 @@ impl std::fmt::Debug for MockState {
 impl MockState {
     /// Empty in-memory state.
     pub fn in_memory() -> Self {
-        Self::build(Config::default(), Arc::new(NoJournal))
+        Self::build(Config::default(), Arc::new(NoJournal), None)
     }
 
     /// State for `config`: with a data dir, replays its journal and compacts it.
     /// A damaged journal is an error, never an empty store.
     pub fn new(config: Config) -> Result<Self, StartError> {
+        let auth = match &config.iam {
+            None => None,
+            Some(source) => {
+                let iam = match source {
+                    IamSource::File(p) => iam::IamConfig::load(p),
+                    IamSource::Json(text) => iam::IamConfig::from_json(text),
+                }
+                .map_err(StartError::Iam)?;
+                Some(Arc::new(
+                    auth::Auth::new(
+                        iam,
+                        &config.account_id,
+                        config.credential_ttl,
+                        config.audit_log.as_deref(),
+                    )
+                    .map_err(StartError::Iam)?,
+                ))
+            }
+        };
         let Some(dir) = config.data_dir.clone() else {
-            return Ok(Self::build(config, Arc::new(NoJournal)));
+            return Ok(Self::build(config, Arc::new(NoJournal), auth));
         };
         let (journal, entries) = FileJournal::open(&dir)?;
         let journal = Arc::new(journal);
-        let state = Self::build(config, journal.clone());
+        let state = Self::build(config, journal.clone(), auth);
         for entry in &entries {
             let result = if entry.service == RESET_SERVICE {
                 state.services().for_each(|(_, s)| s.reset());
@@ -178,7 +251,7 @@ impl MockState {
         Ok(state)
     }
 
-    fn build(config: Config, journal: Arc<dyn Journal>) -> Self {
+    fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<auth::Auth>>) -> Self {
         let kms = Arc::new(Kms::with_account(
             journal.clone(),
             config.account_id.clone(),
@@ -196,6 +269,8 @@ impl MockState {
                 kms,
                 dynamodb,
                 faults: Faults::default(),
+                auth,
+                imds_tokens: sts::ImdsTokens::default(),
             }),
         }
     }
@@ -257,6 +332,7 @@ pub async fn start() -> Result<RunningMock, StartError> {
 /// Starts an emulator for `config` (on `127.0.0.1:0` unless it says otherwise).
 pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
     let addr = config.listen;
+    let strict = config.is_strict();
     let state = MockState::new(config)?;
     let listener = TcpListener::bind(addr)
         .await
@@ -268,10 +344,14 @@ pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
     let task = tokio::spawn(server::serve(listener, router(state), async move {
         let _ = stopped.await;
     }));
-    tracing::warn!(
-        %local,
-        "lockbox-mock is in open mode: requests are not authenticated or authorized"
-    );
+    if strict {
+        tracing::info!(%local, "lockbox-mock is in strict mode: SigV4 and IAM policies enforced");
+    } else {
+        tracing::warn!(
+            %local,
+            "lockbox-mock is in open mode: requests are not authenticated or authorized"
+        );
+    }
     Ok(RunningMock {
         addr: local,
         stop: Some(stop),
@@ -327,4 +407,23 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
     server::serve(listener, router(state), shutdown).await
+}
+
+/// A web identity token (JWT, HS256) for `role` from the emulator's issuer, as
+/// `lockbox-mock issue-token` writes it; an emulator started with the same identity
+/// file accepts it in `AssumeRoleWithWebIdentity`.
+pub fn issue_token(
+    iam_file: &std::path::Path,
+    role: &str,
+    subject: &str,
+    ttl: Duration,
+) -> Result<String, StartError> {
+    let iam = iam::IamConfig::load(iam_file).map_err(StartError::Iam)?;
+    if iam.role(role).is_none_or(|r| !r.trust.web_identity) {
+        return Err(StartError::Iam(format!(
+            "role {role} does not exist or does not trust web identities"
+        )));
+    }
+    let key = auth::issuer_key(&iam);
+    Ok(auth::issue_jwt(&key, role, subject, ttl))
 }

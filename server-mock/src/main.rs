@@ -27,6 +27,41 @@ struct Args {
     /// The AWS account id used in ARNs.
     #[arg(long, default_value = "000000000000")]
     account_id: String,
+    /// Strict mode: authenticate (SigV4) and authorize (IAM policies) every request
+    /// against the identities in this JSON file. Without it the emulator is open.
+    #[arg(long, env = "LOCKBOX_MOCK_IAM")]
+    iam: Option<PathBuf>,
+    /// Append one JSON line per authorization decision to this file (strict mode).
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Lifetime of temporary credentials in seconds (default: the identity file's, or 900).
+    #[arg(long)]
+    credential_ttl: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Write a web identity token (JWT) for ROLE from the emulator's issuer, for
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE` / `AssumeRoleWithWebIdentity`.
+    IssueToken {
+        /// The role the token may assume (it must trust web identities).
+        #[arg(long)]
+        role: String,
+        /// Where to write the token.
+        #[arg(long)]
+        out: PathBuf,
+        /// The identity file of the emulator that will accept the token.
+        #[arg(long, env = "LOCKBOX_MOCK_IAM")]
+        iam: PathBuf,
+        /// The token's subject (`sub`).
+        #[arg(long, default_value = "system:serviceaccount:default:lockbox")]
+        subject: String,
+        /// How long the token is valid, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
 }
 
 #[tokio::main]
@@ -50,11 +85,33 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    if let Some(Command::IssueToken {
+        role,
+        out,
+        iam,
+        subject,
+        ttl,
+    }) = &args.command
+    {
+        let token = lockbox_mock::issue_token(iam, role, subject, Duration::from_secs(*ttl))?;
+        std::fs::write(out, token)
+            .with_context(|| format!("cannot write the token to {}", out.display()))?;
+        return Ok(());
+    }
     let mut config = Config::builder()
         .latency(Duration::from_millis(args.latency_ms))
         .account_id(args.account_id);
     if let Some(dir) = &args.data_dir {
         config = config.data_dir(dir);
+    }
+    if let Some(iam) = &args.iam {
+        config = config.iam(iam);
+    }
+    if let Some(log) = &args.audit_log {
+        config = config.audit_log(log);
+    }
+    if let Some(ttl) = args.credential_ttl {
+        config = config.credential_ttl(Duration::from_secs(ttl));
     }
     let state = MockState::new(config).context("cannot load the emulator's state")?;
     let listener = TcpListener::bind(args.listen)
@@ -70,7 +127,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         data_dir = ?args.data_dir,
         "lockbox-mock listening"
     );
-    tracing::warn!("open mode: requests are not authenticated or authorized");
+    match &args.iam {
+        Some(iam) => tracing::info!(
+            iam = %iam.display(),
+            "strict mode: every request is SigV4-verified and authorized against IAM policies"
+        ),
+        None => tracing::warn!("open mode: requests are not authenticated or authorized"),
+    }
     lockbox_mock::serve(listener, state, shutdown_signal()).await;
     tracing::info!("lockbox-mock stopped");
     Ok(())

@@ -52,6 +52,11 @@ impl Service {
     fn error_type(self, code: &str) -> String {
         match self {
             Service::Kms => code.to_owned(),
+            // Authentication and authorization errors come from AWS's common front
+            // end, which names them in its own namespace.
+            Service::DynamoDb if AUTH_ERRORS.contains(&code) => {
+                format!("com.amazon.coral.service#{code}")
+            }
             Service::DynamoDb => format!("com.amazonaws.dynamodb.v20120810#{code}"),
         }
     }
@@ -65,6 +70,16 @@ impl Service {
         (!operation.is_empty()).then_some((service, operation))
     }
 }
+
+/// Errors of authentication and authorization, shared by every JSON service.
+const AUTH_ERRORS: [&str; 6] = [
+    "MissingAuthenticationTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "ExpiredTokenException",
+    "AccessDeniedException",
+];
 
 /// Per-request facts an operation may depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]

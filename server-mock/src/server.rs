@@ -4,11 +4,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -44,6 +45,19 @@ pub(crate) fn router(state: MockState) -> Router {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/_mock/reset", post(reset))
+        .route(
+            "/_mock/container-credentials/{role}",
+            get(container_credentials),
+        )
+        .route("/latest/api/token", axum::routing::put(imds_token))
+        .route(
+            "/latest/meta-data/iam/security-credentials/",
+            get(imds_list),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/{role}",
+            get(imds_role),
+        )
         .fallback(aws)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -162,6 +176,90 @@ async fn reset(State(state): State<MockState>) -> Response {
     }
 }
 
+async fn container_credentials(
+    State(state): State<MockState>,
+    Path(role): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match &state.inner.auth {
+        Some(auth) => crate::sts::container_credentials(auth, &role, &headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn imds_token(State(state): State<MockState>, headers: HeaderMap) -> Response {
+    match &state.inner.auth {
+        Some(_) => state.inner.imds_tokens.issue(&headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn imds_list(State(state): State<MockState>, headers: HeaderMap) -> Response {
+    match &state.inner.auth {
+        Some(auth) => crate::sts::imds_credentials(auth, &state.inner.imds_tokens, None, &headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn imds_role(
+    State(state): State<MockState>,
+    Path(role): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match &state.inner.auth {
+        Some(auth) => {
+            crate::sts::imds_credentials(auth, &state.inner.imds_tokens, Some(&role), &headers)
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// An STS query-protocol call (`POST /`, form-encoded `Action=...`).
+fn sts(
+    state: &MockState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let request_id = protocol::request_id();
+    let params = crate::sts::parse_form(body);
+    let Some(auth) = &state.inner.auth else {
+        return crate::sts::handle_open(&state.inner.config.account_id, &params, &request_id);
+    };
+    let action = params.get("Action").map(String::as_str).unwrap_or("");
+    if action == "AssumeRoleWithWebIdentity" {
+        // Unsigned by design: the token is the credential.
+        return crate::sts::handle(auth, None, &params, &request_id);
+    }
+    match auth.authenticate(
+        "sts",
+        method.as_str(),
+        uri,
+        headers,
+        body,
+        SystemTime::now(),
+    ) {
+        Ok((principal, _)) => crate::sts::handle(auth, Some(&principal), &params, &request_id),
+        Err(e) => {
+            auth.audit_failure(
+                &request_id,
+                &format!("sts:{action}"),
+                access_key_id(headers).as_deref(),
+                &e.code,
+            );
+            crate::sts::auth_error(&e.code, &e.message, &request_id)
+        }
+    }
+}
+
+/// The access key id a request claims, for the audit log of a failed authentication.
+fn access_key_id(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    Some(cred.split('/').next()?.to_owned())
+}
+
 fn bad_request(message: String) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -175,11 +273,19 @@ async fn aws(
     State(state): State<MockState>,
     dropper: Option<Extension<ConnectionDrop>>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let request_id = protocol::request_id();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if target.is_none() && method == Method::POST && form {
+        return sts(&state, &method, &uri, &headers, &body);
+    }
     let Some((service, operation)) = target.and_then(Service::parse_target) else {
         if method != Method::POST && target.is_none() {
             return StatusCode::NOT_FOUND.into_response();
@@ -190,6 +296,46 @@ async fn aws(
     let ctx = RequestContext {
         region: protocol::signed_region(&headers).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
     };
+
+    if let Some(auth) = &state.inner.auth {
+        let action = format!("{}:{operation}", service.name());
+        let principal = match auth.authenticate(
+            service.name(),
+            method.as_str(),
+            &uri,
+            &headers,
+            &body,
+            SystemTime::now(),
+        ) {
+            Ok((principal, _)) => principal,
+            Err(err) => {
+                auth.audit_failure(
+                    &request_id,
+                    &action,
+                    access_key_id(&headers).as_deref(),
+                    &err.code,
+                );
+                tracing::debug!(service = service.name(), %operation, code = %err.code, "authentication failed");
+                return protocol::failure(service, &request_id, &err);
+            }
+        };
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        let checks = match service {
+            Service::Kms => {
+                crate::authz::kms_checks(&state.inner.kms, &operation, &parsed, &ctx.region)
+            }
+            Service::DynamoDb => crate::authz::dynamodb_checks(
+                &state.inner.dynamodb,
+                &state.inner.config.account_id,
+                &operation,
+                &parsed,
+            ),
+        };
+        if let Err(err) = auth.authorize(&principal, &checks, &request_id) {
+            return protocol::failure(service, &request_id, &err);
+        }
+    }
 
     let latency = state.inner.config.latency;
     if !latency.is_zero() {

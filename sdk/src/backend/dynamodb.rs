@@ -87,40 +87,25 @@ impl DynamoDbSecretStore {
 
     /// Every item of `name`, projected to the summary attributes, following pagination.
     async fn query_summaries(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
-        let (projection, names) = projection();
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
+        let (projection, mut names) = projection();
+        names.insert("#k".into(), attr::NAME.into());
+        summaries_of_pages(|start| async {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#k = :n")
-                .set_expression_attribute_names(Some({
-                    let mut n = names.clone();
-                    n.insert("#k".into(), attr::NAME.into());
-                    n
-                }))
+                .set_expression_attribute_names(Some(names.clone()))
                 .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
                 .projection_expression(&projection)
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
+                .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| self.map(e))?;
-            out.extend(
-                page.items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i))),
-            );
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        sort_summaries(&mut out);
-        Ok(out)
+            Ok((page.items, page.last_evaluated_key))
+        })
+        .await
     }
 }
 
@@ -181,6 +166,34 @@ impl DynamoDbSecretStore {
             }),
         }
     }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Follow `LastEvaluatedKey` from the first page to the last, summarising every
+/// item, sorted by name and version.
+async fn summaries_of_pages<F, Fut>(mut page: F) -> Result<Vec<ItemSummary>>
+where
+    F: FnMut(Option<Item>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<Vec<Item>>, Option<Item>)>>,
+{
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let (items, next) = page(start.take()).await?;
+        out.extend(
+            items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i))),
+        );
+        match next {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    sort_summaries(&mut out);
+    Ok(out)
 }
 
 /// The summary projection with every name behind a placeholder (several are
@@ -373,9 +386,7 @@ impl SecretStore for DynamoDbSecretStore {
 
     async fn list(&self) -> Result<Vec<ItemSummary>> {
         let (projection, names) = projection();
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
+        summaries_of_pages(|start| async {
             let page = self
                 .client
                 .scan()
@@ -383,23 +394,13 @@ impl SecretStore for DynamoDbSecretStore {
                 .projection_expression(&projection)
                 .set_expression_attribute_names(Some(names.clone()))
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
+                .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| self.map(e))?;
-            out.extend(
-                page.items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i))),
-            );
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        sort_summaries(&mut out);
-        Ok(out)
+            Ok((page.items, page.last_evaluated_key))
+        })
+        .await
     }
 
     async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool> {

@@ -1,0 +1,707 @@
+//! Strict mode: SigV4 verification, who a request comes from, what its policies
+//! allow, temporary credentials, and the audit log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::error::AwsError;
+use crate::iam::{evaluate, Decision, IamConfig, Policy, Request};
+
+/// The largest clock skew a signature may have, as AWS allows.
+const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Who a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// An IAM user with a static key.
+    User(String),
+    /// A role session: (role, session name).
+    AssumedRole(String, String),
+}
+
+impl Principal {
+    /// The principal's ARN as AWS writes it in errors and `GetCallerIdentity`.
+    pub fn arn(&self, account: &str) -> String {
+        match self {
+            Principal::User(n) => format!("arn:aws:iam::{account}:user/{n}"),
+            Principal::AssumedRole(r, s) => {
+                format!("arn:aws:sts::{account}:assumed-role/{r}/{s}")
+            }
+        }
+    }
+}
+
+/// Temporary credentials handed out by STS or the credential endpoints.
+#[derive(Clone)]
+pub struct Session {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret: Zeroizing<String>,
+    /// The session token.
+    pub token: Zeroizing<String>,
+    /// When it stops working.
+    pub expires: SystemTime,
+    /// The role.
+    pub role: String,
+    /// The session name.
+    pub session_name: String,
+}
+
+/// Identity and policy state of a strict-mode emulator.
+pub struct Auth {
+    iam: IamConfig,
+    account: String,
+    ttl: Duration,
+    user_policies: HashMap<String, Vec<Policy>>,
+    role_policies: HashMap<String, Vec<Policy>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    audit: Option<Mutex<std::fs::File>>,
+    issuer_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("iam", &self.iam)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An authentication failure: the error to answer and its code for the audit log.
+pub type AuthFailure = AwsError;
+
+fn auth_error(code: &str, message: impl Into<String>) -> AwsError {
+    AwsError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+impl Auth {
+    /// Builds strict-mode state; `audit_log` is opened for appending.
+    pub fn new(
+        iam: IamConfig,
+        account: &str,
+        ttl: Option<Duration>,
+        audit_log: Option<&Path>,
+    ) -> Result<Auth, String> {
+        let parse = |docs: &[Value]| -> Vec<Policy> {
+            docs.iter().filter_map(|d| Policy::parse(d).ok()).collect()
+        };
+        let user_policies = iam
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), parse(&u.policies)))
+            .collect();
+        let role_policies = iam
+            .roles
+            .iter()
+            .map(|r| (r.name.clone(), parse(&r.policies)))
+            .collect();
+        let audit = match audit_log {
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| format!("cannot open the audit log {}: {e}", p.display()))?,
+            )),
+            None => None,
+        };
+        let ttl = ttl
+            .or(iam.credential_ttl_seconds.map(Duration::from_secs))
+            .unwrap_or(crate::iam::DEFAULT_CREDENTIAL_TTL);
+        let issuer_key = issuer_key(&iam);
+        Ok(Auth {
+            iam,
+            account: account.to_owned(),
+            ttl,
+            user_policies,
+            role_policies,
+            sessions: Mutex::new(HashMap::new()),
+            audit,
+            issuer_key,
+        })
+    }
+
+    /// The identity file.
+    pub fn iam(&self) -> &IamConfig {
+        &self.iam
+    }
+
+    /// The account in ARNs.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// A role's ARN.
+    pub fn role_arn(&self, role: &str) -> String {
+        format!("arn:aws:iam::{}:role/{role}", self.account)
+    }
+
+    /// Verifies the SigV4 signature of a request for `service` (`kms`, `dynamodb`, `sts`).
+    pub fn authenticate(
+        &self,
+        service: &str,
+        method: &str,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(Principal, String), AuthFailure> {
+        let Some(auth) = headers.get("authorization") else {
+            return Err(auth_error(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ));
+        };
+        let incomplete = |m: &str| auth_error("IncompleteSignatureException", m);
+        let auth = auth
+            .to_str()
+            .map_err(|_| incomplete("The Authorization header is not ASCII."))?;
+        let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
+            return Err(incomplete(
+                "Authorization header requires the AWS4-HMAC-SHA256 algorithm.",
+            ));
+        };
+        let mut credential = None;
+        let mut signed_headers = None;
+        let mut signature = None;
+        for part in rest.split(',') {
+            let part = part.trim();
+            if let Some(v) = part.strip_prefix("Credential=") {
+                credential = Some(v);
+            } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+                signed_headers = Some(v);
+            } else if let Some(v) = part.strip_prefix("Signature=") {
+                signature = Some(v);
+            }
+        }
+        let (Some(credential), Some(signed_headers), Some(signature)) =
+            (credential, signed_headers, signature)
+        else {
+            return Err(incomplete(
+                "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.",
+            ));
+        };
+        let scope: Vec<&str> = credential.split('/').collect();
+        if scope.len() != 5 {
+            return Err(incomplete("The Credential parameter is malformed."));
+        }
+        let (akid, date, region, scope_service, terminator) =
+            (scope[0], scope[1], scope[2], scope[3], scope[4]);
+        let Some(amz_date) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) else {
+            return Err(incomplete(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            ));
+        };
+        let signed_at = parse_amz_date(amz_date)
+            .ok_or_else(|| incomplete("X-Amz-Date is not in the ISO-8601 basic format."))?;
+        let invalid = |m: String| auth_error("InvalidSignatureException", m);
+        if !amz_date.starts_with(date) || date.len() != 8 {
+            return Err(invalid(format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{}', from '{amz_date}'.",
+                &amz_date[..8]
+            )));
+        }
+        if scope_service != service {
+            return Err(invalid(format!(
+                "Credential should be scoped to correct service: '{service}'."
+            )));
+        }
+        if terminator != "aws4_request" {
+            return Err(invalid(format!(
+                "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
+            )));
+        }
+        let signed: Vec<&str> = signed_headers.split(';').collect();
+        if !signed.contains(&"host") {
+            return Err(incomplete(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+            ));
+        }
+        if now > signed_at + MAX_SKEW {
+            return Err(invalid(format!(
+                "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
+                amz_date_of(now - MAX_SKEW),
+                amz_date_of(now)
+            )));
+        }
+        if signed_at > now + MAX_SKEW {
+            return Err(invalid(format!(
+                "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
+                amz_date_of(now + MAX_SKEW),
+                amz_date_of(now)
+            )));
+        }
+
+        let unrecognized = || {
+            auth_error(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        };
+        let token = headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok());
+        let (principal, secret) = if let Some(user) = self.iam.user_by_key(akid) {
+            if token.is_some() {
+                return Err(unrecognized());
+            }
+            (
+                Principal::User(user.name.clone()),
+                Zeroizing::new(user.secret_access_key.clone()),
+            )
+        } else {
+            let session = self
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(akid)
+                .cloned()
+                .ok_or_else(unrecognized)?;
+            let Some(token) = token else {
+                return Err(unrecognized());
+            };
+            if !bool::from(token.as_bytes().ct_eq(session.token.as_bytes())) {
+                return Err(unrecognized());
+            }
+            if now >= session.expires {
+                return Err(auth_error(
+                    "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                ));
+            }
+            (
+                Principal::AssumedRole(session.role.clone(), session.session_name.clone()),
+                session.secret.clone(),
+            )
+        };
+
+        let body_hash = hex::encode(Sha256::digest(body));
+        if let Some(claimed) = headers
+            .get("x-amz-content-sha256")
+            .and_then(|v| v.to_str().ok())
+        {
+            if claimed != body_hash {
+                return Err(invalid(
+                    "The provided 'x-amz-content-sha256' header does not match what was computed."
+                        .to_owned(),
+                ));
+            }
+        }
+        let mut canonical = String::new();
+        canonical.push_str(method);
+        canonical.push('\n');
+        canonical.push_str(&encode(uri.path(), true));
+        canonical.push('\n');
+        canonical.push_str(&canonical_query(uri.query().unwrap_or("")));
+        canonical.push('\n');
+        for name in &signed {
+            let values: Vec<String> = headers
+                .get_all(*name)
+                .iter()
+                .map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            canonical.push_str(name);
+            canonical.push(':');
+            canonical.push_str(&values.join(","));
+            canonical.push('\n');
+        }
+        canonical.push('\n');
+        canonical.push_str(signed_headers);
+        canonical.push('\n');
+        canonical.push_str(&body_hash);
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{scope_service}/aws4_request\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let key =
+            aws_sigv4::sign::v4::generate_signing_key(&secret, signed_at, region, scope_service);
+        let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
+        if expected.len() != signature.len()
+            || !bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+        {
+            return Err(invalid(
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+                    .to_owned(),
+            ));
+        }
+        Ok((principal, akid.to_owned()))
+    }
+
+    /// The policies of `principal`.
+    fn policies(&self, principal: &Principal) -> &[Policy] {
+        let found = match principal {
+            Principal::User(n) => self.user_policies.get(n),
+            Principal::AssumedRole(r, _) => self.role_policies.get(r),
+        };
+        found.map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Authorizes every check of one request, auditing each decision; the first
+    /// refusal is the `AccessDeniedException` to answer.
+    pub fn authorize(
+        &self,
+        principal: &Principal,
+        checks: &[Request],
+        request_id: &str,
+    ) -> Result<(), AwsError> {
+        let arn = principal.arn(&self.account);
+        for check in checks {
+            let decision = evaluate(self.policies(principal), check);
+            self.audit_decision(request_id, Some(&arn), check, &decision, None);
+            if !decision.allowed() {
+                let why = match decision {
+                    Decision::ExplicitDeny(_) => {
+                        "with an explicit deny in an identity-based policy".to_owned()
+                    }
+                    _ => format!(
+                        "because no identity-based policy allows the {} action",
+                        check.action
+                    ),
+                };
+                return Err(AwsError::new(
+                    StatusCode::BAD_REQUEST,
+                    "AccessDeniedException",
+                    format!(
+                        "User: {arn} is not authorized to perform: {} on resource: {} {why}",
+                        check.action, check.resource
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one audit line for an authorization decision (or an authentication
+    /// failure, with `error`). Encryption contexts and partition keys are logged;
+    /// request bodies never are.
+    pub fn audit_decision(
+        &self,
+        request_id: &str,
+        principal: Option<&str>,
+        check: &Request,
+        decision: &Decision,
+        error: Option<&str>,
+    ) {
+        let Some(file) = &self.audit else { return };
+        let mut context = serde_json::Map::new();
+        let mut leading = Vec::new();
+        for (k, v) in &check.context {
+            if let Some(key) = k.strip_prefix("kms:EncryptionContext:") {
+                context.insert(key.to_owned(), json!(v.first()));
+            } else if k == "dynamodb:LeadingKeys" {
+                leading.clone_from(v);
+            }
+        }
+        let statement = match decision {
+            Decision::Allow(d) | Decision::ExplicitDeny(d) => {
+                json!({"policy": d.policy, "statement": d.statement, "sid": d.sid})
+            }
+            Decision::Trusted => json!({"trust": true}),
+            Decision::ImplicitDeny => Value::Null,
+        };
+        let line = json!({
+            "time": rfc3339(SystemTime::now()),
+            "request_id": request_id,
+            "principal": principal,
+            "action": check.action,
+            "resource": check.resource,
+            "encryption_context": context,
+            "leading_keys": leading,
+            "decision": if decision.allowed() { "allow" } else { "deny" },
+            "reason": match decision {
+                Decision::Allow(_) => "allowed",
+                Decision::Trusted => "trusted",
+                Decision::ExplicitDeny(_) => "explicit_deny",
+                Decision::ImplicitDeny if error.is_some() => "authentication_failed",
+                Decision::ImplicitDeny => "implicit_deny",
+            },
+            "statement": statement,
+            "error": error,
+        });
+        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(f, "{line}");
+    }
+
+    /// Records an authentication failure for `action`.
+    pub fn audit_failure(&self, request_id: &str, action: &str, akid: Option<&str>, code: &str) {
+        let check = Request {
+            action: action.to_owned(),
+            resource: "*".to_owned(),
+            context: BTreeMap::new(),
+        };
+        let who = akid.map(|k| format!("access key {k}"));
+        self.audit_decision(
+            request_id,
+            who.as_deref(),
+            &check,
+            &Decision::ImplicitDeny,
+            Some(code),
+        );
+    }
+
+    /// Issues temporary credentials for `role`.
+    pub fn new_session(&self, role: &str, session_name: &str) -> Session {
+        let mut rng = rand::rngs::OsRng;
+        const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let akid: String = "ASIA"
+            .chars()
+            .chain((0..16).map(|_| UPPER[rng.gen_range(0..UPPER.len())] as char))
+            .collect();
+        let mut secret = [0u8; 30];
+        rand::RngCore::fill_bytes(&mut rng, &mut secret);
+        let mut token = [0u8; 96];
+        rand::RngCore::fill_bytes(&mut rng, &mut token);
+        let session = Session {
+            access_key_id: akid.clone(),
+            secret: Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(secret)),
+            token: Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(token)),
+            expires: SystemTime::now() + self.ttl,
+            role: role.to_owned(),
+            session_name: session_name.to_owned(),
+        };
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(akid, session.clone());
+        session
+    }
+
+    /// Checks a web identity token from our issuer; returns its role and subject.
+    pub fn verify_token(&self, token: &str) -> Result<(String, String), String> {
+        verify_jwt(&self.issuer_key, token, SystemTime::now())
+    }
+}
+
+/// The issuer key: the file's `issuer_secret`, or one derived from the file itself
+/// (whoever can read the identity file holds every secret key anyway).
+pub fn issuer_key(iam: &IamConfig) -> Zeroizing<Vec<u8>> {
+    let mut h = Sha256::new();
+    match &iam.issuer_secret {
+        Some(s) => {
+            h.update(b"lockbox-mock issuer secret\0");
+            h.update(s.as_bytes());
+        }
+        None => {
+            h.update(b"lockbox-mock issuer from identity file\0");
+            h.update(&iam.source);
+        }
+    }
+    Zeroizing::new(h.finalize().to_vec())
+}
+
+/// The issuer named in tokens.
+pub const ISSUER: &str = "https://lockbox-mock.local";
+
+/// A signed HS256 JWT for `role`, valid for `ttl`.
+pub fn issue_jwt(key: &[u8], role: &str, subject: &str, ttl: Duration) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let header = B64URL.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({
+        "iss": ISSUER, "sub": subject, "aud": "sts.amazonaws.com",
+        "role": role, "iat": now, "exp": now + ttl.as_secs(),
+    });
+    let payload = B64URL.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        B64URL.encode(mac.finalize().into_bytes())
+    )
+}
+
+fn verify_jwt(key: &[u8], token: &str, now: SystemTime) -> Result<(String, String), String> {
+    let mut parts = token.trim().split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the token is not a JWT".to_owned());
+    };
+    let sig = B64URL
+        .decode(s)
+        .map_err(|_| "the token's signature is not base64url")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(format!("{h}.{p}").as_bytes());
+    mac.verify_slice(&sig)
+        .map_err(|_| "the token's signature is not from this emulator's issuer".to_owned())?;
+    let claims: Value = serde_json::from_slice(
+        &B64URL
+            .decode(p)
+            .map_err(|_| "the token's payload is not base64url")?,
+    )
+    .map_err(|_| "the token's payload is not JSON")?;
+    if claims["iss"] != ISSUER {
+        return Err("the token names another issuer".to_owned());
+    }
+    let exp = claims["exp"].as_u64().ok_or("the token has no exp")?;
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    if now >= exp {
+        return Err("expired".to_owned());
+    }
+    let role = claims["role"].as_str().ok_or("the token names no role")?;
+    let sub = claims["sub"].as_str().unwrap_or("unknown");
+    Ok((role.to_owned(), sub.to_owned()))
+}
+
+/// URI-encodes as SigV4 does: unreserved characters as-is, everything else `%XX`
+/// (upper case); `/` kept when `path` (so an already-encoded path is encoded again,
+/// as every service but S3 expects).
+fn encode(s: &str, path: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (path && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() && path {
+        out.push('/');
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                encode(&percent_decode(k), false),
+                encode(&percent_decode(v), false),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn parts_of(t: SystemTime) -> (i64, i64, i64, i64, i64, i64) {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    (y, m, d, s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn amz_date_of(t: SystemTime) -> String {
+    let (y, m, d, hh, mm, ss) = parts_of(t);
+    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let (y, m, d, hh, mm, ss) = parts_of(t);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+fn parse_amz_date(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?);
+    let secs = days * 86_400 + n(9..11)? * 3600 + n(11..13)? * 60 + n(13..15)?;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip() {
+        let t = parse_amz_date("20240229T235959Z").unwrap();
+        assert_eq!(amz_date_of(t), "20240229T235959Z");
+        assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert!(parse_amz_date("2024-02-29").is_none());
+    }
+
+    #[test]
+    fn query_is_canonicalized() {
+        assert_eq!(canonical_query("b=2&a=1%2F&c"), "a=1%2F&b=2&c=");
+        assert_eq!(encode("/a b", true), "/a%20b");
+    }
+
+    #[test]
+    fn jwts_verify_only_with_our_key() {
+        let t = issue_jwt(b"k1", "r", "me", Duration::from_secs(60));
+        assert_eq!(
+            verify_jwt(b"k1", &t, SystemTime::now()).unwrap(),
+            ("r".to_owned(), "me".to_owned())
+        );
+        assert!(verify_jwt(b"k2", &t, SystemTime::now()).is_err());
+        assert!(verify_jwt(b"k1", &t, SystemTime::now() + Duration::from_secs(61)).is_err());
+    }
+}

@@ -1,0 +1,668 @@
+//! The identity file (`--iam FILE`): users, roles, and IAM policy evaluation.
+//!
+//! Policies are IAM identity-based policy documents. Evaluation follows AWS: default
+//! deny, any matching `Allow` allows, any matching `Deny` wins over every `Allow`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Temporary credentials live this long unless the file or the config says otherwise.
+pub const DEFAULT_CREDENTIAL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The parsed identity file.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamConfig {
+    /// Users with static keys.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Roles, assumed through STS or served by the credential endpoints.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// The role the IMDS endpoint serves (the "instance profile").
+    #[serde(default)]
+    pub instance_role: Option<String>,
+    /// Lifetime of temporary credentials, in seconds.
+    #[serde(default)]
+    pub credential_ttl_seconds: Option<u64>,
+    /// Secret of the web identity token issuer (HS256); derived from the file when absent.
+    #[serde(default)]
+    pub issuer_secret: Option<String>,
+    /// Raw bytes of the file, for deriving the issuer key.
+    #[serde(skip)]
+    pub(crate) source: Vec<u8>,
+}
+
+impl std::fmt::Debug for IamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of Debug output: names only.
+        f.debug_struct("IamConfig")
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "roles",
+                &self.roles.iter().map(|r| &r.name).collect::<Vec<_>>(),
+            )
+            .field("instance_role", &self.instance_role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An IAM user with one static access key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// User name (`arn:aws:iam::ACCOUNT:user/NAME`).
+    pub name: String,
+    /// Access key id (`AKIA...` by convention; any string is accepted).
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Inline policy documents.
+    #[serde(default)]
+    pub policies: Vec<Value>,
+    /// Policy documents in files, relative to the identity file.
+    #[serde(default)]
+    pub policy_files: Vec<String>,
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// Role name (`arn:aws:iam::ACCOUNT:role/NAME`).
+    pub name: String,
+    /// Who may obtain credentials for it.
+    #[serde(default)]
+    pub trust: Trust,
+    /// Inline policy documents.
+    #[serde(default)]
+    pub policies: Vec<Value>,
+    /// Policy documents in files, relative to the identity file.
+    #[serde(default)]
+    pub policy_files: Vec<String>,
+}
+
+/// A role's trust: the emulator's stand-in for a trust policy.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    /// User names allowed to call `AssumeRole`.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Whether tokens from the emulator's issuer may `AssumeRoleWithWebIdentity`.
+    #[serde(default)]
+    pub web_identity: bool,
+    /// The `Authorization` value the container credentials endpoint requires for
+    /// this role (what `AWS_CONTAINER_AUTHORIZATION_TOKEN` carries).
+    #[serde(default)]
+    pub container_token: Option<String>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("users", &self.users)
+            .field("web_identity", &self.web_identity)
+            .field(
+                "container_token",
+                &self.container_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+impl IamConfig {
+    /// Reads and checks `path`; policy files are resolved relative to it.
+    pub fn load(path: &Path) -> Result<IamConfig, String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut config: IamConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a valid identity file: {e}", path.display()))?;
+        config.source = bytes;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let load_files = |files: &[String], into: &mut Vec<Value>| -> Result<(), String> {
+            for f in files {
+                let p = base.join(f);
+                let text =
+                    std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                into.push(
+                    serde_json::from_slice(&text)
+                        .map_err(|e| format!("{} is not JSON: {e}", p.display()))?,
+                );
+            }
+            Ok(())
+        };
+        for u in &mut config.users {
+            let files = std::mem::take(&mut u.policy_files);
+            load_files(&files, &mut u.policies)?;
+        }
+        for r in &mut config.roles {
+            let files = std::mem::take(&mut r.policy_files);
+            load_files(&files, &mut r.policies)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses an identity file from JSON text (policy files are not allowed here).
+    pub fn from_json(text: &str) -> Result<IamConfig, String> {
+        let mut config: IamConfig =
+            serde_json::from_str(text).map_err(|e| format!("not a valid identity file: {e}"))?;
+        config.source = text.as_bytes().to_vec();
+        if config.users.iter().any(|u| !u.policy_files.is_empty())
+            || config.roles.iter().any(|r| !r.policy_files.is_empty())
+        {
+            return Err("policy_files needs an identity file on disk".to_owned());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut keys = std::collections::BTreeSet::new();
+        for u in &self.users {
+            if !keys.insert(&u.access_key_id) {
+                return Err(format!("access key id {} is used twice", u.access_key_id));
+            }
+            for p in &u.policies {
+                Policy::parse(p).map_err(|e| format!("user {}: {e}", u.name))?;
+            }
+        }
+        for r in &self.roles {
+            for p in &r.policies {
+                Policy::parse(p).map_err(|e| format!("role {}: {e}", r.name))?;
+            }
+            for name in &r.trust.users {
+                if !self.users.iter().any(|u| &u.name == name) {
+                    return Err(format!("role {} trusts unknown user {name}", r.name));
+                }
+            }
+        }
+        if let Some(role) = &self.instance_role {
+            if self.role(role).is_none() {
+                return Err(format!("instance_role {role} is not a role"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The role called `name`.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The user owning `access_key_id`.
+    pub fn user_by_key(&self, access_key_id: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.access_key_id == access_key_id)
+    }
+
+    /// The user called `name`.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+}
+
+/// One parsed statement.
+#[derive(Debug, Clone)]
+struct Statement {
+    sid: Option<String>,
+    allow: bool,
+    actions: Option<Vec<String>>,
+    not_actions: Option<Vec<String>>,
+    resources: Option<Vec<String>>,
+    not_resources: Option<Vec<String>>,
+    conditions: Vec<Condition>,
+}
+
+/// One `operator: {key: values}` entry.
+#[derive(Debug, Clone)]
+struct Condition {
+    op: Op,
+    set: SetOp,
+    if_exists: bool,
+    key: String,
+    values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    StringEquals,
+    StringNotEquals,
+    StringEqualsIgnoreCase,
+    StringNotEqualsIgnoreCase,
+    StringLike,
+    StringNotLike,
+    Null,
+    Bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    None,
+    ForAllValues,
+    ForAnyValue,
+}
+
+/// A parsed policy document.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    statements: Vec<Statement>,
+}
+
+fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
+    match v {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| match x {
+                Value::String(s) => Ok(s.clone()),
+                Value::Bool(b) => Ok(b.to_string()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(format!("{what} must hold strings")),
+            })
+            .collect(),
+        Value::Bool(b) => Ok(vec![b.to_string()]),
+        Value::Number(n) => Ok(vec![n.to_string()]),
+        _ => Err(format!("{what} must be a string or an array of strings")),
+    }
+}
+
+impl Policy {
+    /// Parses an IAM policy document.
+    pub fn parse(doc: &Value) -> Result<Policy, String> {
+        let stmts = match doc.get("Statement") {
+            Some(Value::Array(a)) => a.clone(),
+            Some(o @ Value::Object(_)) => vec![o.clone()],
+            _ => return Err("a policy needs a Statement (object or array)".to_owned()),
+        };
+        let mut statements = Vec::new();
+        for s in &stmts {
+            let allow = match s.get("Effect").and_then(Value::as_str) {
+                Some("Allow") => true,
+                Some("Deny") => false,
+                _ => return Err("each statement needs Effect Allow or Deny".to_owned()),
+            };
+            let opt = |name: &str| s.get(name).map(|v| strings(v, name)).transpose();
+            let actions = opt("Action")?;
+            let not_actions = opt("NotAction")?;
+            if actions.is_some() == not_actions.is_some() {
+                return Err("each statement needs exactly one of Action and NotAction".to_owned());
+            }
+            let resources = opt("Resource")?;
+            let not_resources = opt("NotResource")?;
+            if resources.is_some() == not_resources.is_some() {
+                return Err(
+                    "each statement needs exactly one of Resource and NotResource".to_owned(),
+                );
+            }
+            let mut conditions = Vec::new();
+            if let Some(cond) = s.get("Condition") {
+                let cond = cond.as_object().ok_or("Condition must be an object")?;
+                for (operator, block) in cond {
+                    let (set, rest) = if let Some(r) = operator.strip_prefix("ForAllValues:") {
+                        (SetOp::ForAllValues, r)
+                    } else if let Some(r) = operator.strip_prefix("ForAnyValue:") {
+                        (SetOp::ForAnyValue, r)
+                    } else {
+                        (SetOp::None, operator.as_str())
+                    };
+                    let (name, if_exists) = match rest.strip_suffix("IfExists") {
+                        Some(n) => (n, true),
+                        None => (rest, false),
+                    };
+                    let op = match name {
+                        "StringEquals" => Op::StringEquals,
+                        "StringNotEquals" => Op::StringNotEquals,
+                        "StringEqualsIgnoreCase" => Op::StringEqualsIgnoreCase,
+                        "StringNotEqualsIgnoreCase" => Op::StringNotEqualsIgnoreCase,
+                        "StringLike" => Op::StringLike,
+                        "StringNotLike" => Op::StringNotLike,
+                        "Null" => Op::Null,
+                        "Bool" => Op::Bool,
+                        other => return Err(format!("unsupported condition operator {other}")),
+                    };
+                    let block = block
+                        .as_object()
+                        .ok_or_else(|| format!("{operator} must map keys to values"))?;
+                    for (key, values) in block {
+                        conditions.push(Condition {
+                            op,
+                            set,
+                            if_exists,
+                            key: key.clone(),
+                            values: strings(values, key)?,
+                        });
+                    }
+                }
+            }
+            statements.push(Statement {
+                sid: s.get("Sid").and_then(Value::as_str).map(str::to_owned),
+                allow,
+                actions,
+                not_actions,
+                resources,
+                not_resources,
+                conditions,
+            });
+        }
+        Ok(Policy { statements })
+    }
+}
+
+/// What is being asked: one action on one resource, with its condition keys.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// `service:Action`, e.g. `kms:Decrypt`.
+    pub action: String,
+    /// The resource ARN, or `*`.
+    pub resource: String,
+    /// Condition keys (matched case-insensitively by name) and their values.
+    pub context: BTreeMap<String, Vec<String>>,
+}
+
+/// Which statement decided, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decider {
+    /// Index of the policy among the identity's policies.
+    pub policy: usize,
+    /// Index of the statement in that policy.
+    pub statement: usize,
+    /// Its `Sid`, if any.
+    pub sid: Option<String>,
+}
+
+/// The outcome of evaluating a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// An `Allow` statement matched and no `Deny` did.
+    Allow(Decider),
+    /// A `Deny` statement matched.
+    ExplicitDeny(Decider),
+    /// Nothing matched.
+    ImplicitDeny,
+    /// Allowed by a role's trust (`AssumeRole` and the credential endpoints).
+    Trusted,
+}
+
+impl Decision {
+    /// Whether the request may go ahead.
+    pub fn allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_) | Decision::Trusted)
+    }
+}
+
+/// Evaluates `request` against `policies`.
+pub fn evaluate(policies: &[Policy], request: &Request) -> Decision {
+    let mut allow = None;
+    for (pi, p) in policies.iter().enumerate() {
+        for (si, s) in p.statements.iter().enumerate() {
+            if !s.matches(request) {
+                continue;
+            }
+            let decider = Decider {
+                policy: pi,
+                statement: si,
+                sid: s.sid.clone(),
+            };
+            if !s.allow {
+                return Decision::ExplicitDeny(decider);
+            }
+            allow.get_or_insert(decider);
+        }
+    }
+    allow.map_or(Decision::ImplicitDeny, Decision::Allow)
+}
+
+impl Statement {
+    fn matches(&self, r: &Request) -> bool {
+        let action_ok = match (&self.actions, &self.not_actions) {
+            (Some(a), _) => a
+                .iter()
+                .any(|p| glob(&p.to_ascii_lowercase(), &r.action.to_ascii_lowercase())),
+            (None, Some(n)) => !n
+                .iter()
+                .any(|p| glob(&p.to_ascii_lowercase(), &r.action.to_ascii_lowercase())),
+            (None, None) => false,
+        };
+        let resource_ok = match (&self.resources, &self.not_resources) {
+            (Some(a), _) => a.iter().any(|p| glob(p, &r.resource)),
+            (None, Some(n)) => !n.iter().any(|p| glob(p, &r.resource)),
+            (None, None) => false,
+        };
+        action_ok && resource_ok && self.conditions.iter().all(|c| c.holds(r))
+    }
+}
+
+impl Condition {
+    fn holds(&self, r: &Request) -> bool {
+        let values = r
+            .context
+            .iter()
+            .find(|(k, _)| context_key_eq(k, &self.key))
+            .map(|(_, v)| v.as_slice())
+            .filter(|v| !v.is_empty());
+        if self.op == Op::Null {
+            let want_absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
+            return values.is_none() == want_absent;
+        }
+        let Some(values) = values else {
+            // ForAllValues over nothing is vacuously true, as in AWS; a negated
+            // operator on a missing key matches; everything else does not.
+            return match self.set {
+                SetOp::ForAllValues => true,
+                SetOp::ForAnyValue => false,
+                SetOp::None => {
+                    self.if_exists
+                        || matches!(
+                            self.op,
+                            Op::StringNotEquals | Op::StringNotEqualsIgnoreCase | Op::StringNotLike
+                        )
+                }
+            };
+        };
+        let one = |v: &str| self.matches_value(v);
+        match self.set {
+            SetOp::ForAllValues => values.iter().all(|v| one(v)),
+            SetOp::ForAnyValue | SetOp::None => values.iter().any(|v| one(v)),
+        }
+    }
+
+    fn matches_value(&self, v: &str) -> bool {
+        let any = |f: &dyn Fn(&str) -> bool| self.values.iter().any(|p| f(p));
+        match self.op {
+            Op::StringEquals => any(&|p| p == v),
+            Op::StringNotEquals => !any(&|p| p == v),
+            Op::StringEqualsIgnoreCase => any(&|p| p.eq_ignore_ascii_case(v)),
+            Op::StringNotEqualsIgnoreCase => !any(&|p| p.eq_ignore_ascii_case(v)),
+            Op::StringLike => any(&|p| glob(p, v)),
+            Op::StringNotLike => !any(&|p| glob(p, v)),
+            Op::Bool => any(&|p| p.eq_ignore_ascii_case(v)),
+            Op::Null => false,
+        }
+    }
+}
+
+/// Condition key names are case-insensitive, except the part after
+/// `kms:EncryptionContext:` (an encryption context key), which is compared exactly.
+fn context_key_eq(a: &str, b: &str) -> bool {
+    const PREFIX: &str = "kms:encryptioncontext:";
+    let split = |s: &str| {
+        if s.len() > PREFIX.len() && s[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
+            (PREFIX.to_owned(), s[PREFIX.len()..].to_owned())
+        } else {
+            (s.to_ascii_lowercase(), String::new())
+        }
+    };
+    split(a) == split(b)
+}
+
+/// IAM wildcard match: `*` any run of characters, `?` any one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(action: &str, resource: &str, ctx: &[(&str, &[&str])]) -> Request {
+        Request {
+            action: action.into(),
+            resource: resource.into(),
+            context: ctx
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("app1/*", "app1/x"));
+        assert!(!glob("app1/*", "app2/db"));
+        assert!(glob("a?c", "abc"));
+        assert!(glob("*", ""));
+        assert!(glob("kms:*", "kms:decrypt"));
+        assert!(!glob("kms:Dec", "kms:Decrypt"));
+    }
+
+    #[test]
+    fn explicit_deny_wins_and_default_is_deny() {
+        let allow = Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}),
+        )
+        .unwrap();
+        let deny = Policy::parse(&json!({"Statement": [{"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]})).unwrap();
+        let r = req("kms:Decrypt", "arn:k", &[]);
+        assert!(evaluate(std::slice::from_ref(&allow), &r).allowed());
+        match evaluate(&[allow, deny], &r) {
+            Decision::ExplicitDeny(d) => assert_eq!(d.sid.as_deref(), Some("NoDecrypt")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(evaluate(&[], &r), Decision::ImplicitDeny);
+    }
+
+    #[test]
+    fn conditions_follow_aws_set_semantics() {
+        let p = Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*",
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["app1/*"]}}}}),
+        )
+        .unwrap();
+        let p = [p];
+        assert!(evaluate(
+            &p,
+            &req(
+                "dynamodb:GetItem",
+                "t",
+                &[("dynamodb:LeadingKeys", &["app1/a"])]
+            )
+        )
+        .allowed());
+        assert!(!evaluate(
+            &p,
+            &req(
+                "dynamodb:GetItem",
+                "t",
+                &[("dynamodb:LeadingKeys", &["app1/a", "app2/b"])]
+            )
+        )
+        .allowed());
+        // Vacuous truth over no values, as AWS does.
+        assert!(evaluate(&p, &req("dynamodb:GetItem", "t", &[])).allowed());
+
+        let q = [Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:lockbox-name": "app1/*"},
+                          "Null": {"kms:EncryptionContextKeys": "false"}}}}),
+        )
+        .unwrap()];
+        assert!(evaluate(
+            &q,
+            &req(
+                "kms:Decrypt",
+                "k",
+                &[
+                    ("kms:EncryptionContext:lockbox-name", &["app1/x"]),
+                    ("kms:EncryptionContextKeys", &["lockbox-name"])
+                ]
+            )
+        )
+        .allowed());
+        assert!(!evaluate(
+            &q,
+            &req(
+                "kms:Decrypt",
+                "k",
+                &[
+                    ("kms:EncryptionContext:lockbox-name", &["app2/db"]),
+                    ("kms:EncryptionContextKeys", &["lockbox-name"])
+                ]
+            )
+        )
+        .allowed());
+        // The context key after the prefix is case-sensitive.
+        assert!(!evaluate(
+            &q,
+            &req(
+                "kms:Decrypt",
+                "k",
+                &[
+                    ("kms:EncryptionContext:Lockbox-Name", &["app1/x"]),
+                    ("kms:EncryptionContextKeys", &["Lockbox-Name"])
+                ]
+            )
+        )
+        .allowed());
+    }
+
+    #[test]
+    fn bad_documents_are_refused() {
+        assert!(Policy::parse(&json!({})).is_err());
+        assert!(Policy::parse(
+            &json!({"Statement": {"Effect": "Maybe", "Action": "*", "Resource": "*"}})
+        )
+        .is_err());
+        assert!(Policy::parse(&json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"NumericEquals": {"a": "1"}}}})).is_err());
+    }
+}

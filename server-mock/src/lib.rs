@@ -61,10 +61,20 @@ pub struct Config {
 }
 
 /// Where strict mode's identity file comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum IamSource {
     File(PathBuf),
     Json(String),
+}
+
+impl std::fmt::Debug for IamSource {
+    /// The inline JSON holds secret keys: only its presence is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IamSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            IamSource::Json(_) => f.write_str("Json([REDACTED])"),
+        }
+    }
 }
 
 impl Default for Config {

@@ -820,3 +820,45 @@ async fn open_mode_has_no_credential_endpoints() {
     .unwrap();
     assert_eq!(status, 404);
 }
+
+#[test]
+fn the_default_chain_in_a_child_uses_a_web_identity_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mock, _audit) = spawn_strict(dir.path(), &[]);
+    let token_file = dir.path().join("token");
+    let status = Command::new(env!("CARGO_BIN_EXE_lockbox-mock"))
+        .args(["issue-token", "--role", "app1-reader", "--out"])
+        .arg(&token_file)
+        .arg("--iam")
+        .arg(dir.path().join("iam.json"))
+        .env_clear()
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/app1-reader");
+    let env = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("AWS_ROLE_ARN", role_arn.as_str()),
+        ("AWS_ROLE_SESSION_NAME", "pod-1"),
+        ("AWS_ENDPOINT_URL", mock.endpoint.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let (ok, stdout, stderr) = run_whoami(&[], &env);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/app1-reader/pod-1")
+    );
+}
+
+#[test]
+fn debug_output_shows_no_secret_keys() {
+    let config = lockbox_mock::Config::builder().iam_json(iam().to_string());
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("admin-secret"), "{shown}");
+    assert!(!shown.contains("container-secret"), "{shown}");
+    let state = lockbox_mock::MockState::new(config).unwrap();
+    let shown = format!("{state:?}");
+    assert!(!shown.contains("admin-secret"), "{shown}");
+    assert!(!shown.contains("container-secret"), "{shown}");
+}

@@ -657,6 +657,48 @@ mod tests {
     }
 
     #[test]
+    fn any_value_equals_not_action_and_null() {
+        let p = [Policy::parse(&json!({"Statement": [
+            {"Effect": "Allow", "NotAction": "kms:Decrypt", "Resource": ["arn:a", "arn:b*"]},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+             "Condition": {"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": ["a", "b"]},
+                           "Null": {"kms:EncryptionContext:x": "true"}}}]}))
+        .unwrap()];
+        assert!(evaluate(&p, &req("KMS:ENCRYPT", "arn:bx", &[])).allowed());
+        assert!(!evaluate(&p, &req("kms:Encrypt", "arn:c", &[])).allowed());
+        assert!(evaluate(
+            &p,
+            &req(
+                "kms:Decrypt",
+                "k",
+                &[("kms:EncryptionContextKeys", &["z", "b"])]
+            )
+        )
+        .allowed());
+        assert!(!evaluate(
+            &p,
+            &req("kms:Decrypt", "k", &[("kms:EncryptionContextKeys", &["z"])])
+        )
+        .allowed());
+        assert!(
+            !evaluate(&p, &req("kms:Decrypt", "k", &[])).allowed(),
+            "ForAnyValue over nothing is false"
+        );
+        assert!(!evaluate(
+            &p,
+            &req(
+                "kms:Decrypt",
+                "k",
+                &[
+                    ("kms:EncryptionContextKeys", &["a"]),
+                    ("kms:EncryptionContext:x", &["1"])
+                ]
+            )
+        )
+        .allowed());
+    }
+
+    #[test]
     fn bad_documents_are_refused() {
         assert!(Policy::parse(&json!({})).is_err());
         assert!(Policy::parse(

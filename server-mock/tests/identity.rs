@@ -862,3 +862,63 @@ fn debug_output_shows_no_secret_keys() {
     assert!(!shown.contains("admin-secret"), "{shown}");
     assert!(!shown.contains("container-secret"), "{shown}");
 }
+
+#[tokio::test]
+async fn data_keys_and_plaintexts_never_reach_the_audit_log() {
+    let m = Strict::start().await;
+    key(&m.url()).await;
+    let admin = kms(&m.url(), admin());
+    let out = admin
+        .generate_data_key()
+        .key_id("alias/lockbox")
+        .number_of_bytes(64)
+        .encryption_context("lockbox-name", "app1/x")
+        .send()
+        .await
+        .expect("GenerateDataKey");
+    use base64::Engine as _;
+    let plaintext = base64::engine::general_purpose::STANDARD.encode(out.plaintext.unwrap());
+    let blob = base64::engine::general_purpose::STANDARD.encode(out.ciphertext_blob.unwrap());
+    let text = m.audit_text();
+    assert!(text.contains("kms:GenerateDataKey"));
+    assert!(!text.contains(&plaintext[..24]));
+    assert!(!text.contains(&blob[..24]));
+}
+
+#[tokio::test]
+async fn sts_answers_authentication_errors_in_the_query_protocol() {
+    let m = Strict::start().await;
+    let (status, body) = http(
+        &m.url(),
+        "POST",
+        "/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "Action=GetCallerIdentity&Version=2011-06-15",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("<Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code>"),
+        "{body}"
+    );
+    let err = sts(&m.url(), Some(creds("AKIAUNKNOWN", "x", None)))
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidClientTokenId")
+    );
+    let who = sts(&m.url(), Some(admin()))
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity");
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:user/admin").as_str())
+    );
+    assert_eq!(who.account(), Some(ACCOUNT));
+}

@@ -922,3 +922,78 @@ async fn sts_answers_authentication_errors_in_the_query_protocol() {
     );
     assert_eq!(who.account(), Some(ACCOUNT));
 }
+
+#[tokio::test]
+async fn expired_or_foreign_web_identity_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let iam_file = dir.path().join("iam.json");
+    std::fs::write(&iam_file, iam().to_string()).unwrap();
+    let mock = lockbox_mock::start_with(lockbox_mock::Config::builder().iam(&iam_file))
+        .await
+        .unwrap();
+    let client = sts(&mock.endpoint_url(), None);
+    let assume = |token: String| {
+        client
+            .assume_role_with_web_identity()
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/app1-reader"))
+            .role_session_name("pod")
+            .web_identity_token(token)
+            .send()
+    };
+    let expired =
+        lockbox_mock::issue_token(&iam_file, "app1-reader", "sub", Duration::ZERO).unwrap();
+    let err = assume(expired).await.unwrap_err();
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("ExpiredTokenException")
+    );
+    // A token from an emulator with another identity file is not ours.
+    let other = dir.path().join("other.json");
+    let mut doc = iam();
+    doc["issuer_secret"] = json!("another issuer");
+    std::fs::write(&other, doc.to_string()).unwrap();
+    let foreign =
+        lockbox_mock::issue_token(&other, "app1-reader", "sub", Duration::from_secs(60)).unwrap();
+    let err = assume(foreign).await.unwrap_err();
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("InvalidIdentityToken")
+    );
+    let good = lockbox_mock::issue_token(&iam_file, "app1-reader", "sub", Duration::from_secs(60))
+        .unwrap();
+    assume(good)
+        .await
+        .expect("a fresh token from our issuer works");
+}
+
+#[test]
+fn the_binary_says_which_mode_it_is_in() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let iam_file = dir.path().join("iam.json");
+    std::fs::write(&iam_file, iam().to_string()).unwrap();
+    let stderr_of = |args: &[&std::ffi::OsStr]| {
+        let mut mock = MockProcess::spawn_logging(args, "info").expect("spawn");
+        // The mode is logged right after the URL line.
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = mock.child.kill();
+        let _ = mock.child.wait();
+        let mut text = String::new();
+        mock.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    assert!(stderr_of(&[]).contains("open mode"));
+    let strict = stderr_of(&["--iam".as_ref(), iam_file.as_os_str()]);
+    assert!(strict.contains("strict mode"), "{strict}");
+    // A broken identity file stops the start-up with a reason.
+    std::fs::write(&iam_file, r#"{"users": [{"name": "x"}]}"#).unwrap();
+    let err = MockProcess::spawn(&["--iam".as_ref(), iam_file.as_os_str()])
+        .err()
+        .expect("refused");
+    assert!(err.contains("not a valid identity file"), "{err}");
+}

@@ -69,7 +69,8 @@ const UNAVAILABLE: &[&str] = &[
     "DependencyTimeoutException",
 ];
 
-fn sdk_code(e: &Error) -> u8 {
+/// The exit code of an SDK error's class.
+pub fn sdk_code(e: &Error) -> u8 {
     match e {
         Error::NotFound { .. } | Error::TableNotFound { .. } => NOT_FOUND,
         Error::AccessDenied { .. } | Error::NoCredentials { .. } | Error::KeyUnavailable { .. } => {

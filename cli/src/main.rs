@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd;
+mod exec;
 mod exit;
 mod local;
 mod output;
@@ -33,7 +34,10 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_tracing();
+    init_tracing(match &cli.command {
+        Command::Exec(a) => a.verbose,
+        _ => 0,
+    });
     // Commands that need no AWS at all.
     match &cli.command {
         Command::Completions(a) => return finish(cmd::completions::run(a)),
@@ -47,7 +51,19 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return finish(Err(e).context("cannot start the async runtime")),
     };
-    finish(runtime.block_on(run(cli)))
+    match runtime.block_on(run(cli)) {
+        Ok(None) => ExitCode::from(exit::OK),
+        Ok(Some(cmd::exec::Done::Exit(code))) => ExitCode::from(code),
+        Ok(Some(cmd::exec::Done::Exec(exec))) => {
+            let (mut command, launch) = *exec;
+            // Nothing of ours may outlive the exec: the runtime's threads go first.
+            drop(runtime);
+            use std::os::unix::process::CommandExt as _;
+            let e = command.exec();
+            finish(Err(launch.start_error(&e)))
+        }
+        Err(e) => finish(Err(e)),
+    }
 }
 
 fn finish(result: Result<()>) -> ExitCode {
@@ -58,10 +74,16 @@ fn finish(result: Result<()>) -> ExitCode {
 }
 
 /// Logs go to stderr; `LOCKBOX_LOG` takes a tracing filter (default: warnings,
-/// and the embedded emulator's open-mode notice left out).
-fn init_tracing() {
+/// and the embedded emulator's open-mode notice left out). `exec -v` adds what it
+/// resolves (names and versions), `-vv` more.
+fn init_tracing(verbose: u8) {
+    let exec = match verbose {
+        0 => "",
+        1 => ",lockbox_exec=info",
+        _ => ",lockbox_exec=debug",
+    };
     let filter = std::env::var("LOCKBOX_LOG")
-        .unwrap_or_else(|_| "warn,lockbox_mock=error,aws_smithy_runtime=error".into());
+        .unwrap_or_else(|_| format!("warn,lockbox_mock=error,aws_smithy_runtime=error{exec}"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -98,8 +120,12 @@ fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
     let g = &cli.global;
+    if let Command::Exec(a) = &cli.command {
+        // Before any credential or secret is in memory.
+        exec::hygiene::harden(a.allow_core_dumps)?;
+    }
     let table = g
         .table
         .clone()
@@ -158,7 +184,10 @@ async fn run(cli: Cli) -> Result<()> {
             output: g.output,
             table,
         };
-        cmd::run(&ctx, &cli.command).await
+        match &cli.command {
+            Command::Exec(a) => cmd::exec::run(&ctx, a).await.map(Some),
+            other => cmd::run(&ctx, other).await.map(|()| None),
+        }
     }
     .await;
     if let Some((local, _)) = local {

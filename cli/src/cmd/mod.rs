@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod delete;
+pub mod exec;
 pub mod export;
 pub mod get;
 pub mod get_all;
@@ -36,6 +37,7 @@ pub async fn run(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Rollback(a) => rollback::run(ctx, a).await,
         Command::Import(a) => import::run(ctx, a).await,
         Command::Export(a) => export::run(ctx, a).await,
+        Command::Exec(_) => unreachable!("main runs exec itself"),
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),
     }

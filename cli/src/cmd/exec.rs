@@ -1,0 +1,54 @@
+//! `exec`: resolve every declared secret, then become the command (or supervise it).
+
+use anyhow::Result;
+
+use crate::args::ExecArgs;
+use crate::exec::env::EnvPolicy;
+use crate::exec::resolve::resolve;
+use crate::exec::spec::{self, OnChange};
+use crate::exec::supervise::{supervise, Launch, Watch};
+use crate::exit::Coded;
+use crate::Ctx;
+
+/// How `exec` ends.
+#[derive(Debug)]
+pub enum Done {
+    /// Replace lockbox with this command, once everything else is shut down.
+    Exec(Box<(std::process::Command, Launch)>),
+    /// Exit with this code (the supervised child's).
+    Exit(u8),
+}
+
+pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
+    let inherited: Vec<_> = std::env::vars_os().collect();
+    let spec = spec::build(args, &inherited)?;
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let launch = Launch {
+        program: program.clone(),
+        args: rest.to_vec(),
+        inherited,
+        policy: EnvPolicy {
+            pristine: args.pristine,
+            no_path: args.no_path,
+            no_home: args.no_home,
+        },
+    };
+    let resolved = resolve(&ctx.lockbox, &spec, args.deadline)
+        .await
+        .map_err(|failed| Coded {
+            code: failed.code(),
+            message: failed.message(&launch.label()),
+        })?;
+    if args.watch.is_none() && !spec.has_files() {
+        let command = launch.command(&resolved);
+        return Ok(Done::Exec(Box::new((command, launch))));
+    }
+    let watch = args.watch.map(|interval| Watch {
+        lockbox: &ctx.lockbox,
+        spec: &spec,
+        deadline: args.deadline,
+        interval,
+        on_change: args.on_change.unwrap_or(OnChange::Restart),
+    });
+    Ok(Done::Exit(supervise(&launch, resolved, watch).await?))
+}

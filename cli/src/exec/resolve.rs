@@ -1,0 +1,333 @@
+//! Resolve every declaration, all or nothing, within one deadline: prefixes are
+//! listed, each distinct secret is fetched once through the SDK's `get_each`
+//! (bounded concurrency, batched pinned versions, retries with jitter), and every
+//! failure is named.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lockbox::{ExposeSecret, Lockbox, Secret, SecretRef, SecretValue};
+use tokio::time::Instant;
+
+use super::spec::{Binding, Spec, Target};
+use crate::exit;
+
+/// Log target for `-v`: names and versions, never values.
+pub const LOG: &str = "lockbox_exec";
+
+/// Every declared secret, read.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// Variables for the child.
+    pub env: BTreeMap<String, SecretValue>,
+    /// Files to write.
+    pub files: BTreeMap<PathBuf, SecretValue>,
+    /// What each target holds: name and version (to log and to detect rotation).
+    pub versions: BTreeMap<Target, (String, u64)>,
+}
+
+/// One thing that could not be resolved.
+#[derive(Debug)]
+pub struct Failure {
+    /// The secret (`NAME`, `NAME@VERSION`) or the prefix.
+    pub what: String,
+    /// Where it was going.
+    pub targets: Vec<String>,
+    /// not found, access denied, ...
+    pub class: &'static str,
+    /// The exit code of its class.
+    pub code: u8,
+    /// Why (the SDK's message: never a value).
+    pub reason: String,
+}
+
+/// Why one fetch failed: class, exit code, reason.
+type Why = (&'static str, u8, String);
+
+/// Everything that failed; the exit code is the most severe class's.
+#[derive(Debug)]
+pub struct Failed {
+    /// Each failure.
+    pub failures: Vec<Failure>,
+    /// How many distinct secrets or prefixes were asked for.
+    pub total: usize,
+}
+
+impl Failed {
+    /// Integrity beats access, beats not found, beats usage, beats transient,
+    /// beats anything else: a retry cannot fix the more severe classes.
+    pub fn code(&self) -> u8 {
+        let rank = |c: u8| match c {
+            exit::INTEGRITY => 6,
+            exit::ACCESS => 5,
+            exit::NOT_FOUND => 4,
+            exit::USAGE => 3,
+            exit::TRANSIENT => 2,
+            _ => 1,
+        };
+        self.failures
+            .iter()
+            .map(|f| f.code)
+            .max_by_key(|c| rank(*c))
+            .unwrap_or(exit::OTHER)
+    }
+
+    /// The report: one line per failure.
+    pub fn message(&self, command: &str) -> String {
+        let mut m = format!(
+            "{command} was not started: {} of {} secrets could not be read",
+            self.failures.len(),
+            self.total
+        );
+        for f in &self.failures {
+            m.push_str(&format!("\n  {}", f.what));
+            if !f.targets.is_empty() {
+                m.push_str(&format!(" ({})", f.targets.join(", ")));
+            }
+            m.push_str(&format!(": {}: {}", f.class, f.reason));
+        }
+        m
+    }
+}
+
+fn ref_text(r: &SecretRef) -> String {
+    match r.version {
+        Some(v) => format!("{}@{v}", r.name),
+        None => r.name.to_string(),
+    }
+}
+
+/// The class of an SDK error, in words and as an exit code.
+fn classify(e: &lockbox::Error) -> (&'static str, u8) {
+    use lockbox::Error as E;
+    let code = exit::sdk_code(e);
+    let class = match e {
+        E::NotFound { .. } | E::TableNotFound { .. } => "not found",
+        E::AccessDenied { .. } | E::KeyUnavailable { .. } => "access denied",
+        E::NoCredentials { .. } => "no credentials",
+        E::ContextMismatch { .. } => "context mismatch",
+        E::Integrity { .. } | E::UntrustedKey { .. } | E::UnsupportedFormat { .. } => {
+            "integrity check failed"
+        }
+        E::Throttled { .. } => "throttled",
+        E::Timeout { .. } => "timed out",
+        _ if code == exit::TRANSIENT => "unavailable",
+        _ => "error",
+    };
+    (class, code)
+}
+
+fn timed_out(deadline: Duration) -> Why {
+    (
+        "timed out",
+        exit::TRANSIENT,
+        format!(
+            "the deadline ({}) passed before every secret was read; raise --deadline or check the network",
+            humantime(deadline)
+        ),
+    )
+}
+
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Expand prefixes into bindings (explicit declarations win over prefix ones).
+fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -> Vec<Binding> {
+    let explicit: BTreeSet<&Target> = spec.bindings.iter().map(|b| &b.target).collect();
+    let mut by_var: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for p in &spec.prefixes {
+        let mut any = false;
+        for n in names {
+            if let Some(rest) = n.strip_prefix(p.as_str()).filter(|r| !r.is_empty()) {
+                any = true;
+                by_var
+                    .entry(crate::output::shell_var(rest))
+                    .or_default()
+                    .insert(n);
+            }
+        }
+        if !any {
+            failures.push(Failure {
+                what: format!("prefix {p}"),
+                targets: Vec::new(),
+                class: "not found",
+                code: exit::NOT_FOUND,
+                reason: "no secret has a name under this prefix".into(),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for (var, names) in by_var {
+        let target = Target::Env(var.clone());
+        if explicit.contains(&target) {
+            continue;
+        }
+        if names.len() > 1 && !spec.allow_collisions {
+            failures.push(Failure {
+                what: format!("${var}"),
+                targets: Vec::new(),
+                class: "collision",
+                code: exit::USAGE,
+                reason: format!(
+                    "{} all become this variable; rename them, declare ${var} with --env, \
+                     or pass --allow-collisions (the lexicographically last name wins)",
+                    names.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            });
+            continue;
+        }
+        let winner = names.last().expect("a set with an entry");
+        match lockbox::SecretName::new(*winner) {
+            Ok(name) => out.push(Binding {
+                target,
+                secret: SecretRef::latest(name),
+            }),
+            Err(e) => failures.push(Failure {
+                what: (*winner).to_owned(),
+                targets: vec![format!("${var}")],
+                class: "error",
+                code: exit::OTHER,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    out
+}
+
+/// Resolve `spec`: every secret, or a [`Failed`] naming each failure.
+pub async fn resolve(
+    lockbox: &Lockbox,
+    spec: &Spec,
+    deadline: Duration,
+) -> Result<Resolved, Failed> {
+    let until = Instant::now() + deadline;
+    let mut failures = Vec::new();
+    let mut bindings = spec.bindings.clone();
+    if !spec.prefixes.is_empty() {
+        let listed = tokio::time::timeout_at(until, lockbox.list()).await;
+        let fail = |class, code, reason: String| Failed {
+            failures: spec
+                .prefixes
+                .iter()
+                .map(|p| Failure {
+                    what: format!("prefix {p}"),
+                    targets: Vec::new(),
+                    class,
+                    code,
+                    reason: format!("cannot list the table: {reason}"),
+                })
+                .collect(),
+            total: spec.prefixes.len() + spec.bindings.len(),
+        };
+        let items = match listed {
+            Ok(Ok(items)) => items,
+            Ok(Err(e)) => {
+                let (class, code) = classify(&e);
+                return Err(fail(class, code, e.to_string()));
+            }
+            Err(_) => {
+                let (class, code, reason) = timed_out(deadline);
+                return Err(fail(class, code, reason));
+            }
+        };
+        let names = crate::output::unique_names(&items);
+        bindings.extend(expand_prefixes(spec, &names, &mut failures));
+    }
+
+    // Each distinct secret once.
+    let mut unique: Vec<SecretRef> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut slot = Vec::with_capacity(bindings.len());
+    for b in &bindings {
+        let key = ref_text(&b.secret);
+        let i = *index.entry(key).or_insert_with(|| {
+            unique.push(b.secret.clone());
+            unique.len() - 1
+        });
+        slot.push(i);
+    }
+    let total = unique.len() + failures.len();
+    tracing::debug!(target: LOG, "reading {} secrets", unique.len());
+    // The SDK's get_each: bounded concurrency, pinned versions batched, retries
+    // with jitter on every call, one outcome per secret. The deadline bounds the
+    // whole of it; when it passes, no secret of the batch is confirmed.
+    let results: Vec<Result<Secret, Why>> =
+        match tokio::time::timeout_at(until, lockbox.get_each(&unique, &spec.context)).await {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| {
+                        let (class, code) = classify(&e);
+                        (class, code, e.to_string())
+                    })
+                })
+                .collect(),
+            Err(_) => unique.iter().map(|_| Err(timed_out(deadline))).collect(),
+        };
+    let targets_of = |i: usize| -> Vec<String> {
+        bindings
+            .iter()
+            .zip(&slot)
+            .filter(|(_, s)| **s == i)
+            .map(|(b, _)| b.target.to_string())
+            .collect()
+    };
+    let mut secrets: Vec<Option<Secret>> = Vec::with_capacity(unique.len());
+    for (i, outcome) in results.into_iter().enumerate() {
+        match outcome {
+            Ok(s) => secrets.push(Some(s)),
+            Err((class, code, reason)) => {
+                failures.push(Failure {
+                    what: ref_text(&unique[i]),
+                    targets: targets_of(i),
+                    class,
+                    code,
+                    reason,
+                });
+                secrets.push(None);
+            }
+        }
+    }
+
+    let mut resolved = Resolved::default();
+    for (b, i) in bindings.iter().zip(&slot) {
+        let Some(s) = &secrets[*i] else { continue };
+        if let Target::Env(_) = &b.target {
+            if s.value.expose_secret().contains(&0) {
+                failures.push(Failure {
+                    what: ref_text(&unique[*i]),
+                    targets: vec![b.target.to_string()],
+                    class: "unusable value",
+                    code: exit::USAGE,
+                    reason: "the value holds a NUL byte, which an environment variable \
+                             cannot carry; deliver it with --file"
+                        .into(),
+                });
+                continue;
+            }
+        }
+        tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
+        resolved
+            .versions
+            .insert(b.target.clone(), (s.name.to_string(), s.version.get()));
+        match &b.target {
+            Target::Env(var) => {
+                resolved.env.insert(var.clone(), s.value.duplicate());
+            }
+            Target::File(p) => {
+                resolved.files.insert(p.clone(), s.value.duplicate());
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(Failed { failures, total })
+    }
+}

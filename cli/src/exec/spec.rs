@@ -1,0 +1,332 @@
+//! What `exec` fetches: declarations from flags, a manifest and the inherited
+//! environment, checked before anything is fetched.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use lockbox::{EncryptionContext, SecretRef};
+use serde::Deserialize;
+
+use crate::args::ExecArgs;
+use crate::exit::usage;
+
+/// The scheme of a reference in the inherited environment.
+pub const REF_SCHEME: &str = "lockbox://";
+
+/// Where a secret goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    /// An environment variable of the child.
+    Env(String),
+    /// A file on a memory-backed filesystem.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Env(v) => write!(f, "${v}"),
+            Target::File(p) => write!(f, "file {}", p.display()),
+        }
+    }
+}
+
+/// One secret bound to one target.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// Where it goes.
+    pub target: Target,
+    /// What to fetch.
+    pub secret: SecretRef,
+}
+
+/// Everything declared, before prefixes are expanded.
+#[derive(Debug, Default)]
+pub struct Spec {
+    /// Explicit bindings (flags, manifest, inherited references), one per target.
+    pub bindings: Vec<Binding>,
+    /// Prefixes to list.
+    pub prefixes: Vec<String>,
+    /// One encryption context for every secret.
+    pub context: EncryptionContext,
+    /// Allow prefix collisions (last name wins).
+    pub allow_collisions: bool,
+}
+
+impl Spec {
+    /// Whether any secret goes to a file.
+    pub fn has_files(&self) -> bool {
+        self.bindings
+            .iter()
+            .any(|b| matches!(b.target, Target::File(_)))
+    }
+}
+
+/// A manifest: the same declarations as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    files: BTreeMap<PathBuf, String>,
+    #[serde(default)]
+    prefix: Vec<String>,
+    #[serde(default)]
+    context: BTreeMap<String, String>,
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let parsed: Result<Manifest, String> = match ext.as_str() {
+        "json" => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        "yaml" | "yml" => serde_yaml::from_str(&text).map_err(|e| e.to_string()),
+        _ => toml::from_str(&text).map_err(|e| e.to_string()),
+    };
+    parsed.map_err(|e| {
+        usage(format!(
+            "the manifest {} is not valid: {e}\n  it takes `env` (VAR = \"NAME[@VERSION]\"), \
+             `files` (PATH = \"NAME[@VERSION]\"), `prefix` (a list) and `context` (KEY = \"VALUE\")",
+            path.display()
+        ))
+    })
+}
+
+/// A portable environment variable name.
+fn valid_var(var: &str) -> bool {
+    let mut chars = var.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn secret_ref(text: &str, what: &str) -> Result<SecretRef> {
+    text.parse::<SecretRef>()
+        .map_err(|e| usage(format!("{what}: {e}")))
+}
+
+fn split_decl<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
+    text.split_once('=')
+        .filter(|(l, r)| !l.is_empty() && !r.is_empty())
+        .ok_or_else(|| {
+            usage(format!(
+                "{flag} {text:?} is not of the form {}=NAME[@VERSION]",
+                if flag == "--file" { "PATH" } else { "VAR" }
+            ))
+        })
+}
+
+/// Collect and check every declaration: flags override the manifest, and either
+/// overrides a `lockbox://` reference in the inherited environment.
+pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec> {
+    let manifest = match &args.manifest {
+        Some(p) => read_manifest(p)?,
+        None => Manifest::default(),
+    };
+    let mut env: BTreeMap<String, SecretRef> = BTreeMap::new();
+    let mut files: BTreeMap<PathBuf, SecretRef> = BTreeMap::new();
+
+    // Lowest precedence first: inherited references.
+    for (k, v) in inherited {
+        let Some(rest) = v.as_bytes().strip_prefix(REF_SCHEME.as_bytes()) else {
+            continue;
+        };
+        let var = k.to_string_lossy();
+        let rest = std::str::from_utf8(rest).map_err(|_| {
+            usage(format!(
+                "${var} holds a lockbox:// reference that is not UTF-8"
+            ))
+        })?;
+        let r = secret_ref(rest, &format!("${var} holds a bad lockbox:// reference"))?;
+        env.insert(var.into_owned(), r);
+    }
+    for (var, r) in &manifest.env {
+        if !valid_var(var) {
+            return Err(usage(format!(
+                "the manifest declares {var:?}, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            )));
+        }
+        env.insert(
+            var.clone(),
+            secret_ref(r, &format!("the manifest's env.{var}"))?,
+        );
+    }
+    for (path, r) in &manifest.files {
+        files.insert(
+            path.clone(),
+            secret_ref(r, &format!("the manifest's files.{}", path.display()))?,
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &args.env {
+        let (var, r) = split_decl("--env", d)?;
+        if !valid_var(var) {
+            return Err(usage(format!(
+                "--env {d:?}: {var:?} is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            )));
+        }
+        if !seen.insert(var) {
+            return Err(usage(format!("--env declares {var} twice")));
+        }
+        env.insert(var.to_owned(), secret_ref(r, &format!("--env {var}"))?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &args.file {
+        let (path, r) = split_decl("--file", d)?;
+        if !seen.insert(path) {
+            return Err(usage(format!("--file declares {path} twice")));
+        }
+        files.insert(
+            PathBuf::from(path),
+            secret_ref(r, &format!("--file {path}"))?,
+        );
+    }
+    for path in files.keys() {
+        super::files::check_path(path, args.allow_disk)?;
+    }
+
+    let mut pairs: BTreeMap<String, String> = manifest.context;
+    for p in &args.context {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--context {p:?} is not KEY=VALUE")))?;
+        pairs.insert(k.to_owned(), v.to_owned());
+    }
+    let context = EncryptionContext::from_pairs(pairs.iter().map(|(k, v)| format!("{k}={v}")))
+        .context("the encryption context is given as --context KEY=VALUE")?;
+
+    let mut prefixes = manifest.prefix;
+    prefixes.extend(args.prefix.iter().cloned());
+    prefixes.sort();
+    prefixes.dedup();
+    if prefixes.iter().any(String::is_empty) {
+        return Err(usage("--prefix must not be empty"));
+    }
+
+    let bindings = env
+        .into_iter()
+        .map(|(v, secret)| Binding {
+            target: Target::Env(v),
+            secret,
+        })
+        .chain(files.into_iter().map(|(p, secret)| Binding {
+            target: Target::File(p),
+            secret,
+        }))
+        .collect();
+    Ok(Spec {
+        bindings,
+        prefixes,
+        context,
+        allow_collisions: args.allow_collisions,
+    })
+}
+
+/// `30s`, `5m`, `1h`, `500ms`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 1h or 500ms"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    if d.is_zero() {
+        return Err(format!("{text:?}: a duration must be more than zero"));
+    }
+    Ok(d)
+}
+
+/// What `--watch` does when a secret changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// Stop the child with SIGTERM and start it again with the new values.
+    Restart,
+    /// Rewrite the files, then send this signal.
+    Signal(rustix::process::Signal),
+}
+
+/// Signals `exec` forwards and `--on-change signal:` accepts.
+pub const SIGNALS: &[(&str, rustix::process::Signal)] = &[
+    ("HUP", rustix::process::Signal::HUP),
+    ("INT", rustix::process::Signal::INT),
+    ("QUIT", rustix::process::Signal::QUIT),
+    ("TERM", rustix::process::Signal::TERM),
+    ("USR1", rustix::process::Signal::USR1),
+    ("USR2", rustix::process::Signal::USR2),
+];
+
+/// `restart` or `signal:SIGHUP` (also `signal:HUP`).
+pub fn parse_on_change(text: &str) -> Result<OnChange, String> {
+    if text == "restart" {
+        return Ok(OnChange::Restart);
+    }
+    let name = text
+        .strip_prefix("signal:")
+        .ok_or_else(|| format!("{text:?}: use `restart` or `signal:SIGHUP`"))?;
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    SIGNALS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(bare))
+        .map(|(_, s)| OnChange::Signal(*s))
+        .ok_or_else(|| {
+            format!(
+                "{name:?}: the signal is one of SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn on_change() {
+        assert_eq!(parse_on_change("restart"), Ok(OnChange::Restart));
+        assert_eq!(
+            parse_on_change("signal:SIGHUP"),
+            Ok(OnChange::Signal(rustix::process::Signal::HUP))
+        );
+        assert_eq!(
+            parse_on_change("signal:usr1"),
+            Ok(OnChange::Signal(rustix::process::Signal::USR1))
+        );
+        assert!(parse_on_change("signal:KILL").is_err());
+        assert!(parse_on_change("reload").is_err());
+    }
+
+    #[test]
+    fn variable_names() {
+        assert!(valid_var("DB_PASSWORD"));
+        assert!(valid_var("_x1"));
+        assert!(!valid_var("1X"));
+        assert!(!valid_var("A-B"));
+        assert!(!valid_var(""));
+    }
+}

@@ -1,0 +1,735 @@
+//! `lockbox exec` end to end against the emulator: every declaration form, fail
+//! closed (the child never starts: a marker file proves it), exit codes, the
+//! child's exact environment, files on tmpfs, signals and exit statuses, rotation,
+//! hygiene (no values in logs, no config passed on, no core dumps).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{create_key, http, remote, run_with_stdin, stderr};
+
+/// An in-memory emulator with `alias/credstash` and a table.
+struct Remote {
+    _rt: tokio::runtime::Runtime,
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+impl Remote {
+    fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(lockbox_mock::start()).unwrap();
+        let endpoint = mock.endpoint_url();
+        rt.spawn(async move {
+            let _mock = mock;
+            std::future::pending::<()>().await
+        });
+        create_key(&endpoint, "alias/credstash");
+        let r = Self {
+            _rt: rt,
+            endpoint,
+            home: tempfile::tempdir().unwrap(),
+        };
+        r.ok(&["setup"], b"");
+        r
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        remote(self.home(), &self.endpoint, args)
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_with_stdin(&mut self.cmd(args), stdin)
+    }
+
+    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
+        String::from_utf8(common::ok(self.run(args, stdin), args)).unwrap()
+    }
+
+    fn put(&self, name: &str, value: &str, extra: &[&str]) {
+        let mut args = vec!["put", name, "-"];
+        args.extend_from_slice(extra);
+        self.ok(&args, value.as_bytes());
+    }
+
+    fn fault(&self, rule: serde_json::Value) {
+        let (status, body) = http(&self.endpoint, "/_mock/faults", None, &rule.to_string());
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// `lockbox exec ARGS` with the child's stdout captured.
+    fn exec(&self, args: &[&str]) -> Output {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(args);
+        self.run(&full, b"")
+    }
+}
+
+/// A process killed on drop (a test that fails half-way leaves nothing behind).
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(mut c: Command) -> Guard {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Guard(c.spawn().expect("spawn lockbox"))
+}
+
+/// Wait for `cond`, up to `secs`.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_exit(g: &mut Guard, secs: u64) -> std::process::ExitStatus {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(s) = g.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < until, "lockbox did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn term(g: &Guard) {
+    let pid = rustix::process::Pid::from_child(&g.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}
+
+/// `KEY=VALUE` lines (single-line values) as a map.
+fn env_map(stdout: &[u8]) -> BTreeMap<String, String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A directory on tmpfs.
+fn shm_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("lockbox-exec-test")
+        .tempdir_in("/dev/shm")
+        .expect("a tempdir in /dev/shm")
+}
+
+#[test]
+fn every_declaration_form_and_exactly_the_declared_values() {
+    let r = Remote::start();
+    // One encryption context for every secret of one exec, as getall's.
+    let ctx = &["env=prod"][..];
+    r.put("prod/db/password", "pw-one", ctx);
+    r.put("prod/db/password", "pw-two", ctx);
+    r.put("prod/app/api-key", "key", ctx);
+    r.put("prod/app/db.user", "user", ctx);
+    r.put("ctx/token", "tok", ctx);
+    r.put("from/manifest", "man", ctx);
+    r.put("from/inherited", "inh", ctx);
+    r.put("tls/key", "PEM", ctx);
+    let shm = shm_dir();
+    let file = shm.path().join("tls.key");
+    let manifest = r.home().join("lockbox.toml");
+    std::fs::write(
+        &manifest,
+        "prefix = [\"prod/app/\"]\n[env]\nMANIFEST = \"from/manifest\"\nTOKEN = \"ctx/token\"\n\
+         [context]\nenv = \"prod\"\n",
+    )
+    .unwrap();
+    let file_decl = format!("{}=tls/key", file.display());
+    let script = format!(
+        "cat {} > /dev/null && echo FILE=$(cat {}) && /usr/bin/env",
+        file.display(),
+        file.display()
+    );
+    let mut c = r.cmd(&[
+        "exec",
+        "--pristine",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--env",
+        "DB_LATEST=prod/db/password",
+        "--env",
+        "DB_FIRST=prod/db/password@1",
+        "--file",
+        &file_decl,
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    c.env("INHERITED", "lockbox://from/inherited")
+        .env("OTHER", "not passed with --pristine");
+    let out = run_with_stdin(&mut c, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut got = env_map(&out.stdout);
+    // sh's own.
+    for k in ["PWD", "SHLVL", "_"] {
+        got.remove(k);
+    }
+    assert_eq!(
+        got,
+        map(&[
+            ("FILE", "PEM"),
+            ("DB_LATEST", "pw-two"),
+            ("DB_FIRST", "pw-one"),
+            ("MANIFEST", "man"),
+            ("TOKEN", "tok"),
+            ("API_KEY", "key"),
+            ("DB_USER", "user"),
+            ("INHERITED", "inh"),
+            ("HOME", r.home().to_str().unwrap()),
+        ])
+    );
+    assert!(!file.exists(), "the file outlived the child");
+
+    // YAML and JSON manifests, and --context on the command line.
+    let yaml = r.home().join("m.yaml");
+    std::fs::write(&yaml, "env:\n  TOKEN: ctx/token\n").unwrap();
+    let json = r.home().join("m.json");
+    std::fs::write(&json, r#"{"env": {"TOKEN": "ctx/token"}}"#).unwrap();
+    for m in [&yaml, &json] {
+        let out = r.exec(&[
+            "--manifest",
+            m.to_str().unwrap(),
+            "--context",
+            "env=prod",
+            "--",
+            "/usr/bin/env",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(env_map(&out.stdout)["TOKEN"], "tok");
+    }
+    // Without the context: a context mismatch, exit 5.
+    let out = r.exec(&["--manifest", yaml.to_str().unwrap(), "--", "/usr/bin/env"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("context mismatch"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Runs `exec ARGS -- sh -c 'touch MARKER'` and asserts the child never started.
+fn assert_not_started(r: &Remote, args: &[&str], code: i32) -> String {
+    let marker = r.home().join("started");
+    let script = format!("touch {}", marker.display());
+    let mut full = args.to_vec();
+    full.extend(["--", "/bin/sh", "-c", &script]);
+    let out = r.exec(&full);
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    assert!(!marker.exists(), "the child was started");
+    assert!(out.stdout.is_empty());
+    stderr(&out)
+}
+
+#[test]
+fn missing_secrets_start_nothing_and_are_all_named() {
+    let r = Remote::start();
+    r.put("present", "CANARY-PRESENT", &[]);
+    let err = assert_not_started(
+        &r,
+        &[
+            "--env",
+            "A=present",
+            "--env",
+            "B=missing/one",
+            "--env",
+            "C=present@7",
+            "--prefix",
+            "nothing/here/",
+        ],
+        3,
+    );
+    for want in [
+        "missing/one ($B): not found",
+        "present@7 ($C): not found",
+        "prefix nothing/here/: not found",
+        "3 of 4",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!err.contains("CANARY"));
+}
+
+#[test]
+fn unresolved_and_bad_references_are_never_passed_on() {
+    let r = Remote::start();
+    let marker = r.home().join("started");
+    let script = format!("touch {}", marker.display());
+    for (value, code) in [
+        ("lockbox://missing", 3),
+        ("lockbox://", 2),
+        ("lockbox://a@b@*", 2),
+    ] {
+        let mut c = r.cmd(&["exec", "--", "/bin/sh", "-c", &script]);
+        c.env("REF", value);
+        let out = run_with_stdin(&mut c, b"");
+        assert_eq!(out.status.code(), Some(code), "{value}: {}", stderr(&out));
+        assert!(stderr(&out).contains("REF"), "{}", stderr(&out));
+        assert!(!marker.exists());
+    }
+}
+
+#[test]
+fn access_denied_is_exit_4_and_beats_not_found() {
+    let r = Remote::start();
+    r.put("a", "CANARY-A", &[]);
+    r.put("b", "CANARY-B", &[]);
+    r.fault(serde_json::json!({"target": "kms:Decrypt", "error": "AccessDeniedException"}));
+    let err = assert_not_started(
+        &r,
+        &["--env", "A=a", "--env", "B=b", "--env", "M=missing"],
+        4,
+    );
+    for want in [
+        "a ($A): access denied",
+        "b ($B): access denied",
+        "missing ($M): not found",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!err.contains("CANARY"));
+}
+
+#[test]
+fn deadline_overrun_starts_nothing_in_bounded_time() {
+    let r = Remote::start();
+    r.put("slow", "v", &[]);
+    r.put("slow2", "v", &[]);
+    r.fault(serde_json::json!({"target": "kms:Decrypt", "latency_ms": 5000}));
+    let started = Instant::now();
+    let err = assert_not_started(
+        &r,
+        &["--deadline", "500ms", "--env", "S=slow", "--env", "T=slow2"],
+        6,
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("slow ($S): timed out"), "{err}");
+    assert!(err.contains("slow2 ($T): timed out"), "{err}");
+    assert!(err.contains("500ms"), "{err}");
+}
+
+#[test]
+fn throttling_on_the_first_attempts_still_succeeds() {
+    let r = Remote::start();
+    r.put("t", "value", &[]);
+    r.fault(
+        serde_json::json!({"target": "kms:Decrypt", "error": "ThrottlingException", "count": 2}),
+    );
+    r.fault(serde_json::json!({"target": "dynamodb:Query", "error": "ProvisionedThroughputExceededException", "count": 2}));
+    let out = r.exec(&["--env", "T=t", "--", "/usr/bin/env"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env_map(&out.stdout)["T"], "value");
+}
+
+#[test]
+fn exit_status_passes_through_in_both_process_models() {
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=s", shm.path().join("f").display());
+    let out = r.exec(&["--env", "S=s", "--", "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    // A child killed by a signal: 128 + N from the supervisor.
+    let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", "kill -KILL $$"]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    // Not found / not executable: the shell's 127 and 126.
+    let out = r.exec(&["--env", "S=s", "--", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    let out = r.exec(&["--file", &decl, "--", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(!shm.path().join("f").exists());
+}
+
+#[test]
+fn sigterm_reaches_the_child_in_both_process_models() {
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    let shm = shm_dir();
+    let file = shm.path().join("f");
+    let decl = format!("{}=s", file.display());
+    let ready = r.home().join("ready");
+    let script = format!("touch {}; exec sleep 30", ready.display());
+
+    // execve: lockbox *is* the child, so the signal kills it directly.
+    let mut g = spawn(r.cmd(&["exec", "--env", "S=s", "--", "/bin/sh", "-c", &script]));
+    wait_for(20, "the child", || ready.exists());
+    term(&g);
+    let status = wait_exit(&mut g, 10);
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+
+    // Supervisor: forwards it, exits 128 + 15, removes the file.
+    std::fs::remove_file(&ready).unwrap();
+    let mut g = spawn(r.cmd(&["exec", "--file", &decl, "--", "/bin/sh", "-c", &script]));
+    wait_for(20, "the child", || ready.exists());
+    assert!(file.exists());
+    term(&g);
+    let status = wait_exit(&mut g, 10);
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(!file.exists());
+}
+
+#[test]
+fn files_are_0400_on_tmpfs_and_removed_and_disk_needs_allow_disk() {
+    let r = Remote::start();
+    r.put("cert", "line1\nline2\n", &[]);
+    let shm = shm_dir();
+    let file = shm.path().join("cert.pem");
+    let decl = format!("{}=cert", file.display());
+    let out_file = r.home().join("seen");
+    let script = format!(
+        "stat -c %a {f} > {o}; cat {f} >> {o}",
+        f = file.display(),
+        o = out_file.display()
+    );
+    let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", &script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "400\nline1\nline2\n"
+    );
+    assert!(!file.exists());
+
+    // A directory on disk (the test home, unless it happens to be tmpfs).
+    let disk = r.home().join("cert.pem");
+    let on_tmpfs = rustix::fs::statfs(r.home()).unwrap().f_type as u64 == 0x0102_1994;
+    if !on_tmpfs {
+        let decl = format!("{}=cert", disk.display());
+        let marker = r.home().join("started");
+        let touch = format!("touch {}", marker.display());
+        let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", &touch]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--allow-disk"), "{}", stderr(&out));
+        assert!(!marker.exists());
+        let check = format!("test \"$(stat -c %a {})\" = 400", disk.display());
+        let out = r.exec(&[
+            "--allow-disk",
+            "--file",
+            &decl,
+            "--",
+            "/bin/sh",
+            "-c",
+            &check,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!disk.exists());
+    }
+}
+
+#[test]
+fn watch_signal_mode_rewrites_the_file_then_signals() {
+    let r = Remote::start();
+    r.put("rot", "first", &[]);
+    let shm = shm_dir();
+    let file = shm.path().join("rot");
+    let decl = format!("{}=rot", file.display());
+    let seen = r.home().join("seen");
+    let ready = r.home().join("ready");
+    let script = format!(
+        "trap 'cat {f} > {s}' HUP; touch {r}; while :; do sleep 0.05; done",
+        f = file.display(),
+        s = seen.display(),
+        r = ready.display()
+    );
+    let mut g = spawn(r.cmd(&[
+        "exec",
+        "--watch",
+        "300ms",
+        "--on-change",
+        "signal:SIGHUP",
+        "--file",
+        &decl,
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]));
+    wait_for(20, "the child", || ready.exists());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "first");
+    r.put("rot", "second", &[]);
+    wait_for(20, "the rotated value", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s == "second")
+    });
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o400);
+    term(&g);
+    assert_eq!(wait_exit(&mut g, 10).code(), Some(143));
+    assert!(!file.exists());
+}
+
+#[test]
+fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
+    let r = Remote::start();
+    r.put("rot", "first", &[]);
+    r.put("pinned", "fixed", &[]);
+    let seen = r.home().join("seen");
+    let script = format!("echo \"$V $P\" >> {}; exec sleep 30", seen.display());
+    let mut g = spawn(r.cmd(&[
+        "exec",
+        "--watch",
+        "300ms",
+        "--on-change",
+        "restart",
+        "--env",
+        "V=rot",
+        "--env",
+        "P=pinned@1",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]));
+    wait_for(20, "the child", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s == "first fixed\n")
+    });
+    r.put("rot", "second", &[]);
+    wait_for(20, "the restarted child", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s == "first fixed\nsecond fixed\n")
+    });
+    term(&g);
+    assert_eq!(wait_exit(&mut g, 10).code(), Some(143));
+}
+
+#[test]
+fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
+    let r = Remote::start();
+    let canary = "CANARY-9f3e-never-print-me";
+    r.put("canary", canary, &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=canary", shm.path().join("c").display());
+    for args in [
+        &["-vv", "--env", "C=canary", "--", "/bin/true"][..],
+        &["-vv", "--file", &decl, "--", "/bin/true"][..],
+        &[
+            "-vv",
+            "--env",
+            "C=canary",
+            "--env",
+            "M=missing",
+            "--",
+            "/bin/true",
+        ][..],
+    ] {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(args);
+        let mut c = r.cmd(&full);
+        c.env("LOCKBOX_LOG", "trace");
+        let out = run_with_stdin(&mut c, b"");
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!all.contains(canary), "{args:?} leaked the canary");
+        assert!(!all.contains("9f3e"));
+    }
+    // -v names what it resolved, with the version.
+    let out = r.exec(&["-v", "--env", "C=canary", "--", "/bin/true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("$C <- canary version 1"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The embedded emulator's logs too.
+    let l = common::Local::new();
+    l.put("canary", canary.as_bytes(), &[]);
+    let mut c = l.cmd(&["exec", "-vv", "--env", "C=canary", "--", "/bin/true"]);
+    c.env("LOCKBOX_LOG", "trace");
+    let out = run_with_stdin(&mut c, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!all.contains(canary));
+}
+
+#[test]
+fn lockbox_configuration_is_not_inherited() {
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    let mut c = r.cmd(&["exec", "--env", "S=s", "--", "/usr/bin/env"]);
+    c.env("LOCKBOX_TABLE", "credential-store")
+        .env("LOCKBOX_KMS_KEY", "alias/credstash")
+        .env("LOCKBOX_LOG", "warn")
+        .env("CREDSTASH_DEFAULT_TABLE", "credential-store")
+        .env("KEEP_ME", "yes");
+    let out = run_with_stdin(&mut c, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    assert_eq!(env["KEEP_ME"], "yes");
+    assert_eq!(env["S"], "v");
+    let leaked: Vec<_> = env
+        .keys()
+        .filter(|k| k.starts_with("LOCKBOX_") || *k == "CREDSTASH_DEFAULT_TABLE")
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+}
+
+#[test]
+fn core_limit_is_zero_in_the_child_unless_allowed() {
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    // Start lockbox with a non-zero soft limit, so "0" is lockbox's doing.
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "-c",
+            "ulimit -c 1234 2>/dev/null || exit 99; exec \"$@\"",
+            "sh",
+            common::BIN,
+            "--endpoint-url",
+            &r.endpoint,
+            "exec",
+        ];
+        args.extend_from_slice(extra);
+        args.extend(["--env", "S=s", "--", "/bin/sh", "-c", "ulimit -c"]);
+        let mut sh = Command::new("/bin/sh");
+        sh.args(&args)
+            .env_clear()
+            .env("HOME", r.home())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("AWS_REGION", "us-east-1");
+        run_with_stdin(&mut sh, b"")
+    };
+    let out = run(&[]);
+    if out.status.code() == Some(99) {
+        eprintln!("skipping: the hard core limit here is 0");
+        return;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    let out = run(&["--allow-core-dumps"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1234");
+}
+
+#[test]
+fn prefix_collisions_are_refused_unless_allowed_and_the_last_name_wins() {
+    let r = Remote::start();
+    r.put("app/a.b", "dot", &[]);
+    r.put("app/a-b", "dash", &[]);
+    r.put("app/c", "c", &[]);
+    let err = assert_not_started(&r, &["--prefix", "app/"], 2);
+    assert!(err.contains("app/a-b, app/a.b"), "{err}");
+    assert!(err.contains("$A_B"), "{err}");
+    let out = r.exec(&[
+        "--prefix",
+        "app/",
+        "--allow-collisions",
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    assert_eq!(env["A_B"], "dot");
+    assert_eq!(env["C"], "c");
+    // An explicit --env takes the variable: no collision.
+    let out = r.exec(&[
+        "--prefix",
+        "app/",
+        "--env",
+        "A_B=app/c",
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env_map(&out.stdout)["A_B"], "c");
+}
+
+#[test]
+fn a_hundred_secrets_all_delivered() {
+    let r = Remote::start();
+    let mut import = serde_json::Map::new();
+    for i in 0..100 {
+        import.insert(format!("bulk/s{i:03}"), format!("value-{i}").into());
+    }
+    let file = r.home().join("bulk.json");
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(serde_json::Value::Object(import).to_string().as_bytes())
+        .unwrap();
+    r.ok(&["import", file.to_str().unwrap()], b"");
+    // Half by prefix, half declared one by one in a manifest.
+    let mut manifest = String::from("[env]\n");
+    for i in 50..100 {
+        manifest.push_str(&format!("M{i:03} = \"bulk/s{i:03}\"\n"));
+    }
+    let mpath = r.home().join("m.toml");
+    std::fs::write(&mpath, manifest).unwrap();
+    let out = r.exec(&[
+        "--pristine",
+        "--manifest",
+        mpath.to_str().unwrap(),
+        "--prefix",
+        "bulk/",
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    for i in 0..100 {
+        assert_eq!(env[&format!("S{i:03}")], format!("value-{i}"));
+    }
+    for i in 50..100 {
+        assert_eq!(env[&format!("M{i:03}")], format!("value-{i}"));
+    }
+    assert_eq!(env.len(), 151, "{:?}", env.keys().collect::<Vec<_>>());
+
+    // One denied: none of them, and a non-zero exit naming the failures.
+    r.fault(
+        serde_json::json!({"target": "kms:Decrypt", "error": "AccessDeniedException", "count": 1}),
+    );
+    let err = assert_not_started(&r, &["--prefix", "bulk/"], 4);
+    assert!(err.contains("1 of 100"), "{err}");
+    assert!(err.contains("access denied"), "{err}");
+}
+
+#[test]
+fn bad_declarations_are_usage_errors() {
+    let r = Remote::start();
+    for args in [
+        &["--env", "1BAD=x"][..],
+        &["--env", "NOEQUALS"],
+        &["--env", "A=x", "--env", "A=y"],
+        &["--file", "/no/such/dir/f=x"],
+        &["--deadline", "0s", "--env", "A=x"],
+        &["--on-change", "restart", "--env", "A=x"],
+    ] {
+        let mut full = args.to_vec();
+        full.extend(["--", "/bin/true"]);
+        let out = r.exec(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}

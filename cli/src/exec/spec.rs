@@ -322,6 +322,18 @@ mod tests {
     }
 
     #[test]
+    fn the_container_example_manifest_parses() {
+        let text = include_str!("../../../examples/container/lockbox.toml");
+        let m: Manifest = toml::from_str(text).unwrap();
+        assert_eq!(m.prefix, ["prod/app/"]);
+        assert_eq!(m.env["STRIPE_KEY"], "prod/payments/stripe@3");
+        assert_eq!(m.files[Path::new("/dev/shm/tls.key")], "prod/app-tls/key");
+        assert_eq!(m.context["env"], "prod");
+        let unknown: Result<Manifest, _> = toml::from_str("envs = {}");
+        assert!(unknown.is_err());
+    }
+
+    #[test]
     fn variable_names() {
         assert!(valid_var("DB_PASSWORD"));
         assert!(valid_var("_x1"));

@@ -498,18 +498,11 @@ impl Condition {
     }
 }
 
-/// Condition key names are case-insensitive, except the part after
-/// `kms:EncryptionContext:` (an encryption context key), which is compared exactly.
+/// Condition key names are case-insensitive in IAM, the context key of
+/// `kms:EncryptionContext:<key>` included (which is why AWS recommends pairing it
+/// with `kms:EncryptionContextKeys`, whose values are compared case-sensitively).
 fn context_key_eq(a: &str, b: &str) -> bool {
-    const PREFIX: &str = "kms:encryptioncontext:";
-    let split = |s: &str| {
-        if s.len() > PREFIX.len() && s[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
-            (PREFIX.to_owned(), s[PREFIX.len()..].to_owned())
-        } else {
-            (s.to_ascii_lowercase(), String::new())
-        }
-    };
-    split(a) == split(b)
+    a.eq_ignore_ascii_case(b)
 }
 
 /// IAM wildcard match: `*` any run of characters, `?` any one character.
@@ -641,8 +634,8 @@ mod tests {
             )
         )
         .allowed());
-        // The context key after the prefix is case-sensitive.
-        assert!(!evaluate(
+        // Condition key names are case-insensitive, the context key included; values are not.
+        assert!(evaluate(
             &q,
             &req(
                 "kms:Decrypt",
@@ -650,6 +643,18 @@ mod tests {
                 &[
                     ("kms:EncryptionContext:Lockbox-Name", &["app1/x"]),
                     ("kms:EncryptionContextKeys", &["Lockbox-Name"])
+                ]
+            )
+        )
+        .allowed());
+        assert!(!evaluate(
+            &q,
+            &req(
+                "kms:Decrypt",
+                "k",
+                &[
+                    ("kms:EncryptionContext:lockbox-name", &["APP1/x"]),
+                    ("kms:EncryptionContextKeys", &["lockbox-name"])
                 ]
             )
         )

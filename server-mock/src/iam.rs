@@ -211,11 +211,6 @@ impl IamConfig {
     pub fn user_by_key(&self, access_key_id: &str) -> Option<&User> {
         self.users.iter().find(|u| u.access_key_id == access_key_id)
     }
-
-    /// The user called `name`.
-    pub fn user(&self, name: &str) -> Option<&User> {
-        self.users.iter().find(|u| u.name == name)
-    }
 }
 
 /// One parsed statement.

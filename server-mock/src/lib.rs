@@ -23,7 +23,7 @@ mod authz;
 pub mod dynamodb;
 pub mod error;
 mod faults;
-pub mod iam;
+mod iam;
 pub mod kms;
 mod protocol;
 mod server;

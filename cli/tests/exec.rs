@@ -528,7 +528,7 @@ fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
 #[test]
 fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
     let r = Remote::start();
-    let canary = "CANARY-9f3e-never-print-me";
+    let canary = "CANARY-qzxv-never-print-me";
     r.put("canary", canary, &[]);
     let shm = shm_dir();
     let decl = format!("{}=canary", shm.path().join("c").display());
@@ -552,7 +552,7 @@ fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
         let out = run_with_stdin(&mut c, b"");
         let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
         assert!(!all.contains(canary), "{args:?} leaked the canary");
-        assert!(!all.contains("9f3e"));
+        assert!(!all.contains("qzxv"), "{args:?} leaked part of the canary");
     }
     // -v names what it resolved, with the version.
     let out = r.exec(&["-v", "--env", "C=canary", "--", "/bin/true"]);
@@ -732,4 +732,145 @@ fn bad_declarations_are_usage_errors() {
         let out = r.exec(&full);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// The issue's check: a container-style start, whose only AWS configuration is the
+/// container credentials endpoint (plus region and endpoint), against the emulator
+/// in strict mode (SigV4 and IAM policies): 100 declared secrets all delivered, or,
+/// when one is denied by policy, none of them and a non-zero exit naming it.
+#[test]
+fn container_style_start_with_a_task_role_in_strict_mode() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    // Populate in open mode, then restart the same state in strict mode.
+    let open = rt
+        .block_on(lockbox_mock::start_with(
+            lockbox_mock::Config::builder().data_dir(data.path()),
+        ))
+        .unwrap();
+    let endpoint = open.endpoint_url();
+    create_key(&endpoint, "alias/credstash");
+    let admin = |endpoint: &str, args: &[&str], stdin: &[u8]| {
+        common::ok(
+            run_with_stdin(&mut remote(home.path(), endpoint, args), stdin),
+            args,
+        )
+    };
+    admin(&endpoint, &["setup"], b"");
+    let mut import = serde_json::Map::new();
+    for i in 0..100 {
+        import.insert(format!("bulk/s{i:03}"), format!("value-{i}").into());
+    }
+    admin(
+        &endpoint,
+        &["import", "-", "-f", "json"],
+        serde_json::Value::Object(import).to_string().as_bytes(),
+    );
+    rt.block_on(open.shutdown());
+
+    let reader = |deny: bool| {
+        let mut statements = vec![
+            serde_json::json!({"Effect": "Allow",
+                "Action": ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                "Resource": "arn:aws:dynamodb:us-east-1:000000000000:table/credential-store"}),
+            serde_json::json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringLike": {"kms:EncryptionContext:lockbox-name": "bulk/*"}}}),
+        ];
+        if deny {
+            statements.push(serde_json::json!({"Effect": "Deny", "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:EncryptionContext:lockbox-name": "bulk/s042"}}}));
+        }
+        serde_json::json!([{"Version": "2012-10-17", "Statement": statements}])
+    };
+    let iam = serde_json::json!({
+        "users": [],
+        "roles": [
+            {"name": "app", "trust": {"container_token": "tok-app"}, "policies": reader(false)},
+            {"name": "app-denied", "trust": {"container_token": "tok-denied"}, "policies": reader(true)}
+        ]
+    });
+    let strict = rt
+        .block_on(lockbox_mock::start_with(
+            lockbox_mock::Config::builder()
+                .data_dir(data.path())
+                .iam_json(iam.to_string()),
+        ))
+        .unwrap();
+    let endpoint = strict.endpoint_url();
+    let container = |role: &str, token: &str, script: &str| {
+        let mut c = common::bare(home.path());
+        c.env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{endpoint}/_mock/container-credentials/{role}"),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .args(["exec", "--prefix", "bulk/", "--", "/bin/sh", "-c", script]);
+        run_with_stdin(&mut c, b"")
+    };
+
+    let out = container("app", "tok-app", "/usr/bin/env");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    for i in 0..100 {
+        assert_eq!(env[&format!("S{i:03}")], format!("value-{i}"));
+    }
+
+    let marker = home.path().join("started");
+    let out = container(
+        "app-denied",
+        "tok-denied",
+        &format!("touch {}", marker.display()),
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(!marker.exists(), "the child was started");
+    let err = stderr(&out);
+    assert!(err.contains("1 of 100"), "{err}");
+    assert!(err.contains("bulk/s042 ($S042): access denied"), "{err}");
+    rt.block_on(strict.shutdown());
+}
+
+/// As PID 1 (a new PID namespace, where available), the supervisor reaps orphans
+/// re-parented to it, and still exits with its child's status.
+#[test]
+fn as_pid_1_the_supervisor_reaps_orphans() {
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: cannot create a PID namespace here (unshare)");
+        return;
+    }
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=s", shm.path().join("f").display());
+    let seen = r.home().join("seen");
+    // The subshell exits at once, orphaning its `sleep`, which PID 1 must reap.
+    let script = format!(
+        "echo $$ > {s}; (sleep 0.1 &); sleep 0.6; cat /proc/[0-9]*/stat 2>/dev/null | grep -c ') Z ' >> {s}; exit 3",
+        s = seen.display()
+    );
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", common::BIN])
+        .args(["--endpoint-url", &r.endpoint, "exec", "--file", &decl])
+        .args(["--", "/bin/sh", "-c", &script])
+        .env_clear()
+        .env("HOME", r.home())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1");
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_ne!(lines[0], "1", "lockbox should be PID 1, its child another");
+    assert_eq!(lines[1], "0", "zombies left: {seen}");
 }

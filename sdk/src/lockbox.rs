@@ -18,7 +18,11 @@ use crate::format::{Attr, Attributes};
 use crate::{EncryptionContext, Error, ExposeSecret, Result, SecretName, SecretValue, Version};
 
 /// Default number of secrets fetched at once by [`Lockbox::get_many`].
-pub const DEFAULT_CONCURRENCY: usize = 64;
+///
+/// 128 lets a container with up to 128 secrets resolve them in one wave of
+/// reads and one of decrypts (two round trips); at 64, 100 secrets took two waves
+/// (`docs/BENCHMARKS.md`). Far below KMS's and DynamoDB's request quotas.
+pub const DEFAULT_CONCURRENCY: usize = 128;
 
 /// How many conditional writes `put` tries before giving up on a contended name.
 const PUT_ATTEMPTS: u32 = 1000;

@@ -22,8 +22,8 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// Refuse a path that is not absolute-or-relative-to-a-directory on tmpfs/ramfs,
-/// unless `allow_disk`.
+/// Refuse a path whose directory is missing or not on tmpfs/ramfs (unless
+/// `allow_disk`), before anything is fetched.
 pub fn check_path(path: &Path, allow_disk: bool) -> Result<()> {
     if path.file_name().is_none() {
         return Err(usage(format!("--file {}: not a file path", path.display())));

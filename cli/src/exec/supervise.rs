@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::env::{child_env, EnvPolicy};
 use super::files::Files;
 use super::resolve::{resolve, Failed, Resolved, LOG};
-use super::spec::{OnChange, Spec, SIGNALS};
+use super::spec::{OnChange, Spec, Target, SIGNALS};
 use crate::exit::Coded;
 
 /// How long a child has to exit after SIGTERM before it gets SIGKILL (restart).
@@ -236,17 +236,27 @@ pub async fn supervise(
                                 tracing::info!(target: LOG, "{target} changed: now {name} version {version}");
                             }
                         }
+                        // Files first, for either action; if they cannot be written
+                        // the child keeps running on what it has.
+                        if let Err(e) = write_files(&mut files, &new) {
+                            tracing::warn!("{e:#}; the running command keeps its current secrets");
+                            continue;
+                        }
                         match w.on_change {
                             OnChange::Signal(sig) => {
-                                write_files(&mut files, &new)?;
-                                if new.env.keys().any(|k| new.versions.get(&super::spec::Target::Env(k.clone())) != resolved.versions.get(&super::spec::Target::Env(k.clone()))) {
-                                    tracing::warn!("an environment variable's secret changed; a signal cannot update a running process's environment: use --on-change restart");
+                                let env_changed = new.versions.iter().any(|(t, v)| {
+                                    matches!(t, Target::Env(_)) && resolved.versions.get(t) != Some(v)
+                                });
+                                if env_changed {
+                                    tracing::warn!(
+                                        "an environment variable's secret changed; a signal cannot \
+                                         update a running process's environment: use --on-change restart"
+                                    );
                                 }
                                 let _ = rustix::process::kill_process(child, sig);
                             }
                             OnChange::Restart => {
                                 stop(child, pid1).await;
-                                write_files(&mut files, &new)?;
                                 child = spawn(launch, &new)?;
                             }
                         }

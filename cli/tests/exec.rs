@@ -874,3 +874,32 @@ fn as_pid_1_the_supervisor_reaps_orphans() {
     assert_ne!(lines[0], "1", "lockbox should be PID 1, its child another");
     assert_eq!(lines[1], "0", "zombies left: {seen}");
 }
+
+#[test]
+fn a_failed_re_check_keeps_the_child_running_on_what_it_has() {
+    let r = Remote::start();
+    r.put("rot", "first", &[]);
+    let seen = r.home().join("seen");
+    let script = format!("echo \"$V\" >> {}; exec sleep 30", seen.display());
+    let mut g = spawn(r.cmd(&[
+        "exec", "--watch", "200ms", "--env", "V=rot", "--", "/bin/sh", "-c", &script,
+    ]));
+    wait_for(20, "the child", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s == "first\n")
+    });
+    // The next two re-checks are denied; the one after sees the new version.
+    r.fault(
+        serde_json::json!({"target": "kms:Decrypt", "error": "AccessDeniedException", "count": 2}),
+    );
+    r.put("rot", "second", &[]);
+    wait_for(20, "the restarted child", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s == "first\nsecond\n")
+    });
+    term(&g);
+    assert_eq!(wait_exit(&mut g, 10).code(), Some(143));
+    let mut err = String::new();
+    std::io::Read::read_to_string(g.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("re-check failed"), "{err}");
+    assert!(err.contains("rot ($V): access denied"), "{err}");
+    assert!(!err.contains("second") && !err.contains("first"), "{err}");
+}

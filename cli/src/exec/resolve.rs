@@ -331,3 +331,45 @@ pub async fn resolve(
         Err(Failed { failures, total })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(codes: &[u8]) -> Failed {
+        Failed {
+            failures: codes
+                .iter()
+                .map(|&code| Failure {
+                    what: "x".into(),
+                    targets: vec!["$X".into()],
+                    class: "c",
+                    code,
+                    reason: "r".into(),
+                })
+                .collect(),
+            total: codes.len(),
+        }
+    }
+
+    #[test]
+    fn the_most_severe_class_decides_the_exit_code() {
+        use crate::exit::*;
+        assert_eq!(failed(&[TRANSIENT, NOT_FOUND]).code(), NOT_FOUND);
+        assert_eq!(failed(&[NOT_FOUND, ACCESS, TRANSIENT]).code(), ACCESS);
+        assert_eq!(failed(&[ACCESS, INTEGRITY]).code(), INTEGRITY);
+        assert_eq!(failed(&[OTHER, TRANSIENT]).code(), TRANSIENT);
+        assert_eq!(failed(&[USAGE, TRANSIENT]).code(), USAGE);
+        assert_eq!(failed(&[OTHER]).code(), OTHER);
+    }
+
+    #[test]
+    fn the_report_names_each_failure_and_where_it_was_going() {
+        let f = failed(&[exit::NOT_FOUND, exit::ACCESS]);
+        assert_eq!(
+            f.message("/app/server"),
+            "/app/server was not started: 2 of 2 secrets could not be read\n  \
+             x ($X): c: r\n  x ($X): c: r"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! `lockbox exec`: the container entrypoint. Declarations ([`spec`]) are resolved
 //! all or nothing within one deadline ([`resolve`]); the child gets a freshly
-//! built environment ([`env`]) and memory-backed files ([`files`]); lockbox either
+//! built environment ([`env`](mod@env)) and memory-backed files ([`files`]); lockbox either
 //! becomes the child or stays as its supervisor ([`supervise`]).
 
 pub mod env;

@@ -502,6 +502,7 @@ fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
     let script = format!("echo \"$V $P\" >> {}; exec sleep 30", seen.display());
     let mut g = spawn(r.cmd(&[
         "exec",
+        "-vv",
         "--watch",
         "300ms",
         "--on-change",
@@ -524,6 +525,12 @@ fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
     });
     term(&g);
     assert_eq!(wait_exit(&mut g, 10).code(), Some(143));
+    // The pinned version is read once; re-checks fetch only the latest.
+    let mut err = String::new();
+    std::io::Read::read_to_string(g.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(err.matches("fetching 2 of 2 secrets").count(), 1, "{err}");
+    assert!(err.contains("fetching 1 of 2 secrets"), "{err}");
+    assert!(err.contains("$V changed: now rot version 2"), "{err}");
 }
 
 #[test]

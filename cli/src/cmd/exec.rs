@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
             no_home: args.no_home,
         },
     };
-    let resolved = resolve(&ctx.lockbox, &spec, args.deadline)
+    let resolved = resolve(&ctx.lockbox, &spec, args.deadline, Default::default())
         .await
         .map_err(|failed| Coded {
             code: failed.code(),

@@ -27,6 +27,49 @@ pub struct Resolved {
     pub versions: BTreeMap<Target, (String, u64)>,
 }
 
+impl Resolved {
+    /// Copies of every value by name and version, so a re-check (`--watch`) does
+    /// not fetch pinned versions again: they never change.
+    pub fn reuse(&self) -> Reuse {
+        let mut out = Reuse::new();
+        for (target, (name, version)) in &self.versions {
+            let value = match target {
+                Target::Env(v) => self.env.get(v),
+                Target::File(p) => self.files.get(p),
+            };
+            if let Some(value) = value {
+                out.entry((name.clone(), *version)).or_insert_with(|| Got {
+                    name: name.clone(),
+                    version: *version,
+                    value: value.duplicate(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A secret read: its name, version and value.
+#[derive(Debug)]
+pub struct Got {
+    name: String,
+    version: u64,
+    value: SecretValue,
+}
+
+impl From<Secret> for Got {
+    fn from(s: Secret) -> Self {
+        Self {
+            name: s.name.to_string(),
+            version: s.version.get(),
+            value: s.value,
+        }
+    }
+}
+
+/// Values already read, by name and version.
+pub type Reuse = BTreeMap<(String, u64), Got>;
+
 /// One thing that could not be resolved.
 #[derive(Debug)]
 pub struct Failure {
@@ -200,11 +243,13 @@ fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -
     out
 }
 
-/// Resolve `spec`: every secret, or a [`Failed`] naming each failure.
+/// Resolve `spec`: every secret, or a [`Failed`] naming each failure. Pinned
+/// versions found in `reuse` are taken from there instead of fetched.
 pub async fn resolve(
     lockbox: &Lockbox,
     spec: &Spec,
     deadline: Duration,
+    mut reuse: Reuse,
 ) -> Result<Resolved, Failed> {
     let until = Instant::now() + deadline;
     let mut failures = Vec::new();
@@ -253,23 +298,46 @@ pub async fn resolve(
         slot.push(i);
     }
     let total = unique.len() + failures.len();
-    tracing::debug!(target: LOG, "reading {} secrets", unique.len());
+    let mut results: Vec<Option<Result<Got, Why>>> = unique
+        .iter()
+        .map(|r| {
+            let v = r.version?;
+            reuse.remove(&(r.name.to_string(), v.get())).map(Ok)
+        })
+        .collect();
+    let wanted: Vec<(usize, SecretRef)> = unique
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| results[*i].is_none())
+        .map(|(i, r)| (i, r.clone()))
+        .collect();
+    let refs: Vec<SecretRef> = wanted.iter().map(|(_, r)| r.clone()).collect();
+    tracing::debug!(
+        target: LOG,
+        "fetching {} of {} secrets (pinned versions already read are kept)",
+        refs.len(),
+        unique.len()
+    );
     // The SDK's get_each: bounded concurrency, pinned versions batched, retries
     // with jitter on every call, one outcome per secret. The deadline bounds the
     // whole of it; when it passes, no secret of the batch is confirmed.
-    let results: Vec<Result<Secret, Why>> =
-        match tokio::time::timeout_at(until, lockbox.get_each(&unique, &spec.context)).await {
-            Ok(results) => results
+    let fetched: Vec<Result<Got, Why>> =
+        match tokio::time::timeout_at(until, lockbox.get_each(&refs, &spec.context)).await {
+            Ok(outcomes) => outcomes
                 .into_iter()
                 .map(|r| {
-                    r.map_err(|e| {
+                    r.map(Got::from).map_err(|e| {
                         let (class, code) = classify(&e);
                         (class, code, e.to_string())
                     })
                 })
                 .collect(),
-            Err(_) => unique.iter().map(|_| Err(timed_out(deadline))).collect(),
+            Err(_) => refs.iter().map(|_| Err(timed_out(deadline))).collect(),
         };
+    for ((i, _), outcome) in wanted.iter().zip(fetched) {
+        results[*i] = Some(outcome);
+    }
+
     let targets_of = |i: usize| -> Vec<String> {
         bindings
             .iter()
@@ -278,9 +346,9 @@ pub async fn resolve(
             .map(|(b, _)| b.target.to_string())
             .collect()
     };
-    let mut secrets: Vec<Option<Secret>> = Vec::with_capacity(unique.len());
+    let mut secrets: Vec<Option<Got>> = Vec::with_capacity(unique.len());
     for (i, outcome) in results.into_iter().enumerate() {
-        match outcome {
+        match outcome.expect("every secret has an outcome") {
             Ok(s) => secrets.push(Some(s)),
             Err((class, code, reason)) => {
                 failures.push(Failure {
@@ -315,7 +383,7 @@ pub async fn resolve(
         tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
         resolved
             .versions
-            .insert(b.target.clone(), (s.name.to_string(), s.version.get()));
+            .insert(b.target.clone(), (s.name.clone(), s.version));
         match &b.target {
             Target::Env(var) => {
                 resolved.env.insert(var.clone(), s.value.duplicate());

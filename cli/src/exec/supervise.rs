@@ -217,7 +217,7 @@ pub async fn supervise(
             _ = tokio::time::sleep(POLL) => {}
             _ = tokio::time::sleep_until(wake), if check.is_none() && next_check.is_some() => {
                 let w = watch.as_ref().expect("next_check is set only with --watch");
-                check = Some(Box::pin(resolve(w.lockbox, w.spec, w.deadline)));
+                check = Some(Box::pin(resolve(w.lockbox, w.spec, w.deadline, resolved.reuse())));
             }
             outcome = async { check.as_mut().expect("guarded").await }, if check.is_some() => {
                 check = None;

@@ -28,6 +28,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// DynamoDB table [env: LOCKBOX_TABLE, then CREDSTASH_DEFAULT_TABLE] [default: credential-store]
     #[arg(short = 't', long, global = true, value_name = "TABLE")]
@@ -322,6 +323,7 @@ pub struct ExportArgs {
 
 /// `exec`.
 #[derive(Debug, Args)]
+#[command(override_usage = "lockbox exec [OPTIONS] -- COMMAND [ARGS]...")]
 #[command(after_help = "Examples:\n  \
         lockbox exec --env DB_PASSWORD=prod/db/password -- /app/server\n  \
         lockbox exec --prefix prod/app/ --file /dev/shm/tls.key=prod/tls/key -- /app/server\n  \

@@ -173,10 +173,38 @@ pub enum Command {
     /// Run a command with secrets in its environment or in memory-backed files:
     /// all of them, or the command is not started
     Exec(ExecArgs),
+    /// Print a least-privilege IAM policy for the readers or writers of a name pattern
+    Policy(PolicyArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Print the man page (roff)
     Man,
+}
+
+/// `policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Who the policy is for
+    #[arg(value_enum)]
+    pub role: PolicyRole,
+    /// Names the identity may use: `*` and `?` are wildcards (for example `app1/*`)
+    pub pattern: String,
+    /// The AWS account id of the table and key
+    #[arg(long, default_value = "000000000000")]
+    pub account: String,
+    /// The KMS key's ARN (needed when -k is an alias: IAM checks KMS permissions
+    /// against key ARNs; without it the policy allows any key in the account)
+    #[arg(long, value_name = "ARN")]
+    pub key_arn: Option<String>,
+}
+
+/// The two policies `policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyRole {
+    /// Read (GetItem/Query/BatchGetItem + kms:Decrypt)
+    Reader,
+    /// Write new versions (PutItem + kms:GenerateDataKey), no decrypt
+    Writer,
 }
 
 /// `setup`.

@@ -42,6 +42,14 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Completions(a) => return finish(cmd::completions::run(a)),
         Command::Man => return finish(cmd::man::run()),
+        Command::Policy(a) => {
+            return finish(cmd::policy::run(
+                a,
+                &table_name(&cli.global),
+                &key_id(&cli.global),
+                cli.global.region.as_deref(),
+            ))
+        }
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -109,6 +117,23 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// `-t`, else `LOCKBOX_TABLE`, else `CREDSTASH_DEFAULT_TABLE`, else credstash's default.
+fn table_name(g: &GlobalArgs) -> String {
+    g.table
+        .clone()
+        .or_else(|| env_nonempty("LOCKBOX_TABLE"))
+        .or_else(|| env_nonempty("CREDSTASH_DEFAULT_TABLE"))
+        .unwrap_or_else(|| DEFAULT_TABLE.into())
+}
+
+/// `-k`, else `LOCKBOX_KMS_KEY`, else credstash's default.
+fn key_id(g: &GlobalArgs) -> String {
+    g.key
+        .clone()
+        .or_else(|| env_nonempty("LOCKBOX_KMS_KEY"))
+        .unwrap_or_else(|| DEFAULT_KEY.into())
+}
+
 /// `--local[=DIR]`, else `LOCKBOX_LOCAL` (a directory, or `1`/`true` for the
 /// default; `0`/`false` for off).
 fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
@@ -128,17 +153,8 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
         // Before any credential or secret is in memory.
         exec::hygiene::harden(a.allow_core_dumps)?;
     }
-    let table = g
-        .table
-        .clone()
-        .or_else(|| env_nonempty("LOCKBOX_TABLE"))
-        .or_else(|| env_nonempty("CREDSTASH_DEFAULT_TABLE"))
-        .unwrap_or_else(|| DEFAULT_TABLE.into());
-    let key = g
-        .key
-        .clone()
-        .or_else(|| env_nonempty("LOCKBOX_KMS_KEY"))
-        .unwrap_or_else(|| DEFAULT_KEY.into());
+    let table = table_name(g);
+    let key = key_id(g);
     let mut options = AwsOptions {
         table: table.clone(),
         kms_key: key.clone(),

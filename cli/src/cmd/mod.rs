@@ -11,6 +11,7 @@ pub mod import;
 pub mod keys;
 pub mod list;
 pub mod man;
+pub mod policy;
 pub mod prune;
 pub mod put;
 pub mod rollback;
@@ -40,6 +41,7 @@ pub async fn run(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Exec(_) => unreachable!("main runs exec itself"),
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),
+        Command::Policy(_) => unreachable!("policy runs without AWS, before the runtime"),
     }
 }
 

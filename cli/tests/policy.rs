@@ -1,0 +1,104 @@
+//! `lockbox policy`: the printed policies load unchanged into the emulator's
+//! strict mode, where the reader of `app1/*` reads its secrets and is refused
+//! `app2/db` with exit 4 and the missing permission named.
+
+mod common;
+
+use common::{bare, http, ok, remote, run_with_stdin, stderr};
+
+#[test]
+fn reader_policy_from_the_cli_confines_the_reader_in_strict_mode() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    // Open mode first, to create the key, the table and the secrets.
+    let mock = rt
+        .block_on(lockbox_mock::start_with(
+            lockbox_mock::Config::builder().data_dir(dir.path()),
+        ))
+        .unwrap();
+    let endpoint = mock.endpoint_url();
+    let (status, body) = http(&endpoint, "/", Some("TrentService.CreateKey"), "{}");
+    assert_eq!(status, 200, "{body}");
+    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (key_id, key_arn) = (
+        key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned(),
+        key["KeyMetadata"]["Arn"].as_str().unwrap().to_owned(),
+    );
+    let alias = serde_json::json!({"AliasName": "alias/credstash", "TargetKeyId": key_id});
+    assert_eq!(
+        http(
+            &endpoint,
+            "/",
+            Some("TrentService.CreateAlias"),
+            &alias.to_string()
+        )
+        .0,
+        200
+    );
+    ok(
+        run_with_stdin(&mut remote(home.path(), &endpoint, &["setup"]), b""),
+        &["setup"],
+    );
+    for name in ["app1/db", "app2/db"] {
+        let args = ["put", name, "-"];
+        ok(
+            run_with_stdin(&mut remote(home.path(), &endpoint, &args), name.as_bytes()),
+            &args,
+        );
+    }
+    rt.block_on(mock.shutdown());
+
+    let args = ["policy", "reader", "app1/*", "--key-arn", &key_arn];
+    let policy: serde_json::Value = serde_json::from_slice(&ok(
+        run_with_stdin(&mut bare(home.path()).args(args), b""),
+        &args,
+    ))
+    .unwrap();
+    let iam = serde_json::json!({"users": [{
+        "name": "reader", "access_key_id": "AKIAREADER", "secret_access_key": "reader-secret",
+        "policies": [policy]
+    }]});
+    let mock = rt
+        .block_on(lockbox_mock::start_with(
+            lockbox_mock::Config::builder()
+                .data_dir(dir.path())
+                .iam_json(iam.to_string()),
+        ))
+        .unwrap();
+    let endpoint = mock.endpoint_url();
+    let as_reader = |args: &[&str]| {
+        let mut c = remote(home.path(), &endpoint, args);
+        c.env("AWS_ACCESS_KEY_ID", "AKIAREADER")
+            .env("AWS_SECRET_ACCESS_KEY", "reader-secret");
+        run_with_stdin(&mut c, b"")
+    };
+    let out = as_reader(&["get", "app1/db"]);
+    assert_eq!(ok(out, &["get"]), b"app1/db\n");
+    let out = as_reader(&["get", "app2/db"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dynamodb:Query"),
+        "names the missing permission: {err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("app2/db"));
+    rt.block_on(mock.shutdown());
+}
+
+#[test]
+fn writer_policy_cannot_decrypt_and_an_alias_key_is_flagged() {
+    let home = tempfile::tempdir().unwrap();
+    let args = ["policy", "writer", "app1/*"];
+    let out = run_with_stdin(&mut bare(home.path()).args(args), b"");
+    let text = String::from_utf8(ok(out.clone(), &args)).unwrap();
+    assert!(
+        text.contains("kms:GenerateDataKey") && !text.contains("kms:Decrypt"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("--key-arn"),
+        "the alias caveat is said"
+    );
+}

@@ -52,7 +52,7 @@ fn reader_policy_from_the_cli_confines_the_reader_in_strict_mode() {
 
     let args = ["policy", "reader", "app1/*", "--key-arn", &key_arn];
     let policy: serde_json::Value = serde_json::from_slice(&ok(
-        run_with_stdin(&mut bare(home.path()).args(args), b""),
+        run_with_stdin(bare(home.path()).args(args), b""),
         &args,
     ))
     .unwrap();
@@ -91,7 +91,7 @@ fn reader_policy_from_the_cli_confines_the_reader_in_strict_mode() {
 fn writer_policy_cannot_decrypt_and_an_alias_key_is_flagged() {
     let home = tempfile::tempdir().unwrap();
     let args = ["policy", "writer", "app1/*"];
-    let out = run_with_stdin(&mut bare(home.path()).args(args), b"");
+    let out = run_with_stdin(bare(home.path()).args(args), b"");
     let text = String::from_utf8(ok(out.clone(), &args)).unwrap();
     assert!(
         text.contains("kms:GenerateDataKey") && !text.contains("kms:Decrypt"),

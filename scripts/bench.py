@@ -48,7 +48,8 @@ def env_for(endpoint):
 def run_once(argv, env):
     """Wall time (s) of one run; fails loudly on error."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(argv, env=env, cwd=env["HOME"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace")
@@ -61,7 +62,7 @@ def peak_rss_kib(argv, env):
     from Python counts Python's own pages from before the exec, so it is not used.)"""
     if not os.path.exists("/usr/bin/time"):
         return float("nan")
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], env=env,
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], env=env, cwd=env["HOME"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
     return int(out.stderr.decode().strip().splitlines()[-1])
 

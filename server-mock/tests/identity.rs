@@ -694,12 +694,19 @@ async fn web_identity_tokens_from_issue_token_assume_their_role() {
     );
 }
 
-/// The `whoami` example, built by `cargo test` next to this test's binary.
+/// The `whoami` example as a plain binary. `cargo test --all-targets` builds
+/// examples only as test harnesses, so `scripts/test` runs
+/// `cargo build --workspace --examples` first, which leaves `examples/whoami`.
 fn whoami() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples")
-        .join(format!("whoami{}", std::env::consts::EXE_SUFFIX))
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(format!("whoami{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p lockbox-mock --examples` first (scripts/test does)",
+        path.display()
+    );
+    path
 }
 
 /// Runs `whoami` with only `env` (plus an empty HOME), returning (success, stdout, stderr).

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{bare, create_key, http, ok, remote, run_with_stdin, stderr, BIN};
+use common::{bare, ok, populated_state, run_with_stdin, stderr, BIN};
 
 /// A child with nothing but `vars` (and a fresh HOME): no static keys anywhere.
 fn child(home: &Path, vars: &[(&str, String)], args: &[&str]) -> Output {
@@ -27,34 +27,8 @@ fn container_web_identity_and_imds_identities_read_only_their_secrets() {
     let data = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
 
-    // Open mode: the key, the table and two secrets.
-    let open = rt
-        .block_on(lockbox_mock::start_with(
-            lockbox_mock::Config::builder().data_dir(data.path()),
-        ))
-        .unwrap();
-    let endpoint = open.endpoint_url();
-    create_key(&endpoint, "alias/credstash");
-    let (_, body) = http(
-        &endpoint,
-        "/",
-        Some("TrentService.DescribeKey"),
-        r#"{"KeyId":"alias/credstash"}"#,
-    );
-    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
-    ok(
-        run_with_stdin(&mut remote(home.path(), &endpoint, &["setup"]), b""),
-        &["setup"],
-    );
-    for name in ["app1/db", "app2/db"] {
-        let args = ["put", name, "-"];
-        ok(
-            run_with_stdin(&mut remote(home.path(), &endpoint, &args), name.as_bytes()),
-            &args,
-        );
-    }
-    rt.block_on(open.shutdown());
+    // Open mode first: the key, the table and two secrets.
+    let key_arn = populated_state(&rt, data.path(), home.path(), &["app1/db", "app2/db"]);
 
     // Strict mode: one role, reachable three ways, with the generated reader policy.
     let args = ["policy", "reader", "app1/*", "--key-arn", &key_arn];

@@ -4,51 +4,16 @@
 
 mod common;
 
-use common::{bare, http, ok, remote, run_with_stdin, stderr};
+use common::{bare, ok, populated_state, remote, run_with_stdin, stderr};
 
 #[test]
 fn reader_policy_from_the_cli_confines_the_reader_in_strict_mode() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
 
-    // Open mode first, to create the key, the table and the secrets.
-    let mock = rt
-        .block_on(lockbox_mock::start_with(
-            lockbox_mock::Config::builder().data_dir(dir.path()),
-        ))
-        .unwrap();
-    let endpoint = mock.endpoint_url();
-    let (status, body) = http(&endpoint, "/", Some("TrentService.CreateKey"), "{}");
-    assert_eq!(status, 200, "{body}");
-    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let (key_id, key_arn) = (
-        key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned(),
-        key["KeyMetadata"]["Arn"].as_str().unwrap().to_owned(),
-    );
-    let alias = serde_json::json!({"AliasName": "alias/credstash", "TargetKeyId": key_id});
-    assert_eq!(
-        http(
-            &endpoint,
-            "/",
-            Some("TrentService.CreateAlias"),
-            &alias.to_string()
-        )
-        .0,
-        200
-    );
-    ok(
-        run_with_stdin(&mut remote(home.path(), &endpoint, &["setup"]), b""),
-        &["setup"],
-    );
-    for name in ["app1/db", "app2/db"] {
-        let args = ["put", name, "-"];
-        ok(
-            run_with_stdin(&mut remote(home.path(), &endpoint, &args), name.as_bytes()),
-            &args,
-        );
-    }
-    rt.block_on(mock.shutdown());
+    // Open mode first: the key, the table and two secrets.
+    let key_arn = populated_state(&rt, data.path(), home.path(), &["app1/db", "app2/db"]);
 
     let args = ["policy", "reader", "app1/*", "--key-arn", &key_arn];
     let policy: serde_json::Value = serde_json::from_slice(&ok(
@@ -63,7 +28,7 @@ fn reader_policy_from_the_cli_confines_the_reader_in_strict_mode() {
     let mock = rt
         .block_on(lockbox_mock::start_with(
             lockbox_mock::Config::builder()
-                .data_dir(dir.path())
+                .data_dir(data.path())
                 .iam_json(iam.to_string()),
         ))
         .unwrap();

@@ -171,3 +171,46 @@ pub fn venv() -> Option<PathBuf> {
         }
     }
 }
+
+/// Fills the emulator state directory `data` in open mode: `alias/credstash`, a
+/// sealed table, and each of `names` stored with its own name as the value.
+/// Returns the key's ARN (for policies). The emulator is stopped on return, so the
+/// same state can be served again, for example in strict mode.
+pub fn populated_state(
+    rt: &tokio::runtime::Runtime,
+    data: &Path,
+    home: &Path,
+    names: &[&str],
+) -> String {
+    let open = rt
+        .block_on(lockbox_mock::start_with(
+            lockbox_mock::Config::builder().data_dir(data),
+        ))
+        .expect("start the emulator");
+    let endpoint = open.endpoint_url();
+    create_key(&endpoint, "alias/credstash");
+    let (_, body) = http(
+        &endpoint,
+        "/",
+        Some("TrentService.DescribeKey"),
+        r#"{"KeyId":"alias/credstash"}"#,
+    );
+    let key: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let key_arn = key["KeyMetadata"]["Arn"]
+        .as_str()
+        .expect("key ARN")
+        .to_owned();
+    ok(
+        run_with_stdin(&mut remote(home, &endpoint, &["setup"]), b""),
+        &["setup"],
+    );
+    for name in names {
+        let args = ["put", name, "-"];
+        ok(
+            run_with_stdin(&mut remote(home, &endpoint, &args), name.as_bytes()),
+            &args,
+        );
+    }
+    rt.block_on(open.shutdown());
+    key_arn
+}

@@ -616,10 +616,15 @@ impl Lockbox {
                 .map(|s| s.sort_key)
                 .collect(),
         };
+        let single = version.is_some();
         let mut deleted = Vec::new();
         for key in keys {
             if self.store.delete(name, &key).await? {
                 deleted.push(key);
+                if single {
+                    // Found under the padded key: no unpadded legacy copy to try.
+                    break;
+                }
             }
         }
         if deleted.is_empty() {

@@ -220,15 +220,7 @@ impl DynamoDb {
     }
 
     pub(super) fn batch_get_item(&self, body: &Value) -> Result<Value, AwsError> {
-        let requests = body
-            .get("RequestItems")
-            .and_then(Value::as_object)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| {
-                AwsError::validation(
-                    "1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null",
-                )
-            })?;
+        let requests = request_items(body)?;
         struct Plan<'a> {
             name: &'a str,
             keys: Vec<(Item, &'a Value)>,
@@ -307,15 +299,7 @@ impl DynamoDb {
     }
 
     pub(super) fn batch_write_item(&self, body: &Value) -> Result<Value, AwsError> {
-        let requests = body
-            .get("RequestItems")
-            .and_then(Value::as_object)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| {
-                AwsError::validation(
-                    "1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null",
-                )
-            })?;
+        let requests = request_items(body)?;
         enum Write {
             Put(Item),
             Delete(Item),
@@ -385,4 +369,16 @@ impl DynamoDb {
         }
         Ok(json!({"UnprocessedItems": {}}))
     }
+}
+
+/// The non-empty `RequestItems` map of a batch request.
+fn request_items(body: &Value) -> Result<&serde_json::Map<String, Value>, AwsError> {
+    body.get("RequestItems")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            AwsError::validation(
+                "1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null",
+            )
+        })
 }

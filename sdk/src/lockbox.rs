@@ -414,7 +414,7 @@ impl Lockbox {
         let Some(stored) = self.store.get_version(name, version).await? else {
             return Ok(false);
         };
-        let key_of = |item: &Attributes| match item.get("key") {
+        let key_of = |item: &Attributes| match item.get(crate::format::sealed::KEY) {
             Some(Attr::B(b)) => Some(b.clone()),
             Some(Attr::S(s)) => Some(s.as_bytes().to_vec()),
             _ => None,
@@ -426,7 +426,10 @@ impl Lockbox {
         match self.store.get_latest(name).await? {
             None => Ok(Version::FIRST),
             Some(item) => {
-                let key = item.get("version").and_then(Attr::as_s).unwrap_or_default();
+                let key = item
+                    .get(crate::format::attr::VERSION)
+                    .and_then(Attr::as_s)
+                    .unwrap_or_default();
                 let latest = Version::from_sort_key(key)?;
                 if latest.get() == 0 {
                     Ok(Version::FIRST)

@@ -117,8 +117,8 @@ pub(crate) const SUMMARY_ATTRIBUTES: [&str; 6] = [
     attr::VERSION,
     attr::COMMENT,
     attr::CREATED_AT,
-    "format",
-    "hmac",
+    crate::format::sealed::FORMAT,
+    crate::format::credstash::HMAC,
 ];
 
 impl ItemSummary {
@@ -126,11 +126,11 @@ impl ItemSummary {
     pub fn from_attributes(item: &Attributes) -> Option<Self> {
         let name = item.get(attr::NAME)?.as_s()?.to_owned();
         let sort_key = item.get(attr::VERSION)?.as_s()?.to_owned();
-        let format = match item.get("format") {
+        let format = match item.get(crate::format::sealed::FORMAT) {
             Some(Attr::S(id)) if id == crate::format::sealed::FORMAT_ID => "sealed".to_owned(),
             Some(Attr::S(id)) => id.clone(),
             Some(other) => format!("unknown ({})", other.type_tag()),
-            None if item.contains_key("hmac") => "credstash".to_owned(),
+            None if item.contains_key(crate::format::credstash::HMAC) => "credstash".to_owned(),
             None => "unknown".to_owned(),
         };
         Some(Self {

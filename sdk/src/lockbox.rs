@@ -237,7 +237,12 @@ impl LockboxBuilder {
         self
     }
 
-    /// Cache decrypted secrets in memory for `ttl` (off by default).
+    /// Cache decrypted secrets in memory for `ttl` (off by default; the CLI never
+    /// turns it on). An entry is keyed by name, version (or "latest") and the
+    /// exact encryption context, so a cached value is never served for another
+    /// context. Writes through this `Lockbox` (`put`, `rollback`, `delete`,
+    /// `prune`) drop the name's entries at once; another writer's new version is
+    /// seen after `ttl`, or after [`Lockbox::invalidate`].
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = Some(ttl);
         self
@@ -630,6 +635,9 @@ impl Lockbox {
                 }
             }
         }
+        // Again after the deletes: a read in flight meanwhile may have cached a
+        // version that is now gone.
+        self.invalidate(name);
         if deleted.is_empty() {
             return Err(Error::NotFound {
                 name: name.clone(),
@@ -650,6 +658,7 @@ impl Lockbox {
                 deleted.push(s.sort_key);
             }
         }
+        self.invalidate(name);
         Ok(deleted)
     }
 

@@ -1,0 +1,257 @@
+//! The in-process cache (`LockboxBuilder::cache_ttl`): hits within the TTL cost no
+//! KMS call, expiry and invalidation go back to the store, writes through the same
+//! `Lockbox` are seen at once, and an entry is only ever served for the exact
+//! encryption context it was decrypted with.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lockbox::backend::{
+    DataKey, KeyService, MemoryKeyService, MemorySecretStore, SecretStore, TableMode,
+};
+use lockbox::{
+    EncryptionContext, Error, ExposeSecret, Lockbox, PutOptions, SecretName, SecretRef,
+    SecretValue, Version,
+};
+use zeroize::Zeroizing;
+
+/// A key service that counts the data keys it unwraps.
+#[derive(Debug)]
+struct CountingKeys {
+    inner: MemoryKeyService,
+    decrypts: AtomicUsize,
+}
+
+#[async_trait]
+impl KeyService for CountingKeys {
+    async fn generate_data_key(
+        &self,
+        bytes: usize,
+        context: &EncryptionContext,
+    ) -> lockbox::Result<DataKey> {
+        self.inner.generate_data_key(bytes, context).await
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> lockbox::Result<Zeroizing<Vec<u8>>> {
+        self.decrypts.fetch_add(1, Ordering::SeqCst);
+        self.inner.decrypt_data_key(name, wrapped, context).await
+    }
+}
+
+struct Fixture {
+    keys: Arc<CountingKeys>,
+    store: Arc<MemorySecretStore>,
+}
+
+impl Fixture {
+    /// Backends with a sealed table set up.
+    async fn new() -> Self {
+        let f = Self {
+            keys: Arc::new(CountingKeys {
+                inner: MemoryKeyService::new(&["alias/credstash"]),
+                decrypts: AtomicUsize::new(0),
+            }),
+            store: Arc::new(MemorySecretStore::new()),
+        };
+        f.lockbox(None).setup(TableMode::Sealed, &[]).await.unwrap();
+        f
+    }
+
+    /// A lockbox on the shared backends, cached for `ttl` when given.
+    fn lockbox(&self, ttl: Option<Duration>) -> Lockbox {
+        let mut builder = Lockbox::builder()
+            .key_service_arc(self.keys.clone())
+            .secret_store_arc(self.store.clone() as Arc<dyn SecretStore>);
+        if let Some(ttl) = ttl {
+            builder = builder.cache_ttl(ttl);
+        }
+        builder.build().unwrap()
+    }
+
+    fn decrypts(&self) -> usize {
+        self.keys.decrypts.load(Ordering::SeqCst)
+    }
+}
+
+fn name(s: &str) -> SecretName {
+    SecretName::new(s).unwrap()
+}
+
+async fn put(lb: &Lockbox, n: &SecretName, value: &str) -> Version {
+    lb.put(n, &SecretValue::from(value), &PutOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn get(lb: &Lockbox, n: &SecretName) -> String {
+    let secret = lb.get(n, &EncryptionContext::new()).await.unwrap();
+    String::from_utf8(secret.value.expose_secret().to_vec()).unwrap()
+}
+
+const LONG: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn without_a_cache_every_get_decrypts() {
+    let f = Fixture::new().await;
+    let lb = f.lockbox(None);
+    let n = name("db/password");
+    put(&lb, &n, "one").await;
+    for _ in 0..3 {
+        assert_eq!(get(&lb, &n).await, "one");
+    }
+    assert_eq!(f.decrypts(), 3);
+}
+
+#[tokio::test]
+async fn a_hit_within_the_ttl_costs_no_kms_call_and_survives_other_writers() {
+    let f = Fixture::new().await;
+    let cached = f.lockbox(Some(LONG));
+    let other = f.lockbox(None);
+    let n = name("db/password");
+    put(&other, &n, "one").await;
+
+    assert_eq!(get(&cached, &n).await, "one");
+    assert_eq!(f.decrypts(), 1);
+    assert_eq!(get(&cached, &n).await, "one");
+    assert_eq!(f.decrypts(), 1, "the second get is served from the cache");
+
+    // Another process writes a new version: the cache serves the old value until
+    // it is invalidated (the documented trade-off of a TTL cache).
+    put(&other, &n, "two").await;
+    assert_eq!(get(&cached, &n).await, "one");
+    cached.invalidate(&n);
+    assert_eq!(get(&cached, &n).await, "two");
+    assert_eq!(f.decrypts(), 2);
+}
+
+#[tokio::test]
+async fn entries_expire_after_the_ttl() {
+    let f = Fixture::new().await;
+    let ttl = Duration::from_millis(50);
+    let cached = f.lockbox(Some(ttl));
+    let other = f.lockbox(None);
+    let n = name("api/token");
+    put(&other, &n, "one").await;
+    assert_eq!(get(&cached, &n).await, "one");
+    put(&other, &n, "two").await;
+    tokio::time::sleep(ttl * 3).await;
+    assert_eq!(
+        get(&cached, &n).await,
+        "two",
+        "an expired entry is not served"
+    );
+    assert_eq!(f.decrypts(), 2);
+}
+
+#[tokio::test]
+async fn writes_through_the_same_lockbox_invalidate_their_name() {
+    let f = Fixture::new().await;
+    let lb = f.lockbox(Some(LONG));
+    let n = name("svc/key");
+    let kept = name("svc/other");
+    put(&lb, &n, "one").await;
+    put(&lb, &kept, "kept").await;
+    assert_eq!(get(&lb, &n).await, "one");
+    assert_eq!(get(&lb, &kept).await, "kept");
+
+    put(&lb, &n, "two").await;
+    assert_eq!(get(&lb, &n).await, "two", "put invalidates");
+
+    lb.rollback(&n, Version::FIRST, &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(get(&lb, &n).await, "one", "rollback invalidates");
+
+    lb.delete(&n, None).await.unwrap();
+    let gone = lb.get(&n, &EncryptionContext::new()).await;
+    assert!(
+        matches!(gone, Err(Error::NotFound { .. })),
+        "delete invalidates: {gone:?}"
+    );
+
+    // Only the written name was dropped.
+    let before = f.decrypts();
+    assert_eq!(get(&lb, &kept).await, "kept");
+    assert_eq!(f.decrypts(), before, "the other name is still cached");
+
+    lb.invalidate_all();
+    assert_eq!(get(&lb, &kept).await, "kept");
+    assert_eq!(f.decrypts(), before + 1, "invalidate_all drops everything");
+}
+
+#[tokio::test]
+async fn an_entry_is_served_only_for_its_own_context() {
+    let f = Fixture::new().await;
+    let lb = f.lockbox(Some(LONG));
+    let n = name("ctx/secret");
+    let ctx = EncryptionContext::from_pairs(["env=prod"]).unwrap();
+    lb.put(
+        &n,
+        &SecretValue::from("value"),
+        &PutOptions {
+            context: ctx.clone(),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lb.get(&n, &ctx).await.unwrap().value.expose_secret(),
+        b"value"
+    );
+
+    // A cached plaintext must not bypass the context check.
+    let wrong = EncryptionContext::from_pairs(["env=dev"]).unwrap();
+    for ctx in [wrong, EncryptionContext::new()] {
+        let e = lb.get(&n, &ctx).await.unwrap_err();
+        assert!(matches!(e, Error::ContextMismatch { .. }), "{e:?}");
+    }
+}
+
+#[tokio::test]
+async fn latest_and_pinned_versions_are_cached_apart() {
+    let f = Fixture::new().await;
+    let lb = f.lockbox(Some(LONG));
+    let other = f.lockbox(None);
+    let n = name("pin/me");
+    let v1 = put(&other, &n, "one").await;
+    put(&other, &n, "two").await;
+    let ctx = EncryptionContext::new();
+    let got = lb
+        .get_many(
+            &[
+                SecretRef::pinned(n.clone(), v1),
+                SecretRef::latest(n.clone()),
+            ],
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let values: Vec<_> = got
+        .iter()
+        .map(|s| s.value.expose_secret().to_vec())
+        .collect();
+    assert_eq!(values, [b"one".to_vec(), b"two".to_vec()]);
+    assert_eq!(f.decrypts(), 2);
+    let again = lb.get_version(&n, v1, &ctx).await.unwrap();
+    assert_eq!(again.value.expose_secret(), b"one");
+    assert_eq!(f.decrypts(), 2, "the pinned version is a cache hit");
+}
+
+#[tokio::test]
+async fn debug_output_of_a_cached_lockbox_shows_no_value() {
+    let f = Fixture::new().await;
+    let lb = f.lockbox(Some(LONG));
+    let n = name("debug/me");
+    put(&lb, &n, "canary-4f1d2a").await;
+    assert_eq!(get(&lb, &n).await, "canary-4f1d2a");
+    let debug = format!("{lb:?}");
+    assert!(!debug.contains("canary-4f1d2a"), "{debug}");
+}

@@ -1,5 +1,8 @@
 //! Loading the standard AWS configuration, with lockbox's explicit retry and
 //! timeout budget and one HTTP client (rustls + ring) shared by every client.
+//! TLS, and with it the loading of the system's root certificates, is set up on
+//! the first `https` request, so `http` endpoints (the emulator, `--local`) never
+//! pay for it.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -15,11 +18,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 
 /// Load the configuration through `aws-config`'s default chain.
 pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
+    let http = lazy_tls::LazyTlsClient::shared();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
@@ -67,4 +66,132 @@ pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
             .build();
     }
     Ok(config)
+}
+
+mod lazy_tls {
+    //! An HTTP client that builds its TLS half on the first `https` request.
+    //!
+    //! `aws-smithy-http-client`'s HTTPS client loads and parses the system's root
+    //! certificates when it is configured, before any request: a few milliseconds
+    //! of every start-up, and the whole cost for a process that only talks to an
+    //! `http` endpoint. Requests are routed by scheme, each half keeping its own
+    //! connection pool.
+
+    use std::sync::{Arc, OnceLock};
+
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+    #[derive(Debug)]
+    pub(super) struct LazyTlsClient {
+        plain: SharedHttpClient,
+        tls: Arc<OnceLock<SharedHttpClient>>,
+    }
+
+    impl LazyTlsClient {
+        pub(super) fn shared() -> SharedHttpClient {
+            SharedHttpClient::new(Self {
+                plain: aws_smithy_http_client::Builder::new().build_http(),
+                tls: Arc::default(),
+            })
+        }
+    }
+
+    impl HttpClient for LazyTlsClient {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(ByScheme {
+                plain: self.plain.http_connector(settings, components),
+                tls: self.tls.clone(),
+                settings: settings.clone(),
+                components: components.clone(),
+            })
+        }
+
+        fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+            self.plain.connector_metadata()
+        }
+    }
+
+    /// One attempt's connector: plain for `http`, the lazily built TLS client's
+    /// connector (cached by that client per settings) for anything else.
+    #[derive(Debug)]
+    struct ByScheme {
+        plain: SharedHttpConnector,
+        tls: Arc<OnceLock<SharedHttpClient>>,
+        settings: HttpConnectorSettings,
+        components: RuntimeComponents,
+    }
+
+    impl HttpConnector for ByScheme {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let scheme = request.uri().get(..7).unwrap_or_default();
+            if scheme.eq_ignore_ascii_case("http://") {
+                return self.plain.call(request);
+            }
+            let tls = self.tls.get_or_init(|| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                    .build_https()
+            });
+            tls.http_connector(&self.settings, &self.components)
+                .call(request)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::io::Read as _;
+        use std::time::Duration;
+
+        use crate::AwsOptions;
+
+        /// The first byte a client sends to `scheme://127.0.0.1:PORT`: `P` of
+        /// `POST` for plain HTTP, 0x16 (a TLS handshake record) for TLS.
+        async fn first_byte_sent(scheme: &str) -> u8 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = std::thread::spawn(move || {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut byte = [0u8; 1];
+                conn.read_exact(&mut byte).unwrap();
+                byte[0]
+            });
+            let options = AwsOptions {
+                endpoint_url: Some(format!("{scheme}://127.0.0.1:{port}")),
+                region: Some("us-east-1".into()),
+                credentials: Some(aws_credential_types::Credentials::new(
+                    "AKIDTEST",
+                    "test-secret",
+                    None,
+                    None,
+                    "test",
+                )),
+                attempt_timeout: Duration::from_millis(300),
+                operation_timeout: Duration::from_millis(300),
+                max_attempts: 1,
+                ..AwsOptions::default()
+            };
+            let config = super::super::load(&options).await.unwrap();
+            let client = aws_sdk_dynamodb::Client::new(&config);
+            // No answer comes: the call times out once the byte is read.
+            let _ = client.list_tables().send().await;
+            server.join().unwrap()
+        }
+
+        #[tokio::test]
+        async fn http_endpoints_get_plain_http_and_https_endpoints_get_tls() {
+            assert_eq!(first_byte_sent("http").await, b'P');
+            assert_eq!(first_byte_sent("https").await, 0x16);
+        }
+    }
 }

@@ -658,6 +658,20 @@ pub fn amz_date_of(t: SystemTime) -> String {
     format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
 }
 
+/// An HTTP date (RFC 7231 IMF-fixdate), `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date_of(t: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (y, m, d, hh, mm, ss) = parts_of(t);
+    let days = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[(days % 7) as usize];
+    let month = MONTHS[(m - 1) as usize];
+    format!("{weekday}, {d:02} {month} {y:04} {hh:02}:{mm:02}:{ss:02} GMT")
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(t: SystemTime) -> String {
     let (y, m, d, hh, mm, ss) = parts_of(t);
@@ -685,6 +699,11 @@ mod tests {
         assert_eq!(amz_date_of(t), "20240229T235959Z");
         assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(http_date_of(t), "Thu, 29 Feb 2024 23:59:59 GMT");
+        assert_eq!(
+            http_date_of(UNIX_EPOCH + Duration::from_secs(784_111_777)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
         assert!(parse_amz_date("2024-02-29").is_none());
     }
 

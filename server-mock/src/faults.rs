@@ -1,5 +1,6 @@
 //! Fault injection: rules added at run time (`POST /_mock/faults`) that delay,
-//! fail or drop matching AWS calls, so clients' retries and fail-closed paths run.
+//! fail or drop matching AWS calls, shorten their pages, or set the emulator's
+//! clock off, so clients' retries, pagination and fail-closed paths run.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -9,6 +10,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{default_status, AwsError};
+
+/// The largest clock offset a rule may set (a year), so the clock stays representable.
+const MAX_CLOCK_SKEW_S: u64 = 366 * 24 * 3600;
 
 /// One fault rule, as posted to `/_mock/faults`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +26,9 @@ pub struct FaultRule {
     /// HTTP status of `error`; AWS's usual one for the code when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The message of `error` ("injected fault" when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// Extra latency before answering, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
@@ -35,6 +42,20 @@ pub struct FaultRule {
     /// `error`, the operation is not run: the request is lost.
     #[serde(default)]
     pub drop_response: bool,
+    /// Query/Scan: end each page after this many *evaluated* items (at least 1), as
+    /// if DynamoDB's 1 MB page limit were reached there; `Limit` still applies when
+    /// smaller, and `LastEvaluatedKey` is set whenever the page stopped early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<usize>,
+    /// BatchGetItem: process only the first this-many requested keys and return the
+    /// rest as `UnprocessedKeys`, as DynamoDB does when throughput runs out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unprocessed_after: Option<usize>,
+    /// Set the emulator's clock this many seconds off (negative: behind) for
+    /// matching calls: SigV4 signatures are checked against it and the `Date`
+    /// header reports it. A rule with `clock_skew_s` does nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_s: Option<i64>,
 }
 
 /// What the server must do to one call.
@@ -46,6 +67,17 @@ pub struct Fault {
     pub error: Option<AwsError>,
     /// Close the connection instead of answering.
     pub drop_response: bool,
+    /// How much of a read to do in one answer.
+    pub caps: ReadCaps,
+}
+
+/// Limits a fault puts on one DynamoDB read (none by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCaps {
+    /// Query/Scan: items evaluated per page.
+    pub page_items: Option<usize>,
+    /// BatchGetItem: keys processed per call.
+    pub batch_keys: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -86,7 +118,38 @@ impl FaultRule {
                 return Err("status needs an error code".to_owned());
             }
         }
+        if self.message.is_some() && self.error.is_none() {
+            return Err("message needs an error code".to_owned());
+        }
+        if self.page_size == Some(0) {
+            return Err("page_size must be at least 1".to_owned());
+        }
+        if self.clock_skew_s.is_some() && !self.is_clock_only() {
+            return Err(
+                "a clock_skew_s rule does nothing else: use another rule for errors, latency or page sizes"
+                    .to_owned(),
+            );
+        }
+        if self
+            .clock_skew_s
+            .is_some_and(|s| s.unsigned_abs() > MAX_CLOCK_SKEW_S)
+        {
+            return Err(format!(
+                "clock_skew_s must be within ±{MAX_CLOCK_SKEW_S} seconds"
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether the rule only sets the clock (besides its target, count and probability).
+    fn is_clock_only(&self) -> bool {
+        self.error.is_none()
+            && self.status.is_none()
+            && self.message.is_none()
+            && self.latency_ms.is_none()
+            && !self.drop_response
+            && self.page_size.is_none()
+            && self.unprocessed_after.is_none()
     }
 
     fn matches(&self, service: &str, operation: &str) -> bool {
@@ -131,13 +194,13 @@ impl Faults {
     }
 
     /// The fault for one call of `service:operation`, consuming one use of the
-    /// first matching rule that fires.
+    /// first matching rule that fires (clock rules aside: see [`Faults::clock_skew`]).
     pub fn check(&self, service: &str, operation: &str) -> Fault {
         let mut rules = self.lock();
         let mut rng = rand::thread_rng();
         for armed in rules.iter_mut() {
             let rule = &armed.rule;
-            if !rule.matches(service, operation) {
+            if !rule.matches(service, operation) || rule.clock_skew_s.is_some() {
                 continue;
             }
             if rule.count.is_some_and(|c| armed.fired >= c) {
@@ -154,15 +217,43 @@ impl Faults {
                     .status
                     .and_then(|s| StatusCode::from_u16(s).ok())
                     .unwrap_or_else(|| default_status(code));
-                AwsError::new(status, code.clone(), "injected fault")
+                let message = rule.message.as_deref().unwrap_or("injected fault");
+                AwsError::new(status, code.clone(), message)
             });
             return Fault {
                 latency: Duration::from_millis(rule.latency_ms.unwrap_or(0)),
                 error,
                 drop_response: rule.drop_response,
+                caps: ReadCaps {
+                    page_items: rule.page_size,
+                    batch_keys: rule.unprocessed_after,
+                },
             };
         }
         Fault::default()
+    }
+
+    /// The emulator's clock offset in seconds for one call of `service:operation`
+    /// (checked before authentication), consuming one use of the first matching
+    /// clock rule that fires; 0 when none does.
+    pub fn clock_skew(&self, service: &str, operation: &str) -> i64 {
+        let mut rules = self.lock();
+        let mut rng = rand::thread_rng();
+        for armed in rules.iter_mut() {
+            let rule = &armed.rule;
+            let Some(skew) = rule.clock_skew_s else {
+                continue;
+            };
+            if !rule.matches(service, operation) || rule.count.is_some_and(|c| armed.fired >= c) {
+                continue;
+            }
+            if rule.probability.is_some_and(|p| !rng.gen_bool(p)) {
+                continue;
+            }
+            armed.fired += 1;
+            return skew;
+        }
+        0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Armed>> {
@@ -208,5 +299,57 @@ mod tests {
             .is_err());
         assert!(faults.add(rule(r#"{"target":"*","status":503}"#)).is_err());
         assert!(serde_json::from_str::<FaultRule>(r#"{"target":"*","typo":1}"#).is_err());
+        assert!(faults
+            .add(rule(r#"{"target":"*","message":"no code"}"#))
+            .is_err());
+        assert!(faults
+            .add(rule(r#"{"target":"dynamodb:Query","page_size":0}"#))
+            .is_err());
+        assert!(faults
+            .add(rule(
+                r#"{"target":"*","clock_skew_s":1200,"error":"ThrottlingException"}"#
+            ))
+            .is_err());
+        assert!(faults
+            .add(rule(r#"{"target":"*","clock_skew_s":99999999999}"#))
+            .is_err());
+    }
+
+    #[test]
+    fn read_caps_and_messages_reach_the_fault() {
+        let faults = Faults::default();
+        faults
+            .add(rule(r#"{"target":"dynamodb:Query","page_size":7}"#))
+            .unwrap();
+        faults
+            .add(rule(
+                r#"{"target":"dynamodb:BatchGetItem","unprocessed_after":3}"#,
+            ))
+            .unwrap();
+        faults
+            .add(rule(
+                r#"{"target":"kms:*","error":"InvalidSignatureException","message":"Signature expired"}"#,
+            ))
+            .unwrap();
+        assert_eq!(faults.check("dynamodb", "Query").caps.page_items, Some(7));
+        assert_eq!(
+            faults.check("dynamodb", "BatchGetItem").caps.batch_keys,
+            Some(3)
+        );
+        assert_eq!(faults.check("dynamodb", "Scan"), Fault::default());
+        let err = faults.check("kms", "Decrypt").error.unwrap();
+        assert_eq!(err.message, "Signature expired");
+    }
+
+    #[test]
+    fn clock_rules_only_move_the_clock() {
+        let faults = Faults::default();
+        faults
+            .add(rule(r#"{"target":"kms:*","clock_skew_s":-1200,"count":1}"#))
+            .unwrap();
+        assert_eq!(faults.clock_skew("dynamodb", "Query"), 0);
+        assert_eq!(faults.check("kms", "Decrypt"), Fault::default());
+        assert_eq!(faults.clock_skew("kms", "Decrypt"), -1200);
+        assert_eq!(faults.clock_skew("kms", "Decrypt"), 0, "count used up");
     }
 }

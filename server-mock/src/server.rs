@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tower::Service as _;
 
 use crate::error::AwsError;
-use crate::faults::FaultRule;
+use crate::faults::{FaultRule, ReadCaps};
 use crate::protocol::{self, RequestContext, Service};
 use crate::MockState;
 
@@ -293,8 +293,48 @@ async fn aws(
         return protocol::unknown_target(&request_id, target);
     };
     let operation = operation.to_owned();
+    // A clock fault moves "now" for the signature check and the `Date` header alike,
+    // as a server whose clock is off would.
+    let skew = state.inner.faults.clock_skew(service.name(), &operation);
+    let now = skewed(SystemTime::now(), skew);
+    let mut response = call(
+        &state, dropper, &method, &uri, &headers, body, request_id, service, operation, now,
+    )
+    .await;
+    if skew != 0 {
+        if let Ok(date) = HeaderValue::from_str(&crate::auth::http_date_of(now)) {
+            response.headers_mut().insert(header::DATE, date);
+        }
+    }
+    response
+}
+
+/// `now` moved by `skew_s` seconds (either way).
+fn skewed(now: SystemTime, skew_s: i64) -> SystemTime {
+    let by = Duration::from_secs(skew_s.unsigned_abs());
+    if skew_s >= 0 {
+        now + by
+    } else {
+        now - by
+    }
+}
+
+/// One KMS or DynamoDB call, authenticated against the clock reading `now`.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    state: &MockState,
+    dropper: Option<Extension<ConnectionDrop>>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    request_id: String,
+    service: Service,
+    operation: String,
+    now: SystemTime,
+) -> Response {
     let ctx = RequestContext {
-        region: protocol::signed_region(&headers).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+        region: protocol::signed_region(headers).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
     };
 
     if let Some(auth) = &state.inner.auth {
@@ -302,17 +342,17 @@ async fn aws(
         let principal = match auth.authenticate(
             service.name(),
             method.as_str(),
-            &uri,
-            &headers,
+            uri,
+            headers,
             &body,
-            SystemTime::now(),
+            now,
         ) {
             Ok((principal, _)) => principal,
             Err(err) => {
                 auth.audit_failure(
                     &request_id,
                     &action,
-                    access_key_id(&headers).as_deref(),
+                    access_key_id(headers).as_deref(),
                     &err.code,
                 );
                 tracing::debug!(service = service.name(), %operation, code = %err.code, "authentication failed");
@@ -363,9 +403,15 @@ async fn aws(
             // Operations may fsync the journal: keep that off the async workers.
             let worker = state.clone();
             let op = operation.clone();
-            tokio::task::spawn_blocking(move || worker.call(service, &op, &body, &ctx))
-                .await
-                .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
+            let caps = fault.caps;
+            tokio::task::spawn_blocking(move || match service {
+                Service::DynamoDb if caps != ReadCaps::default() => {
+                    worker.inner.dynamodb.handle_capped(&op, &body, caps)
+                }
+                _ => worker.call(service, &op, &body, &ctx),
+            })
+            .await
+            .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
         }
     };
 

@@ -505,6 +505,57 @@ async fn a_skewed_sdk_is_refused_once_then_corrects_its_clock_from_the_date_head
 }
 
 #[tokio::test]
+async fn a_clock_skew_fault_moves_the_signature_check_and_the_date_header() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let m = Strict::start().await;
+    let url = m.url();
+    common::add_fault(&url, r#"{"target":"kms:*","clock_skew_s":1200}"#).await;
+
+    // The Date header of any answer reports the emulator's skewed clock.
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let date = response
+        .lines()
+        .find_map(|l| l.strip_prefix("date: "))
+        .expect("a Date header");
+    use aws_sdk_kms::primitives::{DateTime, DateTimeFormat};
+    let server = DateTime::from_str(date, DateTimeFormat::HttpDate).unwrap();
+    let ahead = server.secs() - DateTime::from(SystemTime::now()).secs();
+    assert!((1190..=1210).contains(&ahead), "{date} is {ahead} s ahead");
+
+    // A client with a true clock is refused once, measures the skew from that
+    // answer's Date header and retries in step; its next call is in step at once.
+    let before = m.audit().len();
+    let client = kms(&url, admin());
+    client.list_keys().send().await.expect("corrected retry");
+    client.list_keys().send().await.expect("in step");
+    let outcomes: Vec<String> = m.audit()[before..]
+        .iter()
+        .map(|l| format!("{} {}", l["decision"], l["error"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            r#""deny" InvalidSignatureException"#,
+            r#""allow" -"#,
+            r#""allow" -"#
+        ]
+    );
+    assert_eq!(common::faults(&url).await["rules"][0]["fired"], 4);
+
+    // DynamoDB is not targeted: its clock is true.
+    let ddb = ddb(&url, admin());
+    assert!(ddb.list_tables().send().await.is_ok());
+    assert_eq!(common::faults(&url).await["rules"][0]["fired"], 4);
+}
+
+#[tokio::test]
 async fn a_tampered_request_fails_the_signature_check() {
     let m = Strict::start().await;
     // Sign a request, then change its body on the way.

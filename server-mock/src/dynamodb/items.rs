@@ -219,7 +219,13 @@ impl DynamoDb {
         Ok(out)
     }
 
-    pub(super) fn batch_get_item(&self, body: &Value) -> Result<Value, AwsError> {
+    /// BatchGetItem; with `key_cap`, only that many keys are processed and the rest
+    /// are returned as `UnprocessedKeys`.
+    pub(super) fn batch_get_item(
+        &self,
+        body: &Value,
+        key_cap: Option<usize>,
+    ) -> Result<Value, AwsError> {
         let requests = request_items(body)?;
         struct Plan<'a> {
             name: &'a str,
@@ -260,6 +266,7 @@ impl DynamoDb {
         let mut unprocessed = Map::new();
         // A response holds at most 16 MB; the rest is returned as UnprocessedKeys.
         let mut budget: usize = 16 * 1024 * 1024;
+        let mut keys_left = key_cap.unwrap_or(usize::MAX);
         for plan in plans {
             let table = st.tables.get(plan.name).ok_or_else(not_found)?;
             let mut seen: Vec<StoredKey> = Vec::new();
@@ -273,6 +280,11 @@ impl DynamoDb {
                     ));
                 }
                 seen.push(key.clone());
+                if keys_left == 0 {
+                    left.push((*raw).clone());
+                    continue;
+                }
+                keys_left -= 1;
                 if let Some(item) = table.get(&key) {
                     let size = item_size(item);
                     if size > budget {

@@ -25,6 +25,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde_json::{json, Value};
 
 use crate::error::AwsError;
+use crate::faults::ReadCaps;
 use crate::store::Journal;
 use table::{StoredKey, Table};
 use value::{item_from_json, map_to_json, Item};
@@ -79,6 +80,16 @@ impl DynamoDb {
 
     /// Handle one awsJson1.0 operation; `operation` is the part after `DynamoDB_20120810.`.
     pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, AwsError> {
+        self.handle_capped(operation, body, ReadCaps::default())
+    }
+
+    /// [`DynamoDb::handle`] with the read limits of an injected fault.
+    pub(crate) fn handle_capped(
+        &self,
+        operation: &str,
+        body: &Value,
+        caps: ReadCaps,
+    ) -> Result<Value, AwsError> {
         if !body.is_object() {
             return Err(AwsError::serialization(
                 "Request body must be a JSON object",
@@ -96,10 +107,10 @@ impl DynamoDb {
             "GetItem" => self.get_item(body),
             "DeleteItem" => self.delete_item(body),
             "UpdateItem" => self.update_item(body),
-            "BatchGetItem" => self.batch_get_item(body),
+            "BatchGetItem" => self.batch_get_item(body, caps.batch_keys),
             "BatchWriteItem" => self.batch_write_item(body),
-            "Query" => self.query(body),
-            "Scan" => self.scan(body),
+            "Query" => self.query(body, caps.page_items),
+            "Scan" => self.scan(body, caps.page_items),
             "TransactWriteItems" => self.transact_write_items(body),
             "TransactGetItems" => self.transact_get_items(body),
             "DescribeTimeToLive" => self.describe_ttl(body),

@@ -2,7 +2,8 @@
 //!
 //! As in DynamoDB, `Limit` counts *evaluated* items (before the filter), a page stops
 //! after 1 MB of evaluated item data, and `LastEvaluatedKey` is returned whenever the
-//! page stopped early — even if, as it happens, nothing follows.
+//! page stopped early — even if, as it happens, nothing follows. A `page_size` fault
+//! moves the 1 MB stop to a number of evaluated items, so small pages are testable.
 
 use serde_json::{json, Value};
 
@@ -90,10 +91,12 @@ struct Page {
     bytes: usize,
     last: Option<StoredKey>,
     stopped: bool,
+    /// Where the 1 MB stop falls instead, in evaluated items (a `page_size` fault).
+    cap: Option<usize>,
 }
 
 impl Page {
-    fn new() -> Self {
+    fn new(cap: Option<usize>) -> Self {
         Self {
             items: Vec::new(),
             count: 0,
@@ -101,6 +104,7 @@ impl Page {
             bytes: 0,
             last: None,
             stopped: false,
+            cap,
         }
     }
 
@@ -119,7 +123,10 @@ impl Page {
                 self.items.push(Value::Object(map_to_json(&shown)));
             }
         }
-        if shape.limit.is_some_and(|l| self.scanned >= l) || self.bytes >= PAGE_BYTES {
+        if shape.limit.is_some_and(|l| self.scanned >= l)
+            || self.cap.is_some_and(|c| self.scanned >= c)
+            || self.bytes >= PAGE_BYTES
+        {
             self.stopped = true;
             return false;
         }
@@ -329,7 +336,8 @@ fn segment_of(pk: &KeyValue, total: u64) -> u64 {
 }
 
 impl DynamoDb {
-    pub(super) fn query(&self, body: &Value) -> Result<Value, AwsError> {
+    /// Query; `page_cap` ends the page after that many evaluated items.
+    pub(super) fn query(&self, body: &Value, page_cap: Option<usize>) -> Result<Value, AwsError> {
         let name = table_name(body)?;
         if let Some(index) = opt_str(body, "IndexName")? {
             return Err(AwsError::validation(format!(
@@ -385,7 +393,7 @@ impl DynamoDb {
                 ));
             }
         }
-        let mut page = Page::new();
+        let mut page = Page::new(page_cap);
         for (sk, item) in table.partition_range(&pk, start.as_ref().map(|s| &s.1), forward) {
             if sort.as_ref().is_some_and(|c| !eval(c, item)) {
                 continue;
@@ -397,7 +405,8 @@ impl DynamoDb {
         Ok(page.render(table, &shape, capacity, consistent))
     }
 
-    pub(super) fn scan(&self, body: &Value) -> Result<Value, AwsError> {
+    /// Scan; `page_cap` ends the page after that many evaluated items.
+    pub(super) fn scan(&self, body: &Value, page_cap: Option<usize>) -> Result<Value, AwsError> {
         let name = table_name(body)?;
         if let Some(index) = opt_str(body, "IndexName")? {
             return Err(AwsError::validation(format!(
@@ -439,7 +448,7 @@ impl DynamoDb {
         let st = self.read();
         let table = st.tables.get(name).ok_or_else(not_found)?;
         let start = start_key(body, table)?;
-        let mut page = Page::new();
+        let mut page = Page::new(page_cap);
         for (key, item) in table.scan_from(start.as_ref()) {
             if let Some((s, t)) = segments {
                 if segment_of(&key.0, t) != s {

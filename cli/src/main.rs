@@ -23,6 +23,7 @@ const DEFAULT_TABLE: &str = "credential-store";
 const DEFAULT_KEY: &str = "alias/credstash";
 
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -73,6 +74,63 @@ fn main() -> ExitCode {
         Err(e) => finish(Err(e)),
     }
 }
+
+/// A panic is a bug, and its message may carry data: `Result::expect` and
+/// `unwrap` format the error's `Debug`, and a library's `panic!("{x}")` anything
+/// it holds, possibly a value or key bytes. So the default hook, which prints the
+/// payload, is replaced by one that prints a plain line with the location, the
+/// payload only when it is a `&'static str` (a literal written in the source, so it
+/// cannot hold run-time data), and the backtrace when `RUST_BACKTRACE` asks for
+/// it (frames name functions and source lines, never data). The process still
+/// unwinds, so zeroizing buffers are wiped on the way out, and exits with Rust's
+/// panic status, 101.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&'static str>()
+            .copied()
+            .unwrap_or("(message withheld: it may contain secret data)");
+        // Not eprintln!: a closed stderr must not turn the panic into an abort.
+        use std::io::Write as _;
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "lockbox: internal error (a bug){location}: {message}");
+        let _ = writeln!(
+            err,
+            "  please report it; no value was printed and no core dump is written"
+        );
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            let _ = writeln!(err, "{backtrace}");
+        }
+    }));
+}
+
+/// Test hook, compiled into debug builds only: with `LOCKBOX_TEST_PANIC=POINT`,
+/// the command panics at the named point while `value` (a secret) is in memory,
+/// and the panic's message carries the value, as a careless library's might. The
+/// leak suite (`cli/tests/leaks.rs`) uses it to show that a panic prints neither.
+/// Points: `after-fetch` (`get`, the value fetched, not yet printed) and
+/// `after-read` (`put`, the value read, not yet stored). Release builds ignore
+/// the variable entirely.
+#[cfg(debug_assertions)]
+pub(crate) fn test_panic_point(point: &str, value: &[u8]) {
+    if std::env::var_os("LOCKBOX_TEST_PANIC").is_some_and(|p| p == point) {
+        panic!(
+            "LOCKBOX_TEST_PANIC={point}: forced panic; the value is {:?}",
+            String::from_utf8_lossy(value)
+        );
+    }
+}
+
+/// Release builds: no test hook.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(crate) fn test_panic_point(_point: &str, _value: &[u8]) {}
 
 fn finish(result: Result<()>) -> ExitCode {
     match result {
@@ -149,10 +207,10 @@ fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
 
 async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
     let g = &cli.global;
-    if let Command::Exec(a) = &cli.command {
-        // Before any credential or secret is in memory.
-        exec::hygiene::harden(a.allow_core_dumps)?;
-    }
+    // Every command that reaches here handles credentials or secrets: before any
+    // is in memory, no core dump and no ptrace by other processes of the user.
+    // Only exec's --allow-core-dumps keeps the core limit (for its child).
+    exec::hygiene::harden(matches!(&cli.command, Command::Exec(a) if a.allow_core_dumps))?;
     let table = table_name(g);
     let key = key_id(g);
     let mut options = AwsOptions {

@@ -39,6 +39,7 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
         Some(v) => ctx.lockbox.get_version(&name, v, &context).await,
     }
     .with_context(|| format!("cannot read {name} from table {}", ctx.table))?;
+    crate::test_panic_point("after-fetch", secret.value.expose_secret());
     match ctx.output {
         OutputMode::Json => {
             let value = output::value_text(&secret)?;

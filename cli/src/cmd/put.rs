@@ -5,7 +5,7 @@ use std::io::Read;
 
 use anyhow::{bail, Context as _, Result};
 use lockbox::envelope::Digest;
-use lockbox::{FormatPolicy, PutOptions, SecretValue};
+use lockbox::{ExposeSecret as _, FormatPolicy, PutOptions, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::args::{DigestArg, OutputMode, PutArgs};
@@ -28,6 +28,7 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
             Some(v) => read_value(v)?,
         }
     };
+    crate::test_panic_point("after-read", value.expose_secret());
     let options = PutOptions {
         // credstash's -a ignores -v: the next version.
         version: if args.autoversion {

@@ -1,6 +1,7 @@
-//! Before any secret is fetched: no core dumps of lockbox (non-dumpable, which
-//! also hides /proc/PID/environ and memory from other processes of the same
-//! user), and a zero core-size limit that the child inherits.
+//! Before any secret is fetched, by every command that talks to AWS (not only
+//! `exec`): no core dumps of lockbox (non-dumpable, which also hides
+//! /proc/PID/environ and memory from other processes of the same user), and a
+//! zero core-size limit that `exec`'s child inherits.
 
 use anyhow::{Context as _, Result};
 use rustix::process::{DumpableBehavior, Resource, Rlimit};

@@ -135,8 +135,17 @@ fn read_entries(path: &Path, format: Option<ImportFormat>) -> Result<Entries> {
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Entries> {
-    // Parse errors name a position, never the text.
-    let map: BTreeMap<String, serde_json::Value> = serde_json::from_slice(bytes)?;
+    // serde_json's message quotes a mismatched scalar (`invalid type: string
+    // "s3cret", expected a map`): keep the position only, as for YAML.
+    let map: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => anyhow::anyhow!(
+                "not a JSON object of names to values (line {} column {})",
+                e.line(),
+                e.column()
+            ),
+            _ => anyhow::anyhow!("invalid JSON at line {} column {}", e.line(), e.column()),
+        })?;
     let mut out = Entries::new();
     for (k, v) in map {
         match v {

@@ -176,6 +176,20 @@ pub async fn add_fault(endpoint: &str, rule: serde_json::Value) {
     );
 }
 
+/// The emulator's fault rules with their `fired` counts (`GET /_mock/faults`).
+pub async fn faults(endpoint: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request =
+        format!("GET /_mock/faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).expect("the rule list is JSON")
+}
+
 /// Send one request to the emulator's control API; returns the status line.
 async fn mock_request(endpoint: &str, method: &str, path: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

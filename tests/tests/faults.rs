@@ -249,18 +249,18 @@ async fn thirty_two_writers_times_fifty_puts_give_1600_versions() {
     lockbox_tests::contract::concurrent_writers(&fx, 32, 50).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_thousand_versions_are_listed_exactly_once() {
+/// 2,000 versions of `many` written straight into the table (sealing each through
+/// the SDK would only slow the test), plus `other` (one version).
+async fn two_thousand_versions() -> (EmulatorFixture, Lockbox) {
     let (fx, lb) = ready().await;
-    // Write 2,000 versions straight into the table (sealing each through the SDK
-    // would only slow the test); history must page through all of them.
     let store = fx.store().await;
-    let template = {
-        lb.put(&name("many"), &"v".into(), &PutOptions::default())
-            .await
-            .unwrap();
-        store.get_latest(&name("many")).await.unwrap().unwrap()
-    };
+    lb.put(&name("many"), &"v".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    lb.put(&name("other"), &"o".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let template = store.get_latest(&name("many")).await.unwrap().unwrap();
     for v in 2..=2000u64 {
         let mut item = template.clone();
         item.insert(
@@ -269,16 +269,144 @@ async fn two_thousand_versions_are_listed_exactly_once() {
         );
         store.put_new(&item).await.unwrap();
     }
-    let versions: Vec<u64> = lb
-        .history(&name("many"))
-        .await
-        .unwrap()
+    (fx, lb)
+}
+
+/// The versions of `name` among `summaries`, in the order given.
+fn versions_of(summaries: &[lockbox::backend::ItemSummary], name: &str) -> Vec<u64> {
+    summaries
         .iter()
+        .filter(|s| s.name.as_str() == name)
         .map(|s| s.version.unwrap().get())
-        .collect();
-    assert_eq!(versions, (1..=2000).collect::<Vec<_>>());
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_versions_are_listed_exactly_once() {
+    // Paged only by DynamoDB's 1 MB limit.
+    let (_fx, lb) = two_thousand_versions().await;
+    let history = lb.history(&name("many")).await.unwrap();
+    assert_eq!(
+        versions_of(&history, "many"),
+        (1..=2000).collect::<Vec<_>>()
+    );
     let listed = lb.list().await.unwrap();
-    assert_eq!(listed.len(), 2000);
+    assert_eq!(versions_of(&listed, "many"), (1..=2000).collect::<Vec<_>>());
+    assert_eq!(listed.len(), 2001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_versions_in_pages_of_seven_are_each_seen_exactly_once() {
+    let (fx, lb) = two_thousand_versions().await;
+    let endpoint = fx.mock.endpoint_url();
+    // Every Query and Scan page now stops after 7 evaluated items, as if the 1 MB
+    // limit hit there: ~286 pages for history, ~287 for list.
+    add_fault(
+        &endpoint,
+        json!({"target": "dynamodb:Query", "page_size": 7}),
+    )
+    .await;
+    add_fault(
+        &endpoint,
+        json!({"target": "dynamodb:Scan", "page_size": 7}),
+    )
+    .await;
+    let all: Vec<u64> = (1..=2000).collect();
+
+    // history (Query): every version once, oldest first, no duplicates.
+    let history = lb.history(&name("many")).await.unwrap();
+    assert_eq!(history.len(), 2000);
+    assert_eq!(versions_of(&history, "many"), all);
+
+    // list (Scan): both secrets, every version once, sorted by name then version.
+    let listed = lb.list().await.unwrap();
+    assert_eq!(listed.len(), 2001, "no item twice, none missing");
+    assert_eq!(versions_of(&listed, "many"), all);
+    assert_eq!(versions_of(&listed, "other"), [1]);
+    let keys: Vec<(String, u64)> = listed
+        .iter()
+        .map(|s| (s.name.to_string(), s.version.unwrap().get()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "sorted and unique");
+
+    // get (latest): a descending Query with Limit 1 finds version 2000.
+    let store = fx.store().await;
+    let latest = store.get_latest(&name("many")).await.unwrap().unwrap();
+    assert_eq!(
+        latest["version"],
+        lockbox::envelope::Attr::S(lockbox::Version::new(2000).unwrap().sort_key())
+    );
+
+    // prune pages through history too: exactly the 1,990 oldest go, once each.
+    let deleted = lb.prune(&name("many"), 10).await.unwrap();
+    assert_eq!(deleted.len(), 1990);
+    let mut unique = deleted.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 1990);
+    let left = lb.history(&name("many")).await.unwrap();
+    assert_eq!(
+        versions_of(&left, "many"),
+        (1991..=2000).collect::<Vec<_>>()
+    );
+    let faults = lockbox_tests::faults(&endpoint).await;
+    assert!(
+        faults["rules"][0]["fired"].as_u64().unwrap() > 2 * 286,
+        "history really paged: {faults}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_versions_with_unprocessed_keys_are_each_read_exactly_once() {
+    let (fx, lb) = two_thousand_versions().await;
+    let endpoint = fx.mock.endpoint_url();
+    // 150 pinned versions: one batch of 100 and one of 50, each answered 7 keys at
+    // a time (15 and 8 calls), the rest always as UnprocessedKeys.
+    add_fault(
+        &endpoint,
+        json!({"target": "dynamodb:BatchGetItem", "unprocessed_after": 7}),
+    )
+    .await;
+    // Any GetItem would fail: the items must all come from the batches.
+    add_fault(
+        &endpoint,
+        json!({"target": "dynamodb:GetItem", "error": "AccessDeniedException"}),
+    )
+    .await;
+    let keys: Vec<(SecretName, lockbox::Version)> = (1..=150u64)
+        .map(|v| (name("many"), lockbox::Version::new(v * 13).unwrap()))
+        .collect();
+    let store = fx.store().await;
+    let items = store.get_versions(&keys).await.unwrap();
+    assert_eq!(items.len(), 150);
+    for ((_, v), item) in keys.iter().zip(&items) {
+        let item = item.as_ref().expect("found");
+        assert_eq!(item["version"], lockbox::envelope::Attr::S(v.sort_key()));
+    }
+    let faults = lockbox_tests::faults(&endpoint).await;
+    assert_eq!(faults["rules"][0]["fired"], 15 + 8, "{faults}");
+    assert_eq!(faults["rules"][1]["fired"], 0, "no item fetched alone");
+
+    // Through the facade, with values: get_many of pinned versions.
+    let mut refs = Vec::new();
+    for i in 0..12 {
+        let v = lb
+            .put(
+                &name("pinned"),
+                &SecretValue::from(format!("p{i}")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        refs.push(SecretRef::pinned(name("pinned"), v));
+    }
+    let got = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
+    let values: Vec<&str> = got.iter().map(|s| s.value.expose_str().unwrap()).collect();
+    let want: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+    assert_eq!(values, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,4 +434,32 @@ async fn pinned_versions_are_read_in_one_batch_not_item_by_item() {
     let got = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
     assert_eq!(got.len(), 5);
     assert_eq!(got[3].value.expose_str().unwrap(), "b3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_never_progresses_ends_in_a_throttled_error_after_eight_calls() {
+    let (fx, lb) = ready().await;
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let v = lb
+            .put(
+                &name("stuck"),
+                &SecretValue::from(format!("s{i}")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        keys.push((name("stuck"), v));
+    }
+    let endpoint = fx.mock.endpoint_url();
+    add_fault(
+        &endpoint,
+        json!({"target": "dynamodb:BatchGetItem", "unprocessed_after": 0}),
+    )
+    .await;
+    let err = fx.store().await.get_versions(&keys).await.unwrap_err();
+    assert!(matches!(err, Error::Throttled { .. }), "{err:?}");
+    assert!(err.to_string().contains("unprocessed"), "{err}");
+    let faults = lockbox_tests::faults(&endpoint).await;
+    assert_eq!(faults["rules"][0]["fired"], 8, "bounded: {faults}");
 }

@@ -110,8 +110,8 @@ impl DynamoDbSecretStore {
 }
 
 impl DynamoDbSecretStore {
-    /// One `BatchGetItem` of up to 100 keys, retrying unprocessed keys a bounded
-    /// number of times with backoff.
+    /// One `BatchGetItem` of up to 100 keys, retrying unprocessed keys with backoff
+    /// for as long as the calls make progress.
     async fn batch_get(&self, keys: &[(String, String)]) -> Result<Vec<Attributes>> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut request = KeysAndAttributes::builder().consistent_read(true);
@@ -133,13 +133,27 @@ impl DynamoDbSecretStore {
             })?,
         )]));
         let mut out = Vec::new();
-        for attempt in 0..8u32 {
-            let Some(items) = pending.take().filter(|p| !p.is_empty()) else {
-                return Ok(out);
-            };
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(10u64 << attempt.min(5))).await;
+        // DynamoDB may answer part of a batch (throughput, the 16 MB cap) and return
+        // the rest as UnprocessedKeys. A call that processed some keys is progress:
+        // only calls in a row that processed none count towards giving up. Every
+        // call either shrinks the pending keys or counts, so the loop is bounded.
+        let mut left = keys.len();
+        let mut idle = 0u32;
+        let mut first = true;
+        while let Some(items) = pending.take().filter(|p| !p.is_empty()) {
+            if idle == BATCH_IDLE_CALLS {
+                return Err(Error::Throttled {
+                    service: Service::DynamoDb,
+                    message: format!(
+                        "BatchGetItem returned {left} keys unprocessed {BATCH_IDLE_CALLS} times in a row"
+                    ),
+                });
             }
+            if !first {
+                // Unprocessed keys mean "slow down": back off, more after idle calls.
+                tokio::time::sleep(Duration::from_millis(10u64 << idle.min(5))).await;
+            }
+            first = false;
             let page = self
                 .client
                 .batch_get_item()
@@ -156,17 +170,21 @@ impl DynamoDbSecretStore {
                         .map(from_dynamo),
                 );
             }
+            let still = page
+                .unprocessed_keys
+                .as_ref()
+                .and_then(|u| u.get(&self.table))
+                .map_or(0, |k| k.keys.len());
+            idle = if still < left { 0 } else { idle + 1 };
+            left = still;
             pending = page.unprocessed_keys;
         }
-        match pending.filter(|p| !p.is_empty()) {
-            None => Ok(out),
-            Some(_) => Err(Error::Throttled {
-                service: Service::DynamoDb,
-                message: "BatchGetItem kept returning unprocessed keys".into(),
-            }),
-        }
+        Ok(out)
     }
 }
+
+/// Calls in a row that process none of a batch's keys before giving up (throttled).
+const BATCH_IDLE_CALLS: u32 = 8;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -104,6 +104,12 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
              role), or try `lockbox --local` for the embedded emulator"
         }
+        Error::AccessDenied { message, .. }
+            if message.contains(lockbox::backend::CLOCK_SKEW_NOTE) =>
+        {
+            "check this machine's clock and time zone (NTP: `timedatectl`, `chronyc tracking`); \
+             AWS refuses requests signed more than 15 minutes off its clock"
+        }
         Error::AccessDenied { .. } => {
             "the identity lacks a permission: check its IAM policy and the KMS key policy"
         }
@@ -202,6 +208,20 @@ mod tests {
             assert_eq!(code(&err), want, "{err:#}");
         }
         assert_eq!(code(&usage("bad")), USAGE);
+        let skew = anyhow::Error::new(Error::AccessDenied {
+            service: lockbox::Service::Kms,
+            message: format!(
+                "InvalidSignatureException: Signature expired ({})",
+                lockbox::backend::CLOCK_SKEW_NOTE
+            ),
+        });
+        assert_eq!(code(&skew), ACCESS);
+        assert!(hint(&skew).unwrap().contains("clock"));
+        let denied = anyhow::Error::new(Error::AccessDenied {
+            service: lockbox::Service::Kms,
+            message: "AccessDeniedException: no".into(),
+        });
+        assert!(hint(&denied).unwrap().contains("IAM policy"));
         assert_eq!(code(&anyhow::anyhow!("x")), OTHER);
     }
 }

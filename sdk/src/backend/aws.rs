@@ -31,7 +31,23 @@ const DENIED: &[&str] = &[
     "ExpiredToken",
     "ExpiredTokenException",
     "InvalidClientTokenId",
+    "RequestTimeTooSkewed",
 ];
+
+/// Appended to a refused signature's message when the service said the signing
+/// time was too far from its clock (the CLI keys its NTP hint on it).
+pub const CLOCK_SKEW_NOTE: &str =
+    "clock skew: the request was signed more than 15 minutes away from the service's clock";
+
+/// Whether a refusal is about the signing time rather than the key or the policy.
+/// AWS words it `Signature expired: ...` / `Signature not yet current: ...`
+/// (KMS, DynamoDB, STS) or answers `RequestTimeTooSkewed`.
+fn is_clock_skew(code: &str, message: &str) -> bool {
+    code == "RequestTimeTooSkewed"
+        || (matches!(code, "InvalidSignatureException" | "SignatureDoesNotMatch")
+            && (message.starts_with("Signature expired")
+                || message.starts_with("Signature not yet current")))
+}
 
 /// Map any AWS SDK error to ours. `endpoint` is named in timeouts and connection failures.
 pub(crate) fn map_sdk_error<E, R>(
@@ -60,10 +76,13 @@ where
                 };
             }
             if DENIED.contains(&code) {
-                return Error::AccessDenied {
-                    service,
-                    message: format!("{code}: {message}"),
-                };
+                let mut message = format!("{code}: {message}");
+                if is_clock_skew(code, e.message().unwrap_or("")) {
+                    // The SDK already retried once with a clock corrected from the
+                    // answer's Date header, if that could help.
+                    message = format!("{message} ({CLOCK_SKEW_NOTE})");
+                }
+                return Error::AccessDenied { service, message };
             }
             let message = format!("{code}: {message}");
             return Error::Backend {
@@ -115,4 +134,27 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = e.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_time_refusals_are_told_apart_from_bad_signatures() {
+        assert!(is_clock_skew(
+            "InvalidSignatureException",
+            "Signature expired: 20240101T000000Z is now earlier than 20240101T001500Z (20240101T003000Z - 15 min.)"
+        ));
+        assert!(is_clock_skew(
+            "SignatureDoesNotMatch",
+            "Signature not yet current: 20240101T003000Z is still later than 20240101T001500Z (20240101T000000Z + 15 min.)"
+        ));
+        assert!(is_clock_skew("RequestTimeTooSkewed", "anything"));
+        assert!(!is_clock_skew(
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided."
+        ));
+        assert!(!is_clock_skew("AccessDeniedException", "Signature expired"));
+    }
 }

@@ -6,11 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use lockbox::Secret;
 use zeroize::Zeroizing;
 
 use crate::args::MapFormat;
+
+mod shell;
+
+pub use shell::shell_var;
 
 /// Name/value pairs with text values, sorted by name.
 pub type TextMap<'a> = BTreeMap<&'a str, &'a str>;
@@ -57,62 +61,11 @@ pub fn render_map(map: &TextMap<'_>, format: MapFormat) -> Result<Zeroizing<Stri
             out.push_str(std::str::from_utf8(&bytes).expect("CSV of UTF-8 fields is UTF-8"));
         }
         MapFormat::Dotenv | MapFormat::Env => {
-            let prefix = if format == MapFormat::Env {
-                "export "
-            } else {
-                ""
-            };
-            let mut seen = BTreeMap::new();
-            for (k, v) in map {
-                let var = shell_var(k);
-                if let Some(other) = seen.insert(var.clone(), *k) {
-                    bail!(crate::exit::usage(format!(
-                        "secrets {other:?} and {k:?} both become the variable {var}; \
-                         rename one, or use -f json"
-                    )));
-                }
-                out.push_str(prefix);
-                out.push_str(&var);
-                out.push('=');
-                shell_quote(v, &mut out);
-                out.push('\n');
-            }
+            shell::render(map, format == MapFormat::Env, &mut out)
+                .map_err(|c| crate::exit::usage(c.to_string()))?;
         }
     }
     Ok(out)
-}
-
-/// A valid shell variable name for a secret name: upper-cased, every character
-/// outside `[A-Z0-9_]` as `_`, and `_` in front of a leading digit.
-pub fn shell_var(name: &str) -> String {
-    let mut var: String = name
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_uppercase();
-            if c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if var.starts_with(|c: char| c.is_ascii_digit()) || var.is_empty() {
-        var.insert(0, '_');
-    }
-    var
-}
-
-/// `value` in single quotes, each `'` written as `'\''`: exact for any text in sh.
-pub fn shell_quote(value: &str, out: &mut String) {
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
 }
 
 /// JSON exactly as credstash writes it: Python's `json.dumps(sort_keys=True,
@@ -239,6 +192,7 @@ mod tests {
 
     #[test]
     fn shell_names_and_quotes() {
+        use super::shell::shell_quote;
         assert_eq!(shell_var("db.password"), "DB_PASSWORD");
         assert_eq!(shell_var("app/api-key"), "APP_API_KEY");
         assert_eq!(shell_var("9lives"), "_9LIVES");

@@ -23,6 +23,8 @@ mod authz;
 pub mod dynamodb;
 pub mod error;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod iam;
 pub mod kms;
 mod protocol;

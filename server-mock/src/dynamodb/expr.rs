@@ -637,10 +637,14 @@ pub(super) fn parser<'a>(
         )));
     }
     let toks = lex(text).map_err(|(s, e)| {
+        // "near" is the bad token with one whole character either side: a byte
+        // offset of one would split a multi-byte character.
+        let from = text[..s].char_indices().next_back().map_or(s, |(i, _)| i);
+        let to = text[e..].chars().next().map_or(e, |c| e + c.len_utf8());
         AwsError::validation(format!(
             "Invalid {label}: Syntax error; token: \"{}\", near: \"{}\"",
             &text[s..e],
-            &text[s.saturating_sub(1)..(e + 1).min(text.len())]
+            &text[from..to]
         ))
     })?;
     Ok(Parser {
@@ -952,6 +956,31 @@ mod tests {
         assert!(e.message.contains("operand type: N"));
         // No message quotes a value.
         assert!(!e.message.contains("secret-canary"));
+    }
+
+    #[test]
+    fn lexer_errors_next_to_multibyte_characters() {
+        // Found by fuzzing (fuzz/regressions/ddb_expression): the "near" excerpt
+        // was cut at byte offsets, inside a character, and panicked.
+        let mut p = Placeholders::default();
+        let e = parse_condition("éé", Kind::Condition, &mut p).unwrap_err();
+        assert!(
+            e.message.ends_with("token: \"é\", near: \"éé\""),
+            "{}",
+            e.message
+        );
+        let e = parse_condition("a = é$é", Kind::Condition, &mut p).unwrap_err();
+        assert!(
+            e.message.ends_with("token: \"é\", near: \" é$\""),
+            "{}",
+            e.message
+        );
+        let e = parse_condition("a = $", Kind::Condition, &mut p).unwrap_err();
+        assert!(
+            e.message.ends_with("token: \"$\", near: \" $\""),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

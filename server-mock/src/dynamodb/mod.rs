@@ -7,6 +7,8 @@
 
 mod control;
 mod expr;
+#[doc(hidden)]
+pub mod fuzzing;
 mod items;
 mod leading;
 mod legacy;

@@ -73,9 +73,10 @@ const UNAVAILABLE: &[&str] = &[
 pub fn sdk_code(e: &Error) -> u8 {
     match e {
         Error::NotFound { .. } | Error::TableNotFound { .. } => NOT_FOUND,
-        Error::AccessDenied { .. } | Error::NoCredentials { .. } | Error::KeyUnavailable { .. } => {
-            ACCESS
-        }
+        Error::AccessDenied { .. }
+        | Error::ClockSkew { .. }
+        | Error::NoCredentials { .. }
+        | Error::KeyUnavailable { .. } => ACCESS,
         Error::Integrity { .. }
         | Error::ContextMismatch { .. }
         | Error::UntrustedKey { .. }
@@ -104,9 +105,7 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
              role), or try `lockbox --local` for the embedded emulator"
         }
-        Error::AccessDenied { message, .. }
-            if message.contains(lockbox::backend::CLOCK_SKEW_NOTE) =>
-        {
+        Error::ClockSkew { .. } => {
             "check this machine's clock and time zone (NTP: `timedatectl`, `chronyc tracking`); \
              AWS refuses requests signed more than 15 minutes off its clock"
         }
@@ -208,12 +207,9 @@ mod tests {
             assert_eq!(code(&err), want, "{err:#}");
         }
         assert_eq!(code(&usage("bad")), USAGE);
-        let skew = anyhow::Error::new(Error::AccessDenied {
+        let skew = anyhow::Error::new(Error::ClockSkew {
             service: lockbox::Service::Kms,
-            message: format!(
-                "InvalidSignatureException: Signature expired ({})",
-                lockbox::backend::CLOCK_SKEW_NOTE
-            ),
+            message: "InvalidSignatureException: Signature expired".into(),
         });
         assert_eq!(code(&skew), ACCESS);
         assert!(hint(&skew).unwrap().contains("clock"));

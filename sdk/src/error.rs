@@ -81,6 +81,16 @@ pub enum Error {
         /// The service's explanation (names the missing permission when AWS does).
         message: String,
     },
+    /// The service refused the request's signature because its signing time was
+    /// too far from the service's clock (AWS allows 15 minutes). The SDK has
+    /// already retried once with a clock corrected from the answer's `Date`.
+    #[error("access denied by {service}: {message} (clock skew: the request was signed more than 15 minutes away from the service's clock)")]
+    ClockSkew {
+        /// Which service refused.
+        service: Service,
+        /// The service's explanation.
+        message: String,
+    },
     /// No AWS credentials could be found or loaded.
     #[error("no usable AWS credentials: {message}")]
     NoCredentials {

@@ -147,7 +147,7 @@ fn classify(e: &lockbox::Error) -> (&'static str, u8) {
     let code = exit::sdk_code(e);
     let class = match e {
         E::NotFound { .. } | E::TableNotFound { .. } => "not found",
-        E::AccessDenied { .. } | E::KeyUnavailable { .. } => "access denied",
+        E::AccessDenied { .. } | E::ClockSkew { .. } | E::KeyUnavailable { .. } => "access denied",
         E::NoCredentials { .. } => "no credentials",
         E::ContextMismatch { .. } => "context mismatch",
         E::Integrity { .. } | E::UntrustedKey { .. } | E::UnsupportedFormat { .. } => {

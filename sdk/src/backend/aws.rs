@@ -34,11 +34,6 @@ const DENIED: &[&str] = &[
     "RequestTimeTooSkewed",
 ];
 
-/// Appended to a refused signature's message when the service said the signing
-/// time was too far from its clock (the CLI keys its NTP hint on it).
-pub const CLOCK_SKEW_NOTE: &str =
-    "clock skew: the request was signed more than 15 minutes away from the service's clock";
-
 /// Whether a refusal is about the signing time rather than the key or the policy.
 /// AWS words it `Signature expired: ...` / `Signature not yet current: ...`
 /// (KMS, DynamoDB, STS) or answers `RequestTimeTooSkewed`.
@@ -76,11 +71,9 @@ where
                 };
             }
             if DENIED.contains(&code) {
-                let mut message = format!("{code}: {message}");
+                let message = format!("{code}: {message}");
                 if is_clock_skew(code, e.message().unwrap_or("")) {
-                    // The SDK already retried once with a clock corrected from the
-                    // answer's Date header, if that could help.
-                    message = format!("{message} ({CLOCK_SKEW_NOTE})");
+                    return Error::ClockSkew { service, message };
                 }
                 return Error::AccessDenied { service, message };
             }

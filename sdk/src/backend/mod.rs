@@ -10,7 +10,6 @@ mod dynamodb;
 mod kms;
 mod memory;
 
-pub use aws::CLOCK_SKEW_NOTE;
 pub use dynamodb::DynamoDbSecretStore;
 pub use kms::KmsKeyService;
 pub use memory::{MemoryKeyService, MemorySecretStore};

@@ -660,16 +660,7 @@ pub fn amz_date_of(t: SystemTime) -> String {
 
 /// An HTTP date (RFC 7231 IMF-fixdate), `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date_of(t: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, m, d, hh, mm, ss) = parts_of(t);
-    let days = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
-    // 1970-01-01 was a Thursday.
-    let weekday = DAYS[(days % 7) as usize];
-    let month = MONTHS[(m - 1) as usize];
-    format!("{weekday}, {d:02} {month} {y:04} {hh:02}:{mm:02}:{ss:02} GMT")
+    httpdate::fmt_http_date(t)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.

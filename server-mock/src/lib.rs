@@ -105,7 +105,8 @@ impl Config {
         self
     }
 
-    /// Add this latency to every AWS call.
+    /// Make every AWS call take at least this long, counted from the request's
+    /// arrival (the emulator's own work is part of it, not added to it).
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self

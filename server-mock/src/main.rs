@@ -21,7 +21,7 @@ struct Args {
     /// Keep state durably in this directory (in memory when absent).
     #[arg(long, env = "LOCKBOX_MOCK_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Add this many milliseconds of latency to every AWS call.
+    /// Every AWS call takes at least this many milliseconds from its arrival.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
     /// The AWS account id used in ARNs.

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tower::Service as _;
 
 use crate::error::AwsError;
@@ -277,6 +278,7 @@ async fn aws(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrival = Instant::now();
     let request_id = protocol::request_id();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let form = headers
@@ -299,6 +301,7 @@ async fn aws(
     let now = skewed(SystemTime::now(), skew);
     let mut response = call(
         &state, dropper, &method, &uri, &headers, body, request_id, service, operation, now,
+        arrival,
     )
     .await;
     if skew != 0 {
@@ -332,6 +335,7 @@ async fn call(
     service: Service,
     operation: String,
     now: SystemTime,
+    arrival: Instant,
 ) -> Response {
     let ctx = RequestContext {
         region: protocol::signed_region(headers).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
@@ -377,13 +381,13 @@ async fn call(
         }
     }
 
-    let latency = state.inner.config.latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    // Injected latency is the time from the request's arrival to the operation
+    // taking effect (and its answer going out): the emulator's own service time
+    // counts towards it rather than adding to it.
     let fault = state.inner.faults.check(service.name(), &operation);
-    if !fault.latency.is_zero() {
-        tokio::time::sleep(fault.latency).await;
+    let latency = state.inner.config.latency + fault.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep_until(arrival + latency).await;
     }
 
     let result = match fault.error {
@@ -400,18 +404,25 @@ async fn call(
                     }
                 }
             };
-            // Operations may fsync the journal: keep that off the async workers.
-            let worker = state.clone();
-            let op = operation.clone();
             let caps = fault.caps;
-            tokio::task::spawn_blocking(move || match service {
+            let op = operation.clone();
+            let run = move |state: &MockState| match service {
                 Service::DynamoDb if caps != ReadCaps::default() => {
-                    worker.inner.dynamodb.handle_capped(&op, &body, caps)
+                    state.inner.dynamodb.handle_capped(&op, &body, caps)
                 }
-                _ => worker.call(service, &op, &body, &ctx),
-            })
-            .await
-            .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
+                _ => state.call(service, &op, &body, &ctx),
+            };
+            if state.inner.config.data_dir.is_some() {
+                // Operations may fsync the journal: keep that off the async workers.
+                let worker = state.clone();
+                tokio::task::spawn_blocking(move || run(&worker))
+                    .await
+                    .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
+            } else {
+                // In memory an operation is a few microseconds under a lock; a
+                // blocking-pool hand-off (a thread per concurrent call) costs more.
+                run(state)
+            }
         }
     };
 

@@ -555,13 +555,13 @@ impl Lockbox {
                 .ok()
                 .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
         };
-        let latest = stream::iter(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
+        let latest = paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
             .map(|(i, r)| async move { (i, self.fetch(r, context).await) })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>();
         let pinned = async {
             let batched = batch.await;
-            stream::iter(refs.iter().enumerate().filter(|(_, r)| r.version.is_some()))
+            paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_some()))
                 .map(|(i, r)| {
                     let found = batched
                         .as_ref()
@@ -699,6 +699,17 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `items` as a stream that yields to the runtime before each item, so that each
+/// call started from it goes on the wire before the next one is built. Without
+/// the pause, a batch of calls is serialised and signed all in one poll (about
+/// 60 µs of CPU each) and the first request is sent only after the last is built.
+fn paced<I: Iterator>(items: I) -> impl futures::Stream<Item = I::Item> {
+    stream::iter(items).then(|item| async move {
+        tokio::task::yield_now().await;
+        item
+    })
 }
 
 type CacheKey = (SecretRef, Vec<u8>);

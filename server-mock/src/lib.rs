@@ -20,6 +20,7 @@
 
 mod auth;
 mod authz;
+mod delay;
 pub mod dynamodb;
 pub mod error;
 mod faults;

@@ -387,7 +387,7 @@ async fn call(
     let fault = state.inner.faults.check(service.name(), &operation);
     let latency = state.inner.config.latency + fault.latency;
     if !latency.is_zero() {
-        tokio::time::sleep_until(arrival + latency).await;
+        crate::delay::until(arrival + latency).await;
     }
 
     let result = match fault.error {

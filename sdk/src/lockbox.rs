@@ -231,7 +231,8 @@ impl LockboxBuilder {
         self
     }
 
-    /// How many secrets `get_many` fetches at once (default [`DEFAULT_CONCURRENCY`]).
+    /// How many secrets `get_many` and `get_each` fetch at once, pinned and latest
+    /// versions together (default [`DEFAULT_CONCURRENCY`]).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = Some(n.max(1));
         self
@@ -555,8 +556,19 @@ impl Lockbox {
                 .ok()
                 .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
         };
+        // One bound for both streams: at most `concurrency` secrets in flight in all.
+        let slots = tokio::sync::Semaphore::new(self.concurrency);
+        let slot = || async {
+            slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed")
+        };
         let latest = paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
-            .map(|(i, r)| async move { (i, self.fetch(r, context).await) })
+            .map(|(i, r)| async move {
+                let _slot = slot().await;
+                (i, self.fetch(r, context).await)
+            })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>();
         let pinned = async {
@@ -567,6 +579,7 @@ impl Lockbox {
                         .as_ref()
                         .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
                     async move {
+                        let _slot = slot().await;
                         let result = match found {
                             Some(Some(item)) => self.open_item(item, context).await,
                             Some(None) => Err(Error::NotFound {

@@ -1,0 +1,141 @@
+//! `get_each`/`get_many`: the concurrency bound holds, the default lets a whole
+//! batch of up to `DEFAULT_CONCURRENCY` secrets be in flight at once (one wave of
+//! reads, one of decrypts), and every outcome comes back in the order asked.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lockbox::backend::{
+    DataKey, KeyService, MemoryKeyService, MemorySecretStore, SecretStore, TableMode,
+};
+use lockbox::{
+    EncryptionContext, Error, ExposeSecret, Lockbox, PutOptions, SecretName, SecretRef,
+    SecretValue, DEFAULT_CONCURRENCY,
+};
+use zeroize::Zeroizing;
+
+/// A key service whose unwraps each take a while, counting how many overlap.
+#[derive(Debug)]
+struct SlowKeys {
+    inner: MemoryKeyService,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+}
+
+#[async_trait]
+impl KeyService for SlowKeys {
+    async fn generate_data_key(
+        &self,
+        bytes: usize,
+        context: &EncryptionContext,
+    ) -> lockbox::Result<DataKey> {
+        self.inner.generate_data_key(bytes, context).await
+    }
+
+    async fn decrypt_data_key(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> lockbox::Result<Zeroizing<Vec<u8>>> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.inner.decrypt_data_key(name, wrapped, context).await
+    }
+}
+
+/// `n` secrets `s/0000`.. with values `value-<i>`, and a way to open lockboxes on them.
+async fn fixture(n: usize) -> (Arc<SlowKeys>, Arc<MemorySecretStore>) {
+    let keys = Arc::new(SlowKeys {
+        inner: MemoryKeyService::new(&["alias/credstash"]),
+        in_flight: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    });
+    let store = Arc::new(MemorySecretStore::new());
+    let lb = open(&keys, &store, None);
+    lb.setup(TableMode::Sealed, &[]).await.unwrap();
+    for i in 0..n {
+        let value = SecretValue::from(format!("value-{i}").as_str());
+        lb.put(&name(i), &value, &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    keys.most.store(0, Ordering::SeqCst);
+    (keys, store)
+}
+
+fn open(keys: &Arc<SlowKeys>, store: &Arc<MemorySecretStore>, bound: Option<usize>) -> Lockbox {
+    let mut builder = Lockbox::builder()
+        .key_service_arc(keys.clone())
+        .secret_store_arc(store.clone() as Arc<dyn SecretStore>);
+    if let Some(bound) = bound {
+        builder = builder.concurrency(bound);
+    }
+    builder.build().unwrap()
+}
+
+fn name(i: usize) -> SecretName {
+    SecretName::new(&format!("s/{i:04}")).unwrap()
+}
+
+fn value(secret: &lockbox::Secret) -> String {
+    String::from_utf8(secret.value.expose_secret().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn no_more_than_the_bound_is_in_flight_and_results_keep_their_order() {
+    let (keys, store) = fixture(40).await;
+    let lb = open(&keys, &store, Some(4));
+    let refs: Vec<SecretRef> = (0..40).rev().map(|i| SecretRef::latest(name(i))).collect();
+    let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
+    assert_eq!(keys.most.load(Ordering::SeqCst), 4);
+    let values: Vec<String> = secrets.iter().map(value).collect();
+    let expected: Vec<String> = (0..40).rev().map(|i| format!("value-{i}")).collect();
+    assert_eq!(values, expected);
+}
+
+#[tokio::test]
+async fn by_default_a_batch_of_up_to_the_default_bound_is_one_wave() {
+    let n = DEFAULT_CONCURRENCY + 20;
+    let (keys, store) = fixture(n).await;
+    let lb = open(&keys, &store, None);
+    let refs: Vec<SecretRef> = (0..n).map(|i| SecretRef::latest(name(i))).collect();
+    let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
+    assert_eq!(secrets.len(), n);
+    assert_eq!(keys.most.load(Ordering::SeqCst), DEFAULT_CONCURRENCY);
+}
+
+#[tokio::test]
+async fn pinned_and_latest_mixed_with_a_missing_one_each_get_their_own_outcome() {
+    let (keys, store) = fixture(6).await;
+    let lb = open(&keys, &store, Some(2));
+    let v1 = lockbox::Version::new(1).unwrap();
+    let refs = vec![
+        SecretRef::pinned(name(3), v1),
+        SecretRef::latest(name(0)),
+        SecretRef::latest(SecretName::new("s/missing").unwrap()),
+        SecretRef::pinned(name(5), v1),
+        SecretRef::pinned(name(1), lockbox::Version::new(9).unwrap()),
+    ];
+    let outcomes = lb.get_each(&refs, &EncryptionContext::new()).await;
+    assert_eq!(outcomes.len(), 5);
+    assert_eq!(value(outcomes[0].as_ref().unwrap()), "value-3");
+    assert_eq!(value(outcomes[1].as_ref().unwrap()), "value-0");
+    assert!(matches!(
+        &outcomes[2],
+        Err(Error::NotFound { version: None, .. })
+    ));
+    assert_eq!(value(outcomes[3].as_ref().unwrap()), "value-5");
+    assert!(matches!(
+        &outcomes[4],
+        Err(Error::NotFound {
+            version: Some(_),
+            ..
+        })
+    ));
+    assert!(keys.most.load(Ordering::SeqCst) <= 2);
+}

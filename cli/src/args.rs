@@ -70,6 +70,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// How many secrets are fetched at once, each on its own connection
+    /// [env: LOCKBOX_CONCURRENCY] [default: 128]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+
     /// Output for people (text) or scripts (json)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,

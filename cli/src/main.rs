@@ -192,6 +192,23 @@ fn key_id(g: &GlobalArgs) -> String {
         .unwrap_or_else(|| DEFAULT_KEY.into())
 }
 
+/// `--concurrency`, else `LOCKBOX_CONCURRENCY`, else the SDK's default.
+fn concurrency(g: &GlobalArgs) -> Result<usize> {
+    if let Some(n) = g.concurrency {
+        return Ok(n.into());
+    }
+    match env_nonempty("LOCKBOX_CONCURRENCY") {
+        None => Ok(lockbox::DEFAULT_CONCURRENCY),
+        Some(text) => match text.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n.into()),
+            _ => Err(exit::usage(format!(
+                "LOCKBOX_CONCURRENCY is {text:?}: set it to a whole number from 1 to 65535, or unset it for the default ({})",
+                lockbox::DEFAULT_CONCURRENCY
+            ))),
+        },
+    }
+}
+
 /// `--local[=DIR]`, else `LOCKBOX_LOCAL` (a directory, or `1`/`true` for the
 /// default; `0`/`false` for off).
 fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
@@ -213,6 +230,7 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
     exec::hygiene::harden(matches!(&cli.command, Command::Exec(a) if a.allow_core_dumps))?;
     let table = table_name(g);
     let key = key_id(g);
+    let concurrency = concurrency(g)?;
     let mut options = AwsOptions {
         table: table.clone(),
         kms_key: key.clone(),
@@ -247,6 +265,7 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
         let lockbox = Lockbox::from_env(&options)
             .await
             .context("cannot load the AWS configuration")?
+            .concurrency(concurrency)
             .build()?;
         if local.is_some() && !matches!(cli.command, Command::Setup(_)) {
             // First use of a local state dir: a sealed table, as `lockbox setup` makes.

@@ -371,10 +371,21 @@ fn usage_errors_are_exit_2() {
         &["get", "x", "-v", "v5"],
         &["setup", "--tags", "novalue"],
         &["-o", "yaml", "keys"],
+        &["--concurrency", "0", "keys"],
+        &["--concurrency", "many", "keys"],
     ] {
         let out = l.run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).is_empty());
+    }
+    for bad in ["0", "-3", "lots", "70000"] {
+        let out = common::run_with_stdin(l.cmd(&["keys"]).env("LOCKBOX_CONCURRENCY", bad), b"");
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("LOCKBOX_CONCURRENCY") && stderr(&out).contains("1 to 65535"),
+            "{}",
+            stderr(&out)
+        );
     }
     let help = l.run(&["--help"]);
     assert_eq!(help.status.code(), Some(0));
@@ -425,6 +436,13 @@ fn table_and_key_options_and_env_fallbacks() {
         b"",
     );
     assert_eq!(out.stdout, b"in-other\n");
+    // Any concurrency bound, from the flag or the environment, reads the same.
+    assert_eq!(
+        l.ok_text(&["--concurrency", "1", "get", "n"]),
+        "in-default\n"
+    );
+    let out = common::run_with_stdin(l.cmd(&["get", "n"]).env("LOCKBOX_CONCURRENCY", "3"), b"");
+    assert_eq!(out.stdout, b"in-default\n", "{}", stderr(&out));
     // LOCKBOX_LOCAL=DIR selects local mode too.
     let out = common::run_with_stdin(
         common::bare(l.path())

@@ -79,7 +79,7 @@ fn open(keys: &Arc<SlowKeys>, store: &Arc<MemorySecretStore>, bound: Option<usiz
 }
 
 fn name(i: usize) -> SecretName {
-    SecretName::new(&format!("s/{i:04}")).unwrap()
+    SecretName::new(format!("s/{i:04}")).unwrap()
 }
 
 fn value(secret: &lockbox::Secret) -> String {

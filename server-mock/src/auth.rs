@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -156,7 +156,7 @@ impl Auth {
         &self,
         service: &str,
         method: &str,
-        uri: &axum::http::Uri,
+        uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
@@ -302,43 +302,43 @@ impl Auth {
                 ));
             }
         }
-        let mut canonical = String::new();
-        canonical.push_str(method);
-        canonical.push('\n');
-        canonical.push_str(&encode(uri.path(), true));
-        canonical.push('\n');
-        canonical.push_str(&canonical_query(uri.query().unwrap_or("")));
-        canonical.push('\n');
-        for name in &signed {
-            let values: Vec<String> = headers
-                .get_all(*name)
-                .iter()
-                .map(|v| {
-                    String::from_utf8_lossy(v.as_bytes())
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect();
-            canonical.push_str(name);
-            canonical.push(':');
-            canonical.push_str(&values.join(","));
-            canonical.push('\n');
-        }
-        canonical.push('\n');
-        canonical.push_str(signed_headers);
-        canonical.push('\n');
-        canonical.push_str(&body_hash);
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{scope_service}/aws4_request\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
         let key =
             aws_sigv4::sign::v4::generate_signing_key(&secret, signed_at, region, scope_service);
-        let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
-        if expected.len() != signature.len()
-            || !bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
-        {
+        let scope = format!("{date}/{region}/{scope_service}/aws4_request");
+        let request = SignedRequest {
+            method,
+            uri,
+            headers,
+            signed: &signed,
+            signed_headers,
+            body_hash: &body_hash,
+        };
+        // Signers differ where the SigV4 description leaves room (see
+        // `Convention`); a signature made under either convention is accepted.
+        // The alternative is only computed when it canonicalizes this request
+        // differently.
+        let mut tried: Vec<String> = Vec::with_capacity(2);
+        let mut matched = false;
+        for convention in [Convention::Botocore, Convention::AwsSigv4] {
+            let canonical = request.canonical(convention);
+            if tried.contains(&canonical) {
+                continue;
+            }
+            let string_to_sign = format!(
+                "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+                hex::encode(Sha256::digest(canonical.as_bytes()))
+            );
+            let expected =
+                aws_sigv4::sign::v4::calculate_signature(&key, string_to_sign.as_bytes());
+            if expected.len() == signature.len()
+                && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+            {
+                matched = true;
+                break;
+            }
+            tried.push(canonical);
+        }
+        if !matched {
             return Err(invalid(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
                     .to_owned(),
@@ -566,6 +566,70 @@ fn verify_jwt(key: &[u8], token: &str, now: SystemTime) -> Result<(String, Strin
     Ok((role.to_owned(), sub.to_owned()))
 }
 
+/// How a signer canonicalizes the two things the SigV4 description leaves open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Convention {
+    /// botocore (and this emulator's first reading): a header value's runs of any
+    /// whitespace become one space; `+` in the query is a literal plus sign.
+    Botocore,
+    /// The Rust SDK's `aws-sigv4`: only runs of spaces are collapsed (a tab
+    /// stays); the query is form-decoded, so `+` is a space.
+    AwsSigv4,
+}
+
+/// The parts of a request its canonical form is built from.
+struct SignedRequest<'a> {
+    method: &'a str,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    signed: &'a [&'a str],
+    signed_headers: &'a str,
+    body_hash: &'a str,
+}
+
+impl SignedRequest<'_> {
+    /// The canonical request under `convention`.
+    fn canonical(&self, convention: Convention) -> String {
+        let mut canonical = String::new();
+        canonical.push_str(self.method);
+        canonical.push('\n');
+        canonical.push_str(&encode(self.uri.path(), true));
+        canonical.push('\n');
+        canonical.push_str(&canonical_query(
+            self.uri.query().unwrap_or(""),
+            convention == Convention::AwsSigv4,
+        ));
+        canonical.push('\n');
+        for name in self.signed {
+            let values: Vec<String> = self
+                .headers
+                .get_all(*name)
+                .iter()
+                .map(|v| {
+                    let v = String::from_utf8_lossy(v.as_bytes());
+                    match convention {
+                        Convention::Botocore => v.split_whitespace().collect::<Vec<_>>().join(" "),
+                        Convention::AwsSigv4 => v
+                            .split(' ')
+                            .filter(|part| !part.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    }
+                })
+                .collect();
+            canonical.push_str(name);
+            canonical.push(':');
+            canonical.push_str(&values.join(","));
+            canonical.push('\n');
+        }
+        canonical.push('\n');
+        canonical.push_str(self.signed_headers);
+        canonical.push('\n');
+        canonical.push_str(self.body_hash);
+        canonical
+    }
+}
+
 /// URI-encodes as SigV4 does: unreserved characters as-is, everything else `%XX`
 /// (upper case); `/` kept when `path` (so an already-encoded path is encoded again,
 /// as every service but S3 expects).
@@ -584,33 +648,44 @@ fn encode(s: &str, path: bool) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (two hex digits); any other `%` stays as it is, as
+/// `application/x-www-form-urlencoded` parsers do. With `plus_is_space`, `+` is a
+/// space first (form decoding).
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
+    let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
+        match bytes[i] {
+            b'%' => {
+                if let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
             }
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
         }
-        out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn canonical_query(query: &str) -> String {
+fn canonical_query(query: &str, plus_is_space: bool) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                encode(&percent_decode(k), false),
-                encode(&percent_decode(v), false),
+                encode(&percent_decode(k, plus_is_space), false),
+                encode(&percent_decode(v, plus_is_space), false),
             )
         })
         .collect();
@@ -700,8 +775,82 @@ mod tests {
 
     #[test]
     fn query_is_canonicalized() {
-        assert_eq!(canonical_query("b=2&a=1%2F&c"), "a=1%2F&b=2&c=");
+        assert_eq!(canonical_query("b=2&a=1%2F&c", false), "a=1%2F&b=2&c=");
+        assert_eq!(canonical_query("a=x+y%2B", false), "a=x%2By%2B");
+        assert_eq!(canonical_query("a=x+y%2B", true), "a=x%20y%2B");
+        // Not an escape: `%` stays (a sign is not a hex digit; neither is `é`).
+        assert_eq!(
+            canonical_query("a=%+1&b=%4&c=%%41", false),
+            "a=%25%2B1&b=%254&c=%25A"
+        );
+        assert_eq!(canonical_query("a=%\u{e9}1", false), "a=%25%C3%A91");
         assert_eq!(encode("/a b", true), "/a%20b");
+    }
+
+    /// `Auth` with one user, and a request to `uri` carrying `extra` headers
+    /// signed by the Rust SDK's signer (`aws-sigv4`) with that user's key.
+    fn signed_by_aws_sigv4(uri: &str, extra: &[(&str, &str)]) -> (Auth, Uri, HeaderMap) {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let iam = IamConfig::from_json(
+            r#"{"users": [{"name": "u", "access_key_id": "AKIDU", "secret_access_key": "s3cret"}]}"#,
+        )
+        .unwrap();
+        let auth = Auth::new(iam, "000000000000", None, None).unwrap();
+        let identity =
+            aws_credential_types::Credentials::new("AKIDU", "s3cret", None, None, "t").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("kms")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        headers.push(("host", "localhost"));
+        let signable = SignableRequest::new(
+            "POST",
+            format!("http://localhost{uri}"),
+            headers.iter().copied(),
+            SignableBody::Bytes(b"{}"),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut request = axum::http::Request::builder().method("POST").uri(uri);
+        for (n, v) in &headers {
+            request = request.header(*n, *v);
+        }
+        let mut request = request.body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut request);
+        (auth, request.uri().clone(), request.headers().clone())
+    }
+
+    #[test]
+    fn signatures_of_the_rust_sdk_signer_verify_where_it_differs_from_botocore() {
+        for (uri, extra) in [
+            // Form decoding: `+` is a space to aws-sigv4, a plus sign to botocore.
+            ("/?a=x+y&b=%%+%", &[][..]),
+            // aws-sigv4 collapses runs of spaces only; botocore all whitespace.
+            ("/", &[("x-note", "a\tb  c")][..]),
+            (
+                "/?q=1+1",
+                &[("x-note", "tab\there"), ("x-other", "plain")][..],
+            ),
+        ] {
+            let (auth, uri, headers) = signed_by_aws_sigv4(uri, extra);
+            let verified =
+                auth.authenticate("kms", "POST", &uri, &headers, b"{}", SystemTime::now());
+            assert!(
+                verified.is_ok(),
+                "{uri} {extra:?}: {:?}",
+                verified.err().map(|e| e.message)
+            );
+            // The signature still covers the request: another body fails.
+            let tampered =
+                auth.authenticate("kms", "POST", &uri, &headers, b"{ }", SystemTime::now());
+            assert!(tampered.is_err(), "{uri} {extra:?}");
+        }
     }
 
     #[test]

@@ -421,7 +421,9 @@ async fn call(
             } else {
                 // In memory an operation is a few microseconds under a lock; a
                 // blocking-pool hand-off (a thread per concurrent call) costs more.
-                run(state)
+                // A panic (a bug) still answers 500, as from the blocking pool.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(state)))
+                    .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
             }
         }
     };

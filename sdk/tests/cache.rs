@@ -3,50 +3,21 @@
 //! `Lockbox` are seen at once, and an entry is only ever served for the exact
 //! encryption context it was decrypted with.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lockbox::backend::{
-    DataKey, KeyService, MemoryKeyService, MemorySecretStore, SecretStore, TableMode,
-};
+use lockbox::backend::{MemorySecretStore, SecretStore, TableMode};
 use lockbox::{
     EncryptionContext, Error, ExposeSecret, Lockbox, PutOptions, SecretName, SecretRef,
     SecretValue, Version,
 };
-use zeroize::Zeroizing;
 
-/// A key service that counts the data keys it unwraps.
-#[derive(Debug)]
-struct CountingKeys {
-    inner: MemoryKeyService,
-    decrypts: AtomicUsize,
-}
-
-#[async_trait]
-impl KeyService for CountingKeys {
-    async fn generate_data_key(
-        &self,
-        bytes: usize,
-        context: &EncryptionContext,
-    ) -> lockbox::Result<DataKey> {
-        self.inner.generate_data_key(bytes, context).await
-    }
-
-    async fn decrypt_data_key(
-        &self,
-        name: &SecretName,
-        wrapped: &[u8],
-        context: &EncryptionContext,
-    ) -> lockbox::Result<Zeroizing<Vec<u8>>> {
-        self.decrypts.fetch_add(1, Ordering::SeqCst);
-        self.inner.decrypt_data_key(name, wrapped, context).await
-    }
-}
+use common::ObservedKeys;
 
 struct Fixture {
-    keys: Arc<CountingKeys>,
+    keys: Arc<ObservedKeys>,
     store: Arc<MemorySecretStore>,
 }
 
@@ -54,10 +25,7 @@ impl Fixture {
     /// Backends with a sealed table set up.
     async fn new() -> Self {
         let f = Self {
-            keys: Arc::new(CountingKeys {
-                inner: MemoryKeyService::new(&["alias/credstash"]),
-                decrypts: AtomicUsize::new(0),
-            }),
+            keys: Arc::new(ObservedKeys::new(Duration::ZERO)),
             store: Arc::new(MemorySecretStore::new()),
         };
         f.lockbox(None).setup(TableMode::Sealed, &[]).await.unwrap();
@@ -76,7 +44,7 @@ impl Fixture {
     }
 
     fn decrypts(&self) -> usize {
-        self.keys.decrypts.load(Ordering::SeqCst)
+        self.keys.decrypts()
     }
 }
 

@@ -2,59 +2,22 @@
 //! batch of up to `DEFAULT_CONCURRENCY` secrets be in flight at once (one wave of
 //! reads, one of decrypts), and every outcome comes back in the order asked.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lockbox::backend::{
-    DataKey, KeyService, MemoryKeyService, MemorySecretStore, SecretStore, TableMode,
-};
+use lockbox::backend::{MemorySecretStore, SecretStore, TableMode};
 use lockbox::{
     EncryptionContext, Error, ExposeSecret, Lockbox, PutOptions, SecretName, SecretRef,
     SecretValue, DEFAULT_CONCURRENCY,
 };
-use zeroize::Zeroizing;
 
-/// A key service whose unwraps each take a while, counting how many overlap.
-#[derive(Debug)]
-struct SlowKeys {
-    inner: MemoryKeyService,
-    in_flight: AtomicUsize,
-    most: AtomicUsize,
-}
-
-#[async_trait]
-impl KeyService for SlowKeys {
-    async fn generate_data_key(
-        &self,
-        bytes: usize,
-        context: &EncryptionContext,
-    ) -> lockbox::Result<DataKey> {
-        self.inner.generate_data_key(bytes, context).await
-    }
-
-    async fn decrypt_data_key(
-        &self,
-        name: &SecretName,
-        wrapped: &[u8],
-        context: &EncryptionContext,
-    ) -> lockbox::Result<Zeroizing<Vec<u8>>> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.inner.decrypt_data_key(name, wrapped, context).await
-    }
-}
+use common::ObservedKeys;
 
 /// `n` secrets `s/0000`.. with values `value-<i>`, and a way to open lockboxes on them.
-async fn fixture(n: usize) -> (Arc<SlowKeys>, Arc<MemorySecretStore>) {
-    let keys = Arc::new(SlowKeys {
-        inner: MemoryKeyService::new(&["alias/credstash"]),
-        in_flight: AtomicUsize::new(0),
-        most: AtomicUsize::new(0),
-    });
+async fn fixture(n: usize) -> (Arc<ObservedKeys>, Arc<MemorySecretStore>) {
+    let keys = Arc::new(ObservedKeys::new(Duration::from_millis(20)));
     let store = Arc::new(MemorySecretStore::new());
     let lb = open(&keys, &store, None);
     lb.setup(TableMode::Sealed, &[]).await.unwrap();
@@ -64,11 +27,11 @@ async fn fixture(n: usize) -> (Arc<SlowKeys>, Arc<MemorySecretStore>) {
             .await
             .unwrap();
     }
-    keys.most.store(0, Ordering::SeqCst);
+    keys.reset_most_in_flight();
     (keys, store)
 }
 
-fn open(keys: &Arc<SlowKeys>, store: &Arc<MemorySecretStore>, bound: Option<usize>) -> Lockbox {
+fn open(keys: &Arc<ObservedKeys>, store: &Arc<MemorySecretStore>, bound: Option<usize>) -> Lockbox {
     let mut builder = Lockbox::builder()
         .key_service_arc(keys.clone())
         .secret_store_arc(store.clone() as Arc<dyn SecretStore>);
@@ -92,7 +55,7 @@ async fn no_more_than_the_bound_is_in_flight_and_results_keep_their_order() {
     let lb = open(&keys, &store, Some(4));
     let refs: Vec<SecretRef> = (0..40).rev().map(|i| SecretRef::latest(name(i))).collect();
     let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
-    assert_eq!(keys.most.load(Ordering::SeqCst), 4);
+    assert_eq!(keys.most_in_flight(), 4);
     let values: Vec<String> = secrets.iter().map(value).collect();
     let expected: Vec<String> = (0..40).rev().map(|i| format!("value-{i}")).collect();
     assert_eq!(values, expected);
@@ -106,7 +69,7 @@ async fn by_default_a_batch_of_up_to_the_default_bound_is_one_wave() {
     let refs: Vec<SecretRef> = (0..n).map(|i| SecretRef::latest(name(i))).collect();
     let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
     assert_eq!(secrets.len(), n);
-    assert_eq!(keys.most.load(Ordering::SeqCst), DEFAULT_CONCURRENCY);
+    assert_eq!(keys.most_in_flight(), DEFAULT_CONCURRENCY);
 }
 
 #[tokio::test]
@@ -137,5 +100,5 @@ async fn pinned_and_latest_mixed_with_a_missing_one_each_get_their_own_outcome()
             ..
         })
     ));
-    assert!(keys.most.load(Ordering::SeqCst) <= 2);
+    assert!(keys.most_in_flight() <= 2);
 }

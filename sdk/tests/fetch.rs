@@ -15,9 +15,10 @@ use lockbox::{
 
 use common::ObservedKeys;
 
-/// `n` secrets `s/0000`.. with values `value-<i>`, and a way to open lockboxes on them.
-async fn fixture(n: usize) -> (Arc<ObservedKeys>, Arc<MemorySecretStore>) {
-    let keys = Arc::new(ObservedKeys::new(Duration::from_millis(20)));
+/// `n` secrets `s/0000`.. with values `value-<i>` under keys whose every unwrap
+/// takes `unwrap`, and a way to open lockboxes on them.
+async fn fixture(n: usize, unwrap: Duration) -> (Arc<ObservedKeys>, Arc<MemorySecretStore>) {
+    let keys = Arc::new(ObservedKeys::new(unwrap));
     let store = Arc::new(MemorySecretStore::new());
     let lb = open(&keys, &store, None);
     lb.setup(TableMode::Sealed, &[]).await.unwrap();
@@ -51,7 +52,7 @@ fn value(secret: &lockbox::Secret) -> String {
 
 #[tokio::test]
 async fn no_more_than_the_bound_is_in_flight_and_results_keep_their_order() {
-    let (keys, store) = fixture(40).await;
+    let (keys, store) = fixture(40, Duration::from_millis(20)).await;
     let lb = open(&keys, &store, Some(4));
     let refs: Vec<SecretRef> = (0..40).rev().map(|i| SecretRef::latest(name(i))).collect();
     let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
@@ -64,7 +65,9 @@ async fn no_more_than_the_bound_is_in_flight_and_results_keep_their_order() {
 #[tokio::test]
 async fn by_default_a_batch_of_up_to_the_default_bound_is_one_wave() {
     let n = DEFAULT_CONCURRENCY + 20;
-    let (keys, store) = fixture(n).await;
+    // Long enough that every fetch of the wave has started before the first ends,
+    // even on a loaded machine.
+    let (keys, store) = fixture(n, Duration::from_millis(300)).await;
     let lb = open(&keys, &store, None);
     let refs: Vec<SecretRef> = (0..n).map(|i| SecretRef::latest(name(i))).collect();
     let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
@@ -74,7 +77,7 @@ async fn by_default_a_batch_of_up_to_the_default_bound_is_one_wave() {
 
 #[tokio::test]
 async fn pinned_and_latest_mixed_with_a_missing_one_each_get_their_own_outcome() {
-    let (keys, store) = fixture(6).await;
+    let (keys, store) = fixture(6, Duration::from_millis(20)).await;
     let lb = open(&keys, &store, Some(2));
     let v1 = lockbox::Version::new(1).unwrap();
     let refs = vec![

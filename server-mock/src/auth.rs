@@ -569,8 +569,10 @@ fn verify_jwt(key: &[u8], token: &str, now: SystemTime) -> Result<(String, Strin
 /// How a signer canonicalizes the two things the SigV4 description leaves open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Convention {
-    /// botocore (and this emulator's first reading): a header value's runs of any
-    /// whitespace become one space; `+` in the query is a literal plus sign.
+    /// A header value's runs of any whitespace become one space, as botocore does;
+    /// the query is percent-decoded with `+` kept as a plus sign (this emulator's
+    /// first reading, which no signer's query handling was checked against: AWS's
+    /// JSON protocols send no query).
     Botocore,
     /// The Rust SDK's `aws-sigv4`: only runs of spaces are collapsed (a tab
     /// stays); the query is form-decoded, so `+` is a space.

@@ -10,10 +10,10 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create_key, http, remote, run_with_stdin, stderr};
+use common::{create_key, http, remote, run_with_stdin, stderr, wait_for, Reaped};
 
 /// An in-memory emulator with `alias/credstash` and a table.
 struct Remote {
@@ -77,32 +77,14 @@ impl Remote {
 }
 
 /// A process killed on drop (a test that fails half-way leaves nothing behind).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(mut c: Command) -> Guard {
+fn spawn(mut c: Command) -> Reaped {
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    Guard(c.spawn().expect("spawn lockbox"))
+    Reaped(c.spawn().expect("spawn lockbox"))
 }
 
-/// Wait for `cond`, up to `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(g: &mut Guard, secs: u64) -> std::process::ExitStatus {
+fn wait_exit(g: &mut Reaped, secs: u64) -> std::process::ExitStatus {
     let until = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(s) = g.0.try_wait().unwrap() {
@@ -113,7 +95,7 @@ fn wait_exit(g: &mut Guard, secs: u64) -> std::process::ExitStatus {
     }
 }
 
-fn term(g: &Guard) {
+fn term(g: &Reaped) {
     let pid = rustix::process::Pid::from_child(&g.0);
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
 }

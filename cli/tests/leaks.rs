@@ -23,7 +23,7 @@ use std::process::{Command, Output};
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use common::{create_key, http, remote, run_with_stdin, stderr};
+use common::{create_key, http, remote, run_with_stdin, stderr, wait_for, Reaped};
 
 /// The secret's name in most scenarios.
 const NAME: &str = "app/canary";
@@ -1499,15 +1499,6 @@ fn core_limits(pid: u32) -> Option<(String, String)> {
     Some((f.next()?.to_owned(), f.next()?.to_owned()))
 }
 
-/// Waits up to 10 s for `cond`.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !cond() {
-        assert!(std::time::Instant::now() < until, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 /// Sends `signal` until the process dies, and reaps it. More than once for
 /// SIGSEGV: Rust's runtime catches the first one to tell a stack overflow apart,
 /// finds no fault, restores the default action and returns, so a SIGSEGV sent
@@ -1538,16 +1529,6 @@ fn core_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A child killed and reaped on drop (a failed assertion leaves nothing behind).
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn no_command_holding_a_secret_leaves_a_core_dump() {
     use rustix::process::Signal;
@@ -1560,12 +1541,12 @@ fn no_command_holding_a_secret_leaves_a_core_dump() {
     // Control: an ordinary process with the same limit raising does dump here.
     let mut control = Reaped(with_cores(dir.path(), "sleep", &["30"]).spawn().unwrap());
     let pid = control.0.id();
-    wait_until("the control runs sleep", || {
+    wait_for(10, "the control runs sleep", || {
         std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
     });
     let control_limit = core_limits(pid).unwrap();
     let status = kill_with(&mut control.0, Signal::SEGV);
-    assert_eq!(status.signal(), Some(libc_sigsegv()));
+    assert_eq!(status.signal(), Some(Signal::SEGV.as_raw()));
     let cores_possible = status.core_dumped();
     if cores_possible {
         eprintln!(
@@ -1608,10 +1589,10 @@ fn no_command_holding_a_secret_leaves_a_core_dump() {
         let mut stdin = child.0.stdin.take().unwrap();
         stdin.write_all(canary.as_bytes()).unwrap();
         // harden() has run when the limits read 0, and it runs before stdin is read.
-        wait_until("lockbox lowers its core limit", || {
+        wait_for(10, "lockbox lowers its core limit", || {
             core_limits(pid) == Some(("0".into(), "0".into()))
         });
-        wait_until("lockbox has read the value", || {
+        wait_for(10, "lockbox has read the value", || {
             match std::fs::read_to_string(format!("/proc/{pid}/io")) {
                 Ok(io) => io
                     .lines()
@@ -1669,7 +1650,7 @@ fn no_command_holding_a_secret_leaves_a_core_dump() {
         .env("AWS_REGION", "us-east-1");
     let mut child = Reaped(c.spawn().unwrap());
     let pid = child.0.id();
-    wait_until("the secret's file is written", || file.exists());
+    wait_for(10, "the secret's file is written", || file.exists());
     let limit = core_limits(pid).unwrap();
     assert_ne!(limit.0, "0", "--allow-core-dumps keeps the limit");
     let children =
@@ -1679,7 +1660,7 @@ fn no_command_holding_a_secret_leaves_a_core_dump() {
         let pid = rustix::process::Pid::from_raw(grandchild.parse().unwrap()).unwrap();
         let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
-    assert_eq!(status.signal(), Some(libc_sigsegv()));
+    assert_eq!(status.signal(), Some(Signal::SEGV.as_raw()));
     let suid_dumps = suid.trim() == "2" && (pattern.starts_with('|') || pattern.starts_with('/'));
     if suid_dumps {
         eprintln!(
@@ -1692,8 +1673,4 @@ fn no_command_holding_a_secret_leaves_a_core_dump() {
         );
     }
     assert!(core_files(dir.path()).is_empty());
-}
-
-fn libc_sigsegv() -> i32 {
-    rustix::process::Signal::SEGV.as_raw()
 }

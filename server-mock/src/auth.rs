@@ -313,31 +313,25 @@ impl Auth {
             signed_headers,
             body_hash: &body_hash,
         };
-        // Signers differ where the SigV4 description leaves room (see
-        // `Convention`); a signature made under either convention is accepted.
-        // The alternative is only computed when it canonicalizes this request
-        // differently.
-        let mut tried: Vec<String> = Vec::with_capacity(2);
-        let mut matched = false;
-        for convention in [Convention::Botocore, Convention::AwsSigv4] {
-            let canonical = request.canonical(convention);
-            if tried.contains(&canonical) {
-                continue;
-            }
+        let signed_as = |canonical: &str| {
             let string_to_sign = format!(
                 "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
                 hex::encode(Sha256::digest(canonical.as_bytes()))
             );
             let expected =
                 aws_sigv4::sign::v4::calculate_signature(&key, string_to_sign.as_bytes());
-            if expected.len() == signature.len()
+            expected.len() == signature.len()
                 && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
-            {
-                matched = true;
-                break;
-            }
-            tried.push(canonical);
-        }
+        };
+        // Signers differ where the SigV4 description leaves room (see
+        // `Convention`); a signature made under either convention is accepted.
+        // The second form is only built when the first does not match, and only
+        // tried when it canonicalizes this request differently.
+        let first = request.canonical(Convention::Botocore);
+        let matched = signed_as(&first) || {
+            let second = request.canonical(Convention::AwsSigv4);
+            second != first && signed_as(&second)
+        };
         if !matched {
             return Err(invalid(
                 "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."

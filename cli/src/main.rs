@@ -262,10 +262,13 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
         if let Some((local, region)) = &local {
             local.ensure_key(&key, region).await?;
         }
+        // Every command but `exec --watch` fetches once and exits (or execs).
+        let one_shot = !matches!(&cli.command, Command::Exec(a) if a.watch.is_some());
         let lockbox = Lockbox::from_env(&options)
             .await
             .context("cannot load the AWS configuration")?
             .concurrency(concurrency)
+            .one_shot(one_shot)
             .build()?;
         if local.is_some() && !matches!(cli.command, Command::Setup(_)) {
             // First use of a local state dir: a sealed table, as `lockbox setup` makes.

@@ -2,6 +2,7 @@
 //! choice over a [`KeyService`] and a [`SecretStore`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,6 +170,7 @@ pub struct Lockbox {
     concurrency: usize,
     table_mode: OnceCell<Option<TableMode>>,
     cache: Option<Cache>,
+    one_shot: bool,
 }
 
 impl std::fmt::Debug for Lockbox {
@@ -179,6 +181,7 @@ impl std::fmt::Debug for Lockbox {
             .field("policy", &self.policy)
             .field("require_sealed", &self.require_sealed)
             .field("concurrency", &self.concurrency)
+            .field("one_shot", &self.one_shot)
             .finish_non_exhaustive()
     }
 }
@@ -192,6 +195,7 @@ pub struct LockboxBuilder {
     require_sealed: bool,
     concurrency: Option<usize>,
     cache_ttl: Option<Duration>,
+    one_shot: bool,
 }
 
 impl LockboxBuilder {
@@ -249,6 +253,19 @@ impl LockboxBuilder {
         self
     }
 
+    /// For a process that fetches one batch and then exits or `exec`s (a CLI
+    /// command, a container entrypoint); off by default. Once a
+    /// [`get_each`](Lockbox::get_each) or [`get_many`](Lockbox::get_many) has
+    /// started its last fetch, the key service is told ([`KeyService::finishing`]),
+    /// and KMS closes each connection after its last `Decrypt` instead of keeping
+    /// it for later calls. The sockets are then closed while the last answers
+    /// are awaited instead of at exit. Calls made after that still work, on new
+    /// connections, so leave this off in a process that keeps fetching.
+    pub fn one_shot(mut self, yes: bool) -> Self {
+        self.one_shot = yes;
+        self
+    }
+
     /// Build. Fails if the key service or the store is missing.
     pub fn build(self) -> Result<Lockbox> {
         let missing = |what: &str| Error::InvalidValue {
@@ -262,6 +279,7 @@ impl LockboxBuilder {
             concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             table_mode: OnceCell::new(),
             cache: self.cache_ttl.map(Cache::new),
+            one_shot: self.one_shot,
         })
     }
 }
@@ -558,6 +576,13 @@ impl Lockbox {
         };
         // One bound for both streams: at most `concurrency` secrets in flight in all.
         let slots = tokio::sync::Semaphore::new(self.concurrency);
+        // A one-shot lockbox tells its key service when the last fetch starts.
+        let started = AtomicUsize::new(0);
+        let start = || {
+            if self.one_shot && started.fetch_add(1, Ordering::Relaxed) + 1 == refs.len() {
+                self.keys.finishing();
+            }
+        };
         let slot = || async {
             slots
                 .acquire()
@@ -567,6 +592,7 @@ impl Lockbox {
         let latest = paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
             .map(|(i, r)| async move {
                 let _slot = slot().await;
+                start();
                 (i, self.fetch(r, context).await)
             })
             .buffer_unordered(self.concurrency)
@@ -580,6 +606,7 @@ impl Lockbox {
                         .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
                     async move {
                         let _slot = slot().await;
+                        start();
                         let result = match found {
                             Some(Some(item)) => self.open_item(item, context).await,
                             Some(None) => Err(Error::NotFound {

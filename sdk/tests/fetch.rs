@@ -1,6 +1,7 @@
 //! `get_each`/`get_many`: the concurrency bound holds, the default lets a whole
 //! batch of up to `DEFAULT_CONCURRENCY` secrets be in flight at once (one wave of
-//! reads, one of decrypts), and every outcome comes back in the order asked.
+//! reads, one of decrypts), every outcome comes back in the order asked, and a
+//! one-shot lockbox tells its key service when the last fetch has started.
 
 mod common;
 
@@ -33,9 +34,19 @@ async fn fixture(n: usize, unwrap: Duration) -> (Arc<ObservedKeys>, Arc<MemorySe
 }
 
 fn open(keys: &Arc<ObservedKeys>, store: &Arc<MemorySecretStore>, bound: Option<usize>) -> Lockbox {
+    open_with(keys, store, bound, false)
+}
+
+fn open_with(
+    keys: &Arc<ObservedKeys>,
+    store: &Arc<MemorySecretStore>,
+    bound: Option<usize>,
+    one_shot: bool,
+) -> Lockbox {
     let mut builder = Lockbox::builder()
         .key_service_arc(keys.clone())
-        .secret_store_arc(store.clone() as Arc<dyn SecretStore>);
+        .secret_store_arc(store.clone() as Arc<dyn SecretStore>)
+        .one_shot(one_shot);
     if let Some(bound) = bound {
         builder = builder.concurrency(bound);
     }
@@ -104,4 +115,40 @@ async fn pinned_and_latest_mixed_with_a_missing_one_each_get_their_own_outcome()
         })
     ));
     assert!(keys.most_in_flight() <= 2);
+}
+
+#[tokio::test]
+async fn a_one_shot_lockbox_says_finishing_once_its_last_fetch_has_started() {
+    let (keys, store) = fixture(10, Duration::from_millis(20)).await;
+    let refs: Vec<SecretRef> = (0..10).map(|i| SecretRef::latest(name(i))).collect();
+
+    // Not one-shot (the default): never told.
+    let lb = open(&keys, &store, Some(4));
+    lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
+    assert_eq!(keys.finishing_after(), Vec::<usize>::new());
+
+    // One-shot, four at a time: the tenth fetch starts once a slot is free, when
+    // the nine before it have started their unwraps and its own has not.
+    let lb = open_with(&keys, &store, Some(4), true);
+    let before = keys.decrypts();
+    let secrets = lb.get_many(&refs, &EncryptionContext::new()).await.unwrap();
+    assert_eq!(secrets.len(), 10);
+    assert_eq!(keys.finishing_after(), vec![before + 9]);
+    assert_eq!(keys.decrypts(), before + 10);
+
+    // Pinned and latest together: still once per batch, after every fetch started.
+    let v1 = lockbox::Version::new(1).unwrap();
+    let mixed: Vec<SecretRef> = (0..10)
+        .map(|i| match i % 2 {
+            0 => SecretRef::pinned(name(i), v1),
+            _ => SecretRef::latest(name(i)),
+        })
+        .collect();
+    let before = keys.decrypts();
+    lb.get_many(&mixed, &EncryptionContext::new())
+        .await
+        .unwrap();
+    let told = keys.finishing_after();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(told[1] >= before + 10 - 4, "told too early: {told:?}");
 }

@@ -1,5 +1,7 @@
 //! [`KmsKeyService`]: data keys from AWS KMS.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
 use zeroize::Zeroizing;
@@ -17,6 +19,25 @@ pub struct KmsKeyService {
     key_id: String,
     trusted: Vec<String>,
     endpoint: Option<String>,
+    finishing: Finishing,
+}
+
+/// Set by [`KeyService::finishing`]: from then on each `Decrypt` asks for its
+/// connection to be closed after the answer (`Connection: close`, a hop-by-hop
+/// header added after signing). A clone starts with its original's state.
+#[derive(Debug, Default)]
+struct Finishing(AtomicBool);
+
+impl Finishing {
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Clone for Finishing {
+    fn clone(&self) -> Self {
+        Self(AtomicBool::new(self.get()))
+    }
 }
 
 impl KmsKeyService {
@@ -28,6 +49,7 @@ impl KmsKeyService {
             trusted: vec![key_id.clone()],
             key_id,
             endpoint: None,
+            finishing: Finishing::default(),
         }
     }
 
@@ -146,14 +168,22 @@ impl KeyService for KmsKeyService {
         context: &EncryptionContext,
     ) -> Result<Zeroizing<Vec<u8>>> {
         for key in &self.trusted {
-            let result = self
+            let call = self
                 .client
                 .decrypt()
                 .key_id(key)
                 .ciphertext_blob(Blob::new(wrapped))
-                .set_encryption_context((!context.is_empty()).then(|| context.to_map()))
-                .send()
-                .await;
+                .set_encryption_context((!context.is_empty()).then(|| context.to_map()));
+            let result = if self.finishing.get() {
+                call.customize()
+                    .mutate_request(|request| {
+                        request.headers_mut().insert("connection", "close");
+                    })
+                    .send()
+                    .await
+            } else {
+                call.send().await
+            };
             match result {
                 Ok(out) => {
                     let plaintext = out.plaintext.ok_or_else(|| Error::Backend {
@@ -191,5 +221,101 @@ impl KeyService for KmsKeyService {
             name: name.to_string(),
             key: format!("not one of {}", self.trusted.join(", ")),
         })
+    }
+
+    fn finishing(&self) {
+        self.finishing.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::AwsOptions;
+
+    /// Serves KMS `Decrypt` answers on one keep-alive connection until the
+    /// client closes it; returns each request's head, lower-cased.
+    fn serve_one_connection(listener: TcpListener) -> Vec<String> {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut writer = conn;
+        let mut heads = Vec::new();
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 {
+                    return heads; // the client closed the connection
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line.to_ascii_lowercase());
+            }
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            heads.push(head);
+            let answer = r#"{"KeyId":"arn:aws:kms:us-east-1:111122223333:key/k","Plaintext":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}"#;
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-requestid: r\r\ncontent-length: {}\r\n\r\n{answer}",
+                answer.len()
+            )
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn once_finishing_each_decrypt_closes_its_connection_after_the_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || serve_one_connection(listener));
+        let options = AwsOptions {
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            region: Some("us-east-1".into()),
+            credentials: Some(aws_credential_types::Credentials::new(
+                "AKIDTEST",
+                "test-secret",
+                None,
+                None,
+                "test",
+            )),
+            attempt_timeout: Duration::from_secs(5),
+            max_attempts: 1,
+            ..AwsOptions::default()
+        };
+        let config = crate::aws_config::load(&options).await.unwrap();
+        let keys = KmsKeyService::new(aws_sdk_kms::Client::new(&config), "alias/k");
+        let name = SecretName::new("s").unwrap();
+        let context = EncryptionContext::new();
+
+        // Before: the connection is kept for the next call, which reuses it.
+        let key = keys
+            .decrypt_data_key(&name, b"blob", &context)
+            .await
+            .unwrap();
+        assert_eq!(key.len(), 32);
+        keys.finishing();
+        let key = keys
+            .decrypt_data_key(&name, b"blob", &context)
+            .await
+            .unwrap();
+        assert_eq!(key.len(), 32);
+
+        // The server saw both calls on one connection, then the client closed it.
+        let heads = server.join().unwrap();
+        assert_eq!(heads.len(), 2, "both calls on the first connection");
+        assert!(!heads[0].contains("connection: close"), "{}", heads[0]);
+        assert!(heads[1].contains("connection: close"), "{}", heads[1]);
+        assert!(heads[1].contains("x-amz-target: trentservice.decrypt"));
     }
 }

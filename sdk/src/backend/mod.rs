@@ -52,6 +52,14 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
         wrapped: &[u8],
         context: &EncryptionContext,
     ) -> Result<Zeroizing<Vec<u8>>>;
+
+    /// Told by a [one-shot](crate::LockboxBuilder::one_shot) [`Lockbox`](crate::Lockbox)
+    /// once a batch has started every fetch: the unwraps still to come are the
+    /// process's last calls, so an implementation that talks over the network may
+    /// close each connection after use instead of keeping it idle for a next call
+    /// that will not come. The sockets are then closed while the last answers are
+    /// awaited rather than at exit. The default does nothing.
+    fn finishing(&self) {}
 }
 
 /// What a table records about its format, as lockbox `setup` tags it.

@@ -1,11 +1,12 @@
 //! A test double shared by the SDK's integration tests: a key service that
 //! counts the data keys it unwraps and how many unwraps overlap, optionally
-//! taking a while over each.
+//! taking a while over each, and records when it is told the batch is finishing.
 
 // Each test binary compiles this module and uses part of it.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ pub struct ObservedKeys {
     decrypts: AtomicUsize,
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
+    finishing: Mutex<Vec<usize>>,
 }
 
 impl ObservedKeys {
@@ -31,6 +33,7 @@ impl ObservedKeys {
             decrypts: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             most_in_flight: AtomicUsize::new(0),
+            finishing: Mutex::default(),
         }
     }
 
@@ -42,6 +45,12 @@ impl ObservedKeys {
     /// The most unwraps in flight at once since the last reset.
     pub fn most_in_flight(&self) -> usize {
         self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// For each time the key service was told the batch is finishing, how many
+    /// unwraps had started by then.
+    pub fn finishing_after(&self) -> Vec<usize> {
+        self.finishing.lock().unwrap().clone()
     }
 
     pub fn reset_most_in_flight(&self) {
@@ -73,5 +82,9 @@ impl KeyService for ObservedKeys {
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.decrypt_data_key(name, wrapped, context).await
+    }
+
+    fn finishing(&self) {
+        self.finishing.lock().unwrap().push(self.decrypts());
     }
 }

@@ -68,6 +68,24 @@ pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
     Ok(config)
 }
 
+/// Tests: one attempt at `endpoint`, with static test credentials.
+#[cfg(test)]
+pub(crate) fn test_options(endpoint: &str) -> AwsOptions {
+    AwsOptions {
+        endpoint_url: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        credentials: Some(aws_credential_types::Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "test",
+        )),
+        max_attempts: 1,
+        ..AwsOptions::default()
+    }
+}
+
 mod lazy_tls {
     //! An HTTP client that builds its TLS half on the first `https` request.
     //!
@@ -167,19 +185,9 @@ mod lazy_tls {
                 byte[0]
             });
             let options = AwsOptions {
-                endpoint_url: Some(format!("{scheme}://127.0.0.1:{port}")),
-                region: Some("us-east-1".into()),
-                credentials: Some(aws_credential_types::Credentials::new(
-                    "AKIDTEST",
-                    "test-secret",
-                    None,
-                    None,
-                    "test",
-                )),
                 attempt_timeout: Duration::from_millis(300),
                 operation_timeout: Duration::from_millis(300),
-                max_attempts: 1,
-                ..AwsOptions::default()
+                ..crate::aws_config::test_options(&format!("{scheme}://127.0.0.1:{port}"))
             };
             let config = super::super::load(&options).await.unwrap();
             let client = aws_sdk_dynamodb::Client::new(&config);

@@ -232,10 +232,8 @@ impl KeyService for KmsKeyService {
 mod tests {
     use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     use std::net::TcpListener;
-    use std::time::Duration;
 
     use super::*;
-    use crate::AwsOptions;
 
     /// Serves KMS `Decrypt` answers on one keep-alive connection until the
     /// client closes it; returns each request's head, lower-cased.
@@ -279,20 +277,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || serve_one_connection(listener));
-        let options = AwsOptions {
-            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
-            region: Some("us-east-1".into()),
-            credentials: Some(aws_credential_types::Credentials::new(
-                "AKIDTEST",
-                "test-secret",
-                None,
-                None,
-                "test",
-            )),
-            attempt_timeout: Duration::from_secs(5),
-            max_attempts: 1,
-            ..AwsOptions::default()
-        };
+        let options = crate::aws_config::test_options(&format!("http://127.0.0.1:{port}"));
         let config = crate::aws_config::load(&options).await.unwrap();
         let keys = KmsKeyService::new(aws_sdk_kms::Client::new(&config), "alias/k");
         let name = SecretName::new("s").unwrap();

@@ -40,6 +40,30 @@ impl Clone for Finishing {
     }
 }
 
+/// Adds `Connection: close` to a request once it is signed: a hop-by-hop header
+/// that a proxy may drop or change must not be covered by the signature.
+#[derive(Debug)]
+struct CloseAfterAnswer;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CloseAfterAnswer {
+    fn name(&self) -> &'static str {
+        "CloseAfterAnswer"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> std::result::Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("connection", "close");
+        Ok(())
+    }
+}
+
 impl KmsKeyService {
     /// Write under `key_id` (id, ARN, alias or alias ARN) and trust only it.
     pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
@@ -175,12 +199,7 @@ impl KeyService for KmsKeyService {
                 .ciphertext_blob(Blob::new(wrapped))
                 .set_encryption_context((!context.is_empty()).then(|| context.to_map()));
             let result = if self.finishing.get() {
-                call.customize()
-                    .mutate_request(|request| {
-                        request.headers_mut().insert("connection", "close");
-                    })
-                    .send()
-                    .await
+                call.customize().interceptor(CloseAfterAnswer).send().await
             } else {
                 call.send().await
             };
@@ -296,11 +315,18 @@ mod tests {
             .unwrap();
         assert_eq!(key.len(), 32);
 
-        // The server saw both calls on one connection, then the client closed it.
+        // Both calls came on one connection; only the second asked to close it.
         let heads = server.join().unwrap();
         assert_eq!(heads.len(), 2, "both calls on the first connection");
         assert!(!heads[0].contains("connection: close"), "{}", heads[0]);
         assert!(heads[1].contains("connection: close"), "{}", heads[1]);
         assert!(heads[1].contains("x-amz-target: trentservice.decrypt"));
+        // Added after signing: not among the signed headers.
+        let signed = heads[1]
+            .lines()
+            .find_map(|l| l.split("signedheaders=").nth(1))
+            .expect("a SigV4 authorization header");
+        assert!(signed.contains("x-amz-target"), "{signed}");
+        assert!(!signed.contains("connection"), "{signed}");
     }
 }

@@ -574,25 +574,24 @@ impl Lockbox {
                 .ok()
                 .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
         };
-        // One bound for both streams: at most `concurrency` secrets in flight in all.
+        // One bound for both streams: at most `concurrency` secrets in flight in
+        // all. A fetch starts once it has a slot; when the last one starts, a
+        // one-shot lockbox tells its key service.
         let slots = tokio::sync::Semaphore::new(self.concurrency);
-        // A one-shot lockbox tells its key service when the last fetch starts.
         let started = AtomicUsize::new(0);
-        let start = || {
+        let start = || async {
+            let slot = slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             if self.one_shot && started.fetch_add(1, Ordering::Relaxed) + 1 == refs.len() {
                 self.keys.finishing();
             }
-        };
-        let slot = || async {
-            slots
-                .acquire()
-                .await
-                .expect("the semaphore is never closed")
+            slot
         };
         let latest = paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
             .map(|(i, r)| async move {
-                let _slot = slot().await;
-                start();
+                let _slot = start().await;
                 (i, self.fetch(r, context).await)
             })
             .buffer_unordered(self.concurrency)
@@ -605,8 +604,7 @@ impl Lockbox {
                         .as_ref()
                         .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
                     async move {
-                        let _slot = slot().await;
-                        start();
+                        let _slot = start().await;
                         let result = match found {
                             Some(Some(item)) => self.open_item(item, context).await,
                             Some(None) => Err(Error::NotFound {

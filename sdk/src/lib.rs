@@ -16,6 +16,7 @@ mod error;
 mod lockbox;
 mod name;
 mod secret;
+mod text;
 mod version;
 
 pub use context::{EncryptionContext, RESERVED_PREFIX};
@@ -23,6 +24,7 @@ pub use error::{Error, Result, Service};
 pub use lockbox::*;
 pub use name::{SecretName, MAX_NAME_LEN};
 pub use secret::SecretValue;
+pub use text::{escape_untrusted, has_unsafe_characters};
 pub use version::{Version, MAX_VERSION, SORT_KEY_WIDTH};
 
 pub use secrecy::ExposeSecret;

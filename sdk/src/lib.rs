@@ -10,20 +10,23 @@ pub mod envelope;
 pub mod format;
 pub mod policy;
 
-mod aws_config;
+mod aws;
+mod cache;
 mod context;
 mod error;
+mod fetch;
 mod lockbox;
 mod name;
 mod secret;
 mod text;
 mod version;
 
+pub use aws::AwsOptions;
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use error::{Error, Result, Service};
-pub use lockbox::*;
+pub use lockbox::{FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY};
 pub use name::{SecretName, MAX_NAME_LEN};
-pub use secret::SecretValue;
+pub use secret::{Secret, SecretRef, SecretValue};
 pub use text::{escape_untrusted, has_unsafe_characters};
 pub use version::{Version, MAX_VERSION, SORT_KEY_WIDTH};
 

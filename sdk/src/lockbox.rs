@@ -1,22 +1,20 @@
 //! The [`Lockbox`] facade: versioning, retries, concurrency, caching and format
 //! choice over a [`KeyService`] and a [`SecretStore`].
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
 use rand::Rng;
 use tokio::sync::OnceCell;
 
-use crate::backend::{
-    DynamoDbSecretStore, ItemSummary, KeyService, KmsKeyService, SecretStore, SetupOutcome,
-    TableMode,
-};
+use crate::backend::{ItemSummary, KeyService, SecretStore, SetupOutcome, TableMode};
+use crate::cache::Cache;
 use crate::envelope::{self, Digest, Envelope, ItemFormat, Metadata, WriteFormat};
 use crate::format::{Attr, Attributes};
-use crate::{EncryptionContext, Error, ExposeSecret, Result, SecretName, SecretValue, Version};
+use crate::{
+    EncryptionContext, Error, ExposeSecret, Result, Secret, SecretName, SecretRef, SecretValue,
+    Version,
+};
 
 /// Default number of secrets fetched at once by [`Lockbox::get_many`].
 ///
@@ -44,61 +42,6 @@ pub enum FormatPolicy {
     Credstash(Digest),
 }
 
-/// A decrypted secret.
-#[derive(Debug)]
-pub struct Secret {
-    /// Its name.
-    pub name: SecretName,
-    /// Its version.
-    pub version: Version,
-    /// The value.
-    pub value: SecretValue,
-    /// The format it was stored in.
-    pub format: ItemFormat,
-    /// Comment and creation time, as stored (not authenticated).
-    pub metadata: Metadata,
-}
-
-/// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SecretRef {
-    /// The name.
-    pub name: SecretName,
-    /// The version; `None` for the latest.
-    pub version: Option<Version>,
-}
-
-impl SecretRef {
-    /// The latest version of `name`.
-    pub fn latest(name: SecretName) -> Self {
-        Self {
-            name,
-            version: None,
-        }
-    }
-
-    /// Version `version` of `name`.
-    pub fn pinned(name: SecretName, version: Version) -> Self {
-        Self {
-            name,
-            version: Some(version),
-        }
-    }
-}
-
-impl std::str::FromStr for SecretRef {
-    type Err = Error;
-    /// `NAME` or `NAME@VERSION` (the last `@` followed only by digits).
-    fn from_str(s: &str) -> Result<Self> {
-        if let Some((name, v)) = s.rsplit_once('@') {
-            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-                return Ok(Self::pinned(SecretName::new(name)?, v.parse()?));
-            }
-        }
-        Ok(Self::latest(SecretName::new(s)?))
-    }
-}
-
 /// Options for [`Lockbox::put`].
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {
@@ -112,65 +55,16 @@ pub struct PutOptions {
     pub format: Option<FormatPolicy>,
 }
 
-/// Configuration for [`Lockbox::from_env`]: the credstash options, each optional.
-#[derive(Debug, Clone)]
-pub struct AwsOptions {
-    /// The DynamoDB table (default `credential-store`).
-    pub table: String,
-    /// The KMS key new secrets are written under (default `alias/credstash`).
-    pub kms_key: String,
-    /// More KMS keys to trust when reading.
-    pub trusted_keys: Vec<String>,
-    /// The region (default: the AWS configuration's, then `us-east-1`).
-    pub region: Option<String>,
-    /// A different region for KMS (DynamoDB global tables).
-    pub kms_region: Option<String>,
-    /// A named profile.
-    pub profile: Option<String>,
-    /// A role to assume first.
-    pub assume_role: Option<String>,
-    /// An endpoint for both services (the emulator, or a VPC endpoint).
-    pub endpoint_url: Option<String>,
-    /// Timeout of one attempt of one call.
-    pub attempt_timeout: Duration,
-    /// Timeout of one call including its retries.
-    pub operation_timeout: Duration,
-    /// Attempts per call (first try plus retries), with exponential backoff and jitter.
-    pub max_attempts: u32,
-    /// Explicit credentials, instead of the default chain (for the local
-    /// emulator and tests).
-    pub credentials: Option<aws_credential_types::Credentials>,
-}
-
-impl Default for AwsOptions {
-    fn default() -> Self {
-        Self {
-            table: "credential-store".into(),
-            kms_key: "alias/credstash".into(),
-            trusted_keys: Vec::new(),
-            region: None,
-            kms_region: None,
-            profile: None,
-            assume_role: None,
-            endpoint_url: None,
-            attempt_timeout: Duration::from_secs(5),
-            operation_timeout: Duration::from_secs(20),
-            max_attempts: 5,
-            credentials: None,
-        }
-    }
-}
-
 /// A secrets store: the common operations on one table with one key service.
 pub struct Lockbox {
-    keys: Arc<dyn KeyService>,
-    store: Arc<dyn SecretStore>,
-    policy: FormatPolicy,
-    require_sealed: bool,
-    concurrency: usize,
-    table_mode: OnceCell<Option<TableMode>>,
-    cache: Option<Cache>,
-    one_shot: bool,
+    pub(crate) keys: Arc<dyn KeyService>,
+    pub(crate) store: Arc<dyn SecretStore>,
+    pub(crate) policy: FormatPolicy,
+    pub(crate) require_sealed: bool,
+    pub(crate) concurrency: usize,
+    pub(crate) table_mode: OnceCell<Option<TableMode>>,
+    pub(crate) cache: Option<Cache>,
+    pub(crate) one_shot: bool,
 }
 
 impl std::fmt::Debug for Lockbox {
@@ -288,37 +182,6 @@ impl Lockbox {
     /// A builder.
     pub fn builder() -> LockboxBuilder {
         LockboxBuilder::default()
-    }
-
-    /// Load the standard AWS configuration (environment, profile, web identity,
-    /// ECS/EKS container credentials, IMDSv2) and build a lockbox on KMS and
-    /// DynamoDB. The only place the SDK reads the process environment.
-    pub async fn from_env(options: &AwsOptions) -> Result<LockboxBuilder> {
-        let config = crate::aws_config::load(options).await?;
-        let endpoint_label = |service: &str, region: Option<&aws_types::region::Region>| {
-            options.endpoint_url.clone().unwrap_or_else(|| {
-                format!(
-                    "{service}.{}.amazonaws.com",
-                    region.map(|r| r.as_ref()).unwrap_or("?")
-                )
-            })
-        };
-        let mut kms_config = aws_sdk_kms::config::Builder::from(&config);
-        let mut kms_region = config.region().cloned();
-        if let Some(r) = &options.kms_region {
-            kms_region = Some(aws_types::region::Region::new(r.clone()));
-            kms_config = kms_config.region(kms_region.clone());
-        }
-        let kms = KmsKeyService::new(
-            aws_sdk_kms::Client::from_conf(kms_config.build()),
-            options.kms_key.clone(),
-        )
-        .trust(options.trusted_keys.iter().cloned())
-        .endpoint(endpoint_label("kms", kms_region.as_ref()));
-        let store =
-            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&config), &options.table)
-                .endpoint(endpoint_label("dynamodb", config.region()));
-        Ok(Lockbox::builder().key_service(kms).secret_store(store))
     }
 
     /// Create the table (credstash's key schema, on-demand billing) in `mode`.
@@ -542,96 +405,6 @@ impl Lockbox {
         })
     }
 
-    /// Fetch every secret in `refs`, all or nothing: the first failure fails the call.
-    pub async fn get_many(
-        &self,
-        refs: &[SecretRef],
-        context: &EncryptionContext,
-    ) -> Result<Vec<Secret>> {
-        self.get_each(refs, context).await.into_iter().collect()
-    }
-
-    /// Fetch every secret in `refs` with bounded concurrency, reporting each
-    /// outcome in order (for callers that name every failure).
-    pub async fn get_each(
-        &self,
-        refs: &[SecretRef],
-        context: &EncryptionContext,
-    ) -> Vec<Result<Secret>> {
-        // Pinned versions are read together (one BatchGetItem per 100) while the
-        // latest versions are queried; every item is then unwrapped concurrently.
-        let pinned: Vec<(SecretName, Version)> = refs
-            .iter()
-            .filter_map(|r| Some((r.name.clone(), r.version?)))
-            .collect();
-        let batch = async {
-            if pinned.len() < 2 || self.cache.is_some() {
-                return None;
-            }
-            self.store
-                .get_versions(&pinned)
-                .await
-                .ok()
-                .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
-        };
-        // One bound for both streams: at most `concurrency` secrets in flight in
-        // all. A fetch starts once it has a slot; when the last one starts, a
-        // one-shot lockbox tells its key service.
-        let slots = tokio::sync::Semaphore::new(self.concurrency);
-        let started = AtomicUsize::new(0);
-        let start = || async {
-            let slot = slots
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
-            if self.one_shot && started.fetch_add(1, Ordering::Relaxed) + 1 == refs.len() {
-                self.keys.finishing();
-            }
-            slot
-        };
-        let latest = paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
-            .map(|(i, r)| async move {
-                let _slot = start().await;
-                (i, self.fetch(r, context).await)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect::<Vec<_>>();
-        let pinned = async {
-            let batched = batch.await;
-            paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_some()))
-                .map(|(i, r)| {
-                    let found = batched
-                        .as_ref()
-                        .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
-                    async move {
-                        let _slot = start().await;
-                        let result = match found {
-                            Some(Some(item)) => self.open_item(item, context).await,
-                            Some(None) => Err(Error::NotFound {
-                                name: r.name.clone(),
-                                version: r.version,
-                            }),
-                            // No batch (or it failed): fetch on its own, which reports its error.
-                            None => self.fetch(r, context).await,
-                        };
-                        (i, result)
-                    }
-                })
-                .buffer_unordered(self.concurrency)
-                .collect::<Vec<_>>()
-                .await
-        };
-        let (latest, pinned_results) = futures::join!(latest, pinned);
-        let mut slots: Vec<Option<Result<Secret>>> = refs.iter().map(|_| None).collect();
-        for (i, result) in latest.into_iter().chain(pinned_results) {
-            slots[i] = Some(result);
-        }
-        slots
-            .into_iter()
-            .map(|s| s.expect("every ref has a result"))
-            .collect()
-    }
-
     /// Every stored version of every secret, without decrypting anything.
     pub async fn list(&self) -> Result<Vec<ItemSummary>> {
         self.store.list().await
@@ -737,76 +510,4 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// `items` as a stream that yields to the runtime before each item, so that each
-/// call started from it goes on the wire before the next one is built. Without
-/// the pause, a batch of calls is serialised and signed all in one poll (about
-/// 60 µs of CPU each) and the first request is sent only after the last is built.
-fn paced<I: Iterator>(items: I) -> impl futures::Stream<Item = I::Item> {
-    stream::iter(items).then(|item| async move {
-        tokio::task::yield_now().await;
-        item
-    })
-}
-
-type CacheKey = (SecretRef, Vec<u8>);
-
-/// A bounded-lifetime in-process cache of decrypted secrets.
-struct Cache {
-    ttl: Duration,
-    entries: Mutex<HashMap<CacheKey, (Instant, Secret)>>,
-}
-
-impl Cache {
-    fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, r: &SecretRef, ctx: &EncryptionContext) -> Option<Secret> {
-        let mut entries = self.entries.lock().expect("cache lock");
-        let key = (r.clone(), ctx.canonical_bytes());
-        match entries.get(&key) {
-            Some((at, s)) if at.elapsed() < self.ttl => Some(Secret {
-                name: s.name.clone(),
-                version: s.version,
-                value: s.value.duplicate(),
-                format: s.format,
-                metadata: s.metadata.clone(),
-            }),
-            Some(_) => {
-                entries.remove(&key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, r: &SecretRef, ctx: &EncryptionContext, s: &Secret) {
-        let copy = Secret {
-            name: s.name.clone(),
-            version: s.version,
-            value: s.value.duplicate(),
-            format: s.format,
-            metadata: s.metadata.clone(),
-        };
-        self.entries
-            .lock()
-            .expect("cache lock")
-            .insert((r.clone(), ctx.canonical_bytes()), (Instant::now(), copy));
-    }
-
-    fn invalidate(&self, name: &SecretName) {
-        self.entries
-            .lock()
-            .expect("cache lock")
-            .retain(|(r, _), _| &r.name != name);
-    }
-
-    fn clear(&self) {
-        self.entries.lock().expect("cache lock").clear();
-    }
 }

@@ -4,6 +4,9 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretSlice};
 
+use crate::envelope::{ItemFormat, Metadata};
+use crate::{Error, Result, SecretName, Version};
+
 /// The value of a secret: bytes (binary and non-UTF-8 values round-trip exactly).
 ///
 /// Zeroized on drop. No `Clone` (copies would outlive the wipe) and no `Display`;
@@ -89,6 +92,61 @@ impl Eq for SecretValue {}
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretValue([REDACTED])")
+    }
+}
+
+/// A decrypted secret.
+#[derive(Debug)]
+pub struct Secret {
+    /// Its name.
+    pub name: SecretName,
+    /// Its version.
+    pub version: Version,
+    /// The value.
+    pub value: SecretValue,
+    /// The format it was stored in.
+    pub format: ItemFormat,
+    /// Comment and creation time, as stored (not authenticated).
+    pub metadata: Metadata,
+}
+
+/// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretRef {
+    /// The name.
+    pub name: SecretName,
+    /// The version; `None` for the latest.
+    pub version: Option<Version>,
+}
+
+impl SecretRef {
+    /// The latest version of `name`.
+    pub fn latest(name: SecretName) -> Self {
+        Self {
+            name,
+            version: None,
+        }
+    }
+
+    /// Version `version` of `name`.
+    pub fn pinned(name: SecretName, version: Version) -> Self {
+        Self {
+            name,
+            version: Some(version),
+        }
+    }
+}
+
+impl std::str::FromStr for SecretRef {
+    type Err = Error;
+    /// `NAME` or `NAME@VERSION` (the last `@` followed only by digits).
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some((name, v)) = s.rsplit_once('@') {
+            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(Self::pinned(SecretName::new(name)?, v.parse()?));
+            }
+        }
+        Ok(Self::latest(SecretName::new(s)?))
     }
 }
 

@@ -296,8 +296,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || serve_one_connection(listener));
-        let options = crate::aws_config::test_options(&format!("http://127.0.0.1:{port}"));
-        let config = crate::aws_config::load(&options).await.unwrap();
+        let options = crate::aws::test_options(&format!("http://127.0.0.1:{port}"));
+        let config = crate::aws::load(&options).await.unwrap();
         let keys = KmsKeyService::new(aws_sdk_kms::Client::new(&config), "alias/k");
         let name = SecretName::new("s").unwrap();
         let context = EncryptionContext::new();

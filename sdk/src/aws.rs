@@ -4,13 +4,98 @@
 //! the first `https` request, so `http` endpoints (the emulator, `--local`) never
 //! pay for it.
 
+use std::time::Duration;
+
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_types::region::Region;
 use aws_types::SdkConfig;
 
-use crate::{AwsOptions, Result};
+use crate::backend::{DynamoDbSecretStore, KmsKeyService};
+use crate::{Lockbox, LockboxBuilder, Result};
+
+/// Configuration for [`Lockbox::from_env`]: the credstash options, each optional.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// The DynamoDB table (default `credential-store`).
+    pub table: String,
+    /// The KMS key new secrets are written under (default `alias/credstash`).
+    pub kms_key: String,
+    /// More KMS keys to trust when reading.
+    pub trusted_keys: Vec<String>,
+    /// The region (default: the AWS configuration's, then `us-east-1`).
+    pub region: Option<String>,
+    /// A different region for KMS (DynamoDB global tables).
+    pub kms_region: Option<String>,
+    /// A named profile.
+    pub profile: Option<String>,
+    /// A role to assume first.
+    pub assume_role: Option<String>,
+    /// An endpoint for both services (the emulator, or a VPC endpoint).
+    pub endpoint_url: Option<String>,
+    /// Timeout of one attempt of one call.
+    pub attempt_timeout: Duration,
+    /// Timeout of one call including its retries.
+    pub operation_timeout: Duration,
+    /// Attempts per call (first try plus retries), with exponential backoff and jitter.
+    pub max_attempts: u32,
+    /// Explicit credentials, instead of the default chain (for the local
+    /// emulator and tests).
+    pub credentials: Option<aws_credential_types::Credentials>,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        Self {
+            table: "credential-store".into(),
+            kms_key: "alias/credstash".into(),
+            trusted_keys: Vec::new(),
+            region: None,
+            kms_region: None,
+            profile: None,
+            assume_role: None,
+            endpoint_url: None,
+            attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(20),
+            max_attempts: 5,
+            credentials: None,
+        }
+    }
+}
+
+impl Lockbox {
+    /// Load the standard AWS configuration (environment, profile, web identity,
+    /// ECS/EKS container credentials, IMDSv2) and build a lockbox on KMS and
+    /// DynamoDB. The only place the SDK reads the process environment.
+    pub async fn from_env(options: &AwsOptions) -> Result<LockboxBuilder> {
+        let config = crate::aws::load(options).await?;
+        let endpoint_label = |service: &str, region: Option<&aws_types::region::Region>| {
+            options.endpoint_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{service}.{}.amazonaws.com",
+                    region.map(|r| r.as_ref()).unwrap_or("?")
+                )
+            })
+        };
+        let mut kms_config = aws_sdk_kms::config::Builder::from(&config);
+        let mut kms_region = config.region().cloned();
+        if let Some(r) = &options.kms_region {
+            kms_region = Some(aws_types::region::Region::new(r.clone()));
+            kms_config = kms_config.region(kms_region.clone());
+        }
+        let kms = KmsKeyService::new(
+            aws_sdk_kms::Client::from_conf(kms_config.build()),
+            options.kms_key.clone(),
+        )
+        .trust(options.trusted_keys.iter().cloned())
+        .endpoint(endpoint_label("kms", kms_region.as_ref()));
+        let store =
+            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&config), &options.table)
+                .endpoint(endpoint_label("dynamodb", config.region()));
+        Ok(Lockbox::builder().key_service(kms).secret_store(store))
+    }
+}
 
 /// The region when neither the options nor the AWS configuration name one
 /// (credstash's default).
@@ -187,7 +272,7 @@ mod lazy_tls {
             let options = AwsOptions {
                 attempt_timeout: Duration::from_millis(300),
                 operation_timeout: Duration::from_millis(300),
-                ..crate::aws_config::test_options(&format!("{scheme}://127.0.0.1:{port}"))
+                ..crate::aws::test_options(&format!("{scheme}://127.0.0.1:{port}"))
             };
             let config = super::super::load(&options).await.unwrap();
             let client = aws_sdk_dynamodb::Client::new(&config);

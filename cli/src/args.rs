@@ -75,6 +75,30 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
 
+    /// The mode this table must record (`sealed` or `credstash`): a table that
+    /// records another is refused; taken as the table's mode when its record
+    /// cannot be read
+    #[arg(long, global = true, value_name = "MODE", env = "LOCKBOX_TABLE_MODE", value_parser = parse_table_mode)]
+    pub table_mode: Option<lockbox::TableMode>,
+
+    /// Refuse credstash-format items in every table, whatever its mode
+    #[arg(long, global = true, env = "LOCKBOX_REQUIRE_SEALED", value_parser = clap::builder::FalseyValueParser::new())]
+    pub require_sealed: bool,
+
+    /// Serve credstash-format items from a sealed table too (a migration window)
+    #[arg(
+        long,
+        global = true,
+        env = "LOCKBOX_ACCEPT_CREDSTASH_ITEMS", value_parser = clap::builder::FalseyValueParser::new(),
+        conflicts_with = "require_sealed"
+    )]
+    pub accept_credstash_items: bool,
+
+    /// Serve items of the first sealed format, lockbox-sealed-1, which binds no
+    /// store (a migration window)
+    #[arg(long, global = true, env = "LOCKBOX_ACCEPT_SEALED_V1", value_parser = clap::builder::FalseyValueParser::new())]
+    pub accept_sealed_v1: bool,
+
     /// Output for people (text) or scripts (json)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,
@@ -90,6 +114,11 @@ pub struct GlobalArgs {
         default_missing_value = ".lockbox"
     )]
     pub local: Option<PathBuf>,
+}
+
+/// `--table-mode`: `sealed` or `credstash`.
+pub fn parse_table_mode(text: &str) -> Result<lockbox::TableMode, String> {
+    text.parse().map_err(|e: lockbox::Error| e.to_string())
 }
 
 /// `-o/--output`.
@@ -194,13 +223,26 @@ pub struct PolicyArgs {
     pub role: PolicyRole,
     /// Names the identity may use: `*` and `?` are wildcards (for example `app1/*`)
     pub pattern: String,
-    /// The AWS account id of the table and key
-    #[arg(long, default_value = "000000000000")]
-    pub account: String,
+    /// The AWS account id of the table and key [default: the emulator's placeholder,
+    /// 000000000000, with a warning]
+    #[arg(long)]
+    pub account: Option<String>,
     /// The KMS key's ARN (needed when -k is an alias: IAM checks KMS permissions
     /// against key ARNs; without it the policy allows any key in the account)
     #[arg(long, value_name = "ARN")]
     pub key_arn: Option<String>,
+    /// The table's store identity (`lockbox setup` prints it) [default: ACCOUNT/TABLE]
+    #[arg(long, value_name = "ID")]
+    pub store: Option<String>,
+    /// An encryption-context key the secrets are stored with (repeatable): the KMS
+    /// conditions refuse any context key but lockbox's and these
+    #[arg(long = "context-key", value_name = "KEY")]
+    pub context_keys: Vec<String>,
+    /// Readers may also list the table (dynamodb:Scan: `list`, `keys`, wildcard
+    /// `get`, `getall`, `exec --prefix`); a scan shows every item's name and
+    /// ciphertext, not only the pattern's
+    #[arg(long)]
+    pub allow_list: bool,
 }
 
 /// The two policies `policy` prints.
@@ -221,6 +263,11 @@ pub struct SetupArgs {
     /// Tags for the table
     #[arg(long, value_name = "KEY=VALUE", num_args = 1..)]
     pub tags: Vec<String>,
+    /// The store identity every sealed item of the table binds [default: ACCOUNT/TABLE,
+    /// the account being the KMS key's]. Give a DR copy or a restored table the
+    /// identity of the table it copies, and unrelated tables different ones.
+    #[arg(long, value_name = "ID")]
+    pub store: Option<String>,
 }
 
 /// `put`.

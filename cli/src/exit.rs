@@ -3,7 +3,7 @@
 //! A script branches on the class of failure, so each class has its own code; the
 //! SDK's typed error decides it, wherever it sits in the `anyhow` chain.
 
-use lockbox::Error;
+use lockbox::{Error, ErrorKind};
 
 /// Success.
 pub const OK: u8 = 0;
@@ -40,8 +40,13 @@ impl std::error::Error for Coded {}
 
 /// A usage error.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    coded(USAGE, message)
+}
+
+/// An error with its exit code.
+pub fn coded(code: u8, message: impl Into<String>) -> anyhow::Error {
     Coded {
-        code: USAGE,
+        code,
         message: message.into(),
     }
     .into()
@@ -60,38 +65,17 @@ pub fn code(err: &anyhow::Error) -> u8 {
     OTHER
 }
 
-/// Codes of 5xx-style answers, reported by the SDK as backend errors.
-const UNAVAILABLE: &[&str] = &[
-    "InternalFailure",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "KMSInternalException",
-    "DependencyTimeoutException",
-];
-
 /// The exit code of an SDK error's class.
 pub fn sdk_code(e: &Error) -> u8 {
-    match e {
-        Error::NotFound { .. } | Error::TableNotFound { .. } => NOT_FOUND,
-        Error::AccessDenied { .. }
-        | Error::ClockSkew { .. }
-        | Error::NoCredentials { .. }
-        | Error::KeyUnavailable { .. } => ACCESS,
-        Error::Integrity { .. }
-        | Error::ContextMismatch { .. }
-        | Error::UntrustedKey { .. }
-        | Error::UnsupportedFormat { .. } => INTEGRITY,
-        Error::Throttled { .. } | Error::Timeout { .. } | Error::Contention { .. } => TRANSIENT,
-        Error::InvalidName { .. }
-        | Error::InvalidVersion { .. }
-        | Error::InvalidContext { .. }
-        | Error::InvalidValue { .. } => USAGE,
-        Error::Backend { message, .. }
-            if message.starts_with("could not reach")
-                || UNAVAILABLE.iter().any(|c| message.starts_with(c)) =>
-        {
-            TRANSIENT
-        }
+    match e.kind() {
+        ErrorKind::NotFound => NOT_FOUND,
+        ErrorKind::Denied => ACCESS,
+        ErrorKind::Integrity => INTEGRITY,
+        ErrorKind::Throttled
+        | ErrorKind::Timeout
+        | ErrorKind::Unavailable
+        | ErrorKind::Conflict => TRANSIENT,
+        ErrorKind::Usage => USAGE,
         _ => OTHER,
     }
 }
@@ -125,8 +109,10 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             "leave out -v to write the next version; existing versions are never overwritten"
         }
         Error::KeyUnavailable { .. } => "check the key with `aws kms describe-key` or pass -k",
-        Error::Backend { message, .. } if message.starts_with("could not reach") => {
-            "check --endpoint-url / --region and the network"
+        Error::Unavailable { .. } => "check --endpoint-url / --region and the network, then retry",
+        Error::Rollback { .. } => {
+            "if the newer versions were deleted on purpose, restart the reader; otherwise \
+             restore them (point-in-time recovery) and find who deleted them (CloudTrail)"
         }
         _ => return None,
     })

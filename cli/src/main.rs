@@ -264,12 +264,18 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
         }
         // Every command but `exec --watch` fetches once and exits (or execs).
         let one_shot = !matches!(&cli.command, Command::Exec(a) if a.watch.is_some());
-        let lockbox = Lockbox::from_env(&options)
+        let mut builder = Lockbox::from_env(&options)
             .await
             .context("cannot load the AWS configuration")?
             .concurrency(concurrency)
             .one_shot(one_shot)
-            .build()?;
+            .require_sealed(g.require_sealed)
+            .accept_credstash_items(g.accept_credstash_items)
+            .accept_sealed_v1(g.accept_sealed_v1);
+        if let Some(mode) = g.table_mode {
+            builder = builder.table_mode(mode);
+        }
+        let lockbox = builder.build()?;
         if local.is_some() && !matches!(cli.command, Command::Setup(_)) {
             // First use of a local state dir: a sealed table, as `lockbox setup` makes.
             lockbox

@@ -67,17 +67,32 @@ fn put_versions_comments_and_positional_warning() {
         l.ok_text(&["get", "db", "-v", "0000000000000000002"]),
         "two\n"
     );
-    // credstash's legacy format on demand, with its digest.
-    l.put("legacy", b"old-school", &["-d", "SHA512"]);
+    // credstash's legacy format on demand, with its digest, in a credstash-mode
+    // table; a sealed table refuses it (its readers would never serve it).
+    let refused = l.run_stdin(&["put", "legacy", "-", "-d", "SHA512"], b"old-school");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("sealed table"),
+        "{}",
+        stderr(&refused)
+    );
+    l.ok(&["-t", "shared", "setup", "--compat", "credstash"]);
+    l.put("legacy", b"old-school", &["-t", "shared", "-d", "SHA512"]);
+    let list: serde_json::Value =
+        serde_json::from_slice(&l.ok(&["-t", "shared", "-o", "json", "list"])).unwrap();
+    let legacy = list.as_array().unwrap();
+    let legacy = legacy.iter().find(|i| i["name"] == "legacy").unwrap();
+    assert_eq!(legacy["format"], "credstash");
     let list: serde_json::Value = serde_json::from_slice(&l.ok(&["-o", "json", "list"])).unwrap();
     let list = list.as_array().unwrap();
-    let legacy = list.iter().find(|i| i["name"] == "legacy").unwrap();
-    assert_eq!(legacy["format"], "credstash");
     let rotated = list.iter().find(|i| i["version"] == 2).unwrap();
     assert_eq!(rotated["comment"], "rotated");
     assert_eq!(rotated["format"], "sealed");
     assert!(rotated["created_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(l.ok_text(&["get", "legacy"]), "old-school\n");
+    assert_eq!(
+        l.ok_text(&["-t", "shared", "get", "legacy"]),
+        "old-school\n"
+    );
 }
 
 #[test]
@@ -282,9 +297,13 @@ fn list_keys_history_delete_prune_rollback() {
 fn json_output_on_every_store_command() {
     let l = Local::new();
     let setup: serde_json::Value = serde_json::from_slice(&l.ok(&["-o", "json", "setup"])).unwrap();
+    let key = setup["kms_key"].as_str().unwrap_or_default().to_owned();
+    assert!(key.starts_with("arn:aws:kms:us-east-1:"), "{setup}");
     assert_eq!(
         setup,
-        serde_json::json!({"table": "credential-store", "created": true, "format": "sealed"})
+        serde_json::json!({"table": "credential-store", "created": true, "format": "sealed",
+                           "result": "created", "recorded": [], "mode": "sealed",
+                           "store": "000000000000/credential-store", "kms_key": key})
     );
     let setup: serde_json::Value = serde_json::from_slice(&l.ok(&["setup", "-o", "json"])).unwrap();
     assert_eq!(setup["created"], false);

@@ -763,7 +763,8 @@ fn container_style_start_with_a_task_role_in_strict_mode() {
     let reader = |deny: bool| {
         let mut statements = vec![
             serde_json::json!({"Effect": "Allow",
-                "Action": ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
+                "Action": ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:BatchGetItem",
+                           "dynamodb:DescribeTable", "dynamodb:ListTagsOfResource"],
                 "Resource": "arn:aws:dynamodb:us-east-1:000000000000:table/credential-store"}),
             serde_json::json!({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
                 "Condition": {"StringLike": {"kms:EncryptionContext:lockbox-name": "bulk/*"}}}),

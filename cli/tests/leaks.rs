@@ -287,9 +287,13 @@ fn data_keys(endpoint: &str, table: &str, user: &[(&str, &str)]) -> Vec<Vec<u8>>
             // Sealed: the key is binary (base64 in DynamoDB's JSON).
             let name = item["name"]["S"].as_str().unwrap();
             let version: u64 = item["version"]["S"].as_str().unwrap().parse().unwrap();
-            context.insert("lockbox-format".into(), "lockbox-sealed-1".into());
+            let format = item["format"]["S"].as_str().expect("a format id");
+            context.insert("lockbox-format".into(), format.into());
             context.insert("lockbox-name".into(), name.into());
             context.insert("lockbox-version".into(), version.to_string());
+            if let Some(store) = item["store"]["S"].as_str() {
+                context.insert("lockbox-store".into(), store.into());
+            }
             b.to_owned()
         } else {
             // credstash: the key is a base64 string of the blob.
@@ -390,9 +394,17 @@ fn every_command(rec: &mut Record, home: &Path, ep: &str, canary: &str) {
         0,
         Never,
     );
+    // credstash's format lives in a credstash-mode table: a sealed one refuses it.
+    rec.run(
+        "setup a credstash table",
+        c(&["-t", "legacy", "setup", "--compat", "credstash"]),
+        b"",
+        0,
+        Never,
+    );
     rec.run(
         "put in credstash's format",
-        c(&["put", "app/legacy", "-", "-d", "SHA256"]),
+        c(&["-t", "legacy", "put", "app/legacy", "-", "-d", "SHA256"]),
         v,
         0,
         Never,
@@ -408,7 +420,14 @@ fn every_command(rec: &mut Record, home: &Path, ep: &str, canary: &str) {
         ("get", vec!["get", NAME]),
         ("get -n", vec!["get", NAME, "-n"]),
         ("get -v 1", vec!["get", NAME, "-v", "1"]),
-        ("get a credstash item", vec!["get", "app/legacy"]),
+        (
+            "get a credstash item",
+            vec!["-t", "legacy", "get", "app/legacy"],
+        ),
+        (
+            "getall of a credstash table",
+            vec!["-t", "legacy", "getall"],
+        ),
         ("get -o json", vec!["-o", "json", "get", NAME]),
     ] {
         rec.run(label, c(&args), b"", 0, OnStdout);
@@ -824,7 +843,7 @@ fn every_error_class(rec: &mut Record, home: &Path, ep: &str, canary: &str) {
     );
     rec.run(
         "InvalidValue (binary in credstash's format)",
-        c(&["put", "app/bin", "-", "-d", "SHA256"]),
+        c(&["-t", "legacy", "put", "app/bin", "-", "-d", "SHA256"]),
         &binary,
         2,
         Never,
@@ -1036,11 +1055,7 @@ fn strict_mode(rec: &mut Record, home: &Path, ep: &str, canary: &str) {
     );
     rec.run(
         "strict put by a writer that cannot decrypt",
-        as_user(
-            "AKIANODECRYPT",
-            "nodecrypt-secret",
-            &["put", NAME, "-", "-d", "SHA256"],
-        ),
+        as_user("AKIANODECRYPT", "nodecrypt-secret", &["put", NAME, "-"]),
         v,
         0,
         Never,
@@ -1072,6 +1087,7 @@ fn start(
 fn all_data_keys(ep: &str, keys: &mut BTreeSet<Vec<u8>>) {
     for (table, user) in [
         ("credential-store", &[][..]),
+        ("legacy", &[][..]),
         ("ctx", &[][..]),
         ("ctx", &[("env", "prod")][..]),
         ("bin", &[][..]),
@@ -1410,8 +1426,15 @@ fn the_embedded_emulator_at_trace_level_shows_no_canary_or_data_key() {
         Canary::Never,
     );
     rec.run(
+        "local setup of a credstash table",
+        local.cmd(&["-t", "legacy", "setup", "--compat", "credstash"]),
+        b"",
+        0,
+        Canary::Never,
+    );
+    rec.run(
         "local put -d",
-        local.cmd(&["put", "app/legacy", "-", "-d", "SHA"]),
+        local.cmd(&["-t", "legacy", "put", "app/legacy", "-", "-d", "SHA"]),
         v,
         0,
         Canary::Never,
@@ -1457,7 +1480,8 @@ fn the_embedded_emulator_at_trace_level_shows_no_canary_or_data_key() {
     // The state directory served again, only to unwrap the data keys.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mock = start(&rt, &local.state(), None);
-    let keys = data_keys(&mock.endpoint_url(), "credential-store", &[]);
+    let mut keys = data_keys(&mock.endpoint_url(), "credential-store", &[]);
+    keys.extend(data_keys(&mock.endpoint_url(), "legacy", &[]));
     rt.block_on(mock.shutdown());
     assert_eq!(
         keys.len(),

@@ -165,3 +165,136 @@ fn credstash_compat_table_gets_legacy_items() {
     let out = r.run(&["put", "bin", "-"], &[0xff, 0x00]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// The attack of a writer of items with no KMS permission: a credstash-format
+/// item from an older table on the same key, copied into a sealed table under a
+/// secret's name as its newest version. Every read path refuses it with exit 5,
+/// prints nothing of it, and never asks KMS to unwrap it.
+#[test]
+fn a_credstash_item_copied_into_a_sealed_table_fails_every_read_path_with_exit_5() {
+    let r = Remote::start();
+    r.ok(&["-t", "sealed-store", "setup"], b"");
+    r.ok(&["-t", "sealed-store", "put", "app/a", "-"], b"genuine");
+    r.ok(
+        &["-t", "legacy-store", "setup", "--compat", "credstash"],
+        b"",
+    );
+    r.ok(
+        &["-t", "legacy-store", "put", "other/thing", "-"],
+        b"attacker-chosen",
+    );
+    // GetItem from the credstash table, PutItem into the sealed one (DynamoDB only).
+    let key = |name: &str| serde_json::json!({"name": {"S": name}, "version": {"S": "0000000000000000001"}});
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("DynamoDB_20120810.GetItem"),
+        &serde_json::json!({"TableName": "legacy-store", "Key": key("other/thing")}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut item: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut item = item["Item"].take();
+    item["name"] = serde_json::json!({"S": "app/a"});
+    item["version"] = serde_json::json!({"S": "0000000000000000002"});
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("DynamoDB_20120810.PutItem"),
+        &serde_json::json!({"TableName": "sealed-store", "Item": item}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Counts KMS Decrypt calls from here on, changing nothing.
+    r.fault(serde_json::json!({"target": "kms:Decrypt", "latency_ms": 0}));
+    let manifest = r.home.path().join("lockbox.toml");
+    std::fs::write(&manifest, "[env]\nX = \"app/a\"\n").unwrap();
+    let manifest = manifest.display().to_string();
+    let paths: Vec<Vec<&str>> = vec![
+        vec!["get", "app/a"],
+        vec!["get", "app/a", "-v", "2"],
+        vec!["get", "app/*"],
+        vec!["getall"],
+        vec!["get-all", "-f", "env"],
+        vec!["export"],
+        vec!["rollback", "app/a", "--to", "2"],
+        vec!["exec", "--env", "X=app/a", "--", "true"],
+        vec!["exec", "--env", "X=app/a@2", "--", "true"],
+        vec!["exec", "--prefix", "app/", "--", "true"],
+        vec!["exec", "--manifest", &manifest, "--", "true"],
+        vec!["exec", "--watch", "1s", "--env", "X=app/a", "--", "true"],
+    ];
+    for path in paths {
+        let mut args = vec!["-t", "sealed-store"];
+        args.extend(&path);
+        let out = r.run(&args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{path:?}: {err}");
+        assert!(out.stdout.is_empty(), "{path:?} printed something");
+        assert!(!err.contains("attacker-chosen"), "{path:?}: {err}");
+        assert!(
+            err.contains("credstash's format") && err.contains("whose mode is sealed"),
+            "{path:?}: {err}"
+        );
+    }
+    let fired = {
+        use std::io::{Read, Write};
+        let addr = r.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /_mock/faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v["rules"][0]["fired"].as_u64().unwrap()
+    };
+    assert_eq!(fired, 0, "no KMS Decrypt for the refused item");
+    // rollback wrote nothing; the genuine version is still readable.
+    assert_eq!(
+        r.ok(&["-t", "sealed-store", "get", "app/a", "-v", "1"], b""),
+        "genuine\n"
+    );
+    let history = r.ok(&["-t", "sealed-store", "history", "app/a"], b"");
+    assert_eq!(history.lines().count(), 2, "{history}");
+    // The same copy in the credstash table reads: nothing there binds a name.
+    assert_eq!(
+        r.ok(&["-t", "legacy-store", "get", "other/thing"], b""),
+        "attacker-chosen\n"
+    );
+    // --accept-credstash-items serves it (a migration window), --require-sealed
+    // refuses credstash items even in the credstash table.
+    assert_eq!(
+        r.ok(
+            &[
+                "-t",
+                "sealed-store",
+                "--accept-credstash-items",
+                "get",
+                "app/a"
+            ],
+            b""
+        ),
+        "attacker-chosen\n"
+    );
+    let out = r.run(
+        &[
+            "-t",
+            "legacy-store",
+            "get",
+            "other/thing",
+            "--require-sealed",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let mut env_on = remote(
+        r.home.path(),
+        &r.endpoint,
+        &["-t", "legacy-store", "get", "other/thing"],
+    );
+    env_on.env("LOCKBOX_REQUIRE_SEALED", "1");
+    let out = run_with_stdin(&mut env_on, b"");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}

@@ -110,7 +110,9 @@ fn a_server_clock_twenty_minutes_off_costs_one_refused_attempt_per_client() {
         fault(&endpoint, json!({"target": "*", "clock_skew_s": skew}));
         let (from, _) = outcomes(&audit, 0);
 
-        // get: DynamoDB Query, then KMS Decrypt — two clients, each refused once.
+        // get: DynamoDB Query and DescribeTable (the table's record) at once, then
+        // ListTagsOfResource and KMS Decrypt — each request sent before its client
+        // learned the skew is refused once; none sent after.
         let out = as_admin(home.path(), &endpoint, &["get", "app/db"]);
         assert!(out.status.success(), "skew {skew}: {}", stderr(&out));
         assert_eq!(out.stdout, b"app/db\n");
@@ -119,6 +121,14 @@ fn a_server_clock_twenty_minutes_off_costs_one_refused_attempt_per_client() {
         assert_eq!(
             seen,
             BTreeMap::from([
+                (
+                    "dynamodb:DescribeTable".to_owned(),
+                    refused_then_allowed.clone()
+                ),
+                (
+                    "dynamodb:ListTagsOfResource".to_owned(),
+                    vec!["allow".to_owned()]
+                ),
                 ("dynamodb:Query".to_owned(), refused_then_allowed.clone()),
                 ("kms:Decrypt".to_owned(), refused_then_allowed.clone()),
             ]),
@@ -171,7 +181,8 @@ fn a_signing_time_refusal_correction_cannot_fix_ends_at_once_with_a_clock_hint()
         "not blamed on the policy: {err}"
     );
     assert!(out.stdout.is_empty());
-    assert_eq!(fired(&endpoint), 1, "one attempt, no retry");
+    // The Query and the table's DescribeTable, sent together: one attempt each.
+    assert_eq!(fired(&endpoint), 2, "one attempt, no retry");
 
     // A plain bad signature keeps the policy hint.
     clear_faults(&endpoint);
@@ -183,6 +194,6 @@ fn a_signing_time_refusal_correction_cannot_fix_ends_at_once_with_a_clock_hint()
     let out = as_admin(home.path(), &endpoint, &["get", "app/db"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(!stderr(&out).contains("clock"), "{}", stderr(&out));
-    assert_eq!(fired(&endpoint), 1);
+    assert_eq!(fired(&endpoint), 2);
     rt.block_on(mock.shutdown());
 }

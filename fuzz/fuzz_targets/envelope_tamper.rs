@@ -2,7 +2,7 @@
 //! key service, apply arbitrary edits to the stored attributes, then read it as
 //! `Lockbox::get` does (parse, KMS context, unwrap, open). A tampered item never
 //! opens to anything but the original value, and a sealed item never opens under
-//! another name, version or context (credstash never bound name and version: a
+//! another name, version, store or context (credstash never bound name and version: a
 //! relabeled credstash item reads, which `docs/FORMAT.md` states).
 #![no_main]
 
@@ -12,7 +12,9 @@ use arbitrary::Arbitrary;
 use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
 use lockbox::backend::{KeyService, MemoryKeyService};
-use lockbox::envelope::{self, Attr, Digest, Envelope, ItemFormat, Metadata, WriteFormat};
+use lockbox::envelope::{
+    self, Attr, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat,
+};
 use lockbox::{EncryptionContext, ExposeSecret, SecretName, Version};
 use lockbox_fuzz::{FuzzAttr, FuzzName};
 use rand::SeedableRng;
@@ -45,6 +47,9 @@ struct Input {
     seed: u64,
 }
 
+/// The store every item is sealed for.
+const STORE: &str = "111122223333/fuzz-store";
+
 fn keys() -> &'static MemoryKeyService {
     static KEYS: OnceLock<MemoryKeyService> = OnceLock::new();
     KEYS.get_or_init(|| MemoryKeyService::new(&["fuzz"]))
@@ -70,21 +75,19 @@ fuzz_target!(|input: Input| {
         Some(i) => WriteFormat::Credstash(Digest::ALL[usize::from(i) % Digest::ALL.len()]),
     };
     let ctx = context(&input.context);
-    let request = envelope::data_key_request(format, &name, version, &ctx);
+    let sealing = Sealing {
+        format,
+        name: &name,
+        version,
+        context: &ctx,
+        store: Some(STORE),
+        metadata: &Metadata::default(),
+    };
+    let request = envelope::data_key_request(&sealing).unwrap();
     let data_key = block_on(keys().generate_data_key(request.bytes, &request.context)).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(input.seed);
-    let mut item = envelope::seal_with_rng(
-        format,
-        &name,
-        version,
-        &ctx,
-        input.value.as_bytes(),
-        &data_key.plaintext,
-        &data_key.wrapped,
-        &Metadata::default(),
-        &mut rng,
-    )
-    .unwrap();
+    let mut item =
+        envelope::seal_with_rng(&sealing, input.value.as_bytes(), &data_key, &mut rng).unwrap();
     let original = item.clone();
 
     for edit in &input.edits {
@@ -148,7 +151,7 @@ fuzz_target!(|input: Input| {
     else {
         return;
     };
-    let Ok(value) = envelope.open(&read_ctx, &key) else {
+    let Ok(value) = envelope.open(&read_ctx, &key.plaintext) else {
         return;
     };
     assert_eq!(
@@ -168,6 +171,11 @@ fuzz_target!(|input: Input| {
             envelope.version(),
             version,
             "a sealed item opened at another version"
+        );
+        assert_eq!(
+            envelope.store(),
+            Some(STORE),
+            "a sealed item opened for another store"
         );
     }
 });

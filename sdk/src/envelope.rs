@@ -10,6 +10,7 @@
 use std::fmt;
 
 use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use crate::format::{attr, credstash, sealed};
 use crate::{EncryptionContext, Error, Result, SecretName, SecretValue, Version};
@@ -20,8 +21,11 @@ pub use crate::format::{Attr, Attributes};
 /// Which format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteFormat {
-    /// The lockbox sealed format (`lockbox-sealed-1`).
+    /// The lockbox sealed format (`lockbox-sealed-2`), bound to its store.
     Sealed,
+    /// The first sealed format (`lockbox-sealed-1`), which binds no store. Readers
+    /// refuse it unless told to accept it; kept for test vectors and migration tools.
+    SealedV1,
     /// The credstash 1.17 format, with this HMAC digest.
     Credstash(Digest),
 }
@@ -29,7 +33,7 @@ pub enum WriteFormat {
 /// The format an item was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemFormat {
-    /// The lockbox sealed format (`lockbox-sealed-1`).
+    /// The lockbox sealed format (either revision: see [`Envelope::sealed_revision`]).
     Sealed,
     /// The credstash 1.17 format.
     Credstash,
@@ -46,13 +50,13 @@ impl ItemFormat {
             Some(Attr::S(s)) => s.as_str(),
             _ => "?",
         };
-        detect(name, item)
+        Ok(detect(name, item)?.0)
     }
 
-    /// A short name: `lockbox-sealed-1` or `credstash`.
+    /// A short name: `sealed` or `credstash`.
     pub fn as_str(self) -> &'static str {
         match self {
-            ItemFormat::Sealed => sealed::FORMAT_ID,
+            ItemFormat::Sealed => "sealed",
             ItemFormat::Credstash => "credstash",
         }
     }
@@ -64,34 +68,72 @@ impl fmt::Display for ItemFormat {
     }
 }
 
-fn detect(name: &str, item: &Attributes) -> Result<ItemFormat> {
+fn detect(name: &str, item: &Attributes) -> Result<(ItemFormat, Option<sealed::Revision>)> {
     let unsupported = |reason: String| Error::UnsupportedFormat {
         name: name.to_owned(),
         reason,
     };
     match item.get(sealed::FORMAT) {
-        Some(Attr::S(id)) if id == sealed::FORMAT_ID => Ok(ItemFormat::Sealed),
-        Some(Attr::S(id)) => {
-            let mut shown: String = id.chars().take(64).collect();
-            if id.chars().count() > 64 {
-                shown.push('…');
+        Some(Attr::S(id)) => match sealed::Revision::from_format_id(id) {
+            Some(revision) => Ok((ItemFormat::Sealed, Some(revision))),
+            None => {
+                let mut shown: String = id.chars().take(64).collect();
+                if id.chars().count() > 64 {
+                    shown.push('…');
+                }
+                Err(unsupported(format!(
+                    "unknown format id {shown:?}; this lockbox reads {}, {} and credstash items (a newer lockbox may read it)",
+                    sealed::FORMAT_ID,
+                    sealed::FORMAT_ID_V1
+                )))
             }
-            Err(unsupported(format!(
-                "unknown format id {shown:?}; this lockbox reads {} and credstash items (a newer lockbox may read it)",
-                sealed::FORMAT_ID
-            )))
-        }
+        },
         Some(other) => Err(unsupported(format!(
             "attribute `{}` is {}, expected a format id string (S)",
             sealed::FORMAT,
             other.type_tag()
         ))),
-        None if item.contains_key(credstash::HMAC) => Ok(ItemFormat::Credstash),
+        None if item.contains_key(credstash::HMAC) => Ok((ItemFormat::Credstash, None)),
         None => Err(unsupported(format!(
             "the item has neither a `{}` id nor a credstash `{}`; it is not a lockbox or credstash secret",
             sealed::FORMAT,
             credstash::HMAC
         ))),
+    }
+}
+
+/// What to seal and where it belongs: the inputs of [`data_key_request`] and [`seal`].
+#[derive(Debug, Clone, Copy)]
+pub struct Sealing<'a> {
+    /// The format to write.
+    pub format: WriteFormat,
+    /// The secret's name.
+    pub name: &'a SecretName,
+    /// The version.
+    pub version: Version,
+    /// The user's encryption context.
+    pub context: &'a EncryptionContext,
+    /// The store identity the table records (bound by [`WriteFormat::Sealed`],
+    /// ignored by the other formats).
+    pub store: Option<&'a str>,
+    /// Unauthenticated metadata stored beside the secret.
+    pub metadata: &'a Metadata,
+}
+
+impl Sealing<'_> {
+    /// The sealed binding, for the sealed formats.
+    fn binding(&self) -> Option<sealed::Binding<'_>> {
+        let (revision, store) = match self.format {
+            WriteFormat::Sealed => (sealed::Revision::V2, self.store),
+            WriteFormat::SealedV1 => (sealed::Revision::V1, None),
+            WriteFormat::Credstash(_) => return None,
+        };
+        Some(sealed::Binding {
+            revision,
+            name: self.name,
+            version: self.version,
+            store,
+        })
     }
 }
 
@@ -105,22 +147,52 @@ pub struct DataKeyRequest {
     pub context: EncryptionContext,
 }
 
-/// The data key and context to request from KMS for sealing `name` at `version`.
-pub fn data_key_request(
-    format: WriteFormat,
-    name: &SecretName,
-    version: Version,
-    context: &EncryptionContext,
-) -> DataKeyRequest {
-    match format {
-        WriteFormat::Sealed => DataKeyRequest {
+/// The data key and context to request from KMS before sealing. Fails as
+/// [`seal`] would for a binding that cannot be sealed (a reserved user context
+/// key, a missing or malformed store identity), before any KMS call.
+pub fn data_key_request(sealing: &Sealing<'_>) -> Result<DataKeyRequest> {
+    Ok(match sealing.binding() {
+        Some(binding) => DataKeyRequest {
             bytes: sealed::DATA_KEY_LEN,
-            context: sealed::binding_context(name, version, context),
+            context: binding.context(sealing.context)?,
         },
-        WriteFormat::Credstash(_) => DataKeyRequest {
+        None => DataKeyRequest {
             bytes: credstash::DATA_KEY_LEN,
-            context: context.clone(),
+            context: sealing.context.clone(),
         },
+    })
+}
+
+/// A fresh data key: the plaintext (wiped on drop), its wrapped form, and the key
+/// that wrapped it as the key service reports it (KMS: the key's ARN).
+pub struct DataKey {
+    /// The plaintext key bytes.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The key wrapped by the key service (KMS `CiphertextBlob`).
+    pub wrapped: Vec<u8>,
+    /// The master key that wrapped it (KMS `KeyId` in the answer: a key ARN).
+    pub key_id: Option<String>,
+}
+
+impl DataKey {
+    /// A data key from its plaintext and wrapped form, with no key named (for
+    /// tests and tools that produce items without a key service).
+    pub fn new(plaintext: Vec<u8>, wrapped: Vec<u8>) -> Self {
+        Self {
+            plaintext: Zeroizing::new(plaintext),
+            wrapped,
+            key_id: None,
+        }
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKey")
+            .field("plaintext", &"[REDACTED]")
+            .field("wrapped_len", &self.wrapped.len())
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -133,77 +205,57 @@ pub struct Metadata {
     pub created_at: Option<u64>,
 }
 
-/// Seal `plaintext` into a complete table item with a fresh salt and nonce from the
-/// operating system's RNG. See [`seal_with_rng`].
-#[allow(clippy::too_many_arguments)] // the envelope's inputs, each distinct
-pub fn seal(
-    format: WriteFormat,
-    name: &SecretName,
-    version: Version,
-    context: &EncryptionContext,
-    plaintext: &[u8],
-    data_key: &[u8],
-    wrapped_key: &[u8],
-    metadata: &Metadata,
-) -> Result<Attributes> {
-    seal_with_rng(
-        format,
-        name,
-        version,
-        context,
-        plaintext,
-        data_key,
-        wrapped_key,
-        metadata,
-        &mut rand::rngs::OsRng,
-    )
+/// Seal `plaintext` with a data key KMS produced for [`data_key_request`] into a
+/// complete table item, with a fresh salt and nonce from the operating system's
+/// RNG. See [`seal_with_rng`].
+pub fn seal(sealing: &Sealing<'_>, plaintext: &[u8], key: &DataKey) -> Result<Attributes> {
+    seal_with_rng(sealing, plaintext, key, &mut rand::rngs::OsRng)
 }
 
-/// Seal `plaintext` with a data key KMS produced (`data_key`, its wrapped form
-/// `wrapped_key`) into a complete table item, including `name` and `version`,
+/// Seal `plaintext` into a complete table item, including `name` and `version`,
 /// drawing randomness from `rng` (the sealed format draws the salt, then the nonce).
 ///
 /// Errors: a data key of the wrong length for the format, or an empty wrapped key
 /// ([`Error::Backend`] from KMS); version 0 in the sealed format
-/// ([`Error::InvalidVersion`]); non-UTF-8 `plaintext` in the credstash format
-/// ([`Error::InvalidValue`]: credstash cannot read it).
-#[allow(clippy::too_many_arguments)] // the envelope's inputs, each distinct
+/// ([`Error::InvalidVersion`]); a missing or malformed store identity, or
+/// non-UTF-8 `plaintext` in the credstash format ([`Error::InvalidValue`]:
+/// credstash cannot read it).
 pub fn seal_with_rng<R: RngCore + CryptoRng>(
-    format: WriteFormat,
-    name: &SecretName,
-    version: Version,
-    context: &EncryptionContext,
+    sealing: &Sealing<'_>,
     plaintext: &[u8],
-    data_key: &[u8],
-    wrapped_key: &[u8],
-    metadata: &Metadata,
+    key: &DataKey,
     rng: &mut R,
 ) -> Result<Attributes> {
     let mut item = Attributes::new();
-    item.insert(attr::NAME.into(), Attr::S(name.as_str().into()));
-    item.insert(attr::VERSION.into(), Attr::S(version.sort_key()));
-    match format {
-        WriteFormat::Sealed => {
+    item.insert(attr::NAME.into(), Attr::S(sealing.name.as_str().into()));
+    item.insert(attr::VERSION.into(), Attr::S(sealing.version.sort_key()));
+    match (sealing.format, sealing.binding()) {
+        (_, Some(binding)) => {
             sealed::seal_into(
                 &mut item,
-                name,
-                version,
-                context,
+                &binding,
+                sealing.context,
                 plaintext,
-                data_key,
-                wrapped_key,
+                &key.plaintext,
+                &key.wrapped,
                 rng,
             )?;
-            if let Some(t) = metadata.created_at {
+            if let Some(t) = sealing.metadata.created_at {
                 item.insert(attr::CREATED_AT.into(), Attr::N(t.to_string()));
             }
         }
-        WriteFormat::Credstash(digest) => {
+        (WriteFormat::Credstash(digest), None) => {
             // credstash writes no created_at; its context is not stored.
-            credstash::seal_into(&mut item, plaintext, data_key, wrapped_key, digest)?;
+            credstash::seal_into(&mut item, plaintext, &key.plaintext, &key.wrapped, digest)?;
         }
+        (_, None) => unreachable!("every sealed format has a binding"),
     }
-    if let Some(comment) = metadata.comment.as_deref().filter(|c| !c.is_empty()) {
+    if let Some(comment) = sealing
+        .metadata
+        .comment
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
         item.insert(attr::COMMENT.into(), Attr::S(comment.into()));
     }
     Ok(item)
@@ -249,7 +301,7 @@ impl Envelope {
                 ))
             }
         };
-        let format = detect(name.as_str(), item)?;
+        let (format, revision) = detect(name.as_str(), item)?;
         let version = match item.get(attr::VERSION) {
             Some(Attr::S(s)) => {
                 let version = Version::from_sort_key(s)?;
@@ -286,7 +338,11 @@ impl Envelope {
             }
         };
         let body = match format {
-            ItemFormat::Sealed => Body::Sealed(sealed::parse(&name, item)?),
+            ItemFormat::Sealed => Body::Sealed(sealed::parse(
+                &name,
+                revision.expect("a sealed item has a revision"),
+                item,
+            )?),
             ItemFormat::Credstash => Body::Credstash(credstash::parse(&name, item)?),
         };
         // Metadata is not authenticated and not needed to read the secret, so a
@@ -324,6 +380,32 @@ impl Envelope {
         match self.body {
             Body::Sealed(_) => ItemFormat::Sealed,
             Body::Credstash(_) => ItemFormat::Credstash,
+        }
+    }
+
+    /// The sealed format's revision (`None` for credstash items).
+    pub fn sealed_revision(&self) -> Option<sealed::Revision> {
+        match &self.body {
+            Body::Sealed(s) => Some(s.revision),
+            Body::Credstash(_) => None,
+        }
+    }
+
+    /// The store identity a `lockbox-sealed-2` item says it was sealed for (the
+    /// `store` attribute). Bound into the item, so it opens only if that is true;
+    /// a reader compares it with the store its table records.
+    pub fn store(&self) -> Option<&str> {
+        match &self.body {
+            Body::Sealed(s) => s.store.as_deref(),
+            Body::Credstash(_) => None,
+        }
+    }
+
+    /// The format id: `lockbox-sealed-2`, `lockbox-sealed-1` or `credstash`.
+    pub fn format_id(&self) -> &'static str {
+        match &self.body {
+            Body::Sealed(s) => s.revision.format_id(),
+            Body::Credstash(_) => "credstash",
         }
     }
 
@@ -367,7 +449,7 @@ impl Envelope {
         match &self.body {
             Body::Sealed(s) => {
                 sealed::check_context_keys(&self.name, s, context)?;
-                Ok(sealed::binding_context(&self.name, self.version, context))
+                sealed::binding_of(&self.name, self.version, s).context(context)
             }
             Body::Credstash(_) => Ok(context.clone()),
         }
@@ -383,7 +465,12 @@ impl Envelope {
     /// ever returned.
     pub fn open(&self, context: &EncryptionContext, data_key: &[u8]) -> Result<SecretValue> {
         match &self.body {
-            Body::Sealed(s) => sealed::open(&self.name, self.version, s, context, data_key),
+            Body::Sealed(s) => sealed::open(
+                &sealed::binding_of(&self.name, self.version, s),
+                s,
+                context,
+                data_key,
+            ),
             Body::Credstash(c) => credstash::open(&self.name, c, data_key),
         }
     }
@@ -396,7 +483,10 @@ impl fmt::Debug for Envelope {
             .field("version", &self.version)
             .field("format", &self.format());
         match &self.body {
-            Body::Sealed(s) => d.field("context_keys", &s.context_keys),
+            Body::Sealed(s) => d
+                .field("revision", &s.revision)
+                .field("store", &s.store)
+                .field("context_keys", &s.context_keys),
             Body::Credstash(c) => d.field("digest", &c.digest),
         };
         d.field("metadata", &self.metadata)
@@ -418,6 +508,16 @@ mod tests {
         Version::new(n).unwrap()
     }
 
+    const STORE_ID: &str = "000000000000/credential-store";
+
+    fn data_key(plaintext: &[u8], wrapped: &[u8]) -> DataKey {
+        DataKey {
+            plaintext: Zeroizing::new(plaintext.to_vec()),
+            wrapped: wrapped.to_vec(),
+            key_id: None,
+        }
+    }
+
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {
         let mut c = EncryptionContext::new();
         for (k, val) in pairs {
@@ -429,13 +529,37 @@ mod tests {
     #[test]
     fn data_key_requests() {
         let user = ctx(&[("env", "prod")]);
-        let sealed = data_key_request(WriteFormat::Sealed, &name(), v(7), &user);
+        let n = name();
+        let metadata = Metadata::default();
+        let sealing = |format| Sealing {
+            format,
+            name: &n,
+            version: v(7),
+            context: &user,
+            store: Some(STORE_ID),
+            metadata: &metadata,
+        };
+        let sealed = data_key_request(&sealing(WriteFormat::Sealed)).unwrap();
         assert_eq!(sealed.bytes, 32);
         assert_eq!(
             sealed.context.to_string(),
+            "env=prod lockbox-format=lockbox-sealed-2 lockbox-name=app/key \
+             lockbox-store=000000000000/credential-store lockbox-version=7"
+        );
+        let v1 = data_key_request(&sealing(WriteFormat::SealedV1)).unwrap();
+        assert_eq!(
+            v1.context.to_string(),
             "env=prod lockbox-format=lockbox-sealed-1 lockbox-name=app/key lockbox-version=7"
         );
-        let legacy = data_key_request(WriteFormat::Credstash(Digest::Sha256), &name(), v(7), &user);
+        let no_store = Sealing {
+            store: None,
+            ..sealing(WriteFormat::Sealed)
+        };
+        assert!(matches!(
+            data_key_request(&no_store),
+            Err(Error::InvalidValue { .. })
+        ));
+        let legacy = data_key_request(&sealing(WriteFormat::Credstash(Digest::Sha256))).unwrap();
         assert_eq!(
             legacy,
             DataKeyRequest {
@@ -452,14 +576,16 @@ mod tests {
             created_at: Some(1_700_000_000),
         };
         let item = seal(
-            WriteFormat::Sealed,
-            &name(),
-            v(7),
-            &ctx(&[("env", "prod")]),
+            &Sealing {
+                format: WriteFormat::Sealed,
+                name: &name(),
+                version: v(7),
+                context: &ctx(&[("env", "prod")]),
+                store: Some(STORE_ID),
+                metadata: &metadata,
+            },
             b"v",
-            &[1; 32],
-            b"blob",
-            &metadata,
+            &data_key(&[1; 32], b"blob"),
         )
         .unwrap();
         let attrs: Vec<(&str, &str)> = item
@@ -479,6 +605,7 @@ mod tests {
                 ("name", "S"),
                 ("nonce", "B"),
                 ("salt", "B"),
+                ("store", "S"),
                 ("version", "S")
             ]
         );
@@ -499,14 +626,16 @@ mod tests {
         };
         let key: Vec<u8> = (0..64).collect();
         let item = seal(
-            WriteFormat::Credstash(Digest::Sha512),
-            &name(),
-            v(1),
-            &ctx(&[("env", "prod")]),
+            &Sealing {
+                format: WriteFormat::Credstash(Digest::Sha512),
+                name: &name(),
+                version: v(1),
+                context: &ctx(&[("env", "prod")]),
+                store: Some(STORE_ID),
+                metadata: &metadata,
+            },
             b"x",
-            &key,
-            b"blob",
-            &metadata,
+            &data_key(&key, b"blob"),
         )
         .unwrap();
         let attrs: Vec<(&str, &str)> = item
@@ -540,14 +669,16 @@ mod tests {
     fn credstash_items_read_legacy_versions_and_ignore_unknown_attributes() {
         let key: Vec<u8> = (0..64).collect();
         let mut item = seal(
-            WriteFormat::Credstash(Digest::Sha256),
-            &name(),
-            v(1),
-            &ctx(&[]),
+            &Sealing {
+                format: WriteFormat::Credstash(Digest::Sha256),
+                name: &name(),
+                version: v(1),
+                context: &ctx(&[]),
+                store: Some(STORE_ID),
+                metadata: &Metadata::default(),
+            },
             b"x",
-            &key,
-            b"blob",
-            &Metadata::default(),
+            &data_key(&key, b"blob"),
         )
         .unwrap();
         for (sort_key, n) in [("1", 1), ("10", 10), ("0000000000000000000", 0)] {
@@ -564,14 +695,16 @@ mod tests {
     #[test]
     fn sealed_items_need_the_padded_version() {
         let item = seal(
-            WriteFormat::Sealed,
-            &name(),
-            v(1),
-            &ctx(&[]),
+            &Sealing {
+                format: WriteFormat::Sealed,
+                name: &name(),
+                version: v(1),
+                context: &ctx(&[]),
+                store: Some(STORE_ID),
+                metadata: &Metadata::default(),
+            },
             b"x",
-            &[1; 32],
-            b"blob",
-            &Metadata::default(),
+            &data_key(&[1; 32], b"blob"),
         )
         .unwrap();
         for bad in ["1", "0000000000000000000", "v1"] {
@@ -588,11 +721,11 @@ mod tests {
         item.insert("version".into(), Attr::S("0000000000000000001".into()));
         let err = Envelope::parse(&item).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
-        item.insert("format".into(), Attr::S("lockbox-sealed-2".into()));
+        item.insert("format".into(), Attr::S("lockbox-sealed-3".into()));
         item.insert("hmac".into(), Attr::S("00".into()));
         let err = Envelope::parse(&item).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { .. }), "{err}");
-        assert!(err.to_string().contains("\"lockbox-sealed-2\""), "{err}");
+        assert!(err.to_string().contains("\"lockbox-sealed-3\""), "{err}");
         assert!(ItemFormat::detect(&item).is_err());
         item.insert("format".into(), Attr::B(b"lockbox-sealed-1".to_vec()));
         assert!(matches!(
@@ -603,20 +736,24 @@ mod tests {
         assert_eq!(ItemFormat::detect(&item).unwrap(), ItemFormat::Credstash);
         item.insert("format".into(), Attr::S("lockbox-sealed-1".into()));
         assert_eq!(ItemFormat::detect(&item).unwrap(), ItemFormat::Sealed);
-        assert_eq!(ItemFormat::Sealed.to_string(), "lockbox-sealed-1");
+        item.insert("format".into(), Attr::S("lockbox-sealed-2".into()));
+        assert_eq!(ItemFormat::detect(&item).unwrap(), ItemFormat::Sealed);
+        assert_eq!(ItemFormat::Sealed.to_string(), "sealed");
     }
 
     #[test]
     fn missing_name_or_version_is_refused() {
         let item = seal(
-            WriteFormat::Sealed,
-            &name(),
-            v(1),
-            &ctx(&[]),
+            &Sealing {
+                format: WriteFormat::Sealed,
+                name: &name(),
+                version: v(1),
+                context: &ctx(&[]),
+                store: Some(STORE_ID),
+                metadata: &Metadata::default(),
+            },
             b"x",
-            &[1; 32],
-            b"blob",
-            &Metadata::default(),
+            &data_key(&[1; 32], b"blob"),
         )
         .unwrap();
         for (attr, value) in [
@@ -640,20 +777,23 @@ mod tests {
     #[test]
     fn debug_shows_no_key_or_ciphertext_bytes() {
         let item = seal(
-            WriteFormat::Sealed,
-            &name(),
-            v(2),
-            &ctx(&[("env", "prod")]),
+            &Sealing {
+                format: WriteFormat::Sealed,
+                name: &name(),
+                version: v(2),
+                context: &ctx(&[("env", "prod")]),
+                store: Some(STORE_ID),
+                metadata: &Metadata::default(),
+            },
             b"canary-value",
-            &[1; 32],
-            b"blob",
-            &Metadata::default(),
+            &data_key(&[1; 32], b"blob"),
         )
         .unwrap();
         let env = Envelope::parse(&item).unwrap();
         assert_eq!(
             format!("{env:?}"),
-            "Envelope { name: \"app/key\", version: Version(2), format: Sealed, context_keys: [\"env\"], \
+            "Envelope { name: \"app/key\", version: Version(2), format: Sealed, revision: V2, \
+             store: Some(\"000000000000/credential-store\"), context_keys: [\"env\"], \
              metadata: Metadata { comment: None, created_at: None }, wrapped_key_len: 4, .. }"
         );
     }
@@ -662,14 +802,16 @@ mod tests {
     fn credstash_refuses_non_utf8_values() {
         let key: Vec<u8> = (0..64).collect();
         let err = seal(
-            WriteFormat::Credstash(Digest::Sha256),
-            &name(),
-            v(1),
-            &ctx(&[]),
+            &Sealing {
+                format: WriteFormat::Credstash(Digest::Sha256),
+                name: &name(),
+                version: v(1),
+                context: &ctx(&[]),
+                store: Some(STORE_ID),
+                metadata: &Metadata::default(),
+            },
             &[0xc3],
-            &key,
-            b"blob",
-            &Metadata::default(),
+            &data_key(&key, b"blob"),
         )
         .unwrap_err();
         assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
@@ -749,19 +891,17 @@ mod tests {
             context: &EncryptionContext,
             plaintext: &[u8],
         ) -> (Attributes, Vec<u8>) {
-            let request = data_key_request(format, name, version, context);
-            let (key, wrapped) = kms.generate(&request);
-            let item = seal(
+            let sealing = Sealing {
                 format,
                 name,
                 version,
                 context,
-                plaintext,
-                &key,
-                &wrapped,
-                &Metadata::default(),
-            )
-            .unwrap();
+                store: Some(STORE_ID),
+                metadata: &Metadata::default(),
+            };
+            let request = data_key_request(&sealing).unwrap();
+            let (key, wrapped) = kms.generate(&request);
+            let item = seal(&sealing, plaintext, &data_key(&key, &wrapped)).unwrap();
             (item, key)
         }
 
@@ -786,10 +926,11 @@ mod tests {
 
         /// The sealed attributes whose integrity a reader relies on: every one but
         /// the unauthenticated metadata (`comment`, `created_at`).
-        const AUTHENTICATED: [&str; 9] = [
+        const AUTHENTICATED: [&str; 10] = [
             "name",
             "version",
             "format",
+            "store",
             "key",
             "salt",
             "nonce",

@@ -23,6 +23,35 @@ impl std::fmt::Display for Service {
     }
 }
 
+/// The class of an [`Error`]: what a caller branches on (an exit code, a retry,
+/// a failover to another region). Decided once, where the error is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No such secret, version or table.
+    NotFound,
+    /// The version to write exists already.
+    AlreadyExists,
+    /// The caller's identity was refused, has no credentials, or the KMS key
+    /// cannot be used.
+    Denied,
+    /// An item failed authentication, does not belong where it was found, or is in
+    /// a format this reader does not accept; or the encryption context is wrong.
+    Integrity,
+    /// The service could not be reached or failed (5xx, connection errors).
+    Unavailable,
+    /// The service throttled the calls and the retry budget ran out.
+    Throttled,
+    /// A call ran past its deadline.
+    Timeout,
+    /// Writers kept colliding on the next version.
+    Conflict,
+    /// The input cannot be used (a name, version, context, value or setting).
+    Usage,
+    /// Anything else.
+    Other,
+}
+
 /// Everything that can go wrong in lockbox. Messages never contain secret values
 /// or key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +188,39 @@ pub enum Error {
         /// The endpoint, when known.
         endpoint: Option<String>,
     },
+    /// The service could not be reached, or answered with a server error (5xx).
+    #[error("{service} is unavailable: {message}")]
+    Unavailable {
+        /// Which service.
+        service: Service,
+        /// What failed (the endpoint and the error; no secret material).
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// What a table records about itself (its mode, store identity and key) could
+    /// not be read, or does not allow what was asked.
+    #[error("table {table}: {reason}")]
+    Table {
+        /// The table.
+        table: String,
+        /// The class of the failure.
+        kind: ErrorKind,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A read found an older latest version than this process already read: newer
+    /// versions were deleted, or an old item was put back.
+    #[error("{name}: the latest version is now {got}, older than version {seen} read before; newer versions were deleted or an old item was put back, so the older value is refused")]
+    Rollback {
+        /// The secret.
+        name: SecretName,
+        /// The highest version read before.
+        seen: Version,
+        /// The version now found.
+        got: Version,
+    },
     /// Too many concurrent writers kept taking the next version.
     #[error(
         "gave up allocating a new version of {name} after {attempts} conflicting writes; retry"
@@ -194,9 +256,14 @@ fn context_mismatch_message(name: &SecretName, stored: &Option<Vec<String>>) -> 
         Some(keys) if keys.is_empty() => format!(
             "{name}: the encryption context does not match; it was stored with no context"
         ),
+        // The stored keys come from the item, which any table writer can change:
+        // shown escaped, so they cannot forge a line or a terminal sequence.
         Some(keys) => format!(
             "{name}: the encryption context does not match; it was stored with context keys {}",
-            keys.join(", ")
+            keys.iter()
+                .map(|k| crate::escape_untrusted(k))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         None => format!(
             "{name}: could not decrypt the data key; the encryption context given may not match the one it was stored with"
@@ -213,9 +280,43 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same call may succeed (throttling, timeouts, 5xx).
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidName { .. }
+            | Error::InvalidVersion { .. }
+            | Error::InvalidContext { .. }
+            | Error::InvalidValue { .. } => ErrorKind::Usage,
+            Error::NotFound { .. } | Error::TableNotFound { .. } => ErrorKind::NotFound,
+            Error::VersionExists { .. } => ErrorKind::AlreadyExists,
+            Error::AccessDenied { .. }
+            | Error::ClockSkew { .. }
+            | Error::NoCredentials { .. }
+            | Error::KeyUnavailable { .. } => ErrorKind::Denied,
+            Error::ContextMismatch { .. }
+            | Error::Integrity { .. }
+            | Error::UnsupportedFormat { .. }
+            | Error::UntrustedKey { .. }
+            | Error::Rollback { .. } => ErrorKind::Integrity,
+            Error::Throttled { .. } => ErrorKind::Throttled,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Contention { .. } => ErrorKind::Conflict,
+            Error::Table { kind, .. } => *kind,
+            Error::Backend { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// Whether retrying the same call later may succeed: throttling, timeouts,
+    /// an unavailable service (5xx, connection failures) and write contention.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Throttled { .. } | Error::Timeout { .. })
+        matches!(
+            self.kind(),
+            ErrorKind::Throttled
+                | ErrorKind::Timeout
+                | ErrorKind::Unavailable
+                | ErrorKind::Conflict
+        )
     }
 }
 

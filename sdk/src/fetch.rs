@@ -88,7 +88,7 @@ impl Lockbox {
                 .collect::<Vec<_>>()
                 .await
         };
-        let (latest, pinned_results) = futures::join!(latest, pinned);
+        let (latest, pinned_results, ()) = futures::join!(latest, pinned, self.prefetch_record());
         let mut slots: Vec<Option<Result<Secret>>> = refs.iter().map(|_| None).collect();
         for (i, result) in latest.into_iter().chain(pinned_results) {
             slots[i] = Some(result);

@@ -18,15 +18,22 @@ mod fetch;
 mod lockbox;
 mod name;
 mod secret;
+mod table;
 mod text;
 mod version;
 
 pub use aws::AwsOptions;
 pub use context::{EncryptionContext, RESERVED_PREFIX};
-pub use error::{Error, Result, Service};
-pub use lockbox::{FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY};
+pub use error::{Error, ErrorKind, Result, Service};
+pub use lockbox::{
+    FormatPolicy, Lockbox, LockboxBuilder, PutOptions, SetupOptions, SetupReport, SetupResult,
+    DEFAULT_CONCURRENCY,
+};
 pub use name::{SecretName, MAX_NAME_LEN};
 pub use secret::{Secret, SecretRef, SecretValue};
+pub use table::{
+    arn_account, default_store_id, Expect, TableMode, TableRecord, TAG_KEY, TAG_MODE, TAG_STORE,
+};
 pub use text::{escape_untrusted, has_unsafe_characters};
 pub use version::{Version, MAX_VERSION, SORT_KEY_WIDTH};
 

@@ -1,19 +1,21 @@
 //! The [`Lockbox`] facade: versioning, retries, concurrency, caching and format
 //! choice over a [`KeyService`] and a [`SecretStore`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::OnceCell;
 
-use crate::backend::{ItemSummary, KeyService, SecretStore, SetupOutcome, TableMode};
+use crate::backend::{ItemSummary, KeyService, SecretStore, SetupOutcome};
 use crate::cache::Cache;
-use crate::envelope::{self, Digest, Envelope, ItemFormat, Metadata, WriteFormat};
+use crate::envelope::{self, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat};
+use crate::format::sealed::Revision;
 use crate::format::{Attr, Attributes};
+use crate::table::{self, Expect, RecordCell, TableMode, TableRecord};
 use crate::{
-    EncryptionContext, Error, ExposeSecret, Result, Secret, SecretName, SecretRef, SecretValue,
-    Version,
+    EncryptionContext, Error, ErrorKind, ExposeSecret, Result, Secret, SecretName, SecretRef,
+    SecretValue, Version,
 };
 
 /// Default number of secrets fetched at once by [`Lockbox::get_many`].
@@ -32,14 +34,66 @@ const PUT_BACKOFF_CAP_MS: u64 = 100;
 /// Which format new versions are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FormatPolicy {
-    /// Follow the table's mode: sealed if `lockbox setup` created it in sealed
-    /// mode, credstash's format otherwise (so credstash clients keep working).
+    /// Follow the table's mode: the sealed format in a sealed table, credstash's
+    /// format in a credstash table or one that records no mode (a table lockbox
+    /// did not create, so credstash clients keep working).
     #[default]
     Auto,
     /// Always the lockbox sealed format.
     Sealed,
-    /// Always credstash's format, with this HMAC digest.
+    /// Always credstash's format, with this HMAC digest (refused in a sealed
+    /// table, which never serves credstash-format items).
     Credstash(Digest),
+}
+
+/// Options for [`Lockbox::setup_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SetupOptions {
+    /// The table's mode.
+    pub mode: Option<TableMode>,
+    /// The store identity to record (default: `ACCOUNT/TABLE`, the account being
+    /// the KMS key's).
+    pub store: Option<String>,
+    /// More tags for a new table.
+    pub tags: Vec<(String, String)>,
+}
+
+impl SetupOptions {
+    /// Set up a table in `mode`.
+    pub fn new(mode: TableMode) -> Self {
+        Self {
+            mode: Some(mode),
+            ..Self::default()
+        }
+    }
+}
+
+/// What [`Lockbox::setup_with`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetupResult {
+    /// The table was created with this record.
+    Created,
+    /// The table existed and records what was asked; nothing changed.
+    Unchanged,
+    /// The table existed in the mode asked for (or recorded none, and held no
+    /// item) and what it lacked was recorded: the named tags.
+    Recorded(Vec<String>),
+    /// The table existed and records something else, or holds items that another
+    /// mode would make unreadable; nothing changed. Why, and what to do.
+    Refused(String),
+}
+
+/// The outcome of [`Lockbox::setup_with`]: what happened and what the table
+/// records now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SetupReport {
+    /// What happened.
+    pub result: SetupResult,
+    /// What the table records now.
+    pub record: TableRecord,
 }
 
 /// Options for [`Lockbox::put`].
@@ -60,11 +114,13 @@ pub struct Lockbox {
     pub(crate) keys: Arc<dyn KeyService>,
     pub(crate) store: Arc<dyn SecretStore>,
     pub(crate) policy: FormatPolicy,
-    pub(crate) require_sealed: bool,
+    pub(crate) expect: Expect,
     pub(crate) concurrency: usize,
-    pub(crate) table_mode: OnceCell<Option<TableMode>>,
+    pub(crate) record: RecordCell,
     pub(crate) cache: Option<Cache>,
     pub(crate) one_shot: bool,
+    /// The highest latest version read of each name: a later read never goes back.
+    pub(crate) seen: Mutex<HashMap<SecretName, Version>>,
 }
 
 impl std::fmt::Debug for Lockbox {
@@ -73,7 +129,7 @@ impl std::fmt::Debug for Lockbox {
             .field("keys", &self.keys)
             .field("store", &self.store)
             .field("policy", &self.policy)
-            .field("require_sealed", &self.require_sealed)
+            .field("expect", &self.expect)
             .field("concurrency", &self.concurrency)
             .field("one_shot", &self.one_shot)
             .finish_non_exhaustive()
@@ -86,7 +142,7 @@ pub struct LockboxBuilder {
     keys: Option<Arc<dyn KeyService>>,
     store: Option<Arc<dyn SecretStore>>,
     policy: FormatPolicy,
-    require_sealed: bool,
+    expect: Expect,
     concurrency: Option<usize>,
     cache_ttl: Option<Duration>,
     one_shot: bool,
@@ -123,9 +179,37 @@ impl LockboxBuilder {
         self
     }
 
-    /// Refuse to read credstash-format items (off by default, for compatibility).
+    /// Refuse to read credstash-format items from any table, whatever its mode
+    /// (off by default: a sealed table refuses them anyway, a credstash table
+    /// serves them).
     pub fn require_sealed(mut self, yes: bool) -> Self {
-        self.require_sealed = yes;
+        self.expect.require_sealed = yes;
+        self
+    }
+
+    /// The mode every table used must record. A table that records another mode,
+    /// or none while `sealed` is expected (its tag removed), is refused for reads
+    /// and writes. When the table's record cannot be read (no
+    /// `dynamodb:DescribeTable`/`dynamodb:ListTagsOfResource`), this mode is taken
+    /// as the table's; `credstash` also lets credstash-format items be read
+    /// without waiting for the record.
+    pub fn table_mode(mut self, mode: TableMode) -> Self {
+        self.expect.mode = Some(mode);
+        self
+    }
+
+    /// Serve credstash-format items from a sealed table too: for a migration
+    /// window only (off by default: a sealed table never serves them).
+    pub fn accept_credstash_items(mut self, yes: bool) -> Self {
+        self.expect.accept_credstash_items = yes;
+        self
+    }
+
+    /// Serve items in the first sealed format, `lockbox-sealed-1`, which binds no
+    /// store (an item sealed for another table on the same key opens too): for a
+    /// migration window only (off by default).
+    pub fn accept_sealed_v1(mut self, yes: bool) -> Self {
+        self.expect.accept_sealed_v1 = yes;
         self
     }
 
@@ -169,11 +253,12 @@ impl LockboxBuilder {
             keys: self.keys.ok_or_else(|| missing("key service"))?,
             store: self.store.ok_or_else(|| missing("secret store"))?,
             policy: self.policy,
-            require_sealed: self.require_sealed,
+            expect: self.expect,
             concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-            table_mode: OnceCell::new(),
+            record: RecordCell::default(),
             cache: self.cache_ttl.map(Cache::new),
             one_shot: self.one_shot,
+            seen: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -184,28 +269,199 @@ impl Lockbox {
         LockboxBuilder::default()
     }
 
-    /// Create the table (credstash's key schema, on-demand billing) in `mode`.
+    /// Create the table (credstash's key schema, on-demand billing) in `mode`,
+    /// recording its mode, store identity and key; see [`Lockbox::setup_with`].
+    /// `AlreadyExists` whenever the table existed, whatever it records.
     pub async fn setup(&self, mode: TableMode, tags: &[(String, String)]) -> Result<SetupOutcome> {
-        self.store.setup(mode, tags).await
-    }
-
-    /// The mode the table records, read once.
-    pub async fn table_mode(&self) -> Result<Option<TableMode>> {
-        self.table_mode
-            .get_or_try_init(|| self.store.table_mode())
-            .await
-            .copied()
-    }
-
-    async fn write_format(&self, policy: FormatPolicy) -> Result<WriteFormat> {
-        Ok(match policy {
-            FormatPolicy::Sealed => WriteFormat::Sealed,
-            FormatPolicy::Credstash(d) => WriteFormat::Credstash(d),
-            FormatPolicy::Auto => match self.table_mode().await? {
-                Some(TableMode::Sealed) => WriteFormat::Sealed,
-                _ => WriteFormat::Credstash(Digest::Sha256),
-            },
+        let options = SetupOptions {
+            tags: tags.to_vec(),
+            ..SetupOptions::new(mode)
+        };
+        Ok(match self.setup_with(&options).await?.result {
+            SetupResult::Created => SetupOutcome::Created,
+            _ => SetupOutcome::AlreadyExists,
         })
+    }
+
+    /// Create the table in `options.mode` (sealed by default), recording the mode,
+    /// the store identity and the ARN of the writer's KMS key as its tags. A table
+    /// that exists is checked: if it records the same mode, what it lacks is
+    /// recorded (an older table gains its store identity and key); if it records
+    /// no mode and holds no item, it is adopted; otherwise nothing changes and the
+    /// report says why.
+    pub async fn setup_with(&self, options: &SetupOptions) -> Result<SetupReport> {
+        let mode = options.mode.unwrap_or(TableMode::Sealed);
+        let table = self.store.table().to_owned();
+        let key_arn = match self.keys.writer_key_arn().await {
+            Ok(arn) => Some(arn),
+            // A credstash table may be set up before its key exists (credstash's
+            // own setup never looks at the key); it is then not pinned to one.
+            Err(e) if mode == TableMode::Credstash && e.kind() == ErrorKind::Denied => None,
+            Err(e) => return Err(e),
+        };
+        let store = match &options.store {
+            Some(s) => {
+                crate::format::sealed::check_store(s)
+                    .map_err(|reason| Error::InvalidValue { reason })?;
+                s.clone()
+            }
+            None => {
+                table::default_store_id(key_arn.as_deref().and_then(table::arn_account), &table)
+            }
+        };
+        let wanted = TableRecord::new(mode, Some(store), key_arn);
+        self.record.forget();
+        let outcome = self.store.setup(&wanted, &options.tags).await;
+        self.record.forget();
+        if outcome? == SetupOutcome::Created {
+            return Ok(SetupReport {
+                result: SetupResult::Created,
+                record: wanted,
+            });
+        }
+        let found = self.store.table_record().await?;
+        let recorded = found.table_mode(&table);
+        let refuse = |why: String| SetupReport {
+            result: SetupResult::Refused(why),
+            record: found.clone(),
+        };
+        let adopt = match recorded {
+            Err(e) => return Ok(refuse(e.to_string())),
+            Ok(Some(m)) if m != mode => {
+                return Ok(refuse(format!(
+                    "table {table} records mode {m}, not {mode}; nothing changed (a table                      keeps its mode: move its secrets to a new table to change it)"
+                )))
+            }
+            Ok(Some(_)) => false,
+            Ok(None) => true,
+        };
+        if adopt && mode == TableMode::Sealed && !self.store.list().await?.is_empty() {
+            return Ok(refuse(format!(
+                "table {table} exists, records no mode and holds items (a credstash table?);                  nothing changed: a sealed table would refuse its credstash-format items.                  Record it as a credstash table with `lockbox setup --compat credstash`, or                  set up a new table"
+            )));
+        }
+        // Fill in what is missing, never overwrite what is recorded. An adopted
+        // credstash table is not pinned to a key: its items may predate the key
+        // the alias names now.
+        let missing = TableRecord {
+            mode: found.mode.is_none().then(|| mode.as_str().to_owned()),
+            store: if found.store.is_none() {
+                wanted.store.clone()
+            } else {
+                None
+            },
+            key_arn: if found.key_arn.is_none() && !(adopt && mode == TableMode::Credstash) {
+                wanted.key_arn.clone()
+            } else {
+                None
+            },
+        };
+        let added: Vec<String> = missing.to_tags().into_iter().map(|(k, _)| k).collect();
+        if added.is_empty() {
+            return Ok(SetupReport {
+                result: SetupResult::Unchanged,
+                record: found,
+            });
+        }
+        self.store.update_record(&missing).await?;
+        self.record.forget();
+        let record = self.store.table_record().await?;
+        Ok(SetupReport {
+            result: SetupResult::Recorded(added),
+            record,
+        })
+    }
+
+    /// The mode the table records (`None` for a table lockbox did not create).
+    pub async fn table_mode(&self) -> Result<Option<TableMode>> {
+        self.record
+            .get(&self.store)
+            .await?
+            .table_mode(self.store.table())
+    }
+
+    /// What the table records about itself: mode, store identity and key.
+    pub async fn table_record(&self) -> Result<TableRecord> {
+        Ok((*self.record.get(&self.store).await?).clone())
+    }
+
+    /// The mode a read or write follows: the table's record, checked against what
+    /// this client expects; the expected mode when the record cannot be read for
+    /// lack of permission. Unrecorded is `None`.
+    async fn effective_record(&self) -> Result<(Option<TableMode>, Option<Arc<TableRecord>>)> {
+        let table = self.store.table();
+        let record = match self.record.get(&self.store).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::Denied && self.expect.mode.is_some() => {
+                return Ok((self.expect.mode, None));
+            }
+            Err(e) => return Err(e),
+        };
+        let recorded = record.table_mode(table)?;
+        match (self.expect.mode, recorded) {
+            (Some(want), Some(got)) if want != got => Err(Error::Table {
+                table: table.to_owned(),
+                kind: ErrorKind::Integrity,
+                reason: format!(
+                    "it records mode {got}, but this client expects {want} (--table-mode / \
+                     LOCKBOX_TABLE_MODE); nothing is read or written"
+                ),
+            }),
+            (Some(TableMode::Sealed), None) => Err(Error::Table {
+                table: table.to_owned(),
+                kind: ErrorKind::Integrity,
+                reason: format!(
+                    "this client expects a sealed table, but it records no mode (its {} tag \
+                     is missing: removed?); nothing is read or written until `lockbox setup` \
+                     records it again",
+                    table::TAG_MODE
+                ),
+            }),
+            (_, recorded) => Ok((recorded.or(self.expect.mode), Some(record))),
+        }
+    }
+
+    /// The format, store identity and pinned key of a new version of `name`.
+    async fn write_target(
+        &self,
+        policy: FormatPolicy,
+    ) -> Result<(WriteFormat, Option<String>, Option<String>)> {
+        let table = self.store.table();
+        let (mode, record) = self.effective_record().await?;
+        let store = match &record {
+            Some(r) => r.store_id(table)?.map(str::to_owned),
+            None => None,
+        };
+        let pin = record.as_ref().and_then(|r| r.key_arn.clone());
+        let format = match (policy, mode) {
+            (FormatPolicy::Credstash(_), Some(TableMode::Sealed)) => {
+                return Err(Error::Table {
+                    table: table.to_owned(),
+                    kind: ErrorKind::Usage,
+                    reason: "it is a sealed table, which never serves credstash-format items: \
+                             writing one (-d/--digest, FormatPolicy::Credstash) is refused; \
+                             leave the digest out"
+                        .into(),
+                })
+            }
+            (FormatPolicy::Credstash(d), _) => WriteFormat::Credstash(d),
+            (FormatPolicy::Sealed, _) | (FormatPolicy::Auto, Some(TableMode::Sealed)) => {
+                WriteFormat::Sealed
+            }
+            (FormatPolicy::Auto, _) => WriteFormat::Credstash(Digest::Sha256),
+        };
+        if format == WriteFormat::Sealed && store.is_none() {
+            return Err(Error::Table {
+                table: table.to_owned(),
+                kind: ErrorKind::Usage,
+                reason: format!(
+                    "it records no store identity (its {} tag), which every sealed item binds; \
+                     run `lockbox setup` on it to record one",
+                    table::TAG_STORE
+                ),
+            });
+        }
+        Ok((format, store, pin))
     }
 
     /// Store `value` as a new version of `name` and return the version.
@@ -219,44 +475,68 @@ impl Lockbox {
         value: &SecretValue,
         options: &PutOptions,
     ) -> Result<Version> {
-        let format = self
-            .write_format(options.format.unwrap_or(self.policy))
-            .await?;
+        if crate::has_unsafe_characters(name.as_str()) {
+            return Err(Error::InvalidName {
+                name: crate::escape_untrusted(name.as_str()).into_owned(),
+                reason: "it holds a character that prints as something else or not at all \
+                         (a format, bidirectional or zero-width character, or a separator)"
+                    .into(),
+            });
+        }
+        let policy = options.format.unwrap_or(self.policy);
+        let ((format, store, pin), latest) =
+            futures::try_join!(self.write_target(policy), self.store.get_latest(name))?;
+        if let (WriteFormat::Credstash(_), Some(item)) = (format, &latest) {
+            // A table that records no mode is written in credstash's format; if this
+            // name's newest version is sealed, the mode tag was probably removed.
+            if matches!(ItemFormat::detect(item), Ok(ItemFormat::Sealed)) {
+                return Err(Error::Table {
+                    table: self.store.table().to_owned(),
+                    kind: ErrorKind::Integrity,
+                    reason: format!(
+                        "{name}'s newest version is sealed, but the table records no mode (its \
+                         {} tag is missing): refusing to write a credstash-format item over a \
+                         sealed one; run `lockbox setup` to record the mode again",
+                        table::TAG_MODE
+                    ),
+                });
+            }
+        }
         let metadata = Metadata {
             comment: options.comment.clone().filter(|c| !c.is_empty()),
             created_at: match format {
-                WriteFormat::Sealed => Some(unix_now()),
+                WriteFormat::Sealed | WriteFormat::SealedV1 => Some(unix_now()),
                 // credstash items carry exactly the attributes credstash writes.
                 WriteFormat::Credstash(_) => None,
             },
         };
         let mut version = match options.version {
             Some(v) => v,
-            None => self.next_version(name).await?,
+            None => next_after(latest.as_ref())?,
         };
         // credstash's data key does not depend on the version, so one key serves
         // every attempt; the sealed format binds the version and needs a fresh one.
         let mut data_key = None;
         for attempt in 1..=PUT_ATTEMPTS {
-            let request = envelope::data_key_request(format, name, version, &options.context);
-            if data_key.is_none() || format == WriteFormat::Sealed {
-                data_key = Some(
-                    self.keys
-                        .generate_data_key(request.bytes, &request.context)
-                        .await?,
-                );
-            }
-            let key = data_key.as_ref().expect("set above");
-            let item = envelope::seal(
+            let sealing = Sealing {
                 format,
                 name,
                 version,
-                &options.context,
-                value.expose_secret(),
-                &key.plaintext,
-                &key.wrapped,
-                &metadata,
-            )?;
+                context: &options.context,
+                store: store.as_deref(),
+                metadata: &metadata,
+            };
+            let request = envelope::data_key_request(&sealing)?;
+            if data_key.is_none() || !matches!(format, WriteFormat::Credstash(_)) {
+                let key = self
+                    .keys
+                    .generate_data_key(request.bytes, &request.context)
+                    .await?;
+                self.check_writer_key(pin.as_deref(), key.key_id.as_deref())?;
+                data_key = Some(key);
+            }
+            let key = data_key.as_ref().expect("set above");
+            let item = envelope::seal(&sealing, value.expose_secret(), key)?;
             match self.store.put_new(&item).await {
                 Ok(()) => {
                     self.invalidate(name);
@@ -276,7 +556,8 @@ impl Lockbox {
                             version,
                         });
                     }
-                    version = self.next_version(name).await?.max(version.next()?);
+                    version = next_after(self.store.get_latest(name).await?.as_ref())?
+                        .max(version.next()?);
                     // Exponential backoff with full jitter: under heavy contention
                     // it spreads writers out instead of letting them collide again.
                     let cap_ms = (1u64 << attempt.min(7)).min(PUT_BACKOFF_CAP_MS);
@@ -309,22 +590,24 @@ impl Lockbox {
         Ok(key_of(&stored).is_some() && key_of(&stored) == key_of(ours))
     }
 
-    async fn next_version(&self, name: &SecretName) -> Result<Version> {
-        match self.store.get_latest(name).await? {
-            None => Ok(Version::FIRST),
-            Some(item) => {
-                let key = item
-                    .get(crate::format::attr::VERSION)
-                    .and_then(Attr::as_s)
-                    .unwrap_or_default();
-                let latest = Version::from_sort_key(key)?;
-                if latest.get() == 0 {
-                    Ok(Version::FIRST)
-                } else {
-                    latest.next()
-                }
-            }
+    /// Refuse to write under a key other than the one the table is pinned to: the
+    /// alias named was repointed (or `-k` names another key).
+    fn check_writer_key(&self, pin: Option<&str>, used: Option<&str>) -> Result<()> {
+        let Some(pin) = pin else { return Ok(()) };
+        let used = used.unwrap_or("(a key the service did not name)");
+        if table::same_key(pin, used) {
+            return Ok(());
         }
+        Err(Error::Table {
+            table: self.store.table().to_owned(),
+            kind: ErrorKind::Integrity,
+            reason: format!(
+                "it is pinned to KMS key {pin} ({} tag, recorded at setup), but the key named \
+                 for writing is {used}: the alias was repointed, or -k names another key; \
+                 nothing was written",
+                table::TAG_KEY
+            ),
+        })
     }
 
     /// The latest version of `name`.
@@ -348,38 +631,174 @@ impl Lockbox {
         if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(r, context)) {
             return Ok(hit);
         }
-        let item = match r.version {
-            None => self.store.get_latest(&r.name).await?,
-            Some(v) => self.store.get_version(&r.name, v).await?,
-        }
-        .ok_or_else(|| Error::NotFound {
+        let read = async {
+            match r.version {
+                None => self.store.get_latest(&r.name).await,
+                Some(v) => self.store.get_version(&r.name, v).await,
+            }
+        };
+        let (item, ()) = futures::join!(read, self.prefetch_record());
+        let item = item?.ok_or_else(|| Error::NotFound {
             name: r.name.clone(),
             version: r.version,
         })?;
         let secret = self.open_item(&item, context).await?;
+        if r.version.is_none() {
+            self.check_fresh(&secret)?;
+        }
         if let Some(cache) = &self.cache {
             cache.put(r, context, &secret);
         }
         Ok(secret)
     }
 
-    /// Authenticate and decrypt one stored item.
+    /// Start reading the table's record while items are read, so that checking an
+    /// item against it costs no round trip of its own (its outcome is kept, or
+    /// reported by the check that needs it).
+    pub(crate) async fn prefetch_record(&self) {
+        if self.expect.mode != Some(TableMode::Credstash) {
+            let _ = self.record.get(&self.store).await;
+        }
+    }
+
+    /// A latest read never goes back below a version this `Lockbox` has read of
+    /// the same name (unless it deleted versions itself).
+    fn check_fresh(&self, secret: &Secret) -> Result<()> {
+        let mut seen = self.seen.lock().expect("seen lock");
+        match seen.get(&secret.name) {
+            Some(&high) if secret.version < high => Err(Error::Rollback {
+                name: secret.name.clone(),
+                seen: high,
+                got: secret.version,
+            }),
+            _ => {
+                seen.insert(secret.name.clone(), secret.version);
+                Ok(())
+            }
+        }
+    }
+
+    /// Authenticate and decrypt one stored item, if this table may serve it: a
+    /// sealed table never serves a credstash-format item, a `lockbox-sealed-2` item
+    /// only in the store it was sealed for, and a `lockbox-sealed-1` item only when
+    /// this reader accepts it. Nothing refused reaches KMS, except a
+    /// `lockbox-sealed-2` item, which is unwrapped while the table's record is read
+    /// and refused before anything is decrypted with its key.
     pub async fn open_item(
         &self,
         item: &Attributes,
         context: &EncryptionContext,
     ) -> Result<Secret> {
         let env = Envelope::parse(item)?;
-        if self.require_sealed && env.format() == ItemFormat::Credstash {
-            return Err(Error::UnsupportedFormat {
-                name: env.name().to_string(),
-                reason:
-                    "the item is in credstash's format and this reader requires the sealed format"
+        let name = env.name();
+        let table = self.store.table();
+        let refused = |reason: String| Error::Integrity {
+            name: name.to_string(),
+            reason,
+        };
+        let (record, data_key) = match env.sealed_revision() {
+            None if self.expect.require_sealed => {
+                return Err(Error::UnsupportedFormat {
+                    name: name.to_string(),
+                    reason: "the item is in credstash's format and this reader requires the \
+                             sealed format (--require-sealed); nothing was decrypted"
                         .into(),
-            });
+                });
+            }
+            None => {
+                // The mode decides before any KMS call; a client that says the
+                // table is a credstash table need not wait for its record.
+                let (mode, record) = match self.expect.mode {
+                    Some(TableMode::Credstash) => (Some(TableMode::Credstash), None),
+                    _ => self.effective_record().await?,
+                };
+                if mode == Some(TableMode::Sealed) && !self.expect.accept_credstash_items {
+                    return Err(refused(format!(
+                        "the item is in credstash's format, in table {table} whose mode is \
+                         sealed: a sealed table never serves a credstash-format item, so it was \
+                         not decrypted (it was copied in, or written around lockbox); find such \
+                         items with `lockbox doctor`"
+                    )));
+                }
+                (record, self.unwrap_key(&env, context).await?)
+            }
+            Some(Revision::V1) => {
+                if !self.expect.accept_sealed_v1 {
+                    return Err(Error::UnsupportedFormat {
+                        name: name.to_string(),
+                        reason: format!(
+                            "the item is in {}, which binds no store (an item from another \
+                             table on the same key would open too), so it was not decrypted; \
+                             re-seal it with `lockbox rollback --to {}` while accepting the \
+                             format for the migration (--accept-sealed-v1)",
+                            Revision::V1.format_id(),
+                            env.version()
+                        ),
+                    });
+                }
+                (None, self.unwrap_key(&env, context).await?)
+            }
+            Some(Revision::V2) => {
+                let (record, data_key) =
+                    futures::join!(self.effective_record(), self.unwrap_key(&env, context));
+                let (_, record) = record?;
+                let expected = match &record {
+                    Some(r) => r.store_id(table)?,
+                    None => None,
+                };
+                let claimed = env
+                    .store()
+                    .expect("a lockbox-sealed-2 item names its store");
+                match expected {
+                    Some(store) if store == claimed => {}
+                    Some(store) => {
+                        return Err(refused(format!(
+                            "the item was sealed for store {claimed:?}, but table {table} is \
+                             store {store:?}: an item copied from another table is never served"
+                        )))
+                    }
+                    None => {
+                        return Err(refused(format!(
+                            "table {table} records no store identity ({} tag), so its \
+                             sealed item cannot be checked; run `lockbox setup` on it",
+                            table::TAG_STORE
+                        )))
+                    }
+                }
+                (record, data_key?)
+            }
+        };
+        if let Some(pin) = record.as_ref().and_then(|r| r.key_arn.as_deref()) {
+            let used = data_key.key_id.as_deref().unwrap_or("(unnamed)");
+            if !table::same_key(pin, used) && !data_key.trusted_explicitly {
+                return Err(Error::UntrustedKey {
+                    name: name.to_string(),
+                    key: format!(
+                        "{used}; table {table} is pinned to {pin} ({} tag)",
+                        table::TAG_KEY
+                    ),
+                });
+            }
         }
+        let value = env.open(context, &data_key.plaintext)?;
+        Ok(Secret {
+            name: name.clone(),
+            version: env.version(),
+            value,
+            format: env.format(),
+            metadata: env.metadata().clone(),
+        })
+    }
+
+    /// Ask the key service for `env`'s data key, naming the stored context keys
+    /// when the context does not match.
+    async fn unwrap_key(
+        &self,
+        env: &Envelope,
+        context: &EncryptionContext,
+    ) -> Result<crate::backend::UnwrappedKey> {
         let kms_context = env.kms_context(context)?;
-        let data_key = match self
+        match self
             .keys
             .decrypt_data_key(env.name(), env.wrapped_key(), &kms_context)
             .await
@@ -387,22 +806,12 @@ impl Lockbox {
             Err(Error::ContextMismatch {
                 name,
                 stored_keys: None,
-            }) => {
-                return Err(Error::ContextMismatch {
-                    name,
-                    stored_keys: env.context_keys().map(<[String]>::to_vec),
-                })
-            }
-            other => other?,
-        };
-        let value = env.open(context, &data_key)?;
-        Ok(Secret {
-            name: env.name().clone(),
-            version: env.version(),
-            value,
-            format: env.format(),
-            metadata: env.metadata().clone(),
-        })
+            }) => Err(Error::ContextMismatch {
+                name,
+                stored_keys: env.context_keys().map(<[String]>::to_vec),
+            }),
+            other => other,
+        }
     }
 
     /// Every stored version of every secret, without decrypting anything.
@@ -425,6 +834,8 @@ impl Lockbox {
     /// Delete one version of `name`, or all of them; returns the deleted versions' sort keys.
     pub async fn delete(&self, name: &SecretName, version: Option<Version>) -> Result<Vec<String>> {
         self.invalidate(name);
+        // Deleting the newest versions on purpose may make the latest go back.
+        self.seen.lock().expect("seen lock").remove(name);
         let keys: Vec<String> = match version {
             Some(v) => vec![v.sort_key(), v.get().to_string()],
             None => self
@@ -461,6 +872,7 @@ impl Lockbox {
     /// Delete all but the newest `keep` versions of `name`; returns the deleted sort keys.
     pub async fn prune(&self, name: &SecretName, keep: usize) -> Result<Vec<String>> {
         self.invalidate(name);
+        self.seen.lock().expect("seen lock").remove(name);
         let versions = self.history(name).await?;
         let excess = versions.len().saturating_sub(keep);
         let mut deleted = Vec::new();
@@ -502,6 +914,23 @@ impl Lockbox {
         if let Some(c) = &self.cache {
             c.clear();
         }
+    }
+}
+
+/// The version after `latest` (the newest stored item of a name), or the first.
+fn next_after(latest: Option<&Attributes>) -> Result<Version> {
+    let Some(item) = latest else {
+        return Ok(Version::FIRST);
+    };
+    let key = item
+        .get(crate::format::attr::VERSION)
+        .and_then(Attr::as_s)
+        .unwrap_or_default();
+    let latest = Version::from_sort_key(key)?;
+    if latest.get() == 0 {
+        Ok(Version::FIRST)
+    } else {
+        latest.next()
     }
 }
 

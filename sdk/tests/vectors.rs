@@ -1,4 +1,5 @@
-//! Pinned test vectors for the `lockbox-sealed-1` format (`docs/FORMAT.md`).
+//! Pinned test vectors for the sealed formats, `lockbox-sealed-2` (written today)
+//! and `lockbox-sealed-1` (read during a migration window), in `docs/FORMAT.md`.
 //!
 //! This file is the source of truth: `docs/FORMAT.md` copies its values. Every
 //! vector uses the data key `00 01 .. 1f` and a counting RNG (byte `s`, `s+1`,
@@ -6,12 +7,17 @@
 //! nonce. The expected values were also computed independently with Python's
 //! `cryptography` package (HKDF, AESGCM); the script is in `docs/FORMAT.md`.
 //!
-//! `fail_*` tests are negative vectors: each alters one thing and must be refused.
+//! `fail_*` tests are negative vectors: each alters one thing of a
+//! `lockbox-sealed-2` item and must be refused.
 
-use lockbox::envelope::{self, Attr, Attributes, Envelope, ItemFormat, Metadata, WriteFormat};
-use lockbox::format::sealed;
+use lockbox::backend::DataKey;
+use lockbox::envelope::{
+    self, Attr, Attributes, Envelope, ItemFormat, Metadata, Sealing, WriteFormat,
+};
+use lockbox::format::sealed::{self, Revision};
 use lockbox::{EncryptionContext, Error, ExposeSecret, SecretName, Version};
 use rand::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 /// A deterministic "RNG" yielding `start, start+1, ...` (wrapping). For vectors only.
 struct CountingRng(u8);
@@ -48,6 +54,8 @@ fn data_key() -> Vec<u8> {
 }
 
 struct Vector {
+    /// The store identity (`lockbox-sealed-2`); `None` for a `lockbox-sealed-1` vector.
+    store: Option<&'static str>,
     name: &'static str,
     version: u64,
     context: &'static [(&'static str, &'static str)],
@@ -65,9 +73,11 @@ struct Vector {
     contents: &'static str,
 }
 
-const VECTORS: [Vector; 3] = [
+/// `lockbox-sealed-1`: the first revision, which binds no store.
+const VECTORS_V1: [Vector; 3] = [
     // 1: an empty value, no user context.
     Vector {
+        store: None,
         name: "empty",
         version: 1,
         context: &[],
@@ -87,6 +97,7 @@ const VECTORS: [Vector; 3] = [
     },
     // 2: a UTF-8 value with one context pair, a comment and a creation time.
     Vector {
+        store: None,
         name: "prod/db/password",
         version: 42,
         context: &[("env", "prod")],
@@ -108,6 +119,7 @@ const VECTORS: [Vector; 3] = [
     // 3: a binary (non-UTF-8) value, three context pairs around the reserved ones,
     // and the largest version.
     Vector {
+        store: None,
         name: "app.tls-key",
         version: 9_999_999_999_999_999_999,
         context: &[("app", "billing"), ("env", "prod"), ("region", "eu-west-1")],
@@ -129,6 +141,82 @@ const VECTORS: [Vector; 3] = [
         contents: "188843826b291518c819adc06f79ada4d69aed97f67db638ccf0",
     },
 ];
+
+/// `lockbox-sealed-2`: the same inputs, each sealed for a store.
+const VECTORS: [Vector; 3] = [
+    Vector {
+        store: Some("000000000000/credential-store"),
+        name: "empty",
+        version: 1,
+        context: &[],
+        plaintext: "",
+        rng_start: 0x40,
+        wrapped_key: b"test-blob-1",
+        comment: None,
+        created_at: None,
+        aad: "00000004\
+              0000000e 6c6f636b626f782d666f726d6174 00000010 6c6f636b626f782d7365616c65642d32\
+              0000000c 6c6f636b626f782d6e616d65 00000005 656d707479\
+              0000000d 6c6f636b626f782d73746f7265\
+              0000001d 3030303030303030303030302f63726564656e7469616c2d73746f7265\
+              0000000f 6c6f636b626f782d76657273696f6e 00000001 31",
+        salt: "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f",
+        nonce: "606162636465666768696a6b",
+        commitment: "75add17fc15c2a3a8e314bc1615fc42ae328d77c5eed43ceaf4514738f6dc626",
+        contents: "fc5292b240feb907c5593c84b41f37a8",
+    },
+    Vector {
+        store: Some("111122223333/prod-secrets"),
+        name: "prod/db/password",
+        version: 42,
+        context: &[("env", "prod")],
+        plaintext: "68756e7465723220 70c3a47373 77c3b672 6420e29c93", // "hunter2 pässwörd ✓"
+        rng_start: 0x70,
+        wrapped_key: b"test-blob-2",
+        comment: Some("primary database"),
+        created_at: Some(1_700_000_000),
+        aad: "00000005\
+              00000003 656e76 00000004 70726f64\
+              0000000e 6c6f636b626f782d666f726d6174 00000010 6c6f636b626f782d7365616c65642d32\
+              0000000c 6c6f636b626f782d6e616d65 00000010 70726f642f64622f70617373776f7264\
+              0000000d 6c6f636b626f782d73746f7265\
+              00000019 3131313132323232333333332f70726f642d73656372657473\
+              0000000f 6c6f636b626f782d76657273696f6e 00000002 3432",
+        salt: "707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f",
+        nonce: "909192939495969798999a9b",
+        commitment: "52520744185efbc090417c31a59e4129599fd915f2c81c44db42b3291cc5941f",
+        contents: "5e7766f37508bddc2690642cc8f770b8dfcd1b0a1634ee143775e8767c96676e303e22c307fc",
+    },
+    Vector {
+        store: Some("111122223333/credential-store"),
+        name: "app.tls-key",
+        version: 9_999_999_999_999_999_999,
+        context: &[("app", "billing"), ("env", "prod"), ("region", "eu-west-1")],
+        plaintext: "00ff800ac328fe0d0a1b",
+        rng_start: 0xa0,
+        wrapped_key: b"test-blob-3",
+        comment: None,
+        created_at: None,
+        aad: "00000007\
+              00000003 617070 00000007 62696c6c696e67\
+              00000003 656e76 00000004 70726f64\
+              0000000e 6c6f636b626f782d666f726d6174 00000010 6c6f636b626f782d7365616c65642d32\
+              0000000c 6c6f636b626f782d6e616d65 0000000b 6170702e746c732d6b6579\
+              0000000d 6c6f636b626f782d73746f7265\
+              0000001d 3131313132323232333333332f63726564656e7469616c2d73746f7265\
+              0000000f 6c6f636b626f782d76657273696f6e 00000013 39393939393939393939393939393939393939\
+              00000006 726567696f6e 00000009 65752d776573742d31",
+        salt: "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf",
+        nonce: "c0c1c2c3c4c5c6c7c8c9cacb",
+        commitment: "ad3cb8732795c10c2fda67acf86df0f1094af3b096c70cd4f797a34bfc02b57a",
+        contents: "61c00665a6a53ae79acb2c0dc1e63b160e4843b2b61247ff5551",
+    },
+];
+
+/// Every vector of both revisions.
+fn all_vectors() -> impl Iterator<Item = &'static Vector> {
+    VECTORS_V1.iter().chain(VECTORS.iter())
+}
 
 /// Hex with spaces allowed (for readability in the table above).
 fn unhex(s: &str) -> Vec<u8> {
@@ -153,6 +241,23 @@ impl Vector {
     fn plaintext(&self) -> Vec<u8> {
         unhex(self.plaintext)
     }
+    fn revision(&self) -> Revision {
+        match self.store {
+            Some(_) => Revision::V2,
+            None => Revision::V1,
+        }
+    }
+    fn binding_context(&self) -> EncryptionContext {
+        let name = self.name();
+        sealed::Binding {
+            revision: self.revision(),
+            name: &name,
+            version: self.version(),
+            store: self.store,
+        }
+        .context(&self.context())
+        .unwrap()
+    }
     fn metadata(&self) -> Metadata {
         Metadata {
             comment: self.comment.map(str::to_owned),
@@ -167,7 +272,10 @@ impl Vector {
         let b = |v: &str| Attr::B(unhex(v));
         item.insert("name".into(), s(self.name));
         item.insert("version".into(), s(&format!("{:019}", self.version)));
-        item.insert("format".into(), s("lockbox-sealed-1"));
+        item.insert("format".into(), s(self.revision().format_id()));
+        if let Some(store) = self.store {
+            item.insert("store".into(), s(store));
+        }
         item.insert("key".into(), Attr::B(self.wrapped_key.to_vec()));
         item.insert("salt".into(), b(self.salt));
         item.insert("nonce".into(), b(self.nonce));
@@ -186,16 +294,36 @@ impl Vector {
         item
     }
 
+    fn sealing<'a>(
+        &'a self,
+        name: &'a SecretName,
+        context: &'a EncryptionContext,
+        metadata: &'a Metadata,
+    ) -> Sealing<'a> {
+        Sealing {
+            format: match self.revision() {
+                Revision::V1 => WriteFormat::SealedV1,
+                Revision::V2 => WriteFormat::Sealed,
+            },
+            name,
+            version: self.version(),
+            context,
+            store: self.store,
+            metadata,
+        }
+    }
+
     fn seal(&self) -> Attributes {
+        let (name, context, metadata) = (self.name(), self.context(), self.metadata());
+        let key = DataKey {
+            plaintext: Zeroizing::new(data_key()),
+            wrapped: self.wrapped_key.to_vec(),
+            key_id: None,
+        };
         envelope::seal_with_rng(
-            WriteFormat::Sealed,
-            &self.name(),
-            self.version(),
-            &self.context(),
+            &self.sealing(&name, &context, &metadata),
             &self.plaintext(),
-            &data_key(),
-            self.wrapped_key,
-            &self.metadata(),
+            &key,
             &mut CountingRng(self.rng_start),
         )
         .unwrap()
@@ -222,6 +350,7 @@ fn expect_integrity(result: lockbox::Result<Vec<u8>>, reason_contains: &str) {
     }
 }
 
+/// Vector 2 of the current revision, which the negative vectors alter.
 fn v2() -> &'static Vector {
     &VECTORS[1]
 }
@@ -243,17 +372,19 @@ fn flip(item: &Attributes, attr: &str, index: isize) -> Attributes {
 
 #[test]
 fn vectors_seal_to_the_pinned_bytes() {
-    for v in &VECTORS {
+    for v in all_vectors() {
         assert_eq!(v.seal(), v.expected_item(), "vector {}", v.name);
     }
 }
 
 #[test]
 fn vectors_open_to_their_plaintext() {
-    for v in &VECTORS {
+    for v in all_vectors() {
         let item = v.expected_item();
         let env = Envelope::parse(&item).unwrap();
         assert_eq!(env.format(), ItemFormat::Sealed);
+        assert_eq!(env.sealed_revision(), Some(v.revision()));
+        assert_eq!(env.store(), v.store);
         assert_eq!(env.name(), &v.name());
         assert_eq!(env.version(), v.version());
         assert_eq!(env.wrapped_key(), v.wrapped_key);
@@ -271,11 +402,11 @@ fn vectors_open_to_their_plaintext() {
 
 #[test]
 fn vectors_aad_is_the_canonical_binding_context() {
-    for v in &VECTORS {
-        let binding = sealed::binding_context(&v.name(), v.version(), &v.context());
+    for v in all_vectors() {
+        let binding = v.binding_context();
         assert_eq!(binding.canonical_bytes(), unhex(v.aad), "vector {}", v.name);
-        let request =
-            envelope::data_key_request(WriteFormat::Sealed, &v.name(), v.version(), &v.context());
+        let (name, context, metadata) = (v.name(), v.context(), v.metadata());
+        let request = envelope::data_key_request(&v.sealing(&name, &context, &metadata)).unwrap();
         assert_eq!(request.bytes, 32);
         assert_eq!(request.context, binding);
         let env = Envelope::parse(&v.expected_item()).unwrap();
@@ -348,7 +479,7 @@ fn fail_wrong_name() {
     // KMS would already refuse: the context it is asked for names the new place.
     assert_ne!(
         env.kms_context(&v2().context()).unwrap(),
-        sealed::binding_context(&v2().name(), v2().version(), &v2().context())
+        v2().binding_context()
     );
     expect_integrity(read(&item, &v2().context(), &data_key()), "commitment");
 }
@@ -370,6 +501,46 @@ fn fail_wrong_version() {
             _ => expect_integrity(result, "commitment"),
         }
     }
+}
+
+#[test]
+fn fail_wrong_store() {
+    // An item sealed for one store, copied into another and relabeled to it.
+    let mut item = v2().expected_item();
+    item.insert("store".into(), Attr::S("111122223333/staging".into()));
+    let env = Envelope::parse(&item).unwrap();
+    assert_ne!(
+        env.kms_context(&v2().context()).unwrap(),
+        v2().binding_context()
+    );
+    expect_integrity(read(&item, &v2().context(), &data_key()), "commitment");
+    for bad in [
+        Attr::S(String::new()),
+        Attr::S("has space".into()),
+        Attr::B(b"111122223333/prod-secrets".to_vec()),
+    ] {
+        let mut item = v2().expected_item();
+        item.insert("store".into(), bad);
+        expect_integrity(read(&item, &v2().context(), &data_key()), "`store`");
+    }
+    let mut item = v2().expected_item();
+    item.remove("store");
+    expect_integrity(read(&item, &v2().context(), &data_key()), "is missing");
+}
+
+#[test]
+fn fail_relabeled_revision() {
+    // A sealed-2 item relabeled sealed-1 (which binds no store), and a sealed-1
+    // item relabeled sealed-2 with a store added: the binding and the HKDF labels
+    // both differ, so the commitment fails.
+    let mut item = v2().expected_item();
+    item.insert("format".into(), Attr::S("lockbox-sealed-1".into()));
+    expect_integrity(read(&item, &v2().context(), &data_key()), "commitment");
+    let old = &VECTORS_V1[1];
+    let mut item = old.expected_item();
+    item.insert("format".into(), Attr::S("lockbox-sealed-2".into()));
+    item.insert("store".into(), Attr::S("111122223333/prod-secrets".into()));
+    expect_integrity(read(&item, &old.context(), &data_key()), "commitment");
 }
 
 #[test]
@@ -452,10 +623,10 @@ fn fail_missing_or_mistyped_field() {
 #[test]
 fn fail_unknown_format_id() {
     for id in [
-        "lockbox-sealed-2",
-        "LOCKBOX-SEALED-1",
+        "lockbox-sealed-3",
+        "LOCKBOX-SEALED-2",
         "",
-        "lockbox-sealed-1 ",
+        "lockbox-sealed-2 ",
     ] {
         let mut item = v2().expected_item();
         item.insert("format".into(), Attr::S(id.into()));
@@ -516,7 +687,7 @@ fn format_md_agrees_with_these_vectors() {
     let doc = std::fs::read_to_string(path).expect("docs/FORMAT.md");
     let compact = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
     let mut known: Vec<String> = Vec::new();
-    for v in &VECTORS {
+    for v in all_vectors() {
         for value in [
             v.aad,
             v.salt,
@@ -534,13 +705,14 @@ fn format_md_agrees_with_these_vectors() {
             assert!(doc.contains(value.as_str()), "docs/FORMAT.md lacks {value}");
         }
     }
-    // Pinned elsewhere: the PRK and GCM key of vector 2 (format::sealed unit test
+    // Pinned elsewhere: the PRK and GCM keys of vector 2 (format::sealed unit test
     // `derivation_matches_the_worked_example_in_format_md`) and the credstash
     // HMACs and counter block (format::credstash unit tests).
     known.extend(
         [
             "c854f4132686456f5fd7985cfd5bac0a9c0d75fa4e8081bfda59bf6938148f3b",
             "02d23e68bdb4d1cf3b4ac497419d4b7bebc046794c0027af8e0f5ad1c7bcd09b",
+            "a3f5a004cd55800ac1febb827e10e3f2862161d7cf2f556627d7a84c6f379da0",
             "204b74697e95dee822aac2cf277c090740202a50a81da08046f6bb7d18a98ea5",
             "87d53c1b7241ef3913ed678575eb3d26ddb6b0cc502ed8a0d09134de4ba394731f2e20bbfb934b69747019f7e6a2eb0fa8011cfa4cfe5e1cc6a86bc948d861ae",
             "00000000000000000000000000000001",

@@ -498,14 +498,16 @@ pub async fn unknown_format_is_refused(f: &dyn Fixture) {
     let lb = sealed(f).await;
     let n = name("future");
     let item = envelope::seal(
-        WriteFormat::Sealed,
-        &n,
-        Version::FIRST,
-        &none(),
+        &envelope::Sealing {
+            format: WriteFormat::Sealed,
+            name: &n,
+            version: Version::FIRST,
+            context: &none(),
+            store: Some("any/store"),
+            metadata: &Metadata::default(),
+        },
         b"x",
-        &[7u8; 32],
-        b"not-a-real-blob",
-        &Metadata::default(),
+        &lockbox::backend::DataKey::new(vec![7u8; 32], b"not-a-real-blob".to_vec()),
     )
     .unwrap();
     let mut item = item;

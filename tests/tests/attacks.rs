@@ -9,7 +9,8 @@ use lockbox::backend::TableMode;
 use lockbox::envelope::{Attr, Attributes};
 use lockbox::format::sealed;
 use lockbox::{
-    EncryptionContext, Error, FormatPolicy, Lockbox, PutOptions, SecretName, SecretValue, Version,
+    EncryptionContext, Error, ErrorKind, FormatPolicy, Lockbox, PutOptions, SecretName, SecretRef,
+    SecretValue, Version,
 };
 use lockbox_tests::{kms_client, EmulatorFixture, Fixture, KeyChoice};
 
@@ -48,6 +49,20 @@ async fn canary_item(
         .await
         .unwrap()
         .unwrap()
+}
+
+/// The binding context (the KMS context) of version 1 of `n`, as sealed in this table.
+async fn binding_of(lb: &Lockbox, n: &str) -> EncryptionContext {
+    let record = lb.table_record().await.unwrap();
+    let n = name(n);
+    sealed::Binding {
+        revision: sealed::Revision::V2,
+        name: &n,
+        version: Version::FIRST,
+        store: record.store.as_deref(),
+    }
+    .context(&none())
+    .unwrap()
 }
 
 /// Open a forged item; it must fail with a typed error and never yield the canary.
@@ -241,26 +256,52 @@ async fn swapped_items_are_refused_by_name_version_and_context() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downgrades_are_refused() {
     let (fx, lb) = sealed_table().await;
-    // A credstash-format item where the reader requires the sealed format.
+    // A credstash-format item in a sealed table: a sealed table never writes one
+    // (FormatPolicy::Credstash is refused), so it is put there around lockbox.
     let legacy_writer = fx
         .lockbox()
         .await
         .format(FormatPolicy::Credstash(lockbox::envelope::Digest::Sha256))
         .build()
         .unwrap();
-    legacy_writer
+    let e = legacy_writer
         .put(&name("down/legacy"), &CANARY.into(), &PutOptions::default())
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+    let legacy = lockbox::envelope::seal(
+        &lockbox::envelope::Sealing {
+            format: lockbox::envelope::WriteFormat::Credstash(lockbox::envelope::Digest::Sha256),
+            name: &name("down/legacy"),
+            version: Version::FIRST,
+            context: &none(),
+            store: None,
+            metadata: &Default::default(),
+        },
+        CANARY.as_bytes(),
+        &lockbox::backend::DataKey::new(vec![7; 64], b"blob".to_vec()),
+    )
+    .unwrap();
+    fx.store().await.put_new(&legacy).await.unwrap();
     let strict = fx.lockbox().await.require_sealed(true).build().unwrap();
     let e = strict.get(&name("down/legacy"), &none()).await.unwrap_err();
     assert!(matches!(e, Error::UnsupportedFormat { .. }), "{e:?}");
-    // The default reader accepts it (compatibility), which is why the option exists.
-    assert!(lb.get(&name("down/legacy"), &none()).await.is_ok());
+    // The default reader of a sealed table refuses it too, before any KMS call
+    // (the blob above would fail there with another error).
+    let e = lb.get(&name("down/legacy"), &none()).await.unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+    assert!(e.to_string().contains("whose mode is sealed"), "{e}");
 
     // A sealed item relabeled as another format id, or stripped of its id.
     let item = canary_item(&fx, &lb, "down/sealed", &none()).await;
-    for id in ["lockbox-sealed-0", "lockbox-sealed-2", "", "credstash"] {
+    // (`lockbox-sealed-1` is a known id, but a reader accepts it only when told to.)
+    for id in [
+        "lockbox-sealed-0",
+        "lockbox-sealed-1",
+        "lockbox-sealed-3",
+        "",
+        "credstash",
+    ] {
         let mut forged = item.clone();
         forged.insert("format".into(), Attr::S(id.into()));
         let e = must_refuse(&strict, &forged, &none(), id).await;
@@ -276,7 +317,7 @@ async fn a_data_key_rewrapped_under_another_usable_key_is_refused() {
         panic!("sealed key is binary")
     };
     let kms = kms_client(&fx.mock.endpoint_url());
-    let binding = sealed::binding_context(&name("subst/x"), Version::FIRST, &none());
+    let binding = binding_of(&lb, "subst/x").await;
     // The attacker may use key B (ReEncrypt needs only their own KMS rights).
     let moved = kms
         .re_encrypt()
@@ -317,7 +358,7 @@ async fn a_data_key_that_does_not_match_the_commitment_is_refused() {
     // An attacker with GenerateDataKey under the same key and the same binding
     // context wraps a different data key of their own.
     let kms = kms_client(&fx.mock.endpoint_url());
-    let binding = sealed::binding_context(&name("commit/x"), Version::FIRST, &none());
+    let binding = binding_of(&lb, "commit/x").await;
     let other = kms
         .generate_data_key()
         .key_id("alias/A")
@@ -419,4 +460,588 @@ async fn a_thousand_puts_of_one_value_share_no_salt_nonce_or_wrapped_key() {
     assert_eq!(nonces.len(), 1000);
     assert_eq!(keys.len(), 1000);
     assert_eq!(contents.len(), 1000);
+}
+
+// ---------------------------------------------------------------------------
+// What a table records (its mode, store identity and key) and what it serves.
+// ---------------------------------------------------------------------------
+
+/// A lockbox on the fixture's emulator for `table`, writing under `alias/A`.
+async fn lockbox_for(fx: &EmulatorFixture, table: &str) -> lockbox::LockboxBuilder {
+    let mut options = fx.options(KeyChoice::A);
+    options.table = table.to_owned();
+    Lockbox::from_env(&options).await.unwrap()
+}
+
+/// Copy `name`/`sort_key` from `src` into `dst` as `new_name`/`new_key`, as a
+/// writer of items with no KMS permission would (GetItem, then PutItem).
+async fn copy_item(
+    fx: &EmulatorFixture,
+    (src, name, sort_key): (&str, &str, &str),
+    (dst, new_name, new_key): (&str, &str, &str),
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let ddb = lockbox_tests::ddb_client(&fx.mock.endpoint_url());
+    let mut item = ddb
+        .get_item()
+        .table_name(src)
+        .key("name", AttributeValue::S(name.into()))
+        .key("version", AttributeValue::S(sort_key.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the item to copy");
+    item.insert("name".into(), AttributeValue::S(new_name.into()));
+    item.insert("version".into(), AttributeValue::S(new_key.into()));
+    ddb.put_item()
+        .table_name(dst)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Counts KMS Decrypt calls: a fault rule that changes nothing but counts.
+async fn count_decrypts(
+    fx: &EmulatorFixture,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+    let ep = fx.mock.endpoint_url();
+    lockbox_tests::add_fault(
+        &ep,
+        serde_json::json!({"target": "kms:Decrypt", "latency_ms": 0}),
+    )
+    .await;
+    move || {
+        let ep = ep.clone();
+        Box::pin(async move {
+            let rules = lockbox_tests::faults(&ep).await;
+            rules["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["target"] == "kms:Decrypt")
+                .and_then(|r| r["fired"].as_u64())
+                .unwrap()
+        })
+    }
+}
+
+fn expect_downgrade_refused(e: &Error, what: &str) {
+    assert!(matches!(e, Error::Integrity { .. }), "{what}: {e:?}");
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{what}");
+    let text = e.to_string();
+    assert!(text.contains("app/a"), "{what}: names the secret: {text}");
+    assert!(
+        text.contains("credstash's format") && text.contains("whose mode is sealed"),
+        "{what}: {text}"
+    );
+    assert!(text.contains("lockbox doctor"), "{what}: {text}");
+    assert!(!text.contains("attacker-chosen"), "{what}: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credstash_item_copied_into_a_sealed_table_is_refused_on_every_read_path() {
+    let fx = EmulatorFixture::start().await;
+    let sealed = lockbox_for(&fx, "sealed-store").await.build().unwrap();
+    sealed.setup(TableMode::Sealed, &[]).await.unwrap();
+    sealed
+        .put(&name("app/a"), &"genuine".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    // An older credstash table on the same key.
+    let legacy = lockbox_for(&fx, "legacy-store").await.build().unwrap();
+    legacy.setup(TableMode::Credstash, &[]).await.unwrap();
+    legacy
+        .put(
+            &name("other/thing"),
+            &"attacker-chosen".into(),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let v1 = Version::FIRST.sort_key();
+    let v2 = Version::new(2).unwrap().sort_key();
+    copy_item(
+        &fx,
+        ("legacy-store", "other/thing", &v1),
+        ("sealed-store", "app/a", &v2),
+    )
+    .await;
+
+    let decrypts = count_decrypts(&fx).await;
+    let a = name("app/a");
+    let two = Version::new(2).unwrap();
+    let reader = lockbox_for(&fx, "sealed-store").await.build().unwrap();
+    expect_downgrade_refused(&reader.get(&a, &none()).await.unwrap_err(), "get");
+    expect_downgrade_refused(
+        &reader.get_version(&a, two, &none()).await.unwrap_err(),
+        "get -v",
+    );
+    expect_downgrade_refused(
+        &reader
+            .fetch(&SecretRef::pinned(a.clone(), two), &none())
+            .await
+            .unwrap_err(),
+        "fetch",
+    );
+    for refs in [
+        vec![SecretRef::latest(a.clone())],
+        vec![
+            SecretRef::pinned(a.clone(), two),
+            SecretRef::pinned(name("app/missing"), two),
+        ],
+    ] {
+        expect_downgrade_refused(
+            &reader.get_many(&refs, &none()).await.unwrap_err(),
+            "get_many",
+        );
+        let each = reader.get_each(&refs, &none()).await;
+        expect_downgrade_refused(each[0].as_ref().unwrap_err(), "get_each");
+    }
+    // A new reader for each, so no earlier refusal is remembered.
+    let cached = lockbox_for(&fx, "sealed-store")
+        .await
+        .cache_ttl(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    expect_downgrade_refused(&cached.get(&a, &none()).await.unwrap_err(), "cache");
+    expect_downgrade_refused(&cached.get(&a, &none()).await.unwrap_err(), "cache again");
+    let fresh = lockbox_for(&fx, "sealed-store").await.build().unwrap();
+    expect_downgrade_refused(
+        &fresh.rollback(&a, two, &none()).await.unwrap_err(),
+        "rollback's source",
+    );
+    assert_eq!(decrypts().await, 0, "the refused item never reached KMS");
+    assert_eq!(
+        sealed.history(&a).await.unwrap().len(),
+        2,
+        "rollback wrote nothing"
+    );
+
+    // A reader that pins the mode itself refuses it without the table's record.
+    let pinned = lockbox_for(&fx, "sealed-store")
+        .await
+        .table_mode(TableMode::Sealed)
+        .build()
+        .unwrap();
+    expect_downgrade_refused(&pinned.get(&a, &none()).await.unwrap_err(), "pinned");
+    assert_eq!(decrypts().await, 0);
+
+    // Only an explicit migration window serves it.
+    let window = lockbox_for(&fx, "sealed-store")
+        .await
+        .accept_credstash_items(true)
+        .build()
+        .unwrap();
+    let got = window.get(&a, &none()).await.unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "attacker-chosen");
+
+    // The same copy into a credstash-mode table reads: it binds nothing there to
+    // protect, as credstash itself never did.
+    copy_item(
+        &fx,
+        ("legacy-store", "other/thing", &v1),
+        ("legacy-store", "app/a", &v1),
+    )
+    .await;
+    let got = legacy.get(&a, &none()).await.unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "attacker-chosen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_item_opens_only_in_its_own_store_and_under_its_own_name() {
+    let fx = EmulatorFixture::start().await;
+    let prod = lockbox_for(&fx, "prod").await.build().unwrap();
+    prod.setup(TableMode::Sealed, &[]).await.unwrap();
+    let store = prod.table_record().await.unwrap().store.unwrap();
+    assert_eq!(
+        store, "000000000000/prod",
+        "ACCOUNT/TABLE of the key's account"
+    );
+    // A DR copy is set up with prod's identity; staging, on the same key, with its own.
+    let dr = lockbox_for(&fx, "prod-dr").await.build().unwrap();
+    let mut options = lockbox::SetupOptions::new(TableMode::Sealed);
+    options.store = Some(store.clone());
+    dr.setup_with(&options).await.unwrap();
+    let staging = lockbox_for(&fx, "staging").await.build().unwrap();
+    staging.setup(TableMode::Sealed, &[]).await.unwrap();
+    staging
+        .put(
+            &name("app2/db"),
+            &"staging-value".into(),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    prod.put(
+        &name("app2/db"),
+        &"prod-value".into(),
+        &PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    let v1 = Version::FIRST.sort_key();
+    let v2 = Version::new(2).unwrap().sort_key();
+
+    // Into the DR copy, as stored: readable (same store, same name).
+    copy_item(&fx, ("prod", "app2/db", &v1), ("prod-dr", "app2/db", &v1)).await;
+    let got = dr.get(&name("app2/db"), &none()).await.unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "prod-value");
+
+    // From staging into prod (F1): refused, naming both stores.
+    copy_item(&fx, ("staging", "app2/db", &v1), ("prod", "app2/db", &v2)).await;
+    let reader = lockbox_for(&fx, "prod").await.build().unwrap();
+    let e = reader.get(&name("app2/db"), &none()).await.unwrap_err();
+    assert!(matches!(e, Error::Integrity { .. }), "{e:?}");
+    assert!(e.to_string().contains("000000000000/staging"), "{e}");
+    assert!(!e.to_string().contains("staging-value"));
+    // Relabeled to the prod store as well: the binding refuses it.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let ddb = lockbox_tests::ddb_client(&fx.mock.endpoint_url());
+    ddb.update_item()
+        .table_name("prod")
+        .key("name", AttributeValue::S("app2/db".into()))
+        .key("version", AttributeValue::S(v2.clone()))
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "store")
+        .expression_attribute_values(":s", AttributeValue::S(store.clone()))
+        .send()
+        .await
+        .unwrap();
+    let e = reader.get(&name("app2/db"), &none()).await.unwrap_err();
+    assert!(
+        matches!(e, Error::ContextMismatch { .. } | Error::Integrity { .. }),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("staging-value"));
+
+    // Within prod, under another name: refused by the binding.
+    copy_item(&fx, ("prod", "app2/db", &v1), ("prod", "app1/db", &v1)).await;
+    let e = reader.get(&name("app1/db"), &none()).await.unwrap_err();
+    assert!(
+        matches!(e, Error::ContextMismatch { .. } | Error::Integrity { .. }),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_never_goes_back_below_a_version_it_has_read() {
+    let (fx, lb) = sealed_table().await;
+    let n = name("api/signing-key");
+    lb.put(&n, &"old-compromised-key".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    lb.put(&n, &"new-rotated-key".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let reader = fx.lockbox().await.build().unwrap();
+    assert_eq!(reader.get(&n, &none()).await.unwrap().version.get(), 2);
+    // A table writer deletes the newest version.
+    fx.store()
+        .await
+        .delete(&n, &Version::new(2).unwrap().sort_key())
+        .await
+        .unwrap();
+    let e = reader.get(&n, &none()).await.unwrap_err();
+    match &e {
+        Error::Rollback { seen, got, .. } => {
+            assert_eq!((seen.get(), got.get()), (2, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.kind(), ErrorKind::Integrity);
+    assert!(!e.to_string().contains("old-compromised-key"));
+    // Through get_many too; a pinned read of the old version is still allowed.
+    let refs = [SecretRef::latest(n.clone())];
+    assert!(matches!(
+        reader.get_many(&refs, &none()).await,
+        Err(Error::Rollback { .. })
+    ));
+    assert!(reader
+        .get_version(&n, Version::FIRST, &none())
+        .await
+        .is_ok());
+    // A process that never saw version 2 cannot know (documented in SECURITY.md).
+    let fresh = fx.lockbox().await.build().unwrap();
+    assert_eq!(fresh.get(&n, &none()).await.unwrap().version.get(), 1);
+    // A deletion through the reader itself is on purpose: it may go back.
+    lb.put(&n, &"third".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(reader.get(&n, &none()).await.unwrap().version.get(), 2);
+    reader
+        .delete(&n, Some(Version::new(2).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(reader.get(&n, &none()).await.unwrap().version.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_mode_record_never_turns_writes_into_credstash_items() {
+    use aws_sdk_dynamodb::types::Tag;
+    let (fx, lb) = sealed_table().await;
+    lb.put(
+        &name("payments/key"),
+        &"payments-key".into(),
+        &PutOptions::default(),
+    )
+    .await
+    .unwrap();
+    let ddb = lockbox_tests::ddb_client(&fx.mock.endpoint_url());
+    let arn = ddb
+        .describe_table()
+        .table_name(&fx.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn
+        .unwrap();
+    // An unknown value: nothing is read or written.
+    ddb.tag_resource()
+        .resource_arn(&arn)
+        .tags(
+            Tag::builder()
+                .key("lockbox:format")
+                .value("Sealed")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let writer = fx.lockbox().await.build().unwrap();
+    let e = writer
+        .put(&name("web/key"), &"web-key".into(), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("\"Sealed\""), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Integrity);
+    let e = writer
+        .get(&name("payments/key"), &none())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("\"Sealed\""), "{e}");
+    // The tag removed: a name whose newest version is sealed is not downgraded,
+    // and a client that pins the mode refuses the table altogether.
+    ddb.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("lockbox:format")
+        .send()
+        .await
+        .unwrap();
+    let writer = fx.lockbox().await.build().unwrap();
+    let e = writer
+        .put(&name("payments/key"), &"x".into(), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("newest version is sealed"), "{e}");
+    let pinned = fx
+        .lockbox()
+        .await
+        .table_mode(TableMode::Sealed)
+        .build()
+        .unwrap();
+    let e = pinned
+        .put(&name("web/key"), &"web-key".into(), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("records no mode"), "{e}");
+    let e = pinned
+        .get(&name("payments/key"), &none())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("records no mode"), "{e}");
+    // `setup` reports what it finds and records the mode again.
+    let report = lb
+        .setup_with(&lockbox::SetupOptions::new(TableMode::Sealed))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.result,
+        lockbox::SetupResult::Refused(report_reason(&report)),
+        "a table with items and no mode is not adopted as sealed"
+    );
+}
+
+fn report_reason(report: &lockbox::SetupReport) -> String {
+    match &report.result {
+        lockbox::SetupResult::Refused(why) => {
+            assert!(why.contains("holds items"), "{why}");
+            why.clone()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repointed_alias_is_refused_by_writers_and_readers() {
+    let (fx, lb) = sealed_table().await;
+    lb.put(&name("svc/old"), &"before".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let pinned_arn = lb.table_record().await.unwrap().key_arn.unwrap();
+    // A key administrator repoints alias/A to a key of theirs (here: B's key).
+    let kms = kms_client(&fx.mock.endpoint_url());
+    let b = kms.describe_key().key_id("alias/B").send().await.unwrap();
+    let b_arn = b.key_metadata.unwrap().arn.unwrap();
+    // (UpdateAlias, done as the review did it: delete, then create.)
+    kms.delete_alias()
+        .alias_name("alias/A")
+        .send()
+        .await
+        .unwrap();
+    kms.create_alias()
+        .alias_name("alias/A")
+        .target_key_id(&b_arn)
+        .send()
+        .await
+        .unwrap();
+    let writer = fx.lockbox().await.build().unwrap();
+    let e = writer
+        .put(
+            &name("svc/new-secret"),
+            &"new-prod-secret".into(),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Integrity, "{e:?}");
+    assert!(e.to_string().contains(&pinned_arn), "{e}");
+    assert!(e.to_string().contains(&b_arn), "{e}");
+    assert!(
+        writer.history(&name("svc/new-secret")).await.is_err(),
+        "nothing written"
+    );
+    // A reader through the repointed alias cannot unwrap the old items; one that
+    // names the pinned key ARN can.
+    let reader = fx.lockbox().await.build().unwrap();
+    assert!(reader.get(&name("svc/old"), &none()).await.is_err());
+    let mut options = fx.options(KeyChoice::A);
+    options.kms_key = pinned_arn.clone();
+    let by_arn = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let got = by_arn.get(&name("svc/old"), &none()).await.unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "before");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_checks_an_existing_table_and_fills_in_what_it_lacks() {
+    use lockbox::{SetupOptions, SetupResult};
+    let fx = EmulatorFixture::start().await;
+    let lb = fx.lockbox().await.build().unwrap();
+    // Created with every tag.
+    let report = lb
+        .setup_with(&SetupOptions::new(TableMode::Sealed))
+        .await
+        .unwrap();
+    assert_eq!(report.result, SetupResult::Created);
+    assert_eq!(report.record.mode.as_deref(), Some("sealed"));
+    assert!(report
+        .record
+        .key_arn
+        .as_deref()
+        .unwrap()
+        .starts_with("arn:aws:kms:"));
+    // Again: unchanged. Another mode: refused, nothing changed.
+    let again = lb
+        .setup_with(&SetupOptions::new(TableMode::Sealed))
+        .await
+        .unwrap();
+    assert_eq!(again.result, SetupResult::Unchanged);
+    let other = lb
+        .setup_with(&SetupOptions::new(TableMode::Credstash))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&other.result, SetupResult::Refused(why) if why.contains("records mode sealed"))
+    );
+    assert_eq!(lb.table_mode().await.unwrap(), Some(TableMode::Sealed));
+    // An older sealed table (mode only) gains its store identity and key.
+    let ddb = lockbox_tests::ddb_client(&fx.mock.endpoint_url());
+    let arn = ddb
+        .describe_table()
+        .table_name(&fx.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn
+        .unwrap();
+    ddb.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("lockbox:store")
+        .tag_keys("lockbox:kms-key")
+        .send()
+        .await
+        .unwrap();
+    let old = fx.lockbox().await.build().unwrap();
+    let e = old
+        .put(&name("x"), &"v".into(), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("records no store identity"), "{e}");
+    let fixed = old
+        .setup_with(&SetupOptions::new(TableMode::Sealed))
+        .await
+        .unwrap();
+    assert_eq!(
+        fixed.result,
+        SetupResult::Recorded(vec!["lockbox:store".into(), "lockbox:kms-key".into()])
+    );
+    let writer = fx.lockbox().await.build().unwrap();
+    writer
+        .put(&name("x"), &"v".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    // An empty table that records no mode is adopted.
+    let mut options = fx.options(KeyChoice::A);
+    options.table = "bare".into();
+    let bare = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    ddb.create_table()
+        .table_name("bare")
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("name")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("version")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("name")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("version")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let adopted = bare
+        .setup_with(&SetupOptions::new(TableMode::Sealed))
+        .await
+        .unwrap();
+    assert!(
+        matches!(adopted.result, SetupResult::Recorded(_)),
+        "{adopted:?}"
+    );
+    assert_eq!(bare.table_mode().await.unwrap(), Some(TableMode::Sealed));
 }

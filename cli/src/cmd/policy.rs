@@ -11,12 +11,24 @@ use crate::output;
 /// The region when `-r` is not given (credstash's default).
 const DEFAULT_REGION: &str = "us-east-1";
 
+/// The account when `--account` is not given: the emulator's.
+const PLACEHOLDER_ACCOUNT: &str = "000000000000";
+
 pub fn run(args: &PolicyArgs, table: &str, key: &str, region: Option<&str>) -> Result<()> {
     let region = region.unwrap_or(DEFAULT_REGION);
     if args.pattern.is_empty() {
         bail!("the name pattern is empty; give one such as 'app1/*'");
     }
-    let account = &args.account;
+    let account = match &args.account {
+        Some(a) => a.as_str(),
+        None => {
+            eprintln!(
+                "lockbox: warning: no --account given; the policy names the placeholder account \
+                 {PLACEHOLDER_ACCOUNT} (the emulator's), which matches nothing in AWS"
+            );
+            PLACEHOLDER_ACCOUNT
+        }
+    };
     let key_arn = match &args.key_arn {
         Some(arn) => arn.clone(),
         None if key.starts_with("arn:aws:kms:") && key.contains(":key/") => key.to_owned(),
@@ -31,10 +43,28 @@ pub fn run(args: &PolicyArgs, table: &str, key: &str, region: Option<&str>) -> R
             format!("arn:aws:kms:{region}:{account}:key/*")
         }
     };
-    let scope = PolicyScope {
-        table_arn: format!("arn:aws:dynamodb:{region}:{account}:table/{table}"),
-        key_arn,
+    let store = match &args.store {
+        Some(s) => {
+            lockbox::format::sealed::check_store(s)
+                .map_err(|e| crate::exit::usage(format!("--store {s:?}: {e}")))?;
+            s.clone()
+        }
+        None => lockbox::default_store_id(Some(account), table),
     };
+    let mut scope = PolicyScope::new(
+        format!("arn:aws:dynamodb:{region}:{account}:table/{table}"),
+        key_arn,
+        store,
+    );
+    scope.context_keys = args.context_keys.clone();
+    scope.allow_list = args.allow_list;
+    if args.allow_list && args.role == PolicyRole::Reader {
+        eprintln!(
+            "lockbox: note: --allow-list adds dynamodb:Scan, which has no leading keys to limit: \
+             the reader sees every item's name, version, comment and ciphertext in {table} \
+             (values stay protected by the KMS conditions)"
+        );
+    }
     let policy = match args.role {
         PolicyRole::Reader => reader_policy(&args.pattern, &scope),
         PolicyRole::Writer => writer_policy(&args.pattern, &scope),

@@ -1,7 +1,8 @@
-//! `setup`: create the table, tagged with the format new items are written in.
+//! `setup`: create the table, recording its mode, store identity and key; on a
+//! table that exists, check what it records and fill in what it lacks.
 
 use anyhow::{Context as _, Result};
-use lockbox::backend::{SetupOutcome, TableMode};
+use lockbox::{SetupOptions, SetupResult, TableMode, TableRecord};
 
 use crate::args::{OutputMode, SetupArgs};
 use crate::Ctx;
@@ -21,32 +22,73 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             })?;
         tags.push((k.to_owned(), v.to_owned()));
     }
-    let outcome = ctx
+    let mut options = SetupOptions::new(mode);
+    options.store = args.store.clone();
+    options.tags = tags;
+    let report = ctx
         .lockbox
-        .setup(mode, &tags)
+        .setup_with(&options)
         .await
-        .with_context(|| format!("cannot create table {}", ctx.table))?;
-    let created = outcome == SetupOutcome::Created;
+        .with_context(|| format!("cannot set up table {}", ctx.table))?;
+    let record = &report.record;
+    let created = report.result == SetupResult::Created;
     match ctx.output {
         OutputMode::Json => crate::output::print_json(&serde_json::json!({
             "table": ctx.table,
             "created": created,
             "format": if created { Some(mode.as_str()) } else { None },
-        })),
-        OutputMode::Text => {
-            if created {
-                println!(
-                    "Created table {} (new items in the {} format)",
-                    ctx.table,
-                    mode.as_str()
-                );
-            } else {
-                println!(
-                    "Credential Store table {} already exists; nothing changed",
-                    ctx.table
-                );
+            "result": match &report.result {
+                SetupResult::Created => "created",
+                SetupResult::Unchanged => "unchanged",
+                SetupResult::Recorded(_) => "recorded",
+                SetupResult::Refused(_) => "refused",
+                _ => "other",
+            },
+            "recorded": match &report.result {
+                SetupResult::Recorded(tags) => tags.clone(),
+                _ => Vec::new(),
+            },
+            "mode": record.mode,
+            "store": record.store,
+            "kms_key": record.key_arn,
+        }))?,
+        OutputMode::Text => match &report.result {
+            SetupResult::Created => {
+                let mut parts = vec![format!("new items in the {} format", mode.as_str())];
+                parts.extend(describe(record).into_iter().skip(1));
+                println!("Created table {} ({})", ctx.table, parts.join("; "));
             }
-            Ok(())
-        }
+            SetupResult::Unchanged => println!(
+                "Credential Store table {} already exists; nothing changed ({})",
+                ctx.table,
+                describe(record).join("; ")
+            ),
+            SetupResult::Recorded(tags) => println!(
+                "Credential Store table {} already exists; recorded {} ({})",
+                ctx.table,
+                tags.join(", "),
+                describe(record).join("; ")
+            ),
+            _ => {}
+        },
     }
+    if let SetupResult::Refused(why) = &report.result {
+        return Err(crate::exit::coded(crate::exit::OTHER, why.clone()));
+    }
+    Ok(())
+}
+
+/// `mode M`, `store S`, `key K`: what the table records, in that order.
+fn describe(record: &TableRecord) -> Vec<String> {
+    [
+        ("mode", &record.mode),
+        ("store", &record.store),
+        ("key", &record.key_arn),
+    ]
+    .into_iter()
+    .filter_map(|(what, v)| {
+        v.as_deref()
+            .map(|v| format!("{what} {}", lockbox::escape_untrusted(v)))
+    })
+    .collect()
 }

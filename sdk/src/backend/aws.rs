@@ -1,6 +1,7 @@
 //! Mapping AWS SDK errors to [`Error`], once, at the boundary.
 
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::{Error, Service};
@@ -44,15 +45,17 @@ fn is_clock_skew(code: &str, message: &str) -> bool {
                 || message.starts_with("Signature not yet current")))
 }
 
-/// Map any AWS SDK error to ours. `endpoint` is named in timeouts and connection failures.
-pub(crate) fn map_sdk_error<E, R>(
+/// Map any AWS SDK error to ours, deciding its class once: a timeout, throttling,
+/// a refusal of the identity, an unavailable service (a 5xx answer, a connection
+/// that failed or dropped its answer), or any other service error.
+/// `endpoint` is named in timeouts and connection failures.
+pub(crate) fn map_sdk_error<E>(
     service: Service,
     endpoint: Option<&str>,
-    err: SdkError<E, R>,
+    err: SdkError<E, Response>,
 ) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let endpoint = endpoint.map(str::to_owned);
     match &err {
@@ -78,6 +81,13 @@ where
                 return Error::AccessDenied { service, message };
             }
             let message = format!("{code}: {message}");
+            if se.raw().status().is_server_error() {
+                return Error::Unavailable {
+                    service,
+                    message,
+                    source: Some(Box::new(err)),
+                };
+            }
             return Error::Backend {
                 service,
                 message,
@@ -95,14 +105,22 @@ where
     {
         return Error::NoCredentials { message: text };
     }
-    let message = match (&err, &endpoint) {
-        (SdkError::DispatchFailure(_), Some(e)) => format!("could not reach {e}: {text}"),
-        _ => text,
-    };
-    Error::Backend {
-        service,
-        message,
-        source: Some(Box::new(err)),
+    match (&err, &endpoint) {
+        (SdkError::DispatchFailure(_), Some(e)) => Error::Unavailable {
+            service,
+            message: format!("could not reach {e}: {text}"),
+            source: Some(Box::new(err)),
+        },
+        (SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _) => Error::Unavailable {
+            service,
+            message: text,
+            source: Some(Box::new(err)),
+        },
+        _ => Error::Backend {
+            service,
+            message: text,
+            source: Some(Box::new(err)),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::aws::{map_sdk_error, service_code};
 use super::{
-    sort_summaries, ItemSummary, SecretStore, SetupOutcome, TableMode, SUMMARY_ATTRIBUTES,
+    sort_summaries, ItemSummary, SecretStore, SetupOutcome, TableRecord, SUMMARY_ATTRIBUTES,
 };
 use crate::format::{attr, Attr, Attributes};
 use crate::{Error, Result, SecretName, Service, Version};
@@ -45,14 +45,16 @@ impl DynamoDbSecretStore {
         &self.table
     }
 
-    fn map<E, R>(&self, err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
+    fn map<E>(
+        &self,
+        err: aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Error
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata
             + std::error::Error
             + Send
             + Sync
             + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         if service_code(&err) == Some("ResourceNotFoundException") {
             return Error::TableNotFound {
@@ -434,19 +436,10 @@ impl SecretStore for DynamoDbSecretStore {
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
-    async fn setup(&self, mode: TableMode, tags: &[(String, String)]) -> Result<SetupOutcome> {
-        let build = |k: &str, v: &str| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value set")
-        };
-        let mut all_tags = vec![
-            build("Name", "credstash"),
-            build(TableMode::TAG, mode.as_str()),
-        ];
-        all_tags.extend(tags.iter().map(|(k, v)| build(k, v)));
+    async fn setup(&self, record: &TableRecord, tags: &[(String, String)]) -> Result<SetupOutcome> {
+        let mut all_tags = vec![tag("Name", "credstash")];
+        all_tags.extend(record.to_tags().iter().map(|(k, v)| tag(k, v)));
+        all_tags.extend(tags.iter().map(|(k, v)| tag(k, v)));
         let result = self
             .client
             .create_table()
@@ -466,28 +459,79 @@ impl SecretStore for DynamoDbSecretStore {
             }
             Err(e) => return Err(self.map(e)),
         }
-        // Wait for ACTIVE: a bounded poll (2 minutes), as the SDK's waiter would.
-        for _ in 0..600 {
+        // Wait for ACTIVE with the SDK's waiter (2 minutes at most).
+        use aws_sdk_dynamodb::client::Waiters as _;
+        self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(Duration::from_secs(120))
+            .await
+            .map_err(|e| match e {
+                aws_sdk_dynamodb::waiters::table_exists::WaitUntilTableExistsError::ExceededMaxWait(_) => {
+                    Error::Timeout {
+                        service: Service::DynamoDb,
+                        endpoint: self.endpoint.clone(),
+                    }
+                }
+                other => Error::Unavailable {
+                    service: Service::DynamoDb,
+                    message: format!("waiting for table {} to become ACTIVE: {other}", self.table),
+                    source: Some(Box::new(other)),
+                },
+            })?;
+        Ok(SetupOutcome::Created)
+    }
+
+    async fn table_record(&self) -> Result<TableRecord> {
+        let arn = self.table_arn().await?;
+        // One table's tags fit in a page (at most 50 per resource), but follow
+        // NextToken as the API allows.
+        let mut tags = Vec::new();
+        let mut next = None;
+        loop {
             let out = self
                 .client
-                .describe_table()
-                .table_name(&self.table)
+                .list_tags_of_resource()
+                .resource_arn(&arn)
+                .set_next_token(next.take())
                 .send()
                 .await
                 .map_err(|e| self.map(e))?;
-            let status = out.table.and_then(|t| t.table_status);
-            if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
-                return Ok(SetupOutcome::Created);
+            tags.extend(out.tags.unwrap_or_default());
+            match out.next_token {
+                Some(t) if !t.is_empty() => next = Some(t),
+                _ => break,
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(Error::Timeout {
-            service: Service::DynamoDb,
-            endpoint: self.endpoint.clone(),
-        })
+        Ok(TableRecord::from_tags(
+            tags.iter().map(|t| (t.key.as_str(), t.value.as_str())),
+        ))
     }
 
-    async fn table_mode(&self) -> Result<Option<TableMode>> {
+    async fn update_record(&self, record: &TableRecord) -> Result<()> {
+        let tags = record.to_tags();
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let arn = self.table_arn().await?;
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(())
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl DynamoDbSecretStore {
+    /// The table's ARN, from `DescribeTable`.
+    async fn table_arn(&self) -> Result<String> {
         let out = self
             .client
             .describe_table()
@@ -495,23 +539,22 @@ impl SecretStore for DynamoDbSecretStore {
             .send()
             .await
             .map_err(|e| self.map(e))?;
-        let Some(arn) = out.table.and_then(|t| t.table_arn) else {
-            return Ok(None);
-        };
-        let tags = self
-            .client
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| self.map(e))?;
-        Ok(tags
-            .tags
-            .unwrap_or_default()
-            .iter()
-            .find(|t| t.key == TableMode::TAG)
-            .and_then(|t| TableMode::from_tag(&t.value)))
+        out.table
+            .and_then(|t| t.table_arn)
+            .ok_or_else(|| Error::Backend {
+                service: Service::DynamoDb,
+                message: format!("DescribeTable of {} returned no table ARN", self.table),
+                source: None,
+            })
     }
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key and value set")
 }
 
 fn key_element(name: &str, kind: KeyType) -> KeySchemaElement {

@@ -7,7 +7,7 @@ use aws_sdk_kms::primitives::Blob;
 use zeroize::Zeroizing;
 
 use super::aws::{map_sdk_error, service_code};
-use super::{DataKey, KeyService};
+use super::{DataKey, KeyService, UnwrappedKey};
 use crate::{EncryptionContext, Error, Result, SecretName, Service};
 
 /// Wraps data keys with `GenerateDataKey` under the writer's key and unwraps them
@@ -100,14 +100,16 @@ impl KmsKeyService {
         &self.key_id
     }
 
-    fn map<E, R>(&self, err: aws_sdk_kms::error::SdkError<E, R>) -> Error
+    fn map<E>(
+        &self,
+        err: aws_sdk_kms::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Error
     where
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata
             + std::error::Error
             + Send
             + Sync
             + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         map_sdk_error(Service::Kms, self.endpoint.as_deref(), err)
     }
@@ -172,6 +174,7 @@ impl KeyService for KmsKeyService {
                 source: None,
             })?
             .into_inner();
+        let key_id = out.key_id;
         if plaintext.len() != bytes {
             return Err(Error::Backend {
                 service: Service::Kms,
@@ -182,7 +185,11 @@ impl KeyService for KmsKeyService {
                 source: None,
             });
         }
-        Ok(DataKey { plaintext, wrapped })
+        Ok(DataKey {
+            plaintext,
+            wrapped,
+            key_id,
+        })
     }
 
     async fn decrypt_data_key(
@@ -190,7 +197,7 @@ impl KeyService for KmsKeyService {
         name: &SecretName,
         wrapped: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    ) -> Result<UnwrappedKey> {
         for key in &self.trusted {
             let call = self
                 .client
@@ -210,7 +217,11 @@ impl KeyService for KmsKeyService {
                         message: "Decrypt returned no plaintext".into(),
                         source: None,
                     })?;
-                    return Ok(Zeroizing::new(plaintext.into_inner()));
+                    return Ok(UnwrappedKey {
+                        plaintext: Zeroizing::new(plaintext.into_inner()),
+                        key_id: out.key_id,
+                        trusted_explicitly: *key != self.key_id,
+                    });
                 }
                 Err(e) => {
                     let msg = aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
@@ -240,6 +251,31 @@ impl KeyService for KmsKeyService {
             name: name.to_string(),
             key: format!("not one of {}", self.trusted.join(", ")),
         })
+    }
+
+    async fn writer_key_arn(&self) -> Result<String> {
+        let out = self
+            .client
+            .describe_key()
+            .key_id(&self.key_id)
+            .send()
+            .await
+            .map_err(|e| {
+                let msg = aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
+                    .unwrap_or("")
+                    .to_owned();
+                match service_code(&e).and_then(|c| key_state_error(c, &self.key_id, &msg)) {
+                    Some(err) => err,
+                    None => self.map(e),
+                }
+            })?;
+        out.key_metadata
+            .and_then(|m| m.arn)
+            .ok_or_else(|| Error::Backend {
+                service: Service::Kms,
+                message: format!("DescribeKey of {} returned no key ARN", self.key_id),
+                source: None,
+            })
     }
 
     fn finishing(&self) {
@@ -307,13 +343,13 @@ mod tests {
             .decrypt_data_key(&name, b"blob", &context)
             .await
             .unwrap();
-        assert_eq!(key.len(), 32);
+        assert_eq!(key.plaintext.len(), 32);
         keys.finishing();
         let key = keys
             .decrypt_data_key(&name, b"blob", &context)
             .await
             .unwrap();
-        assert_eq!(key.len(), 32);
+        assert_eq!(key.plaintext.len(), 32);
 
         // Both calls came on one connection; only the second asked to close it.
         let heads = server.join().unwrap();

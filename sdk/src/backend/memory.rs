@@ -10,7 +10,8 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::{
-    sort_summaries, DataKey, ItemSummary, KeyService, SecretStore, SetupOutcome, TableMode,
+    sort_summaries, DataKey, ItemSummary, KeyService, SecretStore, SetupOutcome, TableRecord,
+    UnwrappedKey,
 };
 use crate::format::{attr, Attributes};
 use crate::{EncryptionContext, Error, Result, SecretName, Service, Version};
@@ -103,7 +104,11 @@ impl KeyService for MemoryKeyService {
         wrapped.extend_from_slice(id);
         wrapped.extend_from_slice(&nonce);
         wrapped.extend_from_slice(&sealed);
-        Ok(DataKey { plaintext, wrapped })
+        Ok(DataKey {
+            plaintext,
+            wrapped,
+            key_id: Some(self.writer.clone()),
+        })
     }
 
     async fn decrypt_data_key(
@@ -111,7 +116,7 @@ impl KeyService for MemoryKeyService {
         name: &SecretName,
         wrapped: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    ) -> Result<UnwrappedKey> {
         let bad = || Error::integrity(name, "the wrapped data key is malformed");
         let (len, rest) = wrapped.split_at_checked(2).ok_or_else(bad)?;
         let len = u16::from_be_bytes([len[0], len[1]]) as usize;
@@ -134,11 +139,20 @@ impl KeyService for MemoryKeyService {
                     aad: &aad,
                 },
             )
-            .map(Zeroizing::new)
+            .map(|plaintext| UnwrappedKey {
+                plaintext: Zeroizing::new(plaintext),
+                key_id: Some(id.to_owned()),
+                trusted_explicitly: id != self.writer,
+            })
             .map_err(|_| Error::ContextMismatch {
                 name: name.clone(),
                 stored_keys: None,
             })
+    }
+
+    async fn writer_key_arn(&self) -> Result<String> {
+        // Key ids are the whole identity here: there are no aliases to resolve.
+        Ok(self.writer.clone())
     }
 }
 
@@ -150,7 +164,7 @@ pub struct MemorySecretStore {
 
 #[derive(Debug, Default)]
 struct MemoryTable {
-    mode: Option<TableMode>,
+    record: TableRecord,
     items: BTreeMap<(String, String), Attributes>,
 }
 
@@ -260,19 +274,42 @@ impl SecretStore for MemorySecretStore {
         })
     }
 
-    async fn setup(&self, mode: TableMode, _tags: &[(String, String)]) -> Result<SetupOutcome> {
+    async fn setup(
+        &self,
+        record: &TableRecord,
+        _tags: &[(String, String)],
+    ) -> Result<SetupOutcome> {
         let mut guard = self.table.lock().expect("lock");
         if guard.is_some() {
             return Ok(SetupOutcome::AlreadyExists);
         }
         *guard = Some(MemoryTable {
-            mode: Some(mode),
+            record: record.clone(),
             items: BTreeMap::new(),
         });
         Ok(SetupOutcome::Created)
     }
 
-    async fn table_mode(&self) -> Result<Option<TableMode>> {
-        self.with_table(|t| Ok(t.mode))
+    async fn table_record(&self) -> Result<TableRecord> {
+        self.with_table(|t| Ok(t.record.clone()))
+    }
+
+    async fn update_record(&self, record: &TableRecord) -> Result<()> {
+        self.with_table(|t| {
+            for (slot, value) in [
+                (&mut t.record.mode, &record.mode),
+                (&mut t.record.store, &record.store),
+                (&mut t.record.key_arn, &record.key_arn),
+            ] {
+                if value.is_some() {
+                    slot.clone_from(value);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn table(&self) -> &str {
+        "memory"
     }
 }

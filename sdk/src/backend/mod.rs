@@ -20,19 +20,29 @@ use zeroize::Zeroizing;
 use crate::format::{attr, Attr, Attributes};
 use crate::{EncryptionContext, Result, SecretName, Version};
 
-/// A fresh data key: the plaintext (wiped on drop) and its wrapped form.
-pub struct DataKey {
+pub use crate::envelope::DataKey;
+pub use crate::table::{TableMode, TableRecord};
+
+/// A data key unwrapped by a [`KeyService`]: the plaintext (wiped on drop) and
+/// the key that unwrapped it as the service reports it (KMS: the key's ARN).
+pub struct UnwrappedKey {
     /// The plaintext key bytes.
     pub plaintext: Zeroizing<Vec<u8>>,
-    /// The key wrapped by the key service (KMS `CiphertextBlob`).
-    pub wrapped: Vec<u8>,
+    /// The master key that unwrapped it (KMS `KeyId` in the answer).
+    pub key_id: Option<String>,
+    /// Whether it was unwrapped with a key the service was told to trust besides
+    /// its writer key (an operator's explicit choice, such as a key rotation
+    /// window): a reader then accepts it even when the table is pinned to another
+    /// key.
+    pub trusted_explicitly: bool,
 }
 
-impl std::fmt::Debug for DataKey {
+impl std::fmt::Debug for UnwrappedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataKey")
+        f.debug_struct("UnwrappedKey")
             .field("plaintext", &"[REDACTED]")
-            .field("wrapped_len", &self.wrapped.len())
+            .field("key_id", &self.key_id)
+            .field("trusted_explicitly", &self.trusted_explicitly)
             .finish()
     }
 }
@@ -51,7 +61,11 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
         name: &SecretName,
         wrapped: &[u8],
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>>;
+    ) -> Result<UnwrappedKey>;
+
+    /// The full identifier (KMS: the ARN) of the key new data keys are generated
+    /// under, resolving an alias: what `setup` pins the table to.
+    async fn writer_key_arn(&self) -> Result<String>;
 
     /// Told by a [one-shot](crate::LockboxBuilder::one_shot) [`Lockbox`](crate::Lockbox)
     /// once a batch has started every fetch: the unwraps still to come are the
@@ -60,37 +74,6 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
     /// that will not come. The sockets are then closed while the last answers are
     /// awaited rather than at exit. The default does nothing.
     fn finishing(&self) {}
-}
-
-/// What a table records about its format, as lockbox `setup` tags it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableMode {
-    /// Created by lockbox for sealed items.
-    Sealed,
-    /// Shared with credstash clients: items are written in credstash's format.
-    Credstash,
-}
-
-impl TableMode {
-    /// The tag key that records the mode.
-    pub const TAG: &'static str = "lockbox:format";
-
-    /// The tag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TableMode::Sealed => "sealed",
-            TableMode::Credstash => "credstash",
-        }
-    }
-
-    /// Parse a tag value.
-    pub fn from_tag(value: &str) -> Option<Self> {
-        match value {
-            "sealed" => Some(TableMode::Sealed),
-            "credstash" => Some(TableMode::Credstash),
-            _ => None,
-        }
-    }
 }
 
 /// The result of `setup`.
@@ -204,9 +187,16 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// Delete one item by its stored sort key. Returns whether it existed.
     async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool>;
 
-    /// Create the table (credstash's key schema) tagged with `mode` and `tags`.
-    async fn setup(&self, mode: TableMode, tags: &[(String, String)]) -> Result<SetupOutcome>;
+    /// Create the table (credstash's key schema) with `record` and `tags` as its
+    /// tags, and wait until it can be used. An existing table is left as it is.
+    async fn setup(&self, record: &TableRecord, tags: &[(String, String)]) -> Result<SetupOutcome>;
 
-    /// The mode the table was set up with, if it records one.
-    async fn table_mode(&self) -> Result<Option<TableMode>>;
+    /// What the table records about itself (its lockbox tags).
+    async fn table_record(&self) -> Result<TableRecord>;
+
+    /// Record what `record` holds (tags it), leaving its `None` fields as they are.
+    async fn update_record(&self, record: &TableRecord) -> Result<()>;
+
+    /// The table's name, for messages.
+    fn table(&self) -> &str;
 }

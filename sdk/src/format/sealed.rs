@@ -1,12 +1,18 @@
-//! The lockbox sealed format, `lockbox-sealed-1`: AES-256-GCM under an HKDF-derived
-//! key, with a stored commitment to the data key and the item's binding context.
+//! The lockbox sealed format: AES-256-GCM under an HKDF-derived key, with a stored
+//! commitment to the data key and the item's binding context.
 //!
-//! The binding context is the user's encryption context plus three reserved pairs
-//! naming the format, the secret and the version. It is the KMS
-//! `EncryptionContext` of the data key and, in its canonical encoding, the GCM
-//! associated data and part of the commitment; so an item copied under another
-//! name or version, or read with another context, fails before anything is
-//! decrypted. Every byte is described in `docs/FORMAT.md`.
+//! The binding context is the user's encryption context plus reserved pairs naming
+//! the format, the secret, the version and (`lockbox-sealed-2`) the store the item
+//! belongs to. It is the KMS `EncryptionContext` of the data key and, in its
+//! canonical encoding, the GCM associated data and part of the commitment; so an
+//! item copied under another name or version, into another store, or read with
+//! another context, fails before anything is decrypted. Every byte is described in
+//! `docs/FORMAT.md`.
+//!
+//! Two revisions exist. `lockbox-sealed-2` is written today. `lockbox-sealed-1`,
+//! the first, binds no store: an item sealed for one table opened in any other
+//! table on the same KMS key, so readers accept it only when told to (a migration
+//! window) and it is never written except for test vectors.
 
 use aes_gcm::aead::{Aead, AeadInPlace, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
@@ -19,8 +25,10 @@ use zeroize::Zeroizing;
 use super::{Attr, Attributes};
 use crate::{EncryptionContext, Error, Result, SecretName, SecretValue, Version, RESERVED_PREFIX};
 
-/// The format id, stored in [`FORMAT`] and bound as [`CONTEXT_FORMAT`].
-pub const FORMAT_ID: &str = "lockbox-sealed-1";
+/// The format id written today, stored in [`FORMAT`] and bound as [`CONTEXT_FORMAT`].
+pub const FORMAT_ID: &str = "lockbox-sealed-2";
+/// The first sealed format's id: binds no store; read only when a reader accepts it.
+pub const FORMAT_ID_V1: &str = "lockbox-sealed-1";
 
 /// Attribute `format` (`S`): the format id.
 pub const FORMAT: &str = "format";
@@ -36,6 +44,10 @@ pub const COMMITMENT: &str = "commitment";
 pub const CONTENTS: &str = "contents";
 /// Attribute `context_keys` (`SS`): the user context's keys; absent when there are none.
 pub const CONTEXT_KEYS: &str = "context_keys";
+/// Attribute `store` (`S`, `lockbox-sealed-2`): the store identity the item was
+/// sealed for. Bound, so changing it fails the commitment; a reader also checks it
+/// against the identity its table records.
+pub const STORE: &str = "store";
 
 /// Reserved context key binding the format id.
 pub const CONTEXT_FORMAT: &str = "lockbox-format";
@@ -43,11 +55,8 @@ pub const CONTEXT_FORMAT: &str = "lockbox-format";
 pub const CONTEXT_NAME: &str = "lockbox-name";
 /// Reserved context key binding the version, in unpadded decimal.
 pub const CONTEXT_VERSION: &str = "lockbox-version";
-
-/// HKDF info for the AES-256-GCM key.
-pub const INFO_ENCRYPTION_KEY: &[u8] = b"lockbox-sealed-1 encryption key";
-/// HKDF info prefix for the commitment (followed by the AAD).
-pub const INFO_COMMITMENT: &[u8] = b"lockbox-sealed-1 key commitment";
+/// Reserved context key binding the store identity (`lockbox-sealed-2`).
+pub const CONTEXT_STORE: &str = "lockbox-store";
 
 /// Size of the KMS data key.
 pub const DATA_KEY_LEN: usize = 32;
@@ -61,23 +70,134 @@ pub const COMMITMENT_LEN: usize = 32;
 pub const TAG_LEN: usize = 16;
 /// Largest CiphertextBlob accepted (KMS's own limit for `Decrypt`).
 pub const MAX_WRAPPED_KEY_LEN: usize = 6144;
+/// Longest store identity, in bytes (a DynamoDB tag value holds 256 characters).
+pub const MAX_STORE_LEN: usize = 256;
 
-/// The binding context: `user` plus the reserved pairs for the format, `name` and
-/// `version`. It is the KMS `EncryptionContext`; its canonical encoding is the AAD.
-pub fn binding_context(
-    name: &SecretName,
-    version: Version,
-    user: &EncryptionContext,
-) -> EncryptionContext {
-    let mut ctx = user.clone();
-    ctx.insert_reserved(CONTEXT_FORMAT, FORMAT_ID.to_owned());
-    ctx.insert_reserved(CONTEXT_NAME, name.as_str().to_owned());
-    ctx.insert_reserved(CONTEXT_VERSION, version.to_string());
-    ctx
+/// A revision of the sealed format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Revision {
+    /// `lockbox-sealed-1`: binds the format, name and version.
+    V1,
+    /// `lockbox-sealed-2`: binds the format, name, version and store.
+    V2,
+}
+
+impl Revision {
+    /// The format id.
+    pub fn format_id(self) -> &'static str {
+        match self {
+            Revision::V1 => FORMAT_ID_V1,
+            Revision::V2 => FORMAT_ID,
+        }
+    }
+
+    /// The revision a format id names, if it is a sealed one.
+    pub fn from_format_id(id: &str) -> Option<Self> {
+        match id {
+            FORMAT_ID_V1 => Some(Revision::V1),
+            FORMAT_ID => Some(Revision::V2),
+            _ => None,
+        }
+    }
+
+    /// HKDF info for the AES-256-GCM key.
+    pub fn info_encryption_key(self) -> &'static [u8] {
+        match self {
+            Revision::V1 => b"lockbox-sealed-1 encryption key",
+            Revision::V2 => b"lockbox-sealed-2 encryption key",
+        }
+    }
+
+    /// HKDF info prefix for the commitment (followed by the AAD).
+    pub fn info_commitment(self) -> &'static [u8] {
+        match self {
+            Revision::V1 => b"lockbox-sealed-1 key commitment",
+            Revision::V2 => b"lockbox-sealed-2 key commitment",
+        }
+    }
+}
+
+/// Where a sealed item belongs: what its binding context names besides the user's
+/// pairs. `store` is bound by [`Revision::V2`] and must be `None` for [`Revision::V1`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding<'a> {
+    /// The format revision.
+    pub revision: Revision,
+    /// The secret's name.
+    pub name: &'a SecretName,
+    /// The version.
+    pub version: Version,
+    /// The store identity (`lockbox-sealed-2`).
+    pub store: Option<&'a str>,
+}
+
+impl Binding<'_> {
+    /// The binding context: `user` plus the reserved pairs. It is the KMS
+    /// `EncryptionContext`; its canonical encoding is the AAD. Fails when `store`
+    /// does not suit the revision, or `user` holds a reserved key.
+    pub fn context(&self, user: &EncryptionContext) -> Result<EncryptionContext> {
+        if let Some(key) = user
+            .keys()
+            .find(|k| k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+        {
+            // Only reachable by passing a binding context (the KMS context) back in.
+            return Err(Error::InvalidContext {
+                reason: format!(
+                    "context key {key:?} is reserved; pass the user context, not the KMS context"
+                ),
+            });
+        }
+        let mut ctx = user.clone();
+        ctx.insert_reserved(CONTEXT_FORMAT, self.revision.format_id().to_owned());
+        ctx.insert_reserved(CONTEXT_NAME, self.name.as_str().to_owned());
+        ctx.insert_reserved(CONTEXT_VERSION, self.version.to_string());
+        match (self.revision, self.store) {
+            (Revision::V1, None) => {}
+            (Revision::V2, Some(store)) => {
+                check_store(store).map_err(|reason| Error::InvalidValue { reason })?;
+                ctx.insert_reserved(CONTEXT_STORE, store.to_owned());
+            }
+            (Revision::V1, Some(_)) => {
+                return Err(Error::InvalidValue {
+                    reason: format!("{FORMAT_ID_V1} binds no store"),
+                })
+            }
+            (Revision::V2, None) => {
+                return Err(Error::InvalidValue {
+                    reason: format!("{FORMAT_ID} needs the store identity the item belongs to"),
+                })
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+/// Why `store` cannot be a store identity, if it cannot: 1 to [`MAX_STORE_LEN`]
+/// bytes of letters, digits and `_ . : / = + @ -` (what a DynamoDB tag value and an
+/// IAM condition carry without escaping).
+pub fn check_store(store: &str) -> std::result::Result<(), String> {
+    if store.is_empty() || store.len() > MAX_STORE_LEN {
+        return Err(format!(
+            "a store identity is 1 to {MAX_STORE_LEN} bytes long, not {}",
+            store.len()
+        ));
+    }
+    if let Some(c) = store
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_.:/=+@-".contains(*c)))
+    {
+        return Err(format!(
+            "a store identity holds letters, digits and _ . : / = + @ - only, not {:?}",
+            c
+        ));
+    }
+    Ok(())
 }
 
 /// The sealed-format attributes of an item, decoded and checked.
 pub(crate) struct Parsed {
+    pub(crate) revision: Revision,
+    pub(crate) store: Option<String>,
     pub(crate) wrapped_key: Vec<u8>,
     pub(crate) context_keys: Vec<String>,
     salt: [u8; SALT_LEN],
@@ -86,8 +206,8 @@ pub(crate) struct Parsed {
     contents: Vec<u8>,
 }
 
-/// Check the presence, type and length of every sealed-format attribute.
-pub(crate) fn parse(name: &SecretName, item: &Attributes) -> Result<Parsed> {
+/// Check the presence, type and length of every attribute of a `revision` item.
+pub(crate) fn parse(name: &SecretName, revision: Revision, item: &Attributes) -> Result<Parsed> {
     let bad = |reason: String| Error::integrity(name, reason);
     let binary = |attr: &str| -> Result<&[u8]> {
         match item.get(attr) {
@@ -156,7 +276,25 @@ pub(crate) fn parse(name: &SecretName, item: &Attributes) -> Result<Parsed> {
             )))
         }
     };
+    let store = match (revision, item.get(STORE)) {
+        // The first revision knows no `store`: like any unknown attribute, ignored.
+        (Revision::V1, _) => None,
+        (Revision::V2, Some(Attr::S(store))) => {
+            check_store(store)
+                .map_err(|reason| bad(format!("attribute `{STORE}` is not valid: {reason}")))?;
+            Some(store.clone())
+        }
+        (Revision::V2, None) => return Err(bad(format!("attribute `{STORE}` is missing"))),
+        (Revision::V2, Some(other)) => {
+            return Err(bad(format!(
+                "attribute `{STORE}` is {}, expected a string (S)",
+                other.type_tag()
+            )))
+        }
+    };
     Ok(Parsed {
+        revision,
+        store,
         wrapped_key: wrapped_key.to_vec(),
         context_keys,
         salt,
@@ -194,43 +332,32 @@ struct Derived {
 }
 
 /// HKDF-SHA256: extract with `salt`, then expand the GCM key and the commitment.
-fn derive(data_key: &[u8], salt: &[u8], aad: &[u8]) -> Derived {
+fn derive(revision: Revision, data_key: &[u8], salt: &[u8], aad: &[u8]) -> Derived {
     let hkdf = Hkdf::<Sha256>::new(Some(salt), data_key);
     let mut key = Zeroizing::new([0u8; 32]);
-    hkdf.expand(INFO_ENCRYPTION_KEY, key.as_mut_slice())
+    hkdf.expand(revision.info_encryption_key(), key.as_mut_slice())
         .expect("32 bytes is a valid HKDF-SHA256 output length");
     let mut commitment = [0u8; COMMITMENT_LEN];
-    hkdf.expand_multi_info(&[INFO_COMMITMENT, aad], &mut commitment)
+    hkdf.expand_multi_info(&[revision.info_commitment(), aad], &mut commitment)
         .expect("32 bytes is a valid HKDF-SHA256 output length");
     Derived { key, commitment }
 }
 
 /// Encrypt `plaintext` and add `format`, `key`, `salt`, `nonce`, `commitment`,
-/// `contents` and (when the user context has pairs) `context_keys` to `item`.
-/// Draws the salt (32 bytes), then the nonce (12 bytes) from `rng`.
-#[allow(clippy::too_many_arguments)] // the envelope's inputs, each distinct
+/// `contents`, (`lockbox-sealed-2`) `store` and (when the user context has pairs)
+/// `context_keys` to `item`. Draws the salt (32 bytes), then the nonce (12 bytes)
+/// from `rng`.
 pub(crate) fn seal_into<R: RngCore + CryptoRng>(
     item: &mut Attributes,
-    name: &SecretName,
-    version: Version,
+    binding: &Binding<'_>,
     user: &EncryptionContext,
     plaintext: &[u8],
     data_key: &[u8],
     wrapped_key: &[u8],
     rng: &mut R,
 ) -> Result<()> {
-    if let Some(key) = user
-        .keys()
-        .find(|k| k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
-    {
-        // Only reachable by passing a binding context (the KMS context) back in.
-        return Err(Error::InvalidContext {
-            reason: format!(
-                "context key {key:?} is reserved; pass the user context, not the KMS context"
-            ),
-        });
-    }
-    if version.get() == 0 {
+    let aad = binding.context(user)?.canonical_bytes();
+    if binding.version.get() == 0 {
         return Err(Error::InvalidVersion {
             version: "0".into(),
             reason: "sealed items are written with versions from 1".into(),
@@ -252,8 +379,7 @@ pub(crate) fn seal_into<R: RngCore + CryptoRng>(
     rng.fill_bytes(&mut salt);
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
-    let aad = binding_context(name, version, user).canonical_bytes();
-    let derived = derive(data_key, &salt, &aad);
+    let derived = derive(binding.revision, data_key, &salt, &aad);
     let contents = Aes256Gcm::new_from_slice(derived.key.as_slice())
         .expect("a 32-byte key")
         .encrypt(
@@ -266,12 +392,15 @@ pub(crate) fn seal_into<R: RngCore + CryptoRng>(
         .map_err(|_| Error::InvalidValue {
             reason: "the value is too large for AES-GCM".into(),
         })?;
-    item.insert(FORMAT.into(), Attr::S(FORMAT_ID.into()));
+    item.insert(FORMAT.into(), Attr::S(binding.revision.format_id().into()));
     item.insert(KEY.into(), Attr::B(wrapped_key.to_vec()));
     item.insert(SALT.into(), Attr::B(salt.to_vec()));
     item.insert(NONCE.into(), Attr::B(nonce.to_vec()));
     item.insert(COMMITMENT.into(), Attr::B(derived.commitment.to_vec()));
     item.insert(CONTENTS.into(), Attr::B(contents));
+    if let Some(store) = binding.store {
+        item.insert(STORE.into(), Attr::S(store.to_owned()));
+    }
     if !user.is_empty() {
         item.insert(
             CONTEXT_KEYS.into(),
@@ -289,15 +418,30 @@ fn kms_error(message: String) -> Error {
     }
 }
 
+/// The binding a parsed item claims: its name and version as stored, its revision
+/// and (`lockbox-sealed-2`) its `store` attribute.
+pub(crate) fn binding_of<'a>(
+    name: &'a SecretName,
+    version: Version,
+    parsed: &'a Parsed,
+) -> Binding<'a> {
+    Binding {
+        revision: parsed.revision,
+        name,
+        version,
+        store: parsed.store.as_deref(),
+    }
+}
+
 /// Check the context keys, recompute and compare the commitment in constant time,
 /// and only then decrypt and authenticate with GCM.
 pub(crate) fn open(
-    name: &SecretName,
-    version: Version,
+    binding: &Binding<'_>,
     parsed: &Parsed,
     user: &EncryptionContext,
     data_key: &[u8],
 ) -> Result<SecretValue> {
+    let name = binding.name;
     check_context_keys(name, parsed, user)?;
     if data_key.len() != DATA_KEY_LEN {
         return Err(Error::integrity(
@@ -308,8 +452,8 @@ pub(crate) fn open(
             ),
         ));
     }
-    let aad = binding_context(name, version, user).canonical_bytes();
-    let derived = derive(data_key, &parsed.salt, &aad);
+    let aad = binding.context(user)?.canonical_bytes();
+    let derived = derive(binding.revision, data_key, &parsed.salt, &aad);
     if !bool::from(derived.commitment.ct_eq(&parsed.commitment)) {
         return Err(Error::integrity(
             name,
@@ -361,12 +505,31 @@ mod tests {
         c
     }
 
+    const STORE_ID: &str = "000000000000/credential-store";
+
+    fn binding(n: &SecretName, version: Version) -> Binding<'_> {
+        Binding {
+            revision: Revision::V2,
+            name: n,
+            version,
+            store: Some(STORE_ID),
+        }
+    }
+
+    fn v1(n: &SecretName, version: Version) -> Binding<'_> {
+        Binding {
+            revision: Revision::V1,
+            name: n,
+            version,
+            store: None,
+        }
+    }
+
     fn sealed(user: &EncryptionContext, plaintext: &[u8]) -> Attributes {
         let mut item = Attributes::new();
         seal_into(
             &mut item,
-            &name(),
-            v(3),
+            &binding(&name(), v(3)),
             user,
             plaintext,
             &[7; 32],
@@ -377,6 +540,7 @@ mod tests {
         item
     }
 
+    /// Open `item` as if it were `n` at `version` (its stored store identity and revision).
     fn open_item(
         item: &Attributes,
         n: &SecretName,
@@ -384,7 +548,8 @@ mod tests {
         user: &EncryptionContext,
         key: &[u8],
     ) -> Result<SecretValue> {
-        open(n, version, &parse(n, item)?, user, key)
+        let parsed = parse(n, Revision::V2, item)?;
+        open(&binding_of(n, version, &parsed), &parsed, user, key)
     }
 
     #[test]
@@ -399,8 +564,8 @@ mod tests {
         );
         let user = ctx(&[("env", "prod")]);
         let name = SecretName::new("prod/db/password").unwrap();
-        let aad = binding_context(&name, v(42), &user).canonical_bytes();
-        let derived = derive(&data_key, &salt, &aad);
+        let aad = v1(&name, v(42)).context(&user).unwrap().canonical_bytes();
+        let derived = derive(Revision::V1, &data_key, &salt, &aad);
         assert_eq!(
             hex::encode(derived.key.as_slice()),
             "02d23e68bdb4d1cf3b4ac497419d4b7bebc046794c0027af8e0f5ad1c7bcd09b"
@@ -409,11 +574,29 @@ mod tests {
             hex::encode(derived.commitment),
             "c33a40da242fafc6bd7c75b8ebee5b608fa7fd6f55c55fd7d3556165e0e9ebec"
         );
+        // The same inputs in lockbox-sealed-2, sealed for store 111122223333/prod-secrets.
+        let store = "111122223333/prod-secrets";
+        let binding = Binding {
+            store: Some(store),
+            ..binding(&name, v(42))
+        };
+        let aad = binding.context(&user).unwrap().canonical_bytes();
+        let derived = derive(Revision::V2, &data_key, &salt, &aad);
+        assert_eq!(
+            hex::encode(derived.key.as_slice()),
+            "a3f5a004cd55800ac1febb827e10e3f2862161d7cf2f556627d7a84c6f379da0"
+        );
+        assert_eq!(
+            hex::encode(derived.commitment),
+            "52520744185efbc090417c31a59e4129599fd915f2c81c44db42b3291cc5941f"
+        );
     }
 
     #[test]
     fn binding_context_adds_reserved_pairs() {
-        let b = binding_context(&name(), v(42), &ctx(&[("env", "prod"), ("zone", "a")]));
+        let b = v1(&name(), v(42))
+            .context(&ctx(&[("env", "prod"), ("zone", "a")]))
+            .unwrap();
         let pairs: Vec<_> = b.iter().collect();
         assert_eq!(
             pairs,
@@ -425,6 +608,62 @@ mod tests {
                 ("zone", "a")
             ]
         );
+        let b = binding(&name(), v(42))
+            .context(&ctx(&[("env", "prod"), ("zone", "a")]))
+            .unwrap();
+        let pairs: Vec<_> = b.iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("env", "prod"),
+                ("lockbox-format", "lockbox-sealed-2"),
+                ("lockbox-name", "app/key"),
+                ("lockbox-store", STORE_ID),
+                ("lockbox-version", "42"),
+                ("zone", "a")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_binding_needs_a_store_exactly_when_its_revision_binds_one() {
+        let user = EncryptionContext::new();
+        let n = name();
+        for b in [
+            Binding {
+                store: None,
+                ..binding(&n, v(1))
+            },
+            Binding {
+                store: Some(STORE_ID),
+                ..v1(&n, v(1))
+            },
+            Binding {
+                store: Some(""),
+                ..binding(&n, v(1))
+            },
+            Binding {
+                store: Some("acct/table\n"),
+                ..binding(&n, v(1))
+            },
+        ] {
+            assert!(b.context(&user).is_err(), "{b:?}");
+        }
+        assert!(check_store("123456789012/credential-store").is_ok());
+        assert!(check_store(&"s".repeat(MAX_STORE_LEN + 1)).is_err());
+        assert!(check_store("a b").is_err());
+    }
+
+    #[test]
+    fn an_item_in_another_store_fails_the_commitment() {
+        let user = EncryptionContext::new();
+        let mut item = sealed(&user, b"v");
+        item.insert(STORE.into(), Attr::S("111111111111/staging".into()));
+        let err = open_item(&item, &name(), v(3), &user, &[7; 32]).unwrap_err();
+        assert!(err.to_string().contains("commitment"), "{err}");
+        item.remove(STORE);
+        let err = open_item(&item, &name(), v(3), &user, &[7; 32]).unwrap_err();
+        assert!(err.to_string().contains("`store` is missing"), "{err}");
     }
 
     #[test]
@@ -503,8 +742,7 @@ mod tests {
             let mut item = Attributes::new();
             assert!(seal_into(
                 &mut item,
-                &name(),
-                version,
+                &binding(&name(), version),
                 &user,
                 b"v",
                 key,
@@ -518,13 +756,14 @@ mod tests {
 
     #[test]
     fn seal_refuses_a_binding_context_as_user_context() {
-        let binding = binding_context(&name(), v(3), &ctx(&[("env", "prod")]));
+        let kms_context = binding(&name(), v(3))
+            .context(&ctx(&[("env", "prod")]))
+            .unwrap();
         let mut item = Attributes::new();
         let err = seal_into(
             &mut item,
-            &name(),
-            v(3),
-            &binding,
+            &binding(&name(), v(3)),
+            &kms_context,
             b"v",
             &[7; 32],
             b"blob",
@@ -546,11 +785,17 @@ mod tests {
         ] {
             let mut i = item.clone();
             i.insert(CONTEXT_KEYS.into(), bad);
-            assert!(matches!(parse(&name(), &i), Err(Error::Integrity { .. })));
+            assert!(matches!(
+                parse(&name(), Revision::V2, &i),
+                Err(Error::Integrity { .. })
+            ));
         }
         // DynamoDB returns sets in any order.
         let mut i = sealed(&ctx(&[("a", "1"), ("b", "2")]), b"v");
         i.insert(CONTEXT_KEYS.into(), Attr::Ss(vec!["b".into(), "a".into()]));
-        assert_eq!(parse(&name(), &i).unwrap().context_keys, ["a", "b"]);
+        assert_eq!(
+            parse(&name(), Revision::V2, &i).unwrap().context_keys,
+            ["a", "b"]
+        );
     }
 }

@@ -10,9 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lockbox::backend::{DataKey, KeyService, MemoryKeyService};
+use lockbox::backend::{DataKey, KeyService, MemoryKeyService, UnwrappedKey};
 use lockbox::{EncryptionContext, SecretName};
-use zeroize::Zeroizing;
 
 #[derive(Debug)]
 pub struct ObservedKeys {
@@ -73,7 +72,7 @@ impl KeyService for ObservedKeys {
         name: &SecretName,
         wrapped: &[u8],
         context: &EncryptionContext,
-    ) -> lockbox::Result<Zeroizing<Vec<u8>>> {
+    ) -> lockbox::Result<UnwrappedKey> {
         self.decrypts.fetch_add(1, Ordering::SeqCst);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -82,6 +81,10 @@ impl KeyService for ObservedKeys {
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.decrypt_data_key(name, wrapped, context).await
+    }
+
+    async fn writer_key_arn(&self) -> lockbox::Result<String> {
+        self.inner.writer_key_arn().await
     }
 
     fn finishing(&self) {

@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd;
+mod envnames;
 mod exec;
 mod exit;
 mod local;

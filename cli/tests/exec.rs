@@ -893,3 +893,120 @@ fn a_failed_re_check_keeps_the_child_running_on_what_it_has() {
     assert!(err.contains("rot ($V): access denied"), "{err}");
     assert!(!err.contains("second") && !err.contains("first"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// Hardening: names derived from secret names, the program's lookup, references
+// only where asked, files in shared directories, the supervisor's death, values
+// an environment variable cannot carry.
+
+/// An executable script at `path`.
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `exec` may not let a secret's name choose a variable that changes how the
+/// child loads or where it connects: the review's `--prefix app/` case, where
+/// bash would have run `BASH_ENV`'s command substitution before the script.
+#[test]
+fn secret_names_never_choose_a_variable_that_changes_how_programs_load_or_connect() {
+    let r = Remote::start();
+    let pwned = r.home().join("pwned-by-bash-env");
+    r.put("app/ld_preload", "/nonexistent/CANARY-evil.so", &[]);
+    r.put("app/path", "/nonexistent/CANARY-evilbin", &[]);
+    r.put("app/bash_env", &format!("$(id > {})", pwned.display()), &[]);
+    r.put("app/lockbox_table", "CANARY-attacker-table", &[]);
+    r.put("app/db.user", "user", &[]);
+    let marker = r.home().join("started");
+    let script = r.home().join("app.sh");
+    write_script(
+        &script,
+        &format!("#!/bin/bash\ntouch {}\n", marker.display()),
+    );
+    let out = r.exec(&["--prefix", "app/", "--", script.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!marker.exists(), "the child was started");
+    assert!(!pwned.exists(), "BASH_ENV ran");
+    assert!(out.stdout.is_empty());
+    for want in [
+        "app/ld_preload ($LD_PRELOAD): protected variable",
+        "app/path ($PATH): protected variable",
+        "app/bash_env ($BASH_ENV): protected variable",
+        "app/lockbox_table ($LOCKBOX_TABLE): protected variable",
+        "--env LD_PRELOAD=app/ld_preload",
+        "4 of 5",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!err.contains("CANARY") && !err.contains("id >"), "{err}");
+
+    // Mapped explicitly (flag or manifest), the variable is the operator's choice.
+    r.put("ok/path", "/opt/ok/bin", &[]);
+    r.put("ok/token", "tok", &[]);
+    let out = r.exec(&[
+        "--prefix",
+        "ok/",
+        "--env",
+        "PATH=ok/path",
+        "--env",
+        "LOCKBOX_TABLE=ok/token",
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    assert_eq!(env["PATH"], "/opt/ok/bin");
+    assert_eq!(env["TOKEN"], "tok");
+    assert_eq!(env["LOCKBOX_TABLE"], "tok");
+    let manifest = r.home().join("ok.toml");
+    std::fs::write(&manifest, "prefix = [\"ok/\"]\n[env]\nPATH = \"ok/path\"\n").unwrap();
+    let out = r.exec(&[
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env_map(&out.stdout)["PATH"], "/opt/ok/bin");
+}
+
+/// `getall`, `export` and a wildcard `get` in the env formats refuse names that
+/// would become such variables, naming each, and print nothing.
+#[test]
+fn env_formats_refuse_names_that_become_protected_variables() {
+    let r = Remote::start();
+    r.put("path", "/CANARY/evilbin", &[]);
+    r.put("ld.preload", "/CANARY/evil.so", &[]);
+    r.put("bash-env", "$(id)CANARY", &[]);
+    r.put("db.password", "pw", &[]);
+    for args in [
+        &["getall", "-f", "env"][..],
+        &["getall", "-f", "dotenv"],
+        &["export", "-f", "env"],
+        &["export", "-f", "dotenv"],
+        &["get", "*", "-f", "env"],
+    ] {
+        let out = r.run(args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: all or nothing");
+        for want in [
+            "path ($PATH)",
+            "ld.preload ($LD_PRELOAD)",
+            "bash-env ($BASH_ENV)",
+            "nothing was printed",
+        ] {
+            assert!(err.contains(want), "{args:?}: {want:?} not in:\n{err}");
+        }
+        assert!(
+            !err.contains("CANARY") && !err.contains("db.password"),
+            "{err}"
+        );
+    }
+    // Other formats carry names as they are.
+    let out = r.ok(&["getall", "-f", "json"], b"");
+    assert!(out.contains("\"path\": \"/CANARY/evilbin\""), "{out}");
+    let out = r.ok(&["get", "db*", "-f", "env"], b"");
+    assert_eq!(out, "export DB_PASSWORD='pw'\n");
+}

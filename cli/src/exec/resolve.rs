@@ -211,6 +211,29 @@ fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -
         if explicit.contains(&target) {
             continue;
         }
+        // Whoever may write the table chooses these names, not the operator.
+        if let Some(rule) = crate::envnames::protected(&var) {
+            let how = if rule == var {
+                String::new()
+            } else {
+                format!(" (one of {rule})")
+            };
+            for n in &names {
+                let shown = lockbox::escape_untrusted(n);
+                failures.push(Failure {
+                    what: shown.clone().into_owned(),
+                    targets: vec![format!("${var}")],
+                    class: "protected variable",
+                    code: exit::USAGE,
+                    reason: format!(
+                        "{var}{how} is {}, so a secret's name may not choose it; rename the \
+                         secret, or map the variable explicitly with --env {var}={shown}",
+                        crate::envnames::PROTECTED
+                    ),
+                });
+            }
+            continue;
+        }
         if names.len() > 1 && !spec.allow_collisions {
             failures.push(Failure {
                 what: format!("${var}"),

@@ -1,0 +1,235 @@
+//! Environment variables a secret's *name* may not choose, and what a variable's
+//! value can carry, in one place for `exec` and the `env`/`dotenv` map formats.
+//!
+//! A name derived from a secret's name (`exec --prefix`, `getall -f env`) is
+//! chosen by whoever may write the table, not by the operator. The protected
+//! variables below change how a program is loaded, which code an interpreter or
+//! a shell runs first, where a program connects or whom it trusts, or lockbox's
+//! and AWS's own configuration; a derived name that is one of them is refused.
+//! An operator who means it maps the variable explicitly (`exec --env VAR=NAME`,
+//! the manifest's `env`). docs/CLI.md lists the same names (a test checks it).
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+/// Protected names, exactly.
+pub const EXACT: &[&str] = &[
+    // The shell and the programs it finds.
+    "PATH",
+    "HOME",
+    "SHELL",
+    "ENV",
+    "BASH_ENV",
+    "IFS",
+    "PS4",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "CDPATH",
+    // The C library: character-set modules, tunables, the resolver, files.
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "HOSTALIASES",
+    "LOCALDOMAIN",
+    "RES_OPTIONS",
+    "TMPDIR",
+    "TZDIR",
+    "LANG",
+    "LANGUAGE",
+    "LOCPATH",
+    "NLSPATH",
+    // Interpreters and runtimes: code loaded or run before the program's own.
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "NODE_EXTRA_CA_CERTS",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    // Whom TLS trusts.
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+];
+
+/// Protected name prefixes (`LD_*`).
+pub const PREFIXES: &[&str] = &[
+    "LD_",
+    "DYLD_",
+    "BASH_FUNC_",
+    "LC_",
+    "PYTHON",
+    "PERL5",
+    "SSL_CERT_",
+    "GIT_",
+    "AWS_",
+    "LOCKBOX_",
+    "CREDSTASH_",
+];
+
+/// Protected name suffixes (`*_PROXY`, in either case).
+pub const SUFFIXES: &[&str] = &["_PROXY"];
+
+/// What a protected variable does, for messages.
+pub const PROTECTED: &str = "a variable that changes how a program loads or where it connects";
+
+/// The rule that protects `var` (`"PATH"`, `"LD_*"`, `"*_PROXY"`), if any.
+/// Compared in upper case: names derived from secret names are upper case, and
+/// some programs read the lower-case proxy variables too.
+pub fn protected(var: &str) -> Option<String> {
+    let upper = var.to_ascii_uppercase();
+    if let Some(name) = EXACT.iter().find(|n| **n == upper) {
+        return Some((*name).to_owned());
+    }
+    if let Some(p) = PREFIXES.iter().find(|p| upper.starts_with(*p)) {
+        return Some(format!("{p}*"));
+    }
+    SUFFIXES
+        .iter()
+        .find(|s| upper.ends_with(*s))
+        .map(|s| format!("*{s}"))
+}
+
+/// Refuse a map for the `env`/`dotenv` formats when a secret's name would set a
+/// protected variable; names each (never a value).
+pub fn check_map(map: &BTreeMap<&str, &str>) -> Result<()> {
+    let mut protected_names = Vec::new();
+    for name in map.keys() {
+        let var = crate::output::shell_var(name);
+        let shown = lockbox::escape_untrusted(name);
+        if protected(&var).is_some() {
+            protected_names.push(format!("\n  {shown} (${var})"));
+        }
+    }
+    if protected_names.is_empty() {
+        return Ok(());
+    }
+    let (whose, them) = if protected_names.len() == 1 {
+        ("this secret's name", "it")
+    } else {
+        ("these secrets' names", "them")
+    };
+    let mut m =
+        format!("nothing was printed: {whose} would become {PROTECTED} (docs/CLI.md lists them):");
+    m.extend(protected_names.iter().map(String::as_str));
+    m.push_str(&format!(
+        "\n  rename {them}, read {them} with -f json, yaml or csv, or map a variable \
+         explicitly with `lockbox exec --env VAR=NAME`"
+    ));
+    Err(crate::exit::usage(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_names() {
+        for var in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "LD_AUDIT",
+            "DYLD_INSERT_LIBRARIES",
+            "PATH",
+            "BASH_ENV",
+            "ENV",
+            "BASH_FUNC_X__",
+            "IFS",
+            "PS4",
+            "SHELL",
+            "HOME",
+            "NODE_OPTIONS",
+            "NODE_PATH",
+            "PYTHONPATH",
+            "PYTHONSTARTUP",
+            "PYTHONWARNINGS",
+            "PERL5OPT",
+            "PERL5LIB",
+            "PERLLIB",
+            "RUBYOPT",
+            "RUBYLIB",
+            "JAVA_TOOL_OPTIONS",
+            "_JAVA_OPTIONS",
+            "JDK_JAVA_OPTIONS",
+            "GCONV_PATH",
+            "HTTP_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "AWS_ENDPOINT_URL",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "LOCKBOX_TABLE",
+            "CREDSTASH_DEFAULT_TABLE",
+            "TMPDIR",
+            "LANG",
+            "LC_ALL",
+            "LOCPATH",
+            "NLSPATH",
+            "TZDIR",
+            "GIT_SSH_COMMAND",
+            "GLIBC_TUNABLES",
+        ] {
+            assert!(protected(var).is_some(), "{var}");
+        }
+        for var in [
+            "DB_PASSWORD",
+            "API_KEY",
+            "TOKEN",
+            "PATHS",
+            "MY_PATH",
+            "HOMEPAGE",
+            "LDAP_URL",
+            "PROXY_URL",
+            "ENVIRONMENT",
+            "_9LIVES",
+        ] {
+            assert_eq!(protected(var), None, "{var}");
+        }
+        assert_eq!(protected("LD_PRELOAD").as_deref(), Some("LD_*"));
+        assert_eq!(protected("path").as_deref(), Some("PATH"));
+        assert_eq!(protected("http_proxy").as_deref(), Some("*_PROXY"));
+    }
+
+    #[test]
+    fn maps_name_every_protected_name_and_no_value() {
+        let mut map = BTreeMap::new();
+        map.insert("path", "CANARY-1");
+        map.insert("ld.preload", "CANARY-2");
+        map.insert("db.password", "CANARY-4");
+        let err = check_map(&map).unwrap_err().to_string();
+        assert!(
+            err.starts_with("nothing was printed: these secrets' names"),
+            "{err}"
+        );
+        assert!(err.contains("\n  path ($PATH)"), "{err}");
+        assert!(err.contains("\n  ld.preload ($LD_PRELOAD)"), "{err}");
+        assert!(
+            !err.contains("CANARY") && !err.contains("db.password"),
+            "{err}"
+        );
+        map.remove("path");
+        map.remove("ld.preload");
+        assert!(check_map(&map).is_ok());
+    }
+
+    #[test]
+    fn the_documentation_lists_every_protected_name() {
+        let doc = include_str!("../../docs/CLI.md");
+        for name in EXACT {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/CLI.md lacks `{name}`"
+            );
+        }
+        for p in PREFIXES {
+            assert!(doc.contains(&format!("`{p}*`")), "docs/CLI.md lacks `{p}*`");
+        }
+        for s in SUFFIXES {
+            assert!(doc.contains(&format!("`*{s}`")), "docs/CLI.md lacks `*{s}`");
+        }
+    }
+}

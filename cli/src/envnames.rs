@@ -75,6 +75,11 @@ pub const SUFFIXES: &[&str] = &["_PROXY"];
 /// What a protected variable does, for messages.
 pub const PROTECTED: &str = "a variable that changes how a program loads or where it connects";
 
+/// Why a value cannot go in an environment variable: a NUL byte. The same
+/// words in `exec`'s failure and in the map formats' error.
+pub const NUL_VALUE: &str =
+    "the value holds a NUL byte, which an environment variable cannot carry";
+
 /// The rule that protects `var` (`"PATH"`, `"LD_*"`, `"*_PROXY"`), if any.
 /// Compared in upper case: names derived from secret names are upper case, and
 /// some programs read the lower-case proxy variables too.
@@ -93,31 +98,50 @@ pub fn protected(var: &str) -> Option<String> {
 }
 
 /// Refuse a map for the `env`/`dotenv` formats when a secret's name would set a
-/// protected variable; names each (never a value).
+/// protected variable, or a value holds a NUL byte (which a shell silently
+/// drops); names each secret, never a value.
 pub fn check_map(map: &BTreeMap<&str, &str>) -> Result<()> {
     let mut protected_names = Vec::new();
-    for name in map.keys() {
+    let mut nul = Vec::new();
+    for (name, value) in map {
         let var = crate::output::shell_var(name);
         let shown = lockbox::escape_untrusted(name);
         if protected(&var).is_some() {
             protected_names.push(format!("\n  {shown} (${var})"));
         }
+        if value.contains('\0') {
+            nul.push(format!("\n  {shown}: {NUL_VALUE}"));
+        }
     }
-    if protected_names.is_empty() {
+    if protected_names.is_empty() && nul.is_empty() {
         return Ok(());
     }
-    let (whose, them) = if protected_names.len() == 1 {
-        ("this secret's name", "it")
-    } else {
-        ("these secrets' names", "them")
-    };
-    let mut m =
-        format!("nothing was printed: {whose} would become {PROTECTED} (docs/CLI.md lists them):");
-    m.extend(protected_names.iter().map(String::as_str));
-    m.push_str(&format!(
-        "\n  rename {them}, read {them} with -f json, yaml or csv, or map a variable \
-         explicitly with `lockbox exec --env VAR=NAME`"
-    ));
+    let mut m = String::from("nothing was printed");
+    if !protected_names.is_empty() {
+        let (whose, them) = if protected_names.len() == 1 {
+            ("this secret's name", "it")
+        } else {
+            ("these secrets' names", "them")
+        };
+        m.push_str(&format!(
+            ": {whose} would become {PROTECTED} (docs/CLI.md lists them):"
+        ));
+        m.extend(protected_names.iter().map(String::as_str));
+        m.push_str(&format!(
+            "\n  rename {them}, read {them} with -f json, yaml or csv, or map a variable \
+             explicitly with `lockbox exec --env VAR=NAME`"
+        ));
+    }
+    if !nul.is_empty() {
+        m.push_str(if protected_names.is_empty() {
+            ": "
+        } else {
+            "\nand "
+        });
+        m.push_str("a value cannot be written as a variable:");
+        m.extend(nul.iter().map(String::as_str));
+        m.push_str("\n  read it with -f json, or on its own with `lockbox get NAME > FILE`");
+    }
     Err(crate::exit::usage(m))
 }
 
@@ -195,10 +219,11 @@ mod tests {
     }
 
     #[test]
-    fn maps_name_every_protected_name_and_no_value() {
+    fn maps_name_every_protected_name_and_nul_value_and_no_value() {
         let mut map = BTreeMap::new();
         map.insert("path", "CANARY-1");
         map.insert("ld.preload", "CANARY-2");
+        map.insert("nul", "CANARY\0-3");
         map.insert("db.password", "CANARY-4");
         let err = check_map(&map).unwrap_err().to_string();
         assert!(
@@ -207,12 +232,20 @@ mod tests {
         );
         assert!(err.contains("\n  path ($PATH)"), "{err}");
         assert!(err.contains("\n  ld.preload ($LD_PRELOAD)"), "{err}");
+        let nul = format!("a value cannot be written as a variable:\n  nul: {NUL_VALUE}\n");
+        assert!(err.contains(&format!("\nand {nul}")), "{err}");
         assert!(
             !err.contains("CANARY") && !err.contains("db.password"),
             "{err}"
         );
         map.remove("path");
         map.remove("ld.preload");
+        let err = check_map(&map).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("nothing was printed: {nul}")),
+            "{err}"
+        );
+        map.remove("nul");
         assert!(check_map(&map).is_ok());
     }
 

@@ -1010,3 +1010,34 @@ fn env_formats_refuse_names_that_become_protected_variables() {
     let out = r.ok(&["get", "db*", "-f", "env"], b"");
     assert_eq!(out, "export DB_PASSWORD='pw'\n");
 }
+
+/// A NUL byte cannot go in a variable: the env formats refuse it with the
+/// message `exec` gives, and print nothing.
+#[test]
+fn env_formats_refuse_a_nul_byte_as_exec_does() {
+    let r = Remote::start();
+    r.put("nul/value", "CANARY\0tail", &[]);
+    r.put("plain", "p", &[]);
+    let sentence = "holds a NUL byte, which an environment variable cannot carry";
+    for args in [
+        &["getall", "-f", "env"][..],
+        &["getall", "-f", "dotenv"],
+        &["export", "-f", "env"],
+        &["export", "-f", "dotenv"],
+        &["get", "nul*", "-f", "env"],
+    ] {
+        let out = r.run(args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(err.contains("nul/value"), "{args:?}: {err}");
+        assert!(err.contains(sentence), "{args:?}: {err}");
+        assert!(!err.contains("CANARY") && !err.contains("tail"), "{err}");
+    }
+    let out = r.exec(&["--env", "X=nul/value", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(sentence), "{}", stderr(&out));
+    // JSON carries it.
+    let out = r.ok(&["getall", "-f", "json"], b"");
+    assert!(out.contains("CANARY\\u0000tail"), "{out}");
+}

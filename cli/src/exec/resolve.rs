@@ -396,9 +396,7 @@ pub async fn resolve(
                     targets: vec![b.target.to_string()],
                     class: "unusable value",
                     code: exit::USAGE,
-                    reason: "the value holds a NUL byte, which an environment variable \
-                             cannot carry; deliver it with --file"
-                        .into(),
+                    reason: format!("{}; deliver it with --file", crate::envnames::NUL_VALUE),
                 });
                 continue;
             }

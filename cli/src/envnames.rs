@@ -97,6 +97,20 @@ pub fn protected(var: &str) -> Option<String> {
         .map(|s| format!("*{s}"))
 }
 
+/// The kernel's limit on one `NAME=value` string of an environment, its NUL
+/// included (`MAX_ARG_STRLEN`: 32 pages, 131,072 bytes with 4 KiB pages).
+pub fn max_entry_len() -> usize {
+    32 * rustix::param::page_size()
+}
+
+/// Whether `NAME=value` (with `value_len` bytes) fits in one environment string.
+pub fn fits(var: &str, value_len: usize) -> bool {
+    var.len()
+        .saturating_add(value_len)
+        .saturating_add("=".len() + 1)
+        <= max_entry_len()
+}
+
 /// Refuse a map for the `env`/`dotenv` formats when a secret's name would set a
 /// protected variable, or a value holds a NUL byte (which a shell silently
 /// drops); names each secret, never a value.
@@ -216,6 +230,15 @@ mod tests {
         assert_eq!(protected("LD_PRELOAD").as_deref(), Some("LD_*"));
         assert_eq!(protected("path").as_deref(), Some("PATH"));
         assert_eq!(protected("http_proxy").as_deref(), Some("*_PROXY"));
+    }
+
+    #[test]
+    fn the_kernel_limit_counts_the_name_the_equals_sign_and_the_nul() {
+        let max = max_entry_len();
+        assert!(max >= 131_072);
+        assert!(fits("BIG", max - "BIG=".len() - 1));
+        assert!(!fits("BIG", max - "BIG=".len()));
+        assert!(!fits("BIG", usize::MAX));
     }
 
     #[test]

@@ -1041,3 +1041,58 @@ fn env_formats_refuse_a_nul_byte_as_exec_does() {
     let out = r.ok(&["getall", "-f", "json"], b"");
     assert!(out.contains("CANARY\\u0000tail"), "{out}");
 }
+
+/// A value longer than the kernel's per-string limit (`MAX_ARG_STRLEN`, the
+/// `NAME=value` and its NUL) is refused before the start, naming the secret and
+/// suggesting --file; one byte less fits.
+#[test]
+fn a_value_too_long_for_an_environment_variable_fails_closed_naming_it() {
+    let r = Remote::start();
+    let limit = 32 * rustix::param::page_size();
+    let big = "x".repeat(140_000.max(limit + 1));
+    r.put("app/big", &big, &[]);
+    r.put("app/small", "s", &[]);
+    let fits = "y".repeat(limit - "FITS=".len() - 1);
+    r.put("fits", &fits, &[]);
+    r.put("fits-not", &format!("{fits}y"), &[]);
+    for (args, want) in [
+        (
+            &["--env", "BIG=app/big"][..],
+            "app/big ($BIG): unusable value",
+        ),
+        (&["--prefix", "app/"], "app/big ($BIG): unusable value"),
+        (
+            &["--env", "FITS=fits-not"],
+            "fits-not ($FITS): unusable value",
+        ),
+    ] {
+        let err = assert_not_started(&r, args, 2);
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+        assert!(err.contains("--file"), "{err}");
+        assert!(!err.contains("xxxxxxxx") && !err.contains("yyyyyyyy"));
+    }
+    let out = r.exec(&[
+        "--env",
+        "FITS=fits",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf %s \"$FITS\" | wc -c",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        fits.len().to_string()
+    );
+    // A file carries it.
+    let shm = shm_dir();
+    let file = shm.path().join("big");
+    let decl = format!("{}=app/big", file.display());
+    let count = format!("wc -c < {}", file.display());
+    let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", &count]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        big.len().to_string()
+    );
+}

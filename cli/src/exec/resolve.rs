@@ -389,7 +389,22 @@ pub async fn resolve(
     let mut resolved = Resolved::default();
     for (b, i) in bindings.iter().zip(&slot) {
         let Some(s) = &secrets[*i] else { continue };
-        if let Target::Env(_) = &b.target {
+        if let Target::Env(var) = &b.target {
+            // execve would fail with E2BIG after the fork: say which and why first.
+            if !crate::envnames::fits(var, s.value.expose_secret().len()) {
+                failures.push(Failure {
+                    what: ref_text(&unique[*i]),
+                    targets: vec![b.target.to_string()],
+                    class: "unusable value",
+                    code: exit::USAGE,
+                    reason: format!(
+                        "the value is too long for an environment variable (the kernel takes \
+                         at most {} bytes for NAME=value); deliver it with --file",
+                        crate::envnames::max_entry_len() - 1
+                    ),
+                });
+                continue;
+            }
             if s.value.expose_secret().contains(&0) {
                 failures.push(Failure {
                     what: ref_text(&unique[*i]),

@@ -1096,3 +1096,61 @@ fn a_value_too_long_for_an_environment_variable_fails_closed_naming_it() {
         big.len().to_string()
     );
 }
+
+/// The program is looked up in lockbox's own PATH, never in the PATH a secret
+/// gives the child, in both process models; argv[0] stays as given.
+#[test]
+fn the_program_is_found_with_lockbox_s_own_path_never_a_secret_s() {
+    let r = Remote::start();
+    let real = r.home().join("real");
+    let evil = r.home().join("evil");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::create_dir(&evil).unwrap();
+    write_script(&real.join("myserver"), "#!/bin/sh\necho real-server\n");
+    write_script(&evil.join("myserver"), "#!/bin/sh\necho evil-server\n");
+    write_script(&evil.join("onlyevil"), "#!/bin/sh\necho evil-server\n");
+    r.put("app/path", evil.to_str().unwrap(), &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=app/path", shm.path().join("f").display());
+    let lockbox_path = format!("{}:/usr/bin:/bin", real.display());
+    for model in [&[][..], &["--file", &decl][..]] {
+        let run = |program: &[&str]| {
+            let mut args = vec!["exec", "--env", "PATH=app/path"];
+            args.extend_from_slice(model);
+            args.push("--");
+            args.extend_from_slice(program);
+            let mut c = r.cmd(&args);
+            c.env("PATH", &lockbox_path);
+            run_with_stdin(&mut c, b"")
+        };
+        let out = run(&["myserver"]);
+        assert!(out.status.success(), "{model:?}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "real-server\n",
+            "{model:?}"
+        );
+        // Only on the secret's PATH: not found, as any missing program.
+        let out = run(&["onlyevil"]);
+        assert_eq!(out.status.code(), Some(127), "{model:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{model:?}");
+        assert!(
+            stderr(&out).contains("cannot start onlyevil"),
+            "{}",
+            stderr(&out)
+        );
+        // argv[0] as given, the child's PATH the secret's.
+        let out = run(&[
+            "sh",
+            "-c",
+            "/usr/bin/tr '\\0' '\\n' < /proc/$$/cmdline | /usr/bin/head -n 1; echo \"$PATH\"",
+        ]);
+        assert!(out.status.success(), "{model:?}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("sh\n{}\n", evil.display()),
+            "{model:?}"
+        );
+    }
+    assert!(!shm.path().join("f").exists());
+}

@@ -40,7 +40,9 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
             message: failed.message(&launch.label()),
         })?;
     if args.watch.is_none() && !spec.has_files() {
-        let command = launch.command(&resolved);
+        let command = launch
+            .command(&resolved)
+            .map_err(|e| launch.start_error(&e))?;
         return Ok(Done::Exec(Box::new((command, launch))));
     }
     let watch = args.watch.map(|interval| Watch {

@@ -187,11 +187,26 @@ fn every_declaration_form_and_exactly_the_declared_values() {
             ("TOKEN", "tok"),
             ("API_KEY", "key"),
             ("DB_USER", "user"),
-            ("INHERITED", "inh"),
             ("HOME", r.home().to_str().unwrap()),
         ])
     );
     assert!(!file.exists(), "the file outlived the child");
+
+    // A reference, in a variable named for it (never under --pristine, where
+    // INHERITED above was neither resolved nor passed on).
+    let mut c = r.cmd(&[
+        "exec",
+        "--context",
+        "env=prod",
+        "--env-ref",
+        "INHERITED",
+        "--",
+        "/usr/bin/env",
+    ]);
+    c.env("INHERITED", "lockbox://from/inherited");
+    let out = run_with_stdin(&mut c, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env_map(&out.stdout)["INHERITED"], "inh");
 
     // YAML and JSON manifests, and --context on the command line.
     let yaml = r.home().join("m.yaml");
@@ -272,7 +287,7 @@ fn unresolved_and_bad_references_are_never_passed_on() {
         ("lockbox://", 2),
         ("lockbox://a@b@*", 2),
     ] {
-        let mut c = r.cmd(&["exec", "--", "/bin/sh", "-c", &script]);
+        let mut c = r.cmd(&["exec", "--env-ref", "REF", "--", "/bin/sh", "-c", &script]);
         c.env("REF", value);
         let out = run_with_stdin(&mut c, b"");
         assert_eq!(out.status.code(), Some(code), "{value}: {}", stderr(&out));
@@ -1153,4 +1168,79 @@ fn the_program_is_found_with_lockbox_s_own_path_never_a_secret_s() {
         );
     }
     assert!(!shm.path().join("f").exists());
+}
+
+/// A `lockbox://` value is resolved only in a variable the operator names
+/// (`--env-ref`, the manifest's `refs`), never under `--pristine`; any other
+/// is neither resolved nor passed on (the review's CI variable, whose value an
+/// outsider chooses, such as a merge request's title).
+#[test]
+fn references_are_resolved_only_in_variables_the_operator_names() {
+    let r = Remote::start();
+    r.put("db/password", "CANARY-db-password", &[]);
+    r.put("db/url", "postgres://db", &[]);
+    for extra in [&[][..], &["--pristine"]] {
+        let mut args = vec!["exec", "--env", "S=db/url"];
+        args.extend_from_slice(extra);
+        args.extend(["--", "/usr/bin/env"]);
+        let mut c = r.cmd(&args);
+        c.env("CI_MERGE_REQUEST_TITLE", "lockbox://db/password")
+            .env("KEEP_ME", "yes");
+        let out = run_with_stdin(&mut c, b"");
+        let err = stderr(&out);
+        assert!(out.status.success(), "{extra:?}: {err}");
+        let env = env_map(&out.stdout);
+        assert_eq!(env["S"], "postgres://db", "{extra:?}");
+        assert!(!env.contains_key("CI_MERGE_REQUEST_TITLE"), "{extra:?}");
+        assert_eq!(env.contains_key("KEEP_ME"), extra.is_empty(), "{extra:?}");
+        let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        assert!(!all.contains("CANARY"), "{extra:?}: resolved:\n{all}");
+        assert!(
+            !all.contains("lockbox://db"),
+            "{extra:?}: passed on:\n{all}"
+        );
+        assert!(
+            err.contains("CI_MERGE_REQUEST_TITLE"),
+            "{extra:?}: no warning:\n{err}"
+        );
+        assert!(!err.contains("db/password"), "{extra:?}: {err}");
+    }
+
+    // Named with --env-ref, or in the manifest's refs: resolved. A named
+    // variable with a plain value is passed on as it is.
+    let manifest = r.home().join("refs.toml");
+    std::fs::write(&manifest, "refs = [\"DB_URL\", \"PLAIN\"]\n").unwrap();
+    let m = manifest.to_str().unwrap();
+    for args in [
+        &["--env-ref", "DB_URL", "--env-ref", "PLAIN"][..],
+        &["--manifest", m],
+    ] {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(args);
+        full.extend(["--", "/usr/bin/env"]);
+        let mut c = r.cmd(&full);
+        c.env("DB_URL", "lockbox://db/url")
+            .env("PLAIN", "not-a-reference")
+            .env("OTHER", "lockbox://db/password");
+        let out = run_with_stdin(&mut c, b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let env = env_map(&out.stdout);
+        assert_eq!(env["DB_URL"], "postgres://db", "{args:?}");
+        assert_eq!(env["PLAIN"], "not-a-reference", "{args:?}");
+        assert!(!env.contains_key("OTHER"), "{args:?}");
+    }
+
+    // Under --pristine a named reference is refused: declare the secret instead.
+    for args in [
+        &["--pristine", "--env-ref", "DB_URL"][..],
+        &["--pristine", "--manifest", m],
+        &["--env-ref", "1BAD"],
+    ] {
+        let mut full = args.to_vec();
+        full.extend(["--", "/bin/true"]);
+        let mut c = r.cmd(&[&["exec"][..], &full].concat());
+        c.env("DB_URL", "lockbox://db/url");
+        let out = run_with_stdin(&mut c, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
 }

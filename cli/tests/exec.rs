@@ -1244,3 +1244,85 @@ fn references_are_resolved_only_in_variables_the_operator_names() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// Runs `lockbox ARGS` as PID 1 of a new PID namespace (so its PID is known in
+/// advance), or `None` where one cannot be created.
+fn as_pid_1(r: &Remote, args: &[&str]) -> Option<Output> {
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        return None;
+    }
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", common::BIN])
+        .args(["--endpoint-url", &r.endpoint])
+        .args(args)
+        .env_clear()
+        .env("HOME", r.home())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1");
+    Some(run_with_stdin(&mut c, b""))
+}
+
+/// `--file` in a shared, sticky directory: another user's planted temporary
+/// names cannot block the start, a target planted by someone else is refused
+/// with a clear message, and stale temporaries of ours are swept.
+#[test]
+fn files_in_a_shared_directory_cannot_be_blocked_or_hijacked() {
+    let r = Remote::start();
+    r.put("tls/key", "PEM", &[]);
+    let shm = shm_dir();
+    std::fs::set_permissions(shm.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let target = shm.path().join("tls.key");
+    let decl = format!("{}=tls/key", target.display());
+    let read = format!("cat {}", target.display());
+    let args = ["exec", "--file", &decl, "--", "/bin/sh", "-c", &read];
+
+    // Temporary names a predictable scheme would use (PID 1 in a new namespace,
+    // and the next PIDs here), planted as directories no one removes as files.
+    let mut pids = vec![1u32];
+    if let Ok(last) = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid") {
+        let last: u32 = last.trim().parse().unwrap();
+        pids.extend(last + 1..last + 400);
+    }
+    for p in pids {
+        let planted = shm.path().join(format!(".tls.key.lockbox-{p}.tmp"));
+        std::fs::create_dir(&planted).unwrap();
+        std::fs::write(planted.join("x"), "planted").unwrap();
+    }
+    // A stale temporary of ours, left by a supervisor killed mid-write (no such PID).
+    let stale = shm.path().join(".tls.key.lockbox-4999999-0123abcd.tmp");
+    std::fs::write(&stale, "stale").unwrap();
+    let out = as_pid_1(&r, &args).unwrap_or_else(|| r.run(&args, b""));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PEM");
+    assert!(!target.exists());
+    assert!(!stale.exists(), "the stale temporary was not swept");
+
+    // A target another user planted: refused before anything is read.
+    if rustix::process::geteuid().is_root() {
+        std::fs::write(&target, "planted").unwrap();
+        std::os::unix::fs::chown(&target, Some(65534), Some(65534)).unwrap();
+        let marker = r.home().join("started");
+        let touch = format!("touch {}", marker.display());
+        let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", &touch]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{} exists and was not written by this lockbox; remove it or choose another path",
+                target.display()
+            )),
+            "{err}"
+        );
+        assert!(!marker.exists());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "planted");
+    } else {
+        eprintln!("skipping the planted-target half: it needs root to plant another user's file");
+    }
+}

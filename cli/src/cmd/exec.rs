@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
             no_path: args.no_path,
             no_home: args.no_home,
         },
+        allow_disk: args.allow_disk,
     };
     let resolved = resolve(&ctx.lockbox, &spec, args.deadline, Default::default())
         .await

@@ -40,6 +40,8 @@ pub struct Launch {
     pub inherited: Vec<(OsString, OsString)>,
     /// What of it the child gets.
     pub policy: EnvPolicy,
+    /// `--allow-disk`: files may go on a disk-backed filesystem.
+    pub allow_disk: bool,
 }
 
 impl Launch {
@@ -246,7 +248,7 @@ pub async fn supervise(
     mut resolved: Resolved,
     watch: Option<Watch<'_>>,
 ) -> Result<u8> {
-    let mut files = Files::default();
+    let mut files = Files::new(launch.allow_disk);
     write_files(&mut files, &resolved)?;
     // Registered before the child exists, so no signal or SIGCHLD is missed.
     let mut signals = Signals::register()?;

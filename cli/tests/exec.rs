@@ -1326,3 +1326,43 @@ fn files_in_a_shared_directory_cannot_be_blocked_or_hijacked() {
         eprintln!("skipping the planted-target half: it needs root to plant another user's file");
     }
 }
+
+/// Kills the process `pid` on drop, if it still runs.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// When the supervisor is killed outright (SIGKILL, the OOM killer), its child
+/// gets SIGTERM instead of running on unsupervised.
+#[test]
+fn a_supervised_child_gets_sigterm_when_the_supervisor_is_killed() {
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=s", shm.path().join("f").display());
+    let ready = r.home().join("ready");
+    let termed = r.home().join("termed");
+    let script = format!(
+        "trap 'touch {t}; exit 0' TERM; echo $$ > {r}.tmp; mv {r}.tmp {r}; while :; do sleep 0.05; done",
+        t = termed.display(),
+        r = ready.display()
+    );
+    let mut g = spawn(r.cmd(&["exec", "--file", &decl, "--", "/bin/sh", "-c", &script]));
+    wait_for(20, "the child", || ready.exists());
+    let child: i32 = std::fs::read_to_string(&ready)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _child = KillOnDrop(child);
+    let pid = rustix::process::Pid::from_child(&g.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    assert_eq!(wait_exit(&mut g, 10).signal(), Some(9));
+    wait_for(20, "the child's SIGTERM", || termed.exists());
+}

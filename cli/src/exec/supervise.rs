@@ -22,6 +22,7 @@ use super::env::{child_env, EnvPolicy};
 use super::files::Files;
 use super::resolve::{resolve, Failed, Resolved, LOG};
 use super::spec::{OnChange, Spec, Target, SIGNALS};
+use super::trampoline;
 use crate::exit::Coded;
 
 /// How long a child has to exit after SIGTERM before it gets SIGKILL (restart).
@@ -68,6 +69,38 @@ impl Launch {
         Ok(c)
     }
 
+    /// [`Launch::command`] for a supervised child: started through lockbox's own
+    /// binary as a [`trampoline`](super::trampoline), which asks for SIGTERM when
+    /// the supervisor dies before it becomes the command. Without `/proc`, the
+    /// command is started directly (and lockbox warns that it would outlive a
+    /// supervisor killed outright).
+    pub fn supervised_command(
+        &self,
+        resolved: &Resolved,
+    ) -> std::io::Result<std::process::Command> {
+        let direct = self.command(resolved)?;
+        if !Path::new(trampoline::SELF_EXE).exists() {
+            tracing::warn!(
+                "{} is missing, so {} cannot be given a parent-death signal: it would keep \
+                 running if lockbox were killed with SIGKILL",
+                trampoline::SELF_EXE,
+                self.label()
+            );
+            return Ok(direct);
+        }
+        let mut c = std::process::Command::new(trampoline::SELF_EXE);
+        c.arg0("lockbox")
+            .args(trampoline::args(
+                std::process::id(),
+                direct.get_program(),
+                &self.program,
+            ))
+            .args(&self.args)
+            .env_clear()
+            .envs(child_env(&self.inherited, self.policy, resolved));
+        Ok(c)
+    }
+
     /// Why the program could not be started: 127 when it is not found, else 126
     /// (the shell's codes).
     pub fn start_error(&self, e: &std::io::Error) -> anyhow::Error {
@@ -87,13 +120,22 @@ impl Launch {
 /// execvp's search path when `PATH` is unset (glibc's `_CS_PATH`).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
-/// The file `program` names: itself when it holds a `/`, else the first
+/// The file `program` names: itself when it holds a `/` (checked to be an
+/// executable file, so both process models fail alike before starting), else the first
 /// executable regular file of that name in `path`'s directories (an empty entry
 /// is the current directory), as execvp searches them. Not found: `NotFound`;
 /// found but none executable: `PermissionDenied`.
 fn find_program(program: &OsStr, path: Option<&OsStr>) -> std::io::Result<PathBuf> {
+    let executable = |p: &Path| -> std::io::Result<()> {
+        if !std::fs::metadata(p)?.is_file() {
+            return Err(rustix::io::Errno::ACCESS.into());
+        }
+        Ok(rustix::fs::access(p, rustix::fs::Access::EXEC_OK)?)
+    };
     if program.as_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(program));
+        let program = PathBuf::from(program);
+        executable(&program)?;
+        return Ok(program);
     }
     let mut denied = None;
     if !program.is_empty() {
@@ -105,14 +147,9 @@ fn find_program(program: &OsStr, path: Option<&OsStr>) -> std::io::Result<PathBu
                 Path::new(OsStr::from_bytes(dir))
             };
             let candidate = dir.join(program);
-            match std::fs::metadata(&candidate) {
-                Ok(m) if m.is_file() => {
-                    match rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK) {
-                        Ok(()) => return Ok(candidate),
-                        Err(e) => denied = Some(std::io::Error::from(e)),
-                    }
-                }
-                Ok(_) => denied = Some(std::io::Error::from(rustix::io::Errno::ACCESS)),
+            match executable(&candidate) {
+                Ok(()) => return Ok(candidate),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = Some(e),
                 Err(_) => {}
             }
         }
@@ -209,7 +246,7 @@ fn reap(child: Pid, pid1: bool) -> Option<WaitStatus> {
 
 fn spawn(launch: &Launch, resolved: &Resolved) -> Result<Pid> {
     let child = launch
-        .command(resolved)
+        .supervised_command(resolved)
         .and_then(|mut c| c.spawn())
         .map_err(|e| launch.start_error(&e))?;
     let pid = Pid::from_child(&child);
@@ -351,8 +388,13 @@ mod tests {
             std::io::ErrorKind::NotFound
         );
         assert_eq!(find("").unwrap_err().kind(), std::io::ErrorKind::NotFound);
-        // A path is taken as it is.
-        assert_eq!(find("./x/y").unwrap(), PathBuf::from("./x/y"));
+        // A path is taken as it is, if it is an executable file.
+        let given = b.join("prog").into_os_string();
+        assert_eq!(find_program(&given, None).unwrap(), b.join("prog"));
+        assert_eq!(
+            find("./x/y").unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
         // No PATH: execvp's default.
         assert_eq!(
             find_program(OsStr::new("sh"), None).unwrap().parent(),

@@ -374,7 +374,7 @@ pub struct ExecArgs {
     /// from the rest of its name: upper-cased, other characters as `_`
     #[arg(long = "prefix", value_name = "PREFIX")]
     pub prefix: Vec<String>,
-    /// Resolve VAR's inherited value if it is a reference (lockbox://NAME[@VERSION]);
+    /// Resolve VAR's inherited value if it is a reference (`lockbox://NAME[@VERSION]`);
     /// no other variable's value is ever resolved (repeatable; not with --pristine)
     #[arg(long = "env-ref", value_name = "VAR", conflicts_with = "pristine")]
     pub env_ref: Vec<String>,

@@ -393,7 +393,7 @@ pub async fn resolve(
             // execve would fail with E2BIG after the fork: say which and why first.
             if !crate::envnames::fits(var, s.value.expose_secret().len()) {
                 failures.push(Failure {
-                    what: ref_text(&unique[*i]),
+                    what: lockbox::escape_untrusted(&ref_text(&unique[*i])).into_owned(),
                     targets: vec![b.target.to_string()],
                     class: "unusable value",
                     code: exit::USAGE,
@@ -407,7 +407,7 @@ pub async fn resolve(
             }
             if s.value.expose_secret().contains(&0) {
                 failures.push(Failure {
-                    what: ref_text(&unique[*i]),
+                    what: lockbox::escape_untrusted(&ref_text(&unique[*i])).into_owned(),
                     targets: vec![b.target.to_string()],
                     class: "unusable value",
                     code: exit::USAGE,

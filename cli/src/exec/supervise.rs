@@ -53,7 +53,7 @@ impl Launch {
 
     /// The child's command with its environment built from scratch. The program
     /// is looked up in lockbox's own `PATH` first, so a `PATH` given to the child
-    /// (a secret) never chooses what runs; argv[0] stays as given.
+    /// (a secret) never chooses what runs; `argv[0]` stays as given.
     pub fn command(&self, resolved: &Resolved) -> std::io::Result<std::process::Command> {
         let lockbox_path = self
             .inherited
@@ -70,7 +70,7 @@ impl Launch {
     }
 
     /// [`Launch::command`] for a supervised child: started through lockbox's own
-    /// binary as a [`trampoline`](super::trampoline), which asks for SIGTERM when
+    /// binary as a [`trampoline`], which asks for SIGTERM when
     /// the supervisor dies before it becomes the command. Without `/proc`, the
     /// command is started directly (and lockbox warns that it would outlive a
     /// supervisor killed outright).

@@ -5,7 +5,7 @@
 //! Linux's `PR_SET_PDEATHSIG` asks for a signal when the parent dies, but it is
 //! set by the child itself, between fork and exec, which std allows only in an
 //! `unsafe` `pre_exec` hook (the workspace forbids `unsafe`). So the supervisor
-//! starts its own binary (`/proc/self/exe`) with [`MARKER`] as argv[1]; that
+//! starts its own binary (`/proc/self/exe`) with [`MARKER`] as `argv[1]`; that
 //! process, before anything else in `main`, sets the signal (SIGTERM), checks
 //! that its parent is still the supervisor, and replaces itself with the
 //! command (`execve` keeps the setting). Its environment is already the
@@ -15,14 +15,14 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
 use std::process::ExitCode;
 
-/// argv[1] that makes `lockbox` this trampoline (not a command anyone types).
+/// `argv[1]` that makes `lockbox` this trampoline (not a command anyone types).
 pub const MARKER: &str = "__lockbox-exec-child";
 
 /// Where the supervisor finds its own binary (in the forked child, still lockbox).
 pub const SELF_EXE: &str = "/proc/self/exe";
 
 /// The arguments after [`MARKER`]: the supervisor's PID, the program's path,
-/// the command's argv[0], then its arguments.
+/// the command's `argv[0]`, then its arguments.
 pub fn args(supervisor: u32, program: &OsStr, argv0: &OsStr) -> [OsString; 4] {
     [
         MARKER.into(),
@@ -32,7 +32,7 @@ pub fn args(supervisor: u32, program: &OsStr, argv0: &OsStr) -> [OsString; 4] {
     ]
 }
 
-/// When argv[1] is [`MARKER`]: arm the signal and exec the command; returns
+/// When `argv[1]` is [`MARKER`]: arm the signal and exec the command; returns
 /// only the exit code of a failure. `None` otherwise (a normal `lockbox` run).
 pub fn run_if_asked() -> Option<ExitCode> {
     let mut argv = std::env::args_os().skip(1);

@@ -55,13 +55,7 @@ impl Launch {
     /// is looked up in lockbox's own `PATH` first, so a `PATH` given to the child
     /// (a secret) never chooses what runs; `argv[0]` stays as given.
     pub fn command(&self, resolved: &Resolved) -> std::io::Result<std::process::Command> {
-        let lockbox_path = self
-            .inherited
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.as_os_str());
-        let program = find_program(&self.program, lockbox_path)?;
-        let mut c = std::process::Command::new(program);
+        let mut c = std::process::Command::new(self.program_path()?);
         c.arg0(&self.program)
             .args(&self.args)
             .env_clear()
@@ -78,7 +72,6 @@ impl Launch {
         &self,
         resolved: &Resolved,
     ) -> std::io::Result<std::process::Command> {
-        let direct = self.command(resolved)?;
         if !Path::new(trampoline::SELF_EXE).exists() {
             tracing::warn!(
                 "{} is missing, so {} cannot be given a parent-death signal: it would keep \
@@ -86,19 +79,30 @@ impl Launch {
                 trampoline::SELF_EXE,
                 self.label()
             );
-            return Ok(direct);
+            return self.command(resolved);
         }
+        let program = self.program_path()?;
         let mut c = std::process::Command::new(trampoline::SELF_EXE);
         c.arg0("lockbox")
             .args(trampoline::args(
                 std::process::id(),
-                direct.get_program(),
+                program.as_os_str(),
                 &self.program,
             ))
             .args(&self.args)
             .env_clear()
             .envs(child_env(&self.inherited, self.policy, resolved));
         Ok(c)
+    }
+
+    /// The program's file, found in lockbox's own `PATH`.
+    fn program_path(&self) -> std::io::Result<PathBuf> {
+        let lockbox_path = self
+            .inherited
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_os_str());
+        find_program(&self.program, lockbox_path)
     }
 
     /// Why the program could not be started: 127 when it is not found, else 126

@@ -407,7 +407,7 @@ pub struct ExportArgs {
 #[command(after_help = "Examples:\n  \
         lockbox exec --env DB_PASSWORD=prod/db/password -- /app/server\n  \
         lockbox exec --prefix prod/app/ --file /dev/shm/tls.key=prod/tls/key -- /app/server\n  \
-        DB_PASSWORD=lockbox://prod/db/password@3 lockbox exec -- /app/server\n  \
+        DB_PASSWORD=lockbox://prod/db/password@3 lockbox exec --env-ref DB_PASSWORD -- /app/server\n  \
         lockbox exec --manifest /etc/lockbox.toml --watch 5m --on-change signal:SIGHUP -- /app/server\n\n\
         If any secret cannot be read the command is not started; every failure is named \
         on stderr and the exit code is that of the most severe class (5, then 4, 3, 2, 6, 1). \
@@ -421,6 +421,10 @@ pub struct ExecArgs {
     /// from the rest of its name: upper-cased, other characters as `_`
     #[arg(long = "prefix", value_name = "PREFIX")]
     pub prefix: Vec<String>,
+    /// Resolve VAR's inherited value if it is a reference (`lockbox://NAME[@VERSION]`);
+    /// no other variable's value is ever resolved (repeatable; not with --pristine)
+    #[arg(long = "env-ref", value_name = "VAR", conflicts_with = "pristine")]
+    pub env_ref: Vec<String>,
     /// Write secret NAME to PATH (mode 0400, on a memory-backed filesystem), removed
     /// when the command exits
     #[arg(long = "file", value_name = "PATH=NAME[@VERSION]")]

@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd;
+mod envnames;
 mod exec;
 mod exit;
 mod local;
@@ -23,6 +24,10 @@ const DEFAULT_TABLE: &str = "credential-store";
 const DEFAULT_KEY: &str = "alias/credstash";
 
 fn main() -> ExitCode {
+    // A child `exec` supervises, on its way to becoming the command.
+    if let Some(code) = exec::trampoline::run_if_asked() {
+        return code;
+    }
     install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -61,6 +61,7 @@ pub fn render_map(map: &TextMap<'_>, format: MapFormat) -> Result<Zeroizing<Stri
             out.push_str(std::str::from_utf8(&bytes).expect("CSV of UTF-8 fields is UTF-8"));
         }
         MapFormat::Dotenv | MapFormat::Env => {
+            crate::envnames::check_map(map)?;
             shell::render(map, format == MapFormat::Env, &mut out)
                 .map_err(|c| crate::exit::usage(c.to_string()))?;
         }

@@ -187,11 +187,26 @@ fn every_declaration_form_and_exactly_the_declared_values() {
             ("TOKEN", "tok"),
             ("API_KEY", "key"),
             ("DB_USER", "user"),
-            ("INHERITED", "inh"),
             ("HOME", r.home().to_str().unwrap()),
         ])
     );
     assert!(!file.exists(), "the file outlived the child");
+
+    // A reference, in a variable named for it (never under --pristine, where
+    // INHERITED above was neither resolved nor passed on).
+    let mut c = r.cmd(&[
+        "exec",
+        "--context",
+        "env=prod",
+        "--env-ref",
+        "INHERITED",
+        "--",
+        "/usr/bin/env",
+    ]);
+    c.env("INHERITED", "lockbox://from/inherited");
+    let out = run_with_stdin(&mut c, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env_map(&out.stdout)["INHERITED"], "inh");
 
     // YAML and JSON manifests, and --context on the command line.
     let yaml = r.home().join("m.yaml");
@@ -272,7 +287,7 @@ fn unresolved_and_bad_references_are_never_passed_on() {
         ("lockbox://", 2),
         ("lockbox://a@b@*", 2),
     ] {
-        let mut c = r.cmd(&["exec", "--", "/bin/sh", "-c", &script]);
+        let mut c = r.cmd(&["exec", "--env-ref", "REF", "--", "/bin/sh", "-c", &script]);
         c.env("REF", value);
         let out = run_with_stdin(&mut c, b"");
         assert_eq!(out.status.code(), Some(code), "{value}: {}", stderr(&out));
@@ -893,4 +908,462 @@ fn a_failed_re_check_keeps_the_child_running_on_what_it_has() {
     assert!(err.contains("re-check failed"), "{err}");
     assert!(err.contains("rot ($V): access denied"), "{err}");
     assert!(!err.contains("second") && !err.contains("first"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Hardening: names derived from secret names, the program's lookup, references
+// only where asked, files in shared directories, the supervisor's death, values
+// an environment variable cannot carry.
+
+/// An executable script at `path`.
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `exec` may not let a secret's name choose a variable that changes how the
+/// child loads or where it connects: the review's `--prefix app/` case, where
+/// bash would have run `BASH_ENV`'s command substitution before the script.
+#[test]
+fn secret_names_never_choose_a_variable_that_changes_how_programs_load_or_connect() {
+    let r = Remote::start();
+    let pwned = r.home().join("pwned-by-bash-env");
+    r.put("app/ld_preload", "/nonexistent/CANARY-evil.so", &[]);
+    r.put("app/path", "/nonexistent/CANARY-evilbin", &[]);
+    r.put("app/bash_env", &format!("$(id > {})", pwned.display()), &[]);
+    r.put("app/lockbox_table", "CANARY-attacker-table", &[]);
+    r.put("app/db.user", "user", &[]);
+    let marker = r.home().join("started");
+    let script = r.home().join("app.sh");
+    write_script(
+        &script,
+        &format!("#!/bin/bash\ntouch {}\n", marker.display()),
+    );
+    let out = r.exec(&["--prefix", "app/", "--", script.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!marker.exists(), "the child was started");
+    assert!(!pwned.exists(), "BASH_ENV ran");
+    assert!(out.stdout.is_empty());
+    for want in [
+        "app/ld_preload ($LD_PRELOAD): protected variable",
+        "app/path ($PATH): protected variable",
+        "app/bash_env ($BASH_ENV): protected variable",
+        "app/lockbox_table ($LOCKBOX_TABLE): protected variable",
+        "--env LD_PRELOAD=app/ld_preload",
+        "4 of 5",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!err.contains("CANARY") && !err.contains("id >"), "{err}");
+
+    // Mapped explicitly (flag or manifest), the variable is the operator's choice.
+    r.put("ok/path", "/opt/ok/bin", &[]);
+    r.put("ok/token", "tok", &[]);
+    let out = r.exec(&[
+        "--prefix",
+        "ok/",
+        "--env",
+        "PATH=ok/path",
+        "--env",
+        "LOCKBOX_TABLE=ok/token",
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    assert_eq!(env["PATH"], "/opt/ok/bin");
+    assert_eq!(env["TOKEN"], "tok");
+    assert_eq!(env["LOCKBOX_TABLE"], "tok");
+    let manifest = r.home().join("ok.toml");
+    std::fs::write(&manifest, "prefix = [\"ok/\"]\n[env]\nPATH = \"ok/path\"\n").unwrap();
+    let out = r.exec(&[
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env_map(&out.stdout)["PATH"], "/opt/ok/bin");
+}
+
+/// `getall`, `export` and a wildcard `get` in the env formats refuse names that
+/// would become such variables, naming each, and print nothing.
+#[test]
+fn env_formats_refuse_names_that_become_protected_variables() {
+    let r = Remote::start();
+    r.put("path", "/CANARY/evilbin", &[]);
+    r.put("ld.preload", "/CANARY/evil.so", &[]);
+    r.put("bash-env", "$(id)CANARY", &[]);
+    r.put("db.password", "pw", &[]);
+    for args in [
+        &["getall", "-f", "env"][..],
+        &["getall", "-f", "dotenv"],
+        &["export", "-f", "env"],
+        &["export", "-f", "dotenv"],
+        &["get", "*", "-f", "env"],
+    ] {
+        let out = r.run(args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: all or nothing");
+        for want in [
+            "path ($PATH)",
+            "ld.preload ($LD_PRELOAD)",
+            "bash-env ($BASH_ENV)",
+            "nothing was printed",
+        ] {
+            assert!(err.contains(want), "{args:?}: {want:?} not in:\n{err}");
+        }
+        assert!(
+            !err.contains("CANARY") && !err.contains("db.password"),
+            "{err}"
+        );
+    }
+    // Other formats carry names as they are.
+    let out = r.ok(&["getall", "-f", "json"], b"");
+    assert!(out.contains("\"path\": \"/CANARY/evilbin\""), "{out}");
+    let out = r.ok(&["get", "db*", "-f", "env"], b"");
+    assert_eq!(out, "export DB_PASSWORD='pw'\n");
+}
+
+/// A NUL byte cannot go in a variable: the env formats refuse it with the
+/// message `exec` gives, and print nothing.
+#[test]
+fn env_formats_refuse_a_nul_byte_as_exec_does() {
+    let r = Remote::start();
+    r.put("nul/value", "CANARY\0tail", &[]);
+    r.put("plain", "p", &[]);
+    let sentence = "holds a NUL byte, which an environment variable cannot carry";
+    for args in [
+        &["getall", "-f", "env"][..],
+        &["getall", "-f", "dotenv"],
+        &["export", "-f", "env"],
+        &["export", "-f", "dotenv"],
+        &["get", "nul*", "-f", "env"],
+    ] {
+        let out = r.run(args, b"");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(err.contains("nul/value"), "{args:?}: {err}");
+        assert!(err.contains(sentence), "{args:?}: {err}");
+        assert!(!err.contains("CANARY") && !err.contains("tail"), "{err}");
+    }
+    let out = r.exec(&["--env", "X=nul/value", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(sentence), "{}", stderr(&out));
+    // JSON carries it.
+    let out = r.ok(&["getall", "-f", "json"], b"");
+    assert!(out.contains("CANARY\\u0000tail"), "{out}");
+}
+
+/// A value longer than the kernel's per-string limit (`MAX_ARG_STRLEN`, the
+/// `NAME=value` and its NUL) is refused before the start, naming the secret and
+/// suggesting --file; one byte less fits.
+#[test]
+fn a_value_too_long_for_an_environment_variable_fails_closed_naming_it() {
+    let r = Remote::start();
+    let limit = 32 * rustix::param::page_size();
+    let big = "x".repeat(140_000.max(limit + 1));
+    r.put("app/big", &big, &[]);
+    r.put("app/small", "s", &[]);
+    let fits = "y".repeat(limit - "FITS=".len() - 1);
+    r.put("fits", &fits, &[]);
+    r.put("fits-not", &format!("{fits}y"), &[]);
+    for (args, want) in [
+        (
+            &["--env", "BIG=app/big"][..],
+            "app/big ($BIG): unusable value",
+        ),
+        (&["--prefix", "app/"], "app/big ($BIG): unusable value"),
+        (
+            &["--env", "FITS=fits-not"],
+            "fits-not ($FITS): unusable value",
+        ),
+    ] {
+        let err = assert_not_started(&r, args, 2);
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+        assert!(err.contains("--file"), "{err}");
+        assert!(!err.contains("xxxxxxxx") && !err.contains("yyyyyyyy"));
+    }
+    let out = r.exec(&[
+        "--env",
+        "FITS=fits",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf %s \"$FITS\" | wc -c",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        fits.len().to_string()
+    );
+    // A file carries it.
+    let shm = shm_dir();
+    let file = shm.path().join("big");
+    let decl = format!("{}=app/big", file.display());
+    let count = format!("wc -c < {}", file.display());
+    let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", &count]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        big.len().to_string()
+    );
+}
+
+/// The program is looked up in lockbox's own PATH, never in the PATH a secret
+/// gives the child, in both process models; argv[0] stays as given.
+#[test]
+fn the_program_is_found_with_lockbox_s_own_path_never_a_secret_s() {
+    let r = Remote::start();
+    let real = r.home().join("real");
+    let evil = r.home().join("evil");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::create_dir(&evil).unwrap();
+    write_script(&real.join("myserver"), "#!/bin/sh\necho real-server\n");
+    write_script(&evil.join("myserver"), "#!/bin/sh\necho evil-server\n");
+    write_script(&evil.join("onlyevil"), "#!/bin/sh\necho evil-server\n");
+    r.put("app/path", evil.to_str().unwrap(), &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=app/path", shm.path().join("f").display());
+    let lockbox_path = format!("{}:/usr/bin:/bin", real.display());
+    for model in [&[][..], &["--file", &decl][..]] {
+        let run = |program: &[&str]| {
+            let mut args = vec!["exec", "--env", "PATH=app/path"];
+            args.extend_from_slice(model);
+            args.push("--");
+            args.extend_from_slice(program);
+            let mut c = r.cmd(&args);
+            c.env("PATH", &lockbox_path);
+            run_with_stdin(&mut c, b"")
+        };
+        let out = run(&["myserver"]);
+        assert!(out.status.success(), "{model:?}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "real-server\n",
+            "{model:?}"
+        );
+        // Only on the secret's PATH: not found, as any missing program.
+        let out = run(&["onlyevil"]);
+        assert_eq!(out.status.code(), Some(127), "{model:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{model:?}");
+        assert!(
+            stderr(&out).contains("cannot start onlyevil"),
+            "{}",
+            stderr(&out)
+        );
+        // argv[0] as given, the child's PATH the secret's.
+        let out = run(&[
+            "sh",
+            "-c",
+            "/usr/bin/tr '\\0' '\\n' < /proc/$$/cmdline | /usr/bin/head -n 1; echo \"$PATH\"",
+        ]);
+        assert!(out.status.success(), "{model:?}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("sh\n{}\n", evil.display()),
+            "{model:?}"
+        );
+    }
+    assert!(!shm.path().join("f").exists());
+}
+
+/// A `lockbox://` value is resolved only in a variable the operator names
+/// (`--env-ref`, the manifest's `refs`), never under `--pristine`; any other
+/// is neither resolved nor passed on (the review's CI variable, whose value an
+/// outsider chooses, such as a merge request's title).
+#[test]
+fn references_are_resolved_only_in_variables_the_operator_names() {
+    let r = Remote::start();
+    r.put("db/password", "CANARY-db-password", &[]);
+    r.put("db/url", "postgres://db", &[]);
+    for extra in [&[][..], &["--pristine"]] {
+        let mut args = vec!["exec", "--env", "S=db/url"];
+        args.extend_from_slice(extra);
+        args.extend(["--", "/usr/bin/env"]);
+        let mut c = r.cmd(&args);
+        c.env("CI_MERGE_REQUEST_TITLE", "lockbox://db/password")
+            .env("KEEP_ME", "yes");
+        let out = run_with_stdin(&mut c, b"");
+        let err = stderr(&out);
+        assert!(out.status.success(), "{extra:?}: {err}");
+        let env = env_map(&out.stdout);
+        assert_eq!(env["S"], "postgres://db", "{extra:?}");
+        assert!(!env.contains_key("CI_MERGE_REQUEST_TITLE"), "{extra:?}");
+        assert_eq!(env.contains_key("KEEP_ME"), extra.is_empty(), "{extra:?}");
+        let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        assert!(!all.contains("CANARY"), "{extra:?}: resolved:\n{all}");
+        assert!(
+            !all.contains("lockbox://db"),
+            "{extra:?}: passed on:\n{all}"
+        );
+        assert!(
+            err.contains("CI_MERGE_REQUEST_TITLE"),
+            "{extra:?}: no warning:\n{err}"
+        );
+        assert!(!err.contains("db/password"), "{extra:?}: {err}");
+    }
+
+    // Named with --env-ref, or in the manifest's refs: resolved. A named
+    // variable with a plain value is passed on as it is.
+    let manifest = r.home().join("refs.toml");
+    std::fs::write(&manifest, "refs = [\"DB_URL\", \"PLAIN\"]\n").unwrap();
+    let m = manifest.to_str().unwrap();
+    for args in [
+        &["--env-ref", "DB_URL", "--env-ref", "PLAIN"][..],
+        &["--manifest", m],
+    ] {
+        let mut full = vec!["exec"];
+        full.extend_from_slice(args);
+        full.extend(["--", "/usr/bin/env"]);
+        let mut c = r.cmd(&full);
+        c.env("DB_URL", "lockbox://db/url")
+            .env("PLAIN", "not-a-reference")
+            .env("OTHER", "lockbox://db/password");
+        let out = run_with_stdin(&mut c, b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let env = env_map(&out.stdout);
+        assert_eq!(env["DB_URL"], "postgres://db", "{args:?}");
+        assert_eq!(env["PLAIN"], "not-a-reference", "{args:?}");
+        assert!(!env.contains_key("OTHER"), "{args:?}");
+    }
+
+    // Under --pristine a named reference is refused: declare the secret instead.
+    for args in [
+        &["--pristine", "--env-ref", "DB_URL"][..],
+        &["--pristine", "--manifest", m],
+        &["--env-ref", "1BAD"],
+    ] {
+        let mut full = args.to_vec();
+        full.extend(["--", "/bin/true"]);
+        let mut c = r.cmd(&[&["exec"][..], &full].concat());
+        c.env("DB_URL", "lockbox://db/url");
+        let out = run_with_stdin(&mut c, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// Runs `lockbox ARGS` as PID 1 of a new PID namespace (so its PID is known in
+/// advance), or `None` where one cannot be created.
+fn as_pid_1(r: &Remote, args: &[&str]) -> Option<Output> {
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        return None;
+    }
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", common::BIN])
+        .args(["--endpoint-url", &r.endpoint])
+        .args(args)
+        .env_clear()
+        .env("HOME", r.home())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1");
+    Some(run_with_stdin(&mut c, b""))
+}
+
+/// `--file` in a shared, sticky directory: another user's planted temporary
+/// names cannot block the start, a target planted by someone else is refused
+/// with a clear message, and stale temporaries of ours are swept.
+#[test]
+fn files_in_a_shared_directory_cannot_be_blocked_or_hijacked() {
+    let r = Remote::start();
+    r.put("tls/key", "PEM", &[]);
+    let shm = shm_dir();
+    std::fs::set_permissions(shm.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let target = shm.path().join("tls.key");
+    let decl = format!("{}=tls/key", target.display());
+    let read = format!("cat {}", target.display());
+    let args = ["exec", "--file", &decl, "--", "/bin/sh", "-c", &read];
+
+    // Temporary names a predictable scheme would use (PID 1 in a new namespace,
+    // and the next PIDs here), planted as directories no one removes as files.
+    let mut pids = vec![1u32];
+    if let Ok(last) = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid") {
+        let last: u32 = last.trim().parse().unwrap();
+        pids.extend(last + 1..last + 400);
+    }
+    for p in pids {
+        let planted = shm.path().join(format!(".tls.key.lockbox-{p}.tmp"));
+        std::fs::create_dir(&planted).unwrap();
+        std::fs::write(planted.join("x"), "planted").unwrap();
+    }
+    // A stale temporary of ours, left by a supervisor killed mid-write (no such PID).
+    let stale = shm.path().join(".tls.key.lockbox-4999999-0123abcd.tmp");
+    std::fs::write(&stale, "stale").unwrap();
+    let out = as_pid_1(&r, &args).unwrap_or_else(|| r.run(&args, b""));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PEM");
+    assert!(!target.exists());
+    assert!(!stale.exists(), "the stale temporary was not swept");
+
+    // A target another user planted: refused before anything is read.
+    if rustix::process::geteuid().is_root() {
+        std::fs::write(&target, "planted").unwrap();
+        std::os::unix::fs::chown(&target, Some(65534), Some(65534)).unwrap();
+        let marker = r.home().join("started");
+        let touch = format!("touch {}", marker.display());
+        let out = r.exec(&["--file", &decl, "--", "/bin/sh", "-c", &touch]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{} exists and was not written by this lockbox; remove it or choose another path",
+                target.display()
+            )),
+            "{err}"
+        );
+        assert!(!marker.exists());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "planted");
+    } else {
+        eprintln!("skipping the planted-target half: it needs root to plant another user's file");
+    }
+}
+
+/// Kills the process `pid` on drop, if it still runs.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// When the supervisor is killed outright (SIGKILL, the OOM killer), its child
+/// gets SIGTERM instead of running on unsupervised.
+#[test]
+fn a_supervised_child_gets_sigterm_when_the_supervisor_is_killed() {
+    let r = Remote::start();
+    r.put("s", "v", &[]);
+    let shm = shm_dir();
+    let decl = format!("{}=s", shm.path().join("f").display());
+    let ready = r.home().join("ready");
+    let termed = r.home().join("termed");
+    let script = format!(
+        "trap 'touch {t}; exit 0' TERM; echo $$ > {r}.tmp; mv {r}.tmp {r}; while :; do sleep 0.05; done",
+        t = termed.display(),
+        r = ready.display()
+    );
+    let mut g = spawn(r.cmd(&["exec", "--file", &decl, "--", "/bin/sh", "-c", &script]));
+    wait_for(20, "the child", || ready.exists());
+    let child: i32 = std::fs::read_to_string(&ready)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _child = KillOnDrop(child);
+    let pid = rustix::process::Pid::from_child(&g.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    assert_eq!(wait_exit(&mut g, 10).signal(), Some(9));
+    wait_for(20, "the child's SIGTERM", || termed.exists());
 }

@@ -569,7 +569,16 @@ fn every_command(rec: &mut Record, home: &Path, ep: &str, canary: &str) {
     let mut args = vec!["exec", "-vv", "--prefix", "app/"];
     args.extend(["--", "/usr/bin/env"]);
     rec.run("exec --prefix", c(&args), b"", 0, OnStdout);
-    let mut cmd = c(&["exec", "-vv", "--", "/bin/sh", "-c", "printf %s \"$C\""]);
+    let mut cmd = c(&[
+        "exec",
+        "-vv",
+        "--env-ref",
+        "C",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf %s \"$C\"",
+    ]);
     cmd.env("C", "lockbox://app/canary");
     rec.run("exec lockbox:// reference", cmd, b"", 0, OnStdout);
     let manifest = home.join("lockbox.toml");
@@ -1360,11 +1369,18 @@ fn exec_children_inherit_none_of_lockbox_configuration_in_any_process_model() {
         ("LOCKBOX_TEST_PANIC", "not-a-point"),
         ("CREDSTASH_DEFAULT_TABLE", "credential-store"),
         ("REF", "lockbox://app/canary"),
+        ("NOT_NAMED", "lockbox://app/canary"),
     ];
     for (model, extra) in [
-        ("execve", vec![]),
-        ("supervisor (--file)", vec!["--file", decl.as_str()]),
-        ("supervisor (--watch)", vec!["--watch", "1h"]),
+        ("execve", vec!["--env-ref", "REF"]),
+        (
+            "supervisor (--file)",
+            vec!["--env-ref", "REF", "--file", decl.as_str()],
+        ),
+        (
+            "supervisor (--watch)",
+            vec!["--env-ref", "REF", "--watch", "1h"],
+        ),
         ("execve --pristine", vec!["--pristine"]),
     ] {
         let mut args = vec!["exec", "-vv", "--env", "C=app/canary"];
@@ -1384,12 +1400,16 @@ fn exec_children_inherit_none_of_lockbox_configuration_in_any_process_model() {
             Some(canary.as_str()),
             "{model}"
         );
-        // A reference in the environment is a declaration: resolved, never passed on.
+        let pristine = extra.contains(&"--pristine");
+        // A reference in a variable named by --env-ref is a declaration: resolved.
+        // Any other (and every one under --pristine) is neither resolved nor
+        // passed on.
         assert_eq!(
             env.get("REF").map(String::as_str),
-            Some(canary.as_str()),
+            (!pristine).then_some(canary.as_str()),
             "{model}"
         );
+        assert!(!env.contains_key("NOT_NAMED"), "{model}");
         let leaked: Vec<_> = env
             .iter()
             .filter(|(k, v)| {
@@ -1399,13 +1419,12 @@ fn exec_children_inherit_none_of_lockbox_configuration_in_any_process_model() {
             })
             .collect();
         assert!(leaked.is_empty(), "{model}: {leaked:?}");
-        let pristine = extra.contains(&"--pristine");
         // AWS credentials are the app's too (a task role) and pass, except --pristine.
         assert_eq!(env.contains_key("KEEP_ME"), !pristine, "{model}");
         assert_eq!(env.contains_key("AWS_ACCESS_KEY_ID"), !pristine, "{model}");
         if pristine {
             let names: BTreeSet<&str> = env.keys().map(String::as_str).collect();
-            assert_eq!(names, BTreeSet::from(["C", "HOME", "REF"]), "{model}");
+            assert_eq!(names, BTreeSet::from(["C", "HOME"]), "{model}");
         }
         // LOCKBOX_LOG=trace was lockbox's: its stderr has the trace lines.
         assert!(stderr(&out).contains("TRACE"), "{model}");

@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
             no_path: args.no_path,
             no_home: args.no_home,
         },
+        allow_disk: args.allow_disk,
     };
     let resolved = resolve(&ctx.lockbox, &spec, args.deadline, Default::default())
         .await
@@ -40,7 +41,9 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
             message: failed.message(&launch.label()),
         })?;
     if args.watch.is_none() && !spec.has_files() {
-        let command = launch.command(&resolved);
+        let command = launch
+            .command(&resolved)
+            .map_err(|e| launch.start_error(&e))?;
         return Ok(Done::Exec(Box::new((command, launch))));
     }
     let watch = args.watch.map(|interval| Watch {

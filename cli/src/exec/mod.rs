@@ -9,3 +9,4 @@ pub mod hygiene;
 pub mod resolve;
 pub mod spec;
 pub mod supervise;
+pub mod trampoline;

@@ -211,6 +211,29 @@ fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -
         if explicit.contains(&target) {
             continue;
         }
+        // Whoever may write the table chooses these names, not the operator.
+        if let Some(rule) = crate::envnames::protected(&var) {
+            let how = if rule == var {
+                String::new()
+            } else {
+                format!(" (one of {rule})")
+            };
+            for n in &names {
+                let shown = lockbox::escape_untrusted(n);
+                failures.push(Failure {
+                    what: shown.clone().into_owned(),
+                    targets: vec![format!("${var}")],
+                    class: "protected variable",
+                    code: exit::USAGE,
+                    reason: format!(
+                        "{var}{how} is {}, so a secret's name may not choose it; rename the \
+                         secret, or map the variable explicitly with --env {var}={shown}",
+                        crate::envnames::PROTECTED
+                    ),
+                });
+            }
+            continue;
+        }
         if names.len() > 1 && !spec.allow_collisions {
             failures.push(Failure {
                 what: format!("${var}"),
@@ -366,16 +389,29 @@ pub async fn resolve(
     let mut resolved = Resolved::default();
     for (b, i) in bindings.iter().zip(&slot) {
         let Some(s) = &secrets[*i] else { continue };
-        if let Target::Env(_) = &b.target {
-            if s.value.expose_secret().contains(&0) {
+        if let Target::Env(var) = &b.target {
+            // execve would fail with E2BIG after the fork: say which and why first.
+            if !crate::envnames::fits(var, s.value.expose_secret().len()) {
                 failures.push(Failure {
-                    what: ref_text(&unique[*i]),
+                    what: lockbox::escape_untrusted(&ref_text(&unique[*i])).into_owned(),
                     targets: vec![b.target.to_string()],
                     class: "unusable value",
                     code: exit::USAGE,
-                    reason: "the value holds a NUL byte, which an environment variable \
-                             cannot carry; deliver it with --file"
-                        .into(),
+                    reason: format!(
+                        "the value is too long for an environment variable (the kernel takes \
+                         at most {} bytes for NAME=value); deliver it with --file",
+                        crate::envnames::max_entry_len() - 1
+                    ),
+                });
+                continue;
+            }
+            if s.value.expose_secret().contains(&0) {
+                failures.push(Failure {
+                    what: lockbox::escape_untrusted(&ref_text(&unique[*i])).into_owned(),
+                    targets: vec![b.target.to_string()],
+                    class: "unusable value",
+                    code: exit::USAGE,
+                    reason: format!("{}; deliver it with --file", crate::envnames::NUL_VALUE),
                 });
                 continue;
             }

@@ -77,6 +77,8 @@ struct Manifest {
     #[serde(default)]
     prefix: Vec<String>,
     #[serde(default)]
+    refs: Vec<String>,
+    #[serde(default)]
     context: BTreeMap<String, String>,
 }
 
@@ -96,7 +98,8 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     parsed.map_err(|e| {
         usage(format!(
             "the manifest {} is not valid: {e}\n  it takes `env` (VAR = \"NAME[@VERSION]\"), \
-             `files` (PATH = \"NAME[@VERSION]\"), `prefix` (a list) and `context` (KEY = \"VALUE\")",
+             `files` (PATH = \"NAME[@VERSION]\"), `prefix` (a list), `refs` (a list of \
+             variables that may hold lockbox:// references) and `context` (KEY = \"VALUE\")",
             path.display()
         ))
     })
@@ -126,7 +129,11 @@ fn split_decl<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
 }
 
 /// Collect and check every declaration: flags override the manifest, and either
-/// overrides a `lockbox://` reference in the inherited environment.
+/// overrides a `lockbox://` reference in a variable named by `--env-ref` or the
+/// manifest's `refs`. A reference in any other variable is not resolved (its
+/// value may come from anyone who can set an environment variable: a CI job's
+/// merge request title, a pod annotation); [`child_env`](super::env::child_env)
+/// drops it.
 pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec> {
     let manifest = match &args.manifest {
         Some(p) => read_manifest(p)?,
@@ -135,12 +142,40 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
     let mut env: BTreeMap<String, SecretRef> = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, SecretRef> = BTreeMap::new();
 
-    // Lowest precedence first: inherited references.
+    // Lowest precedence first: references, only in the variables named for them.
+    let mut ref_vars = std::collections::BTreeSet::new();
+    for (var, from) in manifest
+        .refs
+        .iter()
+        .map(|v| (v, "the manifest's refs"))
+        .chain(args.env_ref.iter().map(|v| (v, "--env-ref")))
+    {
+        if !valid_var(var) {
+            return Err(usage(format!(
+                "{from} names {var:?}, which is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            )));
+        }
+        if args.pristine {
+            return Err(usage(format!(
+                "{from} names {var}, but --pristine reads no declaration from the inherited \
+                 environment; declare the secret with --env {var}=NAME[@VERSION] instead"
+            )));
+        }
+        ref_vars.insert(var.as_str());
+    }
     for (k, v) in inherited {
         let Some(rest) = v.as_bytes().strip_prefix(REF_SCHEME.as_bytes()) else {
             continue;
         };
         let var = k.to_string_lossy();
+        if !ref_vars.contains(var.as_ref()) {
+            tracing::warn!(
+                "${} holds a lockbox:// reference, which is not resolved (only the variables \
+                 named by --env-ref or the manifest's refs are) and not passed to the command",
+                lockbox::escape_untrusted(&var)
+            );
+            continue;
+        }
         let rest = std::str::from_utf8(rest).map_err(|_| {
             usage(format!(
                 "${var} holds a lockbox:// reference that is not UTF-8"
@@ -326,6 +361,7 @@ mod tests {
         let text = include_str!("../../../examples/container/lockbox.toml");
         let m: Manifest = toml::from_str(text).unwrap();
         assert_eq!(m.prefix, ["prod/app/"]);
+        assert_eq!(m.refs, ["SENTRY_DSN"]);
         assert_eq!(m.env["STRIPE_KEY"], "prod/payments/stripe@3");
         assert_eq!(m.files[Path::new("/dev/shm/tls.key")], "prod/app-tls/key");
         assert_eq!(m.context["env"], "prod");

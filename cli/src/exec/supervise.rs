@@ -3,8 +3,11 @@
 //! forwards signals, reaps zombies when it is PID 1, follows `--watch`, and exits
 //! with the child's status.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::future::Future;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use super::env::{child_env, EnvPolicy};
 use super::files::Files;
 use super::resolve::{resolve, Failed, Resolved, LOG};
 use super::spec::{OnChange, Spec, Target, SIGNALS};
+use super::trampoline;
 use crate::exit::Coded;
 
 /// How long a child has to exit after SIGTERM before it gets SIGKILL (restart).
@@ -37,6 +41,8 @@ pub struct Launch {
     pub inherited: Vec<(OsString, OsString)>,
     /// What of it the child gets.
     pub policy: EnvPolicy,
+    /// `--allow-disk`: files may go on a disk-backed filesystem.
+    pub allow_disk: bool,
 }
 
 impl Launch {
@@ -45,13 +51,58 @@ impl Launch {
         self.program.to_string_lossy().into_owned()
     }
 
-    /// The child's command with its environment built from scratch.
-    pub fn command(&self, resolved: &Resolved) -> std::process::Command {
-        let mut c = std::process::Command::new(&self.program);
-        c.args(&self.args)
+    /// The child's command with its environment built from scratch. The program
+    /// is looked up in lockbox's own `PATH` first, so a `PATH` given to the child
+    /// (a secret) never chooses what runs; `argv[0]` stays as given.
+    pub fn command(&self, resolved: &Resolved) -> std::io::Result<std::process::Command> {
+        let mut c = std::process::Command::new(self.program_path()?);
+        c.arg0(&self.program)
+            .args(&self.args)
             .env_clear()
             .envs(child_env(&self.inherited, self.policy, resolved));
-        c
+        Ok(c)
+    }
+
+    /// [`Launch::command`] for a supervised child: started through lockbox's own
+    /// binary as a [`trampoline`], which asks for SIGTERM when
+    /// the supervisor dies before it becomes the command. Without `/proc`, the
+    /// command is started directly (and lockbox warns that it would outlive a
+    /// supervisor killed outright).
+    pub fn supervised_command(
+        &self,
+        resolved: &Resolved,
+    ) -> std::io::Result<std::process::Command> {
+        if !Path::new(trampoline::SELF_EXE).exists() {
+            tracing::warn!(
+                "{} is missing, so {} cannot be given a parent-death signal: it would keep \
+                 running if lockbox were killed with SIGKILL",
+                trampoline::SELF_EXE,
+                self.label()
+            );
+            return self.command(resolved);
+        }
+        let program = self.program_path()?;
+        let mut c = std::process::Command::new(trampoline::SELF_EXE);
+        c.arg0("lockbox")
+            .args(trampoline::args(
+                std::process::id(),
+                program.as_os_str(),
+                &self.program,
+            ))
+            .args(&self.args)
+            .env_clear()
+            .envs(child_env(&self.inherited, self.policy, resolved));
+        Ok(c)
+    }
+
+    /// The program's file, found in lockbox's own `PATH`.
+    fn program_path(&self) -> std::io::Result<PathBuf> {
+        let lockbox_path = self
+            .inherited
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_os_str());
+        find_program(&self.program, lockbox_path)
     }
 
     /// Why the program could not be started: 127 when it is not found, else 126
@@ -68,6 +119,51 @@ impl Launch {
         }
         .into()
     }
+}
+
+/// execvp's search path when `PATH` is unset (glibc's `_CS_PATH`).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// The file `program` names: itself when it holds a `/` (checked to be an
+/// executable file, so both process models fail alike before starting), else the first
+/// executable regular file of that name in `path`'s directories (an empty entry
+/// is the current directory), as execvp searches them. Not found: `NotFound`;
+/// found but none executable: `PermissionDenied`.
+fn find_program(program: &OsStr, path: Option<&OsStr>) -> std::io::Result<PathBuf> {
+    let executable = |p: &Path| -> std::io::Result<()> {
+        if !std::fs::metadata(p)?.is_file() {
+            return Err(rustix::io::Errno::ACCESS.into());
+        }
+        Ok(rustix::fs::access(p, rustix::fs::Access::EXEC_OK)?)
+    };
+    if program.as_bytes().contains(&b'/') {
+        let program = PathBuf::from(program);
+        executable(&program)?;
+        return Ok(program);
+    }
+    let mut denied = None;
+    if !program.is_empty() {
+        let path = path.unwrap_or(OsStr::new(DEFAULT_PATH));
+        for dir in path.as_bytes().split(|b| *b == b':') {
+            let dir = if dir.is_empty() {
+                Path::new(".")
+            } else {
+                Path::new(OsStr::from_bytes(dir))
+            };
+            let candidate = dir.join(program);
+            match executable(&candidate) {
+                Ok(()) => return Ok(candidate),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = Some(e),
+                Err(_) => {}
+            }
+        }
+    }
+    Err(denied.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not found in lockbox's own PATH (the command's PATH is not used to find it)",
+        )
+    }))
 }
 
 /// `--watch`.
@@ -154,8 +250,8 @@ fn reap(child: Pid, pid1: bool) -> Option<WaitStatus> {
 
 fn spawn(launch: &Launch, resolved: &Resolved) -> Result<Pid> {
     let child = launch
-        .command(resolved)
-        .spawn()
+        .supervised_command(resolved)
+        .and_then(|mut c| c.spawn())
         .map_err(|e| launch.start_error(&e))?;
     let pid = Pid::from_child(&child);
     tracing::debug!(target: LOG, "started {} as pid {}", launch.label(), pid.as_raw_nonzero());
@@ -193,7 +289,7 @@ pub async fn supervise(
     mut resolved: Resolved,
     watch: Option<Watch<'_>>,
 ) -> Result<u8> {
-    let mut files = Files::default();
+    let mut files = Files::new(launch.allow_disk);
     write_files(&mut files, &resolved)?;
     // Registered before the child exists, so no signal or SIGCHLD is missed.
     let mut signals = Signals::register()?;
@@ -266,5 +362,57 @@ pub async fn supervise(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_are_found_as_execvp_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        let write = |p: &Path, mode| {
+            std::fs::write(p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write(&a.join("prog"), 0o644);
+        write(&b.join("prog"), 0o755);
+        std::fs::create_dir(a.join("dir")).unwrap();
+        let path = std::env::join_paths([&a, &b]).unwrap();
+        let find = |p: &str| find_program(OsStr::new(p), Some(&path));
+        // Not executable in a: the next one.
+        assert_eq!(find("prog").unwrap(), b.join("prog"));
+        assert_eq!(
+            find("nothing").unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        assert_eq!(find("").unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        // A path is taken as it is, if it is an executable file.
+        let given = b.join("prog").into_os_string();
+        assert_eq!(find_program(&given, None).unwrap(), b.join("prog"));
+        assert_eq!(
+            find("./x/y").unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        // No PATH: execvp's default.
+        assert_eq!(
+            find_program(OsStr::new("sh"), None).unwrap().parent(),
+            Some(Path::new("/bin"))
+        );
+        // Only a directory or a non-executable file by that name: 126's class.
+        write(&b.join("prog"), 0o644);
+        assert_eq!(
+            find("prog").unwrap_err().kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            find("dir").unwrap_err().kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
     }
 }

@@ -530,6 +530,55 @@ fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
     assert!(err.contains("$V changed: now rot version 2"), "{err}");
 }
 
+/// A table writer deletes the newest version while `--watch` runs: the
+/// supervisor never restarts its child onto the older value, and says so.
+#[test]
+fn watch_never_goes_back_to_an_older_version_when_the_newest_is_deleted() {
+    let r = Remote::start();
+    r.put("signing-key", "old-compromised-key", &[]);
+    r.put("signing-key", "new-rotated-key", &[]);
+    let seen = r.home().join("seen");
+    let script = format!("echo \"$K\" >> {}; exec sleep 30", seen.display());
+    let mut g = spawn(r.cmd(&[
+        "exec",
+        "--watch",
+        "300ms",
+        "--env",
+        "K=signing-key",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ]));
+    wait_for(20, "the child", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s == "new-rotated-key\n")
+    });
+    // DeleteItem of version 2, as a writer of items with no KMS permission would.
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("DynamoDB_20120810.DeleteItem"),
+        &serde_json::json!({"TableName": "credential-store",
+            "Key": {"name": {"S": "signing-key"}, "version": {"S": "0000000000000000002"}}})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Several re-checks pass; the child is never restarted.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "new-rotated-key\n",
+        "restarted onto the older value"
+    );
+    term(&g);
+    assert_eq!(wait_exit(&mut g, 10).code(), Some(143));
+    let mut err = String::new();
+    std::io::Read::read_to_string(g.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("older than version 2 read before"), "{err}");
+    assert!(err.contains("keeps its current secrets"), "{err}");
+    assert!(!err.contains("compromised"), "{err}");
+}
+
 #[test]
 fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
     let r = Remote::start();

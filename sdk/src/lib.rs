@@ -17,7 +17,9 @@ mod error;
 mod fetch;
 mod lockbox;
 mod name;
+mod read;
 mod secret;
+mod setup;
 mod table;
 mod text;
 mod version;
@@ -25,12 +27,10 @@ mod version;
 pub use aws::AwsOptions;
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use error::{Error, ErrorKind, Result, Service};
-pub use lockbox::{
-    FormatPolicy, Lockbox, LockboxBuilder, PutOptions, SetupOptions, SetupReport, SetupResult,
-    DEFAULT_CONCURRENCY,
-};
+pub use lockbox::{FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY};
 pub use name::{SecretName, MAX_NAME_LEN};
 pub use secret::{Secret, SecretRef, SecretValue};
+pub use setup::{SetupOptions, SetupReport, SetupResult};
 pub use table::{
     arn_account, default_store_id, Expect, TableMode, TableRecord, TAG_KEY, TAG_MODE, TAG_STORE,
 };

@@ -12,9 +12,7 @@ use arbitrary::Arbitrary;
 use futures::executor::block_on;
 use libfuzzer_sys::fuzz_target;
 use lockbox::backend::{KeyService, MemoryKeyService};
-use lockbox::envelope::{
-    self, Attr, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat,
-};
+use lockbox::envelope::{self, Attr, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat};
 use lockbox::{EncryptionContext, ExposeSecret, SecretName, Version};
 use lockbox_fuzz::{FuzzAttr, FuzzName};
 use rand::SeedableRng;
@@ -84,10 +82,10 @@ fuzz_target!(|input: Input| {
         metadata: &Metadata::default(),
     };
     let request = envelope::data_key_request(&sealing).unwrap();
-    let data_key = block_on(keys().generate_data_key(request.bytes, &request.context)).unwrap();
+    let data_key = block_on(keys().generate_data_key(request.bytes(), request.context())).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(input.seed);
     let mut item =
-        envelope::seal_with_rng(&sealing, input.value.as_bytes(), &data_key, &mut rng).unwrap();
+        envelope::seal_with_rng(&request, input.value.as_bytes(), &data_key, &mut rng).unwrap();
     let original = item.clone();
 
     for edit in &input.edits {
@@ -151,7 +149,7 @@ fuzz_target!(|input: Input| {
     else {
         return;
     };
-    let Ok(value) = envelope.open(&read_ctx, &key.plaintext) else {
+    let Ok(value) = envelope.open(&kms_context, &key.plaintext) else {
         return;
     };
     assert_eq!(

@@ -102,8 +102,9 @@ fn detect(name: &str, item: &Attributes) -> Result<(ItemFormat, Option<sealed::R
     }
 }
 
-/// What to seal and where it belongs: the inputs of [`data_key_request`] and [`seal`].
-#[derive(Debug, Clone, Copy)]
+/// What to seal and where it belongs: the input of [`data_key_request`], whose
+/// answer [`seal`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sealing<'a> {
     /// The format to write.
     pub format: WriteFormat,
@@ -137,28 +138,43 @@ impl Sealing<'_> {
     }
 }
 
-/// What to ask KMS for before sealing.
+/// What to ask KMS for before sealing, and what [`seal`] then seals: the binding
+/// context is derived once, here, and is both the KMS `EncryptionContext` and
+/// (sealed formats) the AAD.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataKeyRequest {
+pub struct DataKeyRequest<'a> {
+    bytes: usize,
+    context: EncryptionContext,
+    sealing: Sealing<'a>,
+}
+
+impl DataKeyRequest<'_> {
     /// The data-key size for `GenerateDataKey`'s `NumberOfBytes` (32 sealed, 64 credstash).
-    pub bytes: usize,
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// The full KMS `EncryptionContext` (sealed: the user context plus the reserved
     /// binding pairs; credstash: the user context as is).
-    pub context: EncryptionContext,
+    pub fn context(&self) -> &EncryptionContext {
+        &self.context
+    }
 }
 
 /// The data key and context to request from KMS before sealing. Fails as
 /// [`seal`] would for a binding that cannot be sealed (a reserved user context
 /// key, a missing or malformed store identity), before any KMS call.
-pub fn data_key_request(sealing: &Sealing<'_>) -> Result<DataKeyRequest> {
+pub fn data_key_request<'a>(sealing: &Sealing<'a>) -> Result<DataKeyRequest<'a>> {
     Ok(match sealing.binding() {
         Some(binding) => DataKeyRequest {
             bytes: sealed::DATA_KEY_LEN,
             context: binding.context(sealing.context)?,
+            sealing: *sealing,
         },
         None => DataKeyRequest {
             bytes: credstash::DATA_KEY_LEN,
             context: sealing.context.clone(),
+            sealing: *sealing,
         },
     })
 }
@@ -205,11 +221,11 @@ pub struct Metadata {
     pub created_at: Option<u64>,
 }
 
-/// Seal `plaintext` with a data key KMS produced for [`data_key_request`] into a
-/// complete table item, with a fresh salt and nonce from the operating system's
-/// RNG. See [`seal_with_rng`].
-pub fn seal(sealing: &Sealing<'_>, plaintext: &[u8], key: &DataKey) -> Result<Attributes> {
-    seal_with_rng(sealing, plaintext, key, &mut rand::rngs::OsRng)
+/// Seal `plaintext` with the data key KMS produced for `request` into a complete
+/// table item, with a fresh salt and nonce from the operating system's RNG. See
+/// [`seal_with_rng`].
+pub fn seal(request: &DataKeyRequest<'_>, plaintext: &[u8], key: &DataKey) -> Result<Attributes> {
+    seal_with_rng(request, plaintext, key, &mut rand::rngs::OsRng)
 }
 
 /// Seal `plaintext` into a complete table item, including `name` and `version`,
@@ -221,11 +237,12 @@ pub fn seal(sealing: &Sealing<'_>, plaintext: &[u8], key: &DataKey) -> Result<At
 /// non-UTF-8 `plaintext` in the credstash format ([`Error::InvalidValue`]:
 /// credstash cannot read it).
 pub fn seal_with_rng<R: RngCore + CryptoRng>(
-    sealing: &Sealing<'_>,
+    request: &DataKeyRequest<'_>,
     plaintext: &[u8],
     key: &DataKey,
     rng: &mut R,
 ) -> Result<Attributes> {
+    let sealing = &request.sealing;
     let mut item = Attributes::new();
     item.insert(attr::NAME.into(), Attr::S(sealing.name.as_str().into()));
     item.insert(attr::VERSION.into(), Attr::S(sealing.version.sort_key()));
@@ -235,6 +252,7 @@ pub fn seal_with_rng<R: RngCore + CryptoRng>(
                 &mut item,
                 &binding,
                 sealing.context,
+                &request.context,
                 plaintext,
                 &key.plaintext,
                 &key.wrapped,
@@ -259,6 +277,33 @@ pub fn seal_with_rng<R: RngCore + CryptoRng>(
         item.insert(attr::COMMENT.into(), Attr::S(comment.into()));
     }
     Ok(item)
+}
+
+/// The KMS `EncryptionContext` of one parsed item, as [`Envelope::kms_context`]
+/// derives it: what KMS `Decrypt` is given and, for a sealed item, the binding
+/// whose canonical encoding is the AAD. Only `kms_context` makes one, so
+/// [`Envelope::open`] authenticates against exactly what KMS was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsContext(EncryptionContext);
+
+impl KmsContext {
+    /// The context, as the KMS client takes it.
+    pub fn as_context(&self) -> &EncryptionContext {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for KmsContext {
+    type Target = EncryptionContext;
+    fn deref(&self) -> &EncryptionContext {
+        &self.0
+    }
+}
+
+impl PartialEq<EncryptionContext> for KmsContext {
+    fn eq(&self, other: &EncryptionContext) -> bool {
+        self.0 == *other
+    }
 }
 
 /// The format-specific part of a parsed item.
@@ -445,30 +490,32 @@ impl Envelope {
     /// For sealed items this is the binding context, and a caller whose context
     /// keys differ from the stored ones gets [`Error::ContextMismatch`] naming the
     /// stored keys, before any KMS call. For credstash items it is `context` as is.
-    pub fn kms_context(&self, context: &EncryptionContext) -> Result<EncryptionContext> {
+    pub fn kms_context(&self, context: &EncryptionContext) -> Result<KmsContext> {
         match &self.body {
             Body::Sealed(s) => {
                 sealed::check_context_keys(&self.name, s, context)?;
-                sealed::binding_of(&self.name, self.version, s).context(context)
+                sealed::binding_of(&self.name, self.version, s)
+                    .context(context)
+                    .map(KmsContext)
             }
-            Body::Credstash(_) => Ok(context.clone()),
+            Body::Credstash(_) => Ok(KmsContext(context.clone())),
         }
     }
 
-    /// Authenticate and decrypt with the data key KMS returned.
+    /// Authenticate and decrypt with the data key KMS returned for `kms` (what
+    /// [`Envelope::kms_context`] gave for the caller's context).
     ///
     /// Sealed: derive the keys, check the commitment in constant time *before*
     /// decrypting, then AES-GCM with the binding context as associated data.
     /// Credstash: check the HMAC in constant time, then AES-CTR. Any failure is
-    /// [`Error::Integrity`] (or [`Error::ContextMismatch`] for sealed items read with
-    /// other context keys) with a non-secret reason; nothing unauthenticated is
+    /// [`Error::Integrity`] with a non-secret reason; nothing unauthenticated is
     /// ever returned.
-    pub fn open(&self, context: &EncryptionContext, data_key: &[u8]) -> Result<SecretValue> {
+    pub fn open(&self, kms: &KmsContext, data_key: &[u8]) -> Result<SecretValue> {
         match &self.body {
             Body::Sealed(s) => sealed::open(
                 &sealed::binding_of(&self.name, self.version, s),
                 s,
-                context,
+                &kms.0.canonical_bytes(),
                 data_key,
             ),
             Body::Credstash(c) => credstash::open(&self.name, c, data_key),
@@ -510,6 +557,10 @@ mod tests {
 
     const STORE_ID: &str = "000000000000/credential-store";
 
+    fn seal_item(sealing: Sealing<'_>, plaintext: &[u8], key: &DataKey) -> Result<Attributes> {
+        seal(&data_key_request(&sealing)?, plaintext, key)
+    }
+
     fn data_key(plaintext: &[u8], wrapped: &[u8]) -> DataKey {
         DataKey {
             plaintext: Zeroizing::new(plaintext.to_vec()),
@@ -540,15 +591,15 @@ mod tests {
             metadata: &metadata,
         };
         let sealed = data_key_request(&sealing(WriteFormat::Sealed)).unwrap();
-        assert_eq!(sealed.bytes, 32);
+        assert_eq!(sealed.bytes(), 32);
         assert_eq!(
-            sealed.context.to_string(),
+            sealed.context().to_string(),
             "env=prod lockbox-format=lockbox-sealed-2 lockbox-name=app/key \
              lockbox-store=000000000000/credential-store lockbox-version=7"
         );
         let v1 = data_key_request(&sealing(WriteFormat::SealedV1)).unwrap();
         assert_eq!(
-            v1.context.to_string(),
+            v1.context().to_string(),
             "env=prod lockbox-format=lockbox-sealed-1 lockbox-name=app/key lockbox-version=7"
         );
         let no_store = Sealing {
@@ -560,13 +611,7 @@ mod tests {
             Err(Error::InvalidValue { .. })
         ));
         let legacy = data_key_request(&sealing(WriteFormat::Credstash(Digest::Sha256))).unwrap();
-        assert_eq!(
-            legacy,
-            DataKeyRequest {
-                bytes: 64,
-                context: user
-            }
-        );
+        assert_eq!((legacy.bytes(), legacy.context()), (64, &user));
     }
 
     #[test]
@@ -575,8 +620,8 @@ mod tests {
             comment: Some("db".into()),
             created_at: Some(1_700_000_000),
         };
-        let item = seal(
-            &Sealing {
+        let item = seal_item(
+            Sealing {
                 format: WriteFormat::Sealed,
                 name: &name(),
                 version: v(7),
@@ -625,8 +670,8 @@ mod tests {
             created_at: Some(1),
         };
         let key: Vec<u8> = (0..64).collect();
-        let item = seal(
-            &Sealing {
+        let item = seal_item(
+            Sealing {
                 format: WriteFormat::Credstash(Digest::Sha512),
                 name: &name(),
                 version: v(1),
@@ -662,14 +707,19 @@ mod tests {
             env.kms_context(&ctx(&[("env", "prod")])).unwrap(),
             ctx(&[("env", "prod")])
         );
-        assert_eq!(env.open(&ctx(&[]), &key).unwrap().expose_secret(), b"x");
+        assert_eq!(
+            env.open(&env.kms_context(&ctx(&[])).unwrap(), &key)
+                .unwrap()
+                .expose_secret(),
+            b"x"
+        );
     }
 
     #[test]
     fn credstash_items_read_legacy_versions_and_ignore_unknown_attributes() {
         let key: Vec<u8> = (0..64).collect();
-        let mut item = seal(
-            &Sealing {
+        let mut item = seal_item(
+            Sealing {
                 format: WriteFormat::Credstash(Digest::Sha256),
                 name: &name(),
                 version: v(1),
@@ -688,14 +738,19 @@ mod tests {
             let env = Envelope::parse(&item).unwrap();
             assert_eq!(env.version().get(), n);
             assert_eq!(env.metadata(), &Metadata::default());
-            assert_eq!(env.open(&ctx(&[]), &key).unwrap().expose_secret(), b"x");
+            assert_eq!(
+                env.open(&env.kms_context(&ctx(&[])).unwrap(), &key)
+                    .unwrap()
+                    .expose_secret(),
+                b"x"
+            );
         }
     }
 
     #[test]
     fn sealed_items_need_the_padded_version() {
-        let item = seal(
-            &Sealing {
+        let item = seal_item(
+            Sealing {
                 format: WriteFormat::Sealed,
                 name: &name(),
                 version: v(1),
@@ -743,8 +798,8 @@ mod tests {
 
     #[test]
     fn missing_name_or_version_is_refused() {
-        let item = seal(
-            &Sealing {
+        let item = seal_item(
+            Sealing {
                 format: WriteFormat::Sealed,
                 name: &name(),
                 version: v(1),
@@ -776,8 +831,8 @@ mod tests {
 
     #[test]
     fn debug_shows_no_key_or_ciphertext_bytes() {
-        let item = seal(
-            &Sealing {
+        let item = seal_item(
+            Sealing {
                 format: WriteFormat::Sealed,
                 name: &name(),
                 version: v(2),
@@ -801,8 +856,8 @@ mod tests {
     #[test]
     fn credstash_refuses_non_utf8_values() {
         let key: Vec<u8> = (0..64).collect();
-        let err = seal(
-            &Sealing {
+        let err = seal_item(
+            Sealing {
                 format: WriteFormat::Credstash(Digest::Sha256),
                 name: &name(),
                 version: v(1),
@@ -836,12 +891,12 @@ mod tests {
                 Self(Aes256Gcm::new_from_slice(&[0x5a; 32]).unwrap())
             }
 
-            fn generate(&self, request: &DataKeyRequest) -> (Vec<u8>, Vec<u8>) {
-                let mut key = vec![0; request.bytes];
+            fn generate(&self, request: &DataKeyRequest<'_>) -> (Vec<u8>, Vec<u8>) {
+                let mut key = vec![0; request.bytes()];
                 OsRng.fill_bytes(&mut key);
                 let mut nonce = [0; 12];
                 OsRng.fill_bytes(&mut nonce);
-                let aad = request.context.canonical_bytes();
+                let aad = request.context().canonical_bytes();
                 let wrapped = self
                     .0
                     .encrypt(
@@ -880,7 +935,10 @@ mod tests {
                     name: env.name().clone(),
                     stored_keys: None,
                 })?;
-            Ok(env.open(context, &key)?.expose_secret().to_vec())
+            Ok(env
+                .open(&env.kms_context(context)?, &key)?
+                .expose_secret()
+                .to_vec())
         }
 
         fn seal_with(
@@ -901,7 +959,7 @@ mod tests {
             };
             let request = data_key_request(&sealing).unwrap();
             let (key, wrapped) = kms.generate(&request);
-            let item = seal(&sealing, plaintext, &data_key(&key, &wrapped)).unwrap();
+            let item = seal(&request, plaintext, &data_key(&key, &wrapped)).unwrap();
             (item, key)
         }
 
@@ -1015,7 +1073,8 @@ mod tests {
                 // The item alone refuses it, given the right data key; `key` is
                 // the one attribute whose integrity KMS checks instead.
                 if attr != "key" {
-                    let opened = Envelope::parse(&flipped).and_then(|env| env.open(&context, &key));
+                    let opened = Envelope::parse(&flipped)
+                        .and_then(|env| env.open(&env.kms_context(&context)?, &key));
                     prop_assert!(opened.is_err(), "flip in {} opened", attr);
                 }
             }
@@ -1036,7 +1095,10 @@ mod tests {
                 item.insert(attr::VERSION.into(), Attr::S(other_version.sort_key()));
                 prop_assert!(read(&kms, &item, &context).is_err());
                 let env = Envelope::parse(&item).unwrap();
-                let err = env.open(&context, &key).unwrap_err();
+                let err = env
+                    .kms_context(&context)
+                    .and_then(|kms| env.open(&kms, &key))
+                    .unwrap_err();
                 prop_assert!(err.to_string().contains("commitment"), "{}", err);
             }
         }

@@ -326,13 +326,13 @@ impl Lockbox {
             if data_key.is_none() || !matches!(format, WriteFormat::Credstash(_)) {
                 let key = self
                     .keys
-                    .generate_data_key(request.bytes, &request.context)
+                    .generate_data_key(request.bytes(), request.context())
                     .await?;
                 self.check_writer_key(pin.as_deref(), key.key_id.as_deref())?;
                 data_key = Some(key);
             }
             let key = data_key.as_ref().expect("set above");
-            let item = envelope::seal(&sealing, value.expose_secret(), key)?;
+            let item = envelope::seal(&request, value.expose_secret(), key)?;
             match self.store.put_new(&item).await {
                 Ok(()) => {
                     self.invalidate(name);

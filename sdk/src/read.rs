@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, KmsContext};
 use crate::format::sealed::Revision;
 use crate::format::Attributes;
 use crate::table::{self, TableMode, TableRecord};
@@ -144,6 +144,9 @@ impl Lockbox {
         context: &EncryptionContext,
     ) -> Result<Secret> {
         let env = Envelope::parse(item)?;
+        // Derived once: checks the context keys before any call, is what KMS
+        // unwraps under, and is what `open` authenticates against.
+        let kms_context = env.kms_context(context)?;
         let name = env.name();
         let table = self.store.table();
         let refused = |reason: String| Error::Integrity {
@@ -174,7 +177,7 @@ impl Lockbox {
                          items with `lockbox doctor`"
                     )));
                 }
-                (record, self.unwrap_key(&env, context).await?)
+                (record, self.unwrap_key(&env, &kms_context).await?)
             }
             Some(Revision::V1) => {
                 if !self.expect.accept_sealed_v1 {
@@ -190,11 +193,11 @@ impl Lockbox {
                         ),
                     });
                 }
-                (None, self.unwrap_key(&env, context).await?)
+                (None, self.unwrap_key(&env, &kms_context).await?)
             }
             Some(Revision::V2) => {
                 let (record, data_key) =
-                    futures::join!(self.effective_record(), self.unwrap_key(&env, context));
+                    futures::join!(self.effective_record(), self.unwrap_key(&env, &kms_context));
                 let (_, record) = record?;
                 let expected = match &record {
                     Some(r) => r.store_id(table)?,
@@ -234,7 +237,7 @@ impl Lockbox {
                 });
             }
         }
-        let value = env.open(context, &data_key.plaintext)?;
+        let value = env.open(&kms_context, &data_key.plaintext)?;
         Ok(Secret {
             name: name.clone(),
             version: env.version(),
@@ -249,12 +252,11 @@ impl Lockbox {
     async fn unwrap_key(
         &self,
         env: &Envelope,
-        context: &EncryptionContext,
+        kms_context: &KmsContext,
     ) -> Result<crate::backend::UnwrappedKey> {
-        let kms_context = env.kms_context(context)?;
         match self
             .keys
-            .decrypt_data_key(env.name(), env.wrapped_key(), &kms_context)
+            .decrypt_data_key(env.name(), env.wrapped_key(), kms_context)
             .await
         {
             Err(Error::ContextMismatch {

@@ -321,7 +321,7 @@ impl Vector {
             key_id: None,
         };
         envelope::seal_with_rng(
-            &self.sealing(&name, &context, &metadata),
+            &envelope::data_key_request(&self.sealing(&name, &context, &metadata)).unwrap(),
             &self.plaintext(),
             &key,
             &mut CountingRng(self.rng_start),
@@ -334,8 +334,8 @@ impl Vector {
 /// then open with `key` (what KMS would have returned).
 fn read(item: &Attributes, context: &EncryptionContext, key: &[u8]) -> lockbox::Result<Vec<u8>> {
     let env = Envelope::parse(item)?;
-    env.kms_context(context)?;
-    Ok(env.open(context, key)?.expose_secret().to_vec())
+    let kms = env.kms_context(context)?;
+    Ok(env.open(&kms, key)?.expose_secret().to_vec())
 }
 
 fn expect_integrity(result: lockbox::Result<Vec<u8>>, reason_contains: &str) {
@@ -407,8 +407,8 @@ fn vectors_aad_is_the_canonical_binding_context() {
         assert_eq!(binding.canonical_bytes(), unhex(v.aad), "vector {}", v.name);
         let (name, context, metadata) = (v.name(), v.context(), v.metadata());
         let request = envelope::data_key_request(&v.sealing(&name, &context, &metadata)).unwrap();
-        assert_eq!(request.bytes, 32);
-        assert_eq!(request.context, binding);
+        assert_eq!(request.bytes(), 32);
+        assert_eq!(request.context(), &binding);
         let env = Envelope::parse(&v.expected_item()).unwrap();
         assert_eq!(env.kms_context(&v.context()).unwrap(), binding);
     }

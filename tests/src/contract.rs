@@ -498,14 +498,15 @@ pub async fn unknown_format_is_refused(f: &dyn Fixture) {
     let lb = sealed(f).await;
     let n = name("future");
     let item = envelope::seal(
-        &envelope::Sealing {
+        &envelope::data_key_request(&envelope::Sealing {
             format: WriteFormat::Sealed,
             name: &n,
             version: Version::FIRST,
             context: &none(),
             store: Some("any/store"),
             metadata: &Metadata::default(),
-        },
+        })
+        .unwrap(),
         b"x",
         &lockbox::backend::DataKey::new(vec![7u8; 32], b"not-a-real-blob".to_vec()),
     )

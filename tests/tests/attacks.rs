@@ -270,14 +270,15 @@ async fn downgrades_are_refused() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
     let legacy = lockbox::envelope::seal(
-        &lockbox::envelope::Sealing {
+        &lockbox::envelope::data_key_request(&lockbox::envelope::Sealing {
             format: lockbox::envelope::WriteFormat::Credstash(lockbox::envelope::Digest::Sha256),
             name: &name("down/legacy"),
             version: Version::FIRST,
             context: &none(),
             store: None,
             metadata: &Default::default(),
-        },
+        })
+        .unwrap(),
         CANARY.as_bytes(),
         &lockbox::backend::DataKey::new(vec![7; 64], b"blob".to_vec()),
     )

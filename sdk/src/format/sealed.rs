@@ -131,22 +131,28 @@ pub struct Binding<'a> {
     pub store: Option<&'a str>,
 }
 
+/// Refuse a user context holding reserved keys: only reachable by passing a
+/// binding context (the KMS context) back in.
+fn check_user_context(user: &EncryptionContext) -> Result<()> {
+    match user
+        .keys()
+        .find(|k| k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+    {
+        Some(key) => Err(Error::InvalidContext {
+            reason: format!(
+                "context key {key:?} is reserved; pass the user context, not the KMS context"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Binding<'_> {
     /// The binding context: `user` plus the reserved pairs. It is the KMS
     /// `EncryptionContext`; its canonical encoding is the AAD. Fails when `store`
     /// does not suit the revision, or `user` holds a reserved key.
     pub fn context(&self, user: &EncryptionContext) -> Result<EncryptionContext> {
-        if let Some(key) = user
-            .keys()
-            .find(|k| k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
-        {
-            // Only reachable by passing a binding context (the KMS context) back in.
-            return Err(Error::InvalidContext {
-                reason: format!(
-                    "context key {key:?} is reserved; pass the user context, not the KMS context"
-                ),
-            });
-        }
+        check_user_context(user)?;
         let mut ctx = user.clone();
         ctx.insert_reserved(CONTEXT_FORMAT, self.revision.format_id().to_owned());
         ctx.insert_reserved(CONTEXT_NAME, self.name.as_str().to_owned());
@@ -347,16 +353,21 @@ fn derive(revision: Revision, data_key: &[u8], salt: &[u8], aad: &[u8]) -> Deriv
 /// `contents`, (`lockbox-sealed-2`) `store` and (when the user context has pairs)
 /// `context_keys` to `item`. Draws the salt (32 bytes), then the nonce (12 bytes)
 /// from `rng`.
+/// `binding_context` is `binding.context(user)`, as the data key was requested
+/// with it: its canonical encoding is the AAD.
+#[allow(clippy::too_many_arguments)] // the envelope's inputs, each distinct
 pub(crate) fn seal_into<R: RngCore + CryptoRng>(
     item: &mut Attributes,
     binding: &Binding<'_>,
     user: &EncryptionContext,
+    binding_context: &EncryptionContext,
     plaintext: &[u8],
     data_key: &[u8],
     wrapped_key: &[u8],
     rng: &mut R,
 ) -> Result<()> {
-    let aad = binding.context(user)?.canonical_bytes();
+    check_user_context(user)?;
+    let aad = binding_context.canonical_bytes();
     if binding.version.get() == 0 {
         return Err(Error::InvalidVersion {
             version: "0".into(),
@@ -433,16 +444,17 @@ pub(crate) fn binding_of<'a>(
     }
 }
 
-/// Check the context keys, recompute and compare the commitment in constant time,
-/// and only then decrypt and authenticate with GCM.
+/// Recompute and compare the commitment in constant time, and only then decrypt
+/// and authenticate with GCM. `aad` is the canonical encoding of the binding
+/// context KMS unwrapped the data key under (the caller's context keys were
+/// checked against the stored ones when it was derived).
 pub(crate) fn open(
     binding: &Binding<'_>,
     parsed: &Parsed,
-    user: &EncryptionContext,
+    aad: &[u8],
     data_key: &[u8],
 ) -> Result<SecretValue> {
     let name = binding.name;
-    check_context_keys(name, parsed, user)?;
     if data_key.len() != DATA_KEY_LEN {
         return Err(Error::integrity(
             name,
@@ -452,8 +464,7 @@ pub(crate) fn open(
             ),
         ));
     }
-    let aad = binding.context(user)?.canonical_bytes();
-    let derived = derive(binding.revision, data_key, &parsed.salt, &aad);
+    let derived = derive(binding.revision, data_key, &parsed.salt, aad);
     if !bool::from(derived.commitment.ct_eq(&parsed.commitment)) {
         return Err(Error::integrity(
             name,
@@ -470,7 +481,7 @@ pub(crate) fn open(
         .expect("a 32-byte key")
         .decrypt_in_place_detached(
             Nonce::from_slice(&parsed.nonce),
-            &aad,
+            aad,
             &mut plaintext,
             Tag::from_slice(tag),
         )
@@ -527,10 +538,13 @@ mod tests {
 
     fn sealed(user: &EncryptionContext, plaintext: &[u8]) -> Attributes {
         let mut item = Attributes::new();
+        let n = name();
+        let b = binding(&n, v(3));
         seal_into(
             &mut item,
-            &binding(&name(), v(3)),
+            &b,
             user,
+            &b.context(user).unwrap(),
             plaintext,
             &[7; 32],
             b"blob",
@@ -549,7 +563,14 @@ mod tests {
         key: &[u8],
     ) -> Result<SecretValue> {
         let parsed = parse(n, Revision::V2, item)?;
-        open(&binding_of(n, version, &parsed), &parsed, user, key)
+        check_context_keys(n, &parsed, user)?;
+        let binding = binding_of(n, version, &parsed);
+        open(
+            &binding,
+            &parsed,
+            &binding.context(user)?.canonical_bytes(),
+            key,
+        )
     }
 
     #[test]
@@ -740,10 +761,13 @@ mod tests {
         ] {
             let version = Version::from_sort_key(&version.to_string()).unwrap();
             let mut item = Attributes::new();
+            let n = name();
+            let b = binding(&n, version);
             assert!(seal_into(
                 &mut item,
-                &binding(&name(), version),
+                &b,
                 &user,
+                &b.context(&user).unwrap(),
                 b"v",
                 key,
                 blob,
@@ -760,9 +784,14 @@ mod tests {
             .context(&ctx(&[("env", "prod")]))
             .unwrap();
         let mut item = Attributes::new();
+        assert!(matches!(
+            binding(&name(), v(3)).context(&kms_context),
+            Err(Error::InvalidContext { .. })
+        ));
         let err = seal_into(
             &mut item,
             &binding(&name(), v(3)),
+            &kms_context,
             &kms_context,
             b"v",
             &[7; 32],

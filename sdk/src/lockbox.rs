@@ -9,8 +9,9 @@ use rand::Rng;
 
 use crate::backend::{ItemSummary, KeyService, SecretStore};
 use crate::cache::Cache;
-use crate::envelope::{self, Digest, ItemFormat, Metadata, Sealing, WriteFormat};
-use crate::format::{Attr, Attributes};
+use crate::envelope::{
+    self, DataKey, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat,
+};
 use crate::table::{self, Expect, RecordCell, TableMode};
 use crate::{
     EncryptionContext, Error, ErrorKind, ExposeSecret, Result, SecretName, SecretValue, Version,
@@ -281,18 +282,20 @@ impl Lockbox {
         }
         let policy = options.format.unwrap_or(self.policy);
         let ((format, store, pin), latest) =
-            futures::try_join!(self.write_target(policy), self.store.get_latest(name))?;
-        if let (WriteFormat::Credstash(_), Some(item)) = (format, &latest) {
+            futures::try_join!(self.write_target(policy), self.store.latest_version(name))?;
+        if let (WriteFormat::Credstash(_), Some(latest)) = (format, &latest) {
             // A table that records no mode is written in credstash's format; if this
             // name's newest version is sealed, the mode tag was probably removed.
-            if matches!(ItemFormat::detect(item), Ok(ItemFormat::Sealed)) {
+            if latest.format != ItemFormat::Credstash.as_str() {
                 return Err(Error::Table {
                     table: self.store.table().to_owned(),
                     kind: ErrorKind::Integrity,
                     reason: format!(
-                        "{name}'s newest version is sealed, but the table records no mode (its \
+                        "{name}'s newest version is {}, not credstash's format, but the table \
+                         records no mode (its \
                          {} tag is missing): refusing to write a credstash-format item over a \
                          sealed one; run `lockbox setup` to record the mode again",
+                        crate::escape_untrusted(&latest.format),
                         table::TAG_MODE
                     ),
                 });
@@ -342,7 +345,7 @@ impl Lockbox {
                     // The write may have been applied with its answer lost (and the
                     // SDK's retry then failed the condition): it is ours if the
                     // stored item carries our wrapped key, which no one else has.
-                    if self.is_our_item(name, version, &item).await? {
+                    if self.is_our_item(name, version, key).await? {
                         self.invalidate(name);
                         return Ok(version);
                     }
@@ -352,7 +355,7 @@ impl Lockbox {
                             version,
                         });
                     }
-                    version = next_after(self.store.get_latest(name).await?.as_ref())?
+                    version = next_after(self.store.latest_version(name).await?.as_ref())?
                         .max(version.next()?);
                     // Exponential backoff with full jitter: under heavy contention
                     // it spreads writers out instead of letting them collide again.
@@ -373,17 +376,12 @@ impl Lockbox {
         &self,
         name: &SecretName,
         version: Version,
-        ours: &Attributes,
+        ours: &DataKey,
     ) -> Result<bool> {
         let Some(stored) = self.store.get_version(name, version).await? else {
             return Ok(false);
         };
-        let key_of = |item: &Attributes| match item.get(crate::format::sealed::KEY) {
-            Some(Attr::B(b)) => Some(b.clone()),
-            Some(Attr::S(s)) => Some(s.as_bytes().to_vec()),
-            _ => None,
-        };
-        Ok(key_of(&stored).is_some() && key_of(&stored) == key_of(ours))
+        Ok(Envelope::parse(&stored).is_ok_and(|env| env.wrapped_key() == ours.wrapped.as_slice()))
     }
 
     /// Refuse to write under a key other than the one the table is pinned to: the
@@ -509,20 +507,16 @@ impl Lockbox {
     }
 }
 
-/// The version after `latest` (the newest stored item of a name), or the first.
-fn next_after(latest: Option<&Attributes>) -> Result<Version> {
-    let Some(item) = latest else {
+/// The version after `latest` (the newest stored version of a name), or the first.
+fn next_after(latest: Option<&ItemSummary>) -> Result<Version> {
+    let Some(latest) = latest else {
         return Ok(Version::FIRST);
     };
-    let key = item
-        .get(crate::format::attr::VERSION)
-        .and_then(Attr::as_s)
-        .unwrap_or_default();
-    let latest = Version::from_sort_key(key)?;
-    if latest.get() == 0 {
-        Ok(Version::FIRST)
-    } else {
-        latest.next()
+    match latest.version {
+        // A sort key that is not a number: refused as it always was.
+        None => Version::from_sort_key(&latest.sort_key),
+        Some(v) if v.get() == 0 => Ok(Version::FIRST),
+        Some(v) => v.next(),
     }
 }
 

@@ -87,27 +87,46 @@ impl DynamoDbSecretStore {
         Ok(out.item.map(from_dynamo))
     }
 
-    /// Every item of `name`, projected to the summary attributes, following pagination.
+    /// Every item of `name`, projected to the summary attributes, every page.
     async fn query_summaries(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
         let (projection, mut names) = projection();
         names.insert("#k".into(), attr::NAME.into());
-        summaries_of_pages(|start| async {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#k = :n")
-                .set_expression_attribute_names(Some(names.clone()))
-                .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
-                .projection_expression(&projection)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.map(e))?;
-            Ok((page.items, page.last_evaluated_key))
-        })
-        .await
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#k = :n")
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
+            .projection_expression(projection)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        self.summaries(pages).await
+    }
+
+    /// Summarise every item a paginator yields, sorted by name and version.
+    async fn summaries<E>(
+        &self,
+        mut items: aws_smithy_async::future::pagination_stream::PaginationStream<
+            std::result::Result<Item, aws_sdk_dynamodb::error::SdkError<E, HttpResponse>>,
+        >,
+    ) -> Result<Vec<ItemSummary>>
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut out = Vec::new();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(|e| self.map(e))?;
+            out.extend(ItemSummary::from_attributes(&from_dynamo(item)));
+        }
+        sort_summaries(&mut out);
+        Ok(out)
     }
 }
 
@@ -189,32 +208,7 @@ impl DynamoDbSecretStore {
 const BATCH_IDLE_CALLS: u32 = 8;
 
 type Item = HashMap<String, AttributeValue>;
-
-/// Follow `LastEvaluatedKey` from the first page to the last, summarising every
-/// item, sorted by name and version.
-async fn summaries_of_pages<F, Fut>(mut page: F) -> Result<Vec<ItemSummary>>
-where
-    F: FnMut(Option<Item>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Option<Vec<Item>>, Option<Item>)>>,
-{
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let (items, next) = page(start.take()).await?;
-        out.extend(
-            items
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i))),
-        );
-        match next {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => break,
-        }
-    }
-    sort_summaries(&mut out);
-    Ok(out)
-}
+type HttpResponse = aws_smithy_runtime_api::http::Response;
 
 /// The summary projection with every name behind a placeholder (several are
 /// DynamoDB reserved words).
@@ -350,6 +344,45 @@ impl SecretStore for DynamoDbSecretStore {
         }
     }
 
+    async fn latest_version(&self, name: &SecretName) -> Result<Option<ItemSummary>> {
+        let (projection, mut names) = projection();
+        names.insert("#k".into(), attr::NAME.into());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#k = :n")
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
+            .projection_expression(projection)
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        let Some(top) = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|i| ItemSummary::from_attributes(&from_dynamo(i)))
+        else {
+            return Ok(None);
+        };
+        // As in get_latest: an unpadded legacy sort key sorts after every padded one.
+        if Version::is_canonical_sort_key(&top.sort_key) {
+            return Ok(Some(top));
+        }
+        Ok(self
+            .query_summaries(name)
+            .await?
+            .into_iter()
+            .filter(|s| s.version.is_some())
+            .max_by_key(|s| s.version)
+            .or(Some(top)))
+    }
+
     async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>> {
         if let Some(item) = self.get_item(name, &version.sort_key()).await? {
             return Ok(Some(item));
@@ -406,21 +439,17 @@ impl SecretStore for DynamoDbSecretStore {
 
     async fn list(&self) -> Result<Vec<ItemSummary>> {
         let (projection, names) = projection();
-        summaries_of_pages(|start| async {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .projection_expression(&projection)
-                .set_expression_attribute_names(Some(names.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.map(e))?;
-            Ok((page.items, page.last_evaluated_key))
-        })
-        .await
+        let pages = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .projection_expression(projection)
+            .set_expression_attribute_names(Some(names))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        self.summaries(pages).await
     }
 
     async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool> {

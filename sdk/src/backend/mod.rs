@@ -162,6 +162,16 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// The item with the highest numeric version of `name`, if any.
     async fn get_latest(&self, name: &SecretName) -> Result<Option<Attributes>>;
 
+    /// The highest numeric version of `name` and that item's format, without its
+    /// ciphertext (what `put` needs). The default reads the whole latest item.
+    async fn latest_version(&self, name: &SecretName) -> Result<Option<ItemSummary>> {
+        Ok(self
+            .get_latest(name)
+            .await?
+            .as_ref()
+            .and_then(ItemSummary::from_attributes))
+    }
+
     /// The item for `version` of `name` (padded or legacy unpadded sort key).
     async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>>;
 

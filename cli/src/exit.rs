@@ -65,9 +65,22 @@ pub fn code(err: &anyhow::Error) -> u8 {
     OTHER
 }
 
-/// The exit code of an SDK error's class.
-pub fn sdk_code(e: &Error) -> u8 {
-    match e.kind() {
+/// What the CLI says of an SDK error: its exit code (from the error's class), a
+/// word for `exec`'s failure report, and what to do next where the SDK's message
+/// does not say. The one table every command and `exec` use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Class {
+    /// The exit code.
+    pub code: u8,
+    /// A few words: "not found", "access denied", ...
+    pub word: &'static str,
+    /// What to do next.
+    pub hint: Option<&'static str>,
+}
+
+/// The CLI's view of `e`.
+pub fn class(e: &Error) -> Class {
+    let code = match e.kind() {
         ErrorKind::NotFound => NOT_FOUND,
         ErrorKind::Denied => ACCESS,
         ErrorKind::Integrity => INTEGRITY,
@@ -77,45 +90,95 @@ pub fn sdk_code(e: &Error) -> u8 {
         | ErrorKind::Conflict => TRANSIENT,
         ErrorKind::Usage => USAGE,
         _ => OTHER,
-    }
+    };
+    let (word, hint) = match e {
+        Error::NotFound { .. } => (
+            "not found",
+            Some("check the name and version with `lockbox list`"),
+        ),
+        Error::TableNotFound { .. } => ("not found", None),
+        Error::NoCredentials { .. } => (
+            "no credentials",
+            Some(
+                "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
+                 role), or try `lockbox --local` for the embedded emulator",
+            ),
+        ),
+        Error::ClockSkew { .. } => (
+            "access denied",
+            Some(
+                "check this machine's clock and time zone (NTP: `timedatectl`, `chronyc \
+                 tracking`); AWS refuses requests signed more than 15 minutes off its clock",
+            ),
+        ),
+        Error::AccessDenied { .. } => (
+            "access denied",
+            Some("the identity lacks a permission: check its IAM policy and the KMS key policy"),
+        ),
+        Error::KeyUnavailable { .. } => (
+            "access denied",
+            Some("check the key with `aws kms describe-key` or pass -k"),
+        ),
+        Error::ContextMismatch { .. } => (
+            "context mismatch",
+            Some("pass the same KEY=VALUE context pairs the secret was stored with"),
+        ),
+        Error::Integrity { .. } => (
+            "integrity check failed",
+            Some(
+                "the stored item was altered or copied; restore it from a backup or write a \
+                 new version",
+            ),
+        ),
+        Error::UntrustedKey { .. } | Error::UnsupportedFormat { .. } => {
+            ("integrity check failed", None)
+        }
+        Error::Rollback { .. } => (
+            "integrity check failed",
+            Some(
+                "if the newer versions were deleted on purpose, restart the reader; otherwise \
+                 restore them (point-in-time recovery) and find who deleted them (CloudTrail)",
+            ),
+        ),
+        Error::Throttled { .. } => (
+            "throttled",
+            Some("retry later; check the network and the AWS service health"),
+        ),
+        Error::Timeout { .. } => (
+            "timed out",
+            Some("retry later; check the network and the AWS service health"),
+        ),
+        Error::Unavailable { .. } => (
+            "unavailable",
+            Some("check --endpoint-url / --region and the network, then retry"),
+        ),
+        Error::VersionExists { .. } => (
+            "already exists",
+            Some("leave out -v to write the next version; existing versions are never overwritten"),
+        ),
+        _ => match e.kind() {
+            ErrorKind::NotFound => ("not found", None),
+            ErrorKind::Denied => ("access denied", None),
+            ErrorKind::Integrity => ("integrity check failed", None),
+            ErrorKind::Usage => ("unusable input", None),
+            ErrorKind::Conflict => ("contention", None),
+            ErrorKind::Throttled => ("throttled", None),
+            ErrorKind::Timeout => ("timed out", None),
+            ErrorKind::Unavailable => ("unavailable", None),
+            _ => ("error", None),
+        },
+    };
+    Class { code, word, hint }
+}
+
+/// The exit code of an SDK error's class.
+pub fn sdk_code(e: &Error) -> u8 {
+    class(e).code
 }
 
 /// What to do next, for the classes where the SDK's message does not say.
 fn hint(err: &anyhow::Error) -> Option<&'static str> {
-    let e = err.chain().find_map(|c| c.downcast_ref::<Error>())?;
-    Some(match e {
-        Error::NotFound { .. } => "check the name and version with `lockbox list`",
-        Error::NoCredentials { .. } => {
-            "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
-             role), or try `lockbox --local` for the embedded emulator"
-        }
-        Error::ClockSkew { .. } => {
-            "check this machine's clock and time zone (NTP: `timedatectl`, `chronyc tracking`); \
-             AWS refuses requests signed more than 15 minutes off its clock"
-        }
-        Error::AccessDenied { .. } => {
-            "the identity lacks a permission: check its IAM policy and the KMS key policy"
-        }
-        Error::ContextMismatch { .. } => {
-            "pass the same KEY=VALUE context pairs the secret was stored with"
-        }
-        Error::Integrity { .. } => {
-            "the stored item was altered or copied; restore it from a backup or write a new version"
-        }
-        Error::Throttled { .. } | Error::Timeout { .. } => {
-            "retry later; check the network and the AWS service health"
-        }
-        Error::VersionExists { .. } => {
-            "leave out -v to write the next version; existing versions are never overwritten"
-        }
-        Error::KeyUnavailable { .. } => "check the key with `aws kms describe-key` or pass -k",
-        Error::Unavailable { .. } => "check --endpoint-url / --region and the network, then retry",
-        Error::Rollback { .. } => {
-            "if the newer versions were deleted on purpose, restart the reader; otherwise \
-             restore them (point-in-time recovery) and find who deleted them (CloudTrail)"
-        }
-        _ => return None,
-    })
+    class(err.chain().find_map(|c| c.downcast_ref::<Error>())?).hint
 }
 
 /// Print `err` on stderr (what happened, why, what to do) and return its exit code.

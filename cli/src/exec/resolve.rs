@@ -143,22 +143,8 @@ fn ref_text(r: &SecretRef) -> String {
 
 /// The class of an SDK error, in words and as an exit code.
 fn classify(e: &lockbox::Error) -> (&'static str, u8) {
-    use lockbox::Error as E;
-    let code = exit::sdk_code(e);
-    let class = match e {
-        E::NotFound { .. } | E::TableNotFound { .. } => "not found",
-        E::AccessDenied { .. } | E::ClockSkew { .. } | E::KeyUnavailable { .. } => "access denied",
-        E::NoCredentials { .. } => "no credentials",
-        E::ContextMismatch { .. } => "context mismatch",
-        E::Integrity { .. } | E::UntrustedKey { .. } | E::UnsupportedFormat { .. } => {
-            "integrity check failed"
-        }
-        E::Throttled { .. } => "throttled",
-        E::Timeout { .. } => "timed out",
-        _ if code == exit::TRANSIENT => "unavailable",
-        _ => "error",
-    };
-    (class, code)
+    let class = exit::class(e);
+    (class.word, class.code)
 }
 
 fn timed_out(deadline: Duration) -> Why {

@@ -176,6 +176,15 @@ pub async fn add_fault(endpoint: &str, rule: serde_json::Value) {
     );
 }
 
+/// Remove every fault rule (`DELETE /_mock/faults`).
+pub async fn clear_faults(endpoint: &str) {
+    let status = mock_request(endpoint, "DELETE", "/_mock/faults", "").await;
+    assert!(
+        status.starts_with("HTTP/1.1 2"),
+        "clearing faults: {status}"
+    );
+}
+
 /// The emulator's fault rules with their `fired` counts (`GET /_mock/faults`).
 pub async fn faults(endpoint: &str) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -463,3 +463,115 @@ async fn a_batch_that_never_progresses_ends_in_a_throttled_error_after_eight_cal
     let faults = lockbox_tests::faults(&endpoint).await;
     assert_eq!(faults["rules"][0]["fired"], 8, "bounded: {faults}");
 }
+
+/// Each class of error a caller branches on (region failover will fail over on
+/// `Unavailable` and never on the others) is decided where the AWS error is
+/// mapped, whichever service and call fails: driven through fault rules and
+/// real conditions on the emulator, one case per class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failure_gets_its_class() {
+    use lockbox::{AwsOptions, ErrorKind};
+    let (fx, lb) = ready().await;
+    let endpoint = fx.mock.endpoint_url();
+    lb.put(&name("c"), &"v".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let none = EncryptionContext::new();
+    // Fast budgets, so timeouts and retries end quickly.
+    let quick = || async {
+        let options = AwsOptions {
+            attempt_timeout: std::time::Duration::from_millis(300),
+            operation_timeout: std::time::Duration::from_secs(5),
+            max_attempts: 2,
+            ..fx.options(lockbox_tests::KeyChoice::A)
+        };
+        Lockbox::from_env(&options).await.unwrap().build().unwrap()
+    };
+    let cases: [(&str, serde_json::Value, ErrorKind); 8] = [
+        ("not found", json!(null), ErrorKind::NotFound),
+        (
+            "denied",
+            json!({"target": "kms:Decrypt", "error": "AccessDeniedException"}),
+            ErrorKind::Denied,
+        ),
+        (
+            "5xx from KMS",
+            json!({"target": "kms:Decrypt", "error": "KMSInternalException", "status": 500}),
+            ErrorKind::Unavailable,
+        ),
+        (
+            "503 from DynamoDB",
+            json!({"target": "dynamodb:Query", "error": "ServiceUnavailable", "status": 503}),
+            ErrorKind::Unavailable,
+        ),
+        (
+            "throttled",
+            json!({"target": "dynamodb:Query", "error": "ThrottlingException"}),
+            ErrorKind::Throttled,
+        ),
+        (
+            "hangs past the deadline",
+            json!({"target": "kms:Decrypt", "latency_ms": 5000}),
+            ErrorKind::Timeout,
+        ),
+        (
+            "answer lost on the way",
+            json!({"target": "dynamodb:Query", "drop_response": true}),
+            ErrorKind::Unavailable,
+        ),
+        (
+            "a client error that is none of these",
+            json!({"target": "dynamodb:Query", "error": "ValidationException"}),
+            ErrorKind::Other,
+        ),
+    ];
+    for (what, rule, kind) in cases {
+        lockbox_tests::clear_faults(&endpoint).await;
+        let target = if rule.is_null() {
+            name("missing")
+        } else {
+            add_fault(&endpoint, rule).await;
+            name("c")
+        };
+        let err = quick().await.get(&target, &none).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{what}: {err:?}");
+        assert_eq!(
+            err.is_transient(),
+            matches!(
+                kind,
+                ErrorKind::Unavailable | ErrorKind::Throttled | ErrorKind::Timeout
+            ),
+            "{what}"
+        );
+    }
+    lockbox_tests::clear_faults(&endpoint).await;
+    // An unreachable endpoint: unavailable.
+    let mut options = fx.options(lockbox_tests::KeyChoice::A);
+    options.endpoint_url = Some("http://127.0.0.1:1".into());
+    options.max_attempts = 1;
+    let gone = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let err = gone.get(&name("c"), &none).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    // Integrity, usage and an existing version.
+    let err = lb
+        .get(
+            &name("c"),
+            &EncryptionContext::from_pairs(["env=x"]).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err:?}");
+    let err = lb
+        .put(
+            &name("c"),
+            &"v".into(),
+            &PutOptions {
+                version: Some(lockbox::Version::FIRST),
+                ..PutOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:?}");
+    assert_eq!(SecretName::new("").unwrap_err().kind(), ErrorKind::Usage);
+}

@@ -14,6 +14,9 @@ use aws_sdk_kms::error::ProvideErrorMetadata;
 /// The region the local state lives in unless `-r` says otherwise.
 pub const REGION: &str = "us-east-1";
 
+/// The account of every ARN in the local state (the emulator's default).
+pub const ACCOUNT: &str = "000000000000";
+
 /// A running embedded emulator.
 #[derive(Debug)]
 pub struct Local {

@@ -258,6 +258,7 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
             options.profile = None;
             options.assume_role = None;
             options.credentials = Some(local::credentials());
+            options.account_id = Some(local::ACCOUNT.into());
             Some((local, region))
         }
     };

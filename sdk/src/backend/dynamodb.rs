@@ -14,7 +14,7 @@ use super::{
     sort_summaries, ItemSummary, SecretStore, SetupOutcome, TableRecord, SUMMARY_ATTRIBUTES,
 };
 use crate::format::{attr, Attr, Attributes};
-use crate::{Error, Result, SecretName, Service, Version};
+use crate::{Error, ErrorKind, Result, SecretName, Service, Version};
 
 /// A DynamoDB table with partition key `name` (S) and sort key `version` (S).
 #[derive(Debug, Clone)]
@@ -22,6 +22,7 @@ pub struct DynamoDbSecretStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
     endpoint: Option<String>,
+    account: Option<String>,
 }
 
 impl DynamoDbSecretStore {
@@ -31,7 +32,17 @@ impl DynamoDbSecretStore {
             client,
             table: table.into(),
             endpoint: None,
+            account: None,
         }
+    }
+
+    /// The AWS account the table is in, when known: its record (tags) is then
+    /// read with one call, `ListTagsOfResource` on the ARN built from the account,
+    /// region and name, instead of two (`DescribeTable` for the ARN first). A wrong
+    /// account costs the two calls, not an error.
+    pub fn account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
     }
 
     /// Name the endpoint in timeout and connection errors.
@@ -512,29 +523,20 @@ impl SecretStore for DynamoDbSecretStore {
     }
 
     async fn table_record(&self) -> Result<TableRecord> {
-        let arn = self.table_arn().await?;
-        // One table's tags fit in a page (at most 50 per resource), but follow
-        // NextToken as the API allows.
-        let mut tags = Vec::new();
-        let mut next = None;
-        loop {
-            let out = self
-                .client
-                .list_tags_of_resource()
-                .resource_arn(&arn)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| self.map(e))?;
-            tags.extend(out.tags.unwrap_or_default());
-            match out.next_token {
-                Some(t) if !t.is_empty() => next = Some(t),
-                _ => break,
+        if let Some(arn) = self.guessed_arn() {
+            match self.tags_of(&arn).await {
+                Ok(record) => return Ok(record),
+                // Another account or partition than guessed: ask for the ARN.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NotFound | ErrorKind::Denied | ErrorKind::Other
+                    ) => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(TableRecord::from_tags(
-            tags.iter().map(|t| (t.key.as_str(), t.value.as_str())),
-        ))
+        let arn = self.table_arn().await?;
+        self.tags_of(&arn).await
     }
 
     async fn update_record(&self, record: &TableRecord) -> Result<()> {
@@ -559,6 +561,50 @@ impl SecretStore for DynamoDbSecretStore {
 }
 
 impl DynamoDbSecretStore {
+    /// The table's ARN from the account it was told, the client's region and the
+    /// table's name (`None` without an account or a region).
+    fn guessed_arn(&self) -> Option<String> {
+        let account = self.account.as_deref()?;
+        let region = self.client.config().region()?.as_ref().to_owned();
+        let partition = if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        Some(format!(
+            "arn:{partition}:dynamodb:{region}:{account}:table/{}",
+            self.table
+        ))
+    }
+
+    /// The lockbox tags of the resource `arn`, every page.
+    async fn tags_of(&self, arn: &str) -> Result<TableRecord> {
+        // One table's tags fit in a page (at most 50 per resource), but follow
+        // NextToken as the API allows.
+        let mut tags = Vec::new();
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| self.map(e))?;
+            tags.extend(out.tags.unwrap_or_default());
+            match out.next_token {
+                Some(t) if !t.is_empty() => next = Some(t),
+                _ => break,
+            }
+        }
+        Ok(TableRecord::from_tags(
+            tags.iter().map(|t| (t.key.as_str(), t.value.as_str())),
+        ))
+    }
+
     /// The table's ARN, from `DescribeTable`.
     async fn table_arn(&self) -> Result<String> {
         let out = self

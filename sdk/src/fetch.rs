@@ -32,41 +32,48 @@ impl Lockbox {
             .filter_map(|r| Some((r.name.clone(), r.version?)))
             .collect();
         let batch = async {
-            if pinned.len() < 2 || self.cache.is_some() {
+            if pinned.len() < 2 || self.inner.cache.is_some() {
                 return None;
             }
-            self.store
+            self.inner
+                .store
                 .get_versions(&pinned)
                 .await
                 .ok()
                 .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
         };
-        // One bound for both streams: at most `concurrency` secrets in flight in
-        // all. A fetch starts once it has a slot; when the last one starts, a
-        // one-shot lockbox tells its key service.
-        let slots = tokio::sync::Semaphore::new(self.concurrency);
+        // At most `concurrency` secrets in flight through this Lockbox (its clones
+        // included), pinned and latest together: a fetch starts once it has a
+        // slot; when the batch's last one starts, a one-shot lockbox tells its key
+        // service. The streams run over indices, not borrowed pairs, which keeps
+        // the future `Send`.
         let started = AtomicUsize::new(0);
         let start = || async {
-            let slot = slots
+            let slot = self
+                .inner
+                .slots
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            if self.one_shot && started.fetch_add(1, Ordering::Relaxed) + 1 == refs.len() {
-                self.keys.finishing();
+            if self.inner.one_shot && started.fetch_add(1, Ordering::Relaxed) + 1 == refs.len() {
+                self.inner.keys.finishing();
             }
             slot
         };
-        let latest = paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_none()))
-            .map(|(i, r)| async move {
+        let (latest_at, pinned_at): (Vec<usize>, Vec<usize>) =
+            (0..refs.len()).partition(|&i| refs[i].version.is_none());
+        let latest = paced(latest_at.into_iter())
+            .map(|i| async move {
                 let _slot = start().await;
-                (i, self.fetch(r, context).await)
+                (i, self.fetch_unbounded(&refs[i], context).await)
             })
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(self.inner.concurrency)
             .collect::<Vec<_>>();
         let pinned = async {
             let batched = batch.await;
-            paced(refs.iter().enumerate().filter(|(_, r)| r.version.is_some()))
-                .map(|(i, r)| {
+            paced(pinned_at.into_iter())
+                .map(|i| {
+                    let r = &refs[i];
                     let found = batched
                         .as_ref()
                         .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
@@ -79,12 +86,12 @@ impl Lockbox {
                                 version: r.version,
                             }),
                             // No batch (or it failed): fetch on its own, which reports its error.
-                            None => self.fetch(r, context).await,
+                            None => self.fetch_unbounded(r, context).await,
                         };
                         (i, result)
                     }
                 })
-                .buffer_unordered(self.concurrency)
+                .buffer_unordered(self.inner.concurrency)
                 .collect::<Vec<_>>()
                 .await
         };
@@ -104,7 +111,10 @@ impl Lockbox {
 /// call started from it goes on the wire before the next one is built. Without
 /// the pause, a batch of calls is serialised and signed all in one poll (about
 /// 60 µs of CPU each) and the first request is sent only after the last is built.
-fn paced<I: Iterator>(items: I) -> impl futures::Stream<Item = I::Item> {
+fn paced<I: Iterator + Send>(items: I) -> impl futures::Stream<Item = I::Item> + Send
+where
+    I::Item: Send,
+{
     stream::iter(items).then(|item| async move {
         tokio::task::yield_now().await;
         item

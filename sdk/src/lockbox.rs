@@ -59,12 +59,25 @@ pub struct PutOptions {
 }
 
 /// A secrets store: the common operations on one table with one key service.
+///
+/// A cheap handle: clones share one key service, store, table record, cache and
+/// bound on the calls in flight, so build one per process and clone it into each
+/// task or handler. `Send + Sync`, and every future it returns is `Send`.
+#[derive(Clone)]
 pub struct Lockbox {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What every clone of a [`Lockbox`] shares.
+pub(crate) struct Inner {
     pub(crate) keys: Arc<dyn KeyService>,
     pub(crate) store: Arc<dyn SecretStore>,
     pub(crate) policy: FormatPolicy,
     pub(crate) expect: Expect,
     pub(crate) concurrency: usize,
+    /// At most `concurrency` secrets in flight through this `Lockbox` and its
+    /// clones, whichever calls they come from.
+    pub(crate) slots: tokio::sync::Semaphore,
     pub(crate) record: RecordCell,
     pub(crate) cache: Option<Cache>,
     pub(crate) one_shot: bool,
@@ -74,13 +87,14 @@ pub struct Lockbox {
 
 impl std::fmt::Debug for Lockbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &self.inner;
         f.debug_struct("Lockbox")
-            .field("keys", &self.keys)
-            .field("store", &self.store)
-            .field("policy", &self.policy)
-            .field("expect", &self.expect)
-            .field("concurrency", &self.concurrency)
-            .field("one_shot", &self.one_shot)
+            .field("keys", &inner.keys)
+            .field("store", &inner.store)
+            .field("policy", &inner.policy)
+            .field("expect", &inner.expect)
+            .field("concurrency", &inner.concurrency)
+            .field("one_shot", &inner.one_shot)
             .finish_non_exhaustive()
     }
 }
@@ -162,8 +176,10 @@ impl LockboxBuilder {
         self
     }
 
-    /// How many secrets `get_many` and `get_each` fetch at once, pinned and latest
-    /// versions together (default [`DEFAULT_CONCURRENCY`]).
+    /// How many secrets are fetched at once through this `Lockbox` and its clones,
+    /// whichever calls they come from (`get`, `get_many`, `get_each`, ...; default
+    /// [`DEFAULT_CONCURRENCY`]): a bound per instance, which protects the KMS and
+    /// DynamoDB quotas however many tasks share it.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = Some(n.max(1));
         self
@@ -198,16 +214,20 @@ impl LockboxBuilder {
         let missing = |what: &str| Error::InvalidValue {
             reason: format!("Lockbox::builder() needs a {what}"),
         };
+        let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         Ok(Lockbox {
-            keys: self.keys.ok_or_else(|| missing("key service"))?,
-            store: self.store.ok_or_else(|| missing("secret store"))?,
-            policy: self.policy,
-            expect: self.expect,
-            concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-            record: RecordCell::default(),
-            cache: self.cache_ttl.map(Cache::new),
-            one_shot: self.one_shot,
-            seen: Mutex::new(HashMap::new()),
+            inner: Arc::new(Inner {
+                keys: self.keys.ok_or_else(|| missing("key service"))?,
+                store: self.store.ok_or_else(|| missing("secret store"))?,
+                policy: self.policy,
+                expect: self.expect,
+                concurrency,
+                slots: tokio::sync::Semaphore::new(concurrency),
+                record: RecordCell::default(),
+                cache: self.cache_ttl.map(Cache::new),
+                one_shot: self.one_shot,
+                seen: Mutex::new(HashMap::new()),
+            }),
         })
     }
 }
@@ -223,7 +243,7 @@ impl Lockbox {
         &self,
         policy: FormatPolicy,
     ) -> Result<(WriteFormat, Option<String>, Option<String>)> {
-        let table = self.store.table();
+        let table = self.inner.store.table();
         let (mode, record) = self.effective_record().await?;
         let store = match &record {
             Some(r) => r.store_id(table)?.map(str::to_owned),
@@ -280,15 +300,17 @@ impl Lockbox {
                     .into(),
             });
         }
-        let policy = options.format.unwrap_or(self.policy);
-        let ((format, store, pin), latest) =
-            futures::try_join!(self.write_target(policy), self.store.latest_version(name))?;
+        let policy = options.format.unwrap_or(self.inner.policy);
+        let ((format, store, pin), latest) = futures::try_join!(
+            self.write_target(policy),
+            self.inner.store.latest_version(name)
+        )?;
         if let (WriteFormat::Credstash(_), Some(latest)) = (format, &latest) {
             // A table that records no mode is written in credstash's format; if this
             // name's newest version is sealed, the mode tag was probably removed.
             if latest.format != ItemFormat::Credstash.as_str() {
                 return Err(Error::Table {
-                    table: self.store.table().to_owned(),
+                    table: self.inner.store.table().to_owned(),
                     kind: ErrorKind::Integrity,
                     reason: format!(
                         "{name}'s newest version is {}, not credstash's format, but the table \
@@ -328,6 +350,7 @@ impl Lockbox {
             let request = envelope::data_key_request(&sealing)?;
             if data_key.is_none() || !matches!(format, WriteFormat::Credstash(_)) {
                 let key = self
+                    .inner
                     .keys
                     .generate_data_key(request.bytes(), request.context())
                     .await?;
@@ -336,7 +359,7 @@ impl Lockbox {
             }
             let key = data_key.as_ref().expect("set above");
             let item = envelope::seal(&request, value.expose_secret(), key)?;
-            match self.store.put_new(&item).await {
+            match self.inner.store.put_new(&item).await {
                 Ok(()) => {
                     self.invalidate(name);
                     return Ok(version);
@@ -355,7 +378,7 @@ impl Lockbox {
                             version,
                         });
                     }
-                    version = next_after(self.store.latest_version(name).await?.as_ref())?
+                    version = next_after(self.inner.store.latest_version(name).await?.as_ref())?
                         .max(version.next()?);
                     // Exponential backoff with full jitter: under heavy contention
                     // it spreads writers out instead of letting them collide again.
@@ -378,7 +401,7 @@ impl Lockbox {
         version: Version,
         ours: &DataKey,
     ) -> Result<bool> {
-        let Some(stored) = self.store.get_version(name, version).await? else {
+        let Some(stored) = self.inner.store.get_version(name, version).await? else {
             return Ok(false);
         };
         Ok(Envelope::parse(&stored).is_ok_and(|env| env.wrapped_key() == ours.wrapped.as_slice()))
@@ -393,7 +416,7 @@ impl Lockbox {
             return Ok(());
         }
         Err(Error::Table {
-            table: self.store.table().to_owned(),
+            table: self.inner.store.table().to_owned(),
             kind: ErrorKind::Integrity,
             reason: format!(
                 "it is pinned to KMS key {pin} ({} tag, recorded at setup), but the key named \
@@ -406,12 +429,12 @@ impl Lockbox {
 
     /// Every stored version of every secret, without decrypting anything.
     pub async fn list(&self) -> Result<Vec<ItemSummary>> {
-        self.store.list().await
+        self.inner.store.list().await
     }
 
     /// Every stored version of `name`, oldest first, without decrypting.
     pub async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
-        let versions = self.store.history(name).await?;
+        let versions = self.inner.store.history(name).await?;
         if versions.is_empty() {
             return Err(Error::NotFound {
                 name: name.clone(),
@@ -425,10 +448,11 @@ impl Lockbox {
     pub async fn delete(&self, name: &SecretName, version: Option<Version>) -> Result<Vec<String>> {
         self.invalidate(name);
         // Deleting the newest versions on purpose may make the latest go back.
-        self.seen.lock().expect("seen lock").remove(name);
+        self.inner.seen.lock().expect("seen lock").remove(name);
         let keys: Vec<String> = match version {
             Some(v) => vec![v.sort_key(), v.get().to_string()],
             None => self
+                .inner
                 .store
                 .history(name)
                 .await?
@@ -439,7 +463,7 @@ impl Lockbox {
         let single = version.is_some();
         let mut deleted = Vec::new();
         for key in keys {
-            if self.store.delete(name, &key).await? {
+            if self.inner.store.delete(name, &key).await? {
                 deleted.push(key);
                 if single {
                     // Found under the padded key: no unpadded legacy copy to try.
@@ -462,12 +486,12 @@ impl Lockbox {
     /// Delete all but the newest `keep` versions of `name`; returns the deleted sort keys.
     pub async fn prune(&self, name: &SecretName, keep: usize) -> Result<Vec<String>> {
         self.invalidate(name);
-        self.seen.lock().expect("seen lock").remove(name);
+        self.inner.seen.lock().expect("seen lock").remove(name);
         let versions = self.history(name).await?;
         let excess = versions.len().saturating_sub(keep);
         let mut deleted = Vec::new();
         for s in versions.into_iter().take(excess) {
-            if self.store.delete(name, &s.sort_key).await? {
+            if self.inner.store.delete(name, &s.sort_key).await? {
                 deleted.push(s.sort_key);
             }
         }
@@ -494,14 +518,14 @@ impl Lockbox {
 
     /// Drop cached entries of `name` (no-op without a cache).
     pub fn invalidate(&self, name: &SecretName) {
-        if let Some(c) = &self.cache {
+        if let Some(c) = &self.inner.cache {
             c.invalidate(name);
         }
     }
 
     /// Drop the whole cache.
     pub fn invalidate_all(&self) {
-        if let Some(c) = &self.cache {
+        if let Some(c) = &self.inner.cache {
             c.clear();
         }
     }

@@ -15,15 +15,16 @@ use crate::{
 impl Lockbox {
     /// The mode the table records (`None` for a table lockbox did not create).
     pub async fn table_mode(&self) -> Result<Option<TableMode>> {
-        self.record
-            .get(&self.store)
+        self.inner
+            .record
+            .get(&self.inner.store)
             .await?
-            .table_mode(self.store.table())
+            .table_mode(self.inner.store.table())
     }
 
     /// What the table records about itself: mode, store identity and key.
     pub async fn table_record(&self) -> Result<TableRecord> {
-        Ok((*self.record.get(&self.store).await?).clone())
+        Ok((*self.inner.record.get(&self.inner.store).await?).clone())
     }
 
     /// The mode a read or write follows: the table's record, checked against what
@@ -32,16 +33,16 @@ impl Lockbox {
     pub(crate) async fn effective_record(
         &self,
     ) -> Result<(Option<TableMode>, Option<Arc<TableRecord>>)> {
-        let table = self.store.table();
-        let record = match self.record.get(&self.store).await {
+        let table = self.inner.store.table();
+        let record = match self.inner.record.get(&self.inner.store).await {
             Ok(r) => r,
-            Err(e) if e.kind() == ErrorKind::Denied && self.expect.mode.is_some() => {
-                return Ok((self.expect.mode, None));
+            Err(e) if e.kind() == ErrorKind::Denied && self.inner.expect.mode.is_some() => {
+                return Ok((self.inner.expect.mode, None));
             }
             Err(e) => return Err(e),
         };
         let recorded = record.table_mode(table)?;
-        match (self.expect.mode, recorded) {
+        match (self.inner.expect.mode, recorded) {
             (Some(want), Some(got)) if want != got => Err(Error::Table {
                 table: table.to_owned(),
                 kind: ErrorKind::Integrity,
@@ -60,7 +61,7 @@ impl Lockbox {
                     table::TAG_MODE
                 ),
             }),
-            (_, recorded) => Ok((recorded.or(self.expect.mode), Some(record))),
+            (_, recorded) => Ok((recorded.or(self.inner.expect.mode), Some(record))),
         }
     }
 
@@ -80,15 +81,31 @@ impl Lockbox {
             .await
     }
 
-    /// Fetch one secret.
+    /// Fetch one secret. It takes one of this `Lockbox`'s slots for calls in
+    /// flight (see [`LockboxBuilder::concurrency`](crate::LockboxBuilder::concurrency)).
     pub async fn fetch(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
-        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(r, context)) {
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        self.fetch_unbounded(r, context).await
+    }
+
+    /// [`Lockbox::fetch`] for a caller that holds a slot already.
+    pub(crate) async fn fetch_unbounded(
+        &self,
+        r: &SecretRef,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
+        if let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(r, context)) {
             return Ok(hit);
         }
         let read = async {
             match r.version {
-                None => self.store.get_latest(&r.name).await,
-                Some(v) => self.store.get_version(&r.name, v).await,
+                None => self.inner.store.get_latest(&r.name).await,
+                Some(v) => self.inner.store.get_version(&r.name, v).await,
             }
         };
         let (item, ()) = futures::join!(read, self.prefetch_record());
@@ -100,7 +117,7 @@ impl Lockbox {
         if r.version.is_none() {
             self.check_fresh(&secret)?;
         }
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = &self.inner.cache {
             cache.put(r, context, &secret);
         }
         Ok(secret)
@@ -110,15 +127,15 @@ impl Lockbox {
     /// item against it costs no round trip of its own (its outcome is kept, or
     /// reported by the check that needs it).
     pub(crate) async fn prefetch_record(&self) {
-        if self.expect.mode != Some(TableMode::Credstash) {
-            let _ = self.record.get(&self.store).await;
+        if self.inner.expect.mode != Some(TableMode::Credstash) {
+            let _ = self.inner.record.get(&self.inner.store).await;
         }
     }
 
     /// A latest read never goes back below a version this `Lockbox` has read of
     /// the same name (unless it deleted versions itself).
     fn check_fresh(&self, secret: &Secret) -> Result<()> {
-        let mut seen = self.seen.lock().expect("seen lock");
+        let mut seen = self.inner.seen.lock().expect("seen lock");
         match seen.get(&secret.name) {
             Some(&high) if secret.version < high => Err(Error::Rollback {
                 name: secret.name.clone(),
@@ -148,13 +165,13 @@ impl Lockbox {
         // unwraps under, and is what `open` authenticates against.
         let kms_context = env.kms_context(context)?;
         let name = env.name();
-        let table = self.store.table();
+        let table = self.inner.store.table();
         let refused = |reason: String| Error::Integrity {
             name: name.to_string(),
             reason,
         };
         let (record, data_key) = match env.sealed_revision() {
-            None if self.expect.require_sealed => {
+            None if self.inner.expect.require_sealed => {
                 return Err(Error::UnsupportedFormat {
                     name: name.to_string(),
                     reason: "the item is in credstash's format and this reader requires the \
@@ -165,11 +182,11 @@ impl Lockbox {
             None => {
                 // The mode decides before any KMS call; a client that says the
                 // table is a credstash table need not wait for its record.
-                let (mode, record) = match self.expect.mode {
+                let (mode, record) = match self.inner.expect.mode {
                     Some(TableMode::Credstash) => (Some(TableMode::Credstash), None),
                     _ => self.effective_record().await?,
                 };
-                if mode == Some(TableMode::Sealed) && !self.expect.accept_credstash_items {
+                if mode == Some(TableMode::Sealed) && !self.inner.expect.accept_credstash_items {
                     return Err(refused(format!(
                         "the item is in credstash's format, in table {table} whose mode is \
                          sealed: a sealed table never serves a credstash-format item, so it was \
@@ -180,7 +197,7 @@ impl Lockbox {
                 (record, self.unwrap_key(&env, &kms_context).await?)
             }
             Some(Revision::V1) => {
-                if !self.expect.accept_sealed_v1 {
+                if !self.inner.expect.accept_sealed_v1 {
                     return Err(Error::UnsupportedFormat {
                         name: name.to_string(),
                         reason: format!(
@@ -255,6 +272,7 @@ impl Lockbox {
         kms_context: &KmsContext,
     ) -> Result<crate::backend::UnwrappedKey> {
         match self
+            .inner
             .keys
             .decrypt_data_key(env.name(), env.wrapped_key(), kms_context)
             .await

@@ -78,8 +78,8 @@ impl Lockbox {
     /// report says why.
     pub async fn setup_with(&self, options: &SetupOptions) -> Result<SetupReport> {
         let mode = options.mode.unwrap_or(TableMode::Sealed);
-        let table = self.store.table().to_owned();
-        let key_arn = match self.keys.writer_key_arn().await {
+        let table = self.inner.store.table().to_owned();
+        let key_arn = match self.inner.keys.writer_key_arn().await {
             Ok(arn) => Some(arn),
             // A credstash table may be set up before its key exists (credstash's
             // own setup never looks at the key); it is then not pinned to one.
@@ -97,16 +97,16 @@ impl Lockbox {
             }
         };
         let wanted = TableRecord::new(mode, Some(store), key_arn);
-        self.record.forget();
-        let outcome = self.store.setup(&wanted, &options.tags).await;
-        self.record.forget();
+        self.inner.record.forget();
+        let outcome = self.inner.store.setup(&wanted, &options.tags).await;
+        self.inner.record.forget();
         if outcome? == SetupOutcome::Created {
             return Ok(SetupReport {
                 result: SetupResult::Created,
                 record: wanted,
             });
         }
-        let found = self.store.table_record().await?;
+        let found = self.inner.store.table_record().await?;
         let recorded = found.table_mode(&table);
         let refuse = |why: String| SetupReport {
             result: SetupResult::Refused(why),
@@ -122,7 +122,7 @@ impl Lockbox {
             Ok(Some(_)) => false,
             Ok(None) => true,
         };
-        if adopt && mode == TableMode::Sealed && !self.store.list().await?.is_empty() {
+        if adopt && mode == TableMode::Sealed && !self.inner.store.list().await?.is_empty() {
             return Ok(refuse(format!(
                 "table {table} exists, records no mode and holds items (a credstash table?);                  nothing changed: a sealed table would refuse its credstash-format items.                  Record it as a credstash table with `lockbox setup --compat credstash`, or                  set up a new table"
             )));
@@ -150,9 +150,9 @@ impl Lockbox {
                 record: found,
             });
         }
-        self.store.update_record(&missing).await?;
-        self.record.forget();
-        let record = self.store.table_record().await?;
+        self.inner.store.update_record(&missing).await?;
+        self.inner.record.forget();
+        let record = self.inner.store.table_record().await?;
         Ok(SetupReport {
             result: SetupResult::Recorded(added),
             record,

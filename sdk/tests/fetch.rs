@@ -152,3 +152,80 @@ async fn a_one_shot_lockbox_says_finishing_once_its_last_fetch_has_started() {
     assert_eq!(told.len(), 2, "{told:?}");
     assert!(told[1] >= before + 10 - 4, "told too early: {told:?}");
 }
+
+/// Compile-time checks: a `Lockbox` is a cheap `Clone` handle, `Send + Sync`,
+/// and every future its public methods return is `Send + 'static` when called on
+/// an owned clone, as `tokio::spawn` and web handlers need.
+#[allow(dead_code)]
+mod send {
+    use lockbox::{
+        EncryptionContext, Lockbox, PutOptions, SecretName, SecretRef, SecretValue, TableMode,
+        Version,
+    };
+
+    fn is_send<T: Send + 'static>(_: T) {}
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+
+    fn lockbox_is_a_shareable_handle() {
+        shareable::<Lockbox>();
+    }
+
+    fn every_future_is_send(lb: Lockbox, n: SecretName, r: SecretRef, refs: Vec<SecretRef>) {
+        let none = EncryptionContext::new;
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move { l.get(&x, &none()).await });
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move { l.get_version(&x, Version::FIRST, &none()).await });
+        let (l, x) = (lb.clone(), r.clone());
+        is_send(async move { l.fetch(&x, &none()).await });
+        let (l, x) = (lb.clone(), refs.clone());
+        is_send(async move { l.get_many(&x, &none()).await });
+        let (l, x) = (lb.clone(), refs);
+        is_send(async move { l.get_each(&x, &none()).await });
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move {
+            l.put(&x, &SecretValue::from("v"), &PutOptions::default())
+                .await
+        });
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move { l.rollback(&x, Version::FIRST, &none()).await });
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move { l.history(&x).await });
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move { l.delete(&x, None).await });
+        let (l, x) = (lb.clone(), n);
+        is_send(async move { l.prune(&x, 1).await });
+        let l = lb.clone();
+        is_send(async move { l.list().await });
+        let l = lb.clone();
+        is_send(async move { l.setup(TableMode::Sealed, &[]).await });
+        let l = lb.clone();
+        is_send(async move { l.table_record().await });
+        is_send(async move { Lockbox::from_env(&lockbox::AwsOptions::default()).await });
+    }
+}
+
+/// The bound on calls in flight is per `Lockbox`: two batches started at once
+/// through two clones, in two tasks, share it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_is_shared_by_every_call_and_clone() {
+    let (keys, store) = fixture(12, Duration::from_millis(30)).await;
+    let lb = open(&keys, &store, Some(8));
+    let refs: Vec<SecretRef> = (0..12).map(|i| SecretRef::latest(name(i))).collect();
+    let other = lb.clone();
+    let (a, b) = tokio::join!(
+        tokio::spawn({
+            let (lb, refs) = (lb.clone(), refs.clone());
+            async move { lb.get_many(&refs, &EncryptionContext::new()).await }
+        }),
+        tokio::spawn({
+            let refs = refs.clone();
+            async move { other.get_many(&refs, &EncryptionContext::new()).await }
+        }),
+    );
+    assert_eq!(a.unwrap().unwrap().len(), 12);
+    assert_eq!(b.unwrap().unwrap().len(), 12);
+    let most = keys.most_in_flight();
+    assert!(most <= 8, "{most} unwraps in flight at once");
+    assert_eq!(most, 8, "the batches filled the bound");
+}

@@ -53,8 +53,8 @@ pub struct AwsOptions {
 impl Default for AwsOptions {
     fn default() -> Self {
         Self {
-            table: "credential-store".into(),
-            kms_key: "alias/credstash".into(),
+            table: crate::DEFAULT_TABLE.into(),
+            kms_key: crate::DEFAULT_KMS_KEY.into(),
             trusted_keys: Vec::new(),
             region: None,
             kms_region: None,
@@ -70,54 +70,133 @@ impl Default for AwsOptions {
     }
 }
 
-impl Lockbox {
-    /// Load the standard AWS configuration (environment, profile, web identity,
-    /// ECS/EKS container credentials, IMDSv2) and build a lockbox on KMS and
-    /// DynamoDB. The only place the SDK reads the process environment.
-    pub async fn from_env(options: &AwsOptions) -> Result<LockboxBuilder> {
-        let config = crate::aws::load(options).await?;
-        let endpoint_label = |service: &str, region: Option<&aws_types::region::Region>| {
-            options.endpoint_url.clone().unwrap_or_else(|| {
-                format!(
-                    "{service}.{}.amazonaws.com",
-                    region.map(|r| r.as_ref()).unwrap_or("?")
-                )
-            })
-        };
-        let mut kms_config = aws_sdk_kms::config::Builder::from(&config);
-        let mut kms_region = config.region().cloned();
-        if let Some(r) = &options.kms_region {
-            kms_region = Some(aws_types::region::Region::new(r.clone()));
-            kms_config = kms_config.region(kms_region.clone());
+/// The AWS backends a [`LockboxBuilder`] builds from an [`SdkConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct AwsTarget {
+    config: SdkConfig,
+    pub(crate) table: String,
+    pub(crate) kms_key: String,
+    pub(crate) trusted: Vec<String>,
+    pub(crate) kms_region: Option<Region>,
+    pub(crate) account_id: Option<String>,
+    /// Named in timeouts and connection errors instead of the AWS endpoint.
+    endpoint_label: Option<String>,
+}
+
+impl AwsTarget {
+    /// Settings with no configuration behind them (a misuse `build` reports).
+    pub(crate) fn scratch() -> Self {
+        Self {
+            config: SdkConfig::builder().build(),
+            table: crate::DEFAULT_TABLE.into(),
+            kms_key: crate::DEFAULT_KMS_KEY.into(),
+            trusted: Vec::new(),
+            kms_region: None,
+            account_id: None,
+            endpoint_label: None,
         }
-        let kms = KmsKeyService::new(
-            aws_sdk_kms::Client::from_conf(kms_config.build()),
-            options.kms_key.clone(),
-        )
-        .trust(options.trusted_keys.iter().cloned())
-        .endpoint(endpoint_label("kms", kms_region.as_ref()));
+    }
+
+    /// The key service and the store.
+    pub(crate) fn backends(
+        &self,
+    ) -> Result<(
+        std::sync::Arc<dyn crate::backend::KeyService>,
+        std::sync::Arc<dyn crate::backend::SecretStore>,
+    )> {
+        let Some(region) = self.config.region() else {
+            return Err(crate::Error::InvalidValue {
+                reason: "the AWS configuration names no region: set one (AWS_REGION, the \
+                         profile's region, or SdkConfig::builder().region(..))"
+                    .into(),
+            });
+        };
+        let label = |service: &str, region: &Region| {
+            self.endpoint_label
+                .clone()
+                .unwrap_or_else(|| format!("{service}.{region}.amazonaws.com"))
+        };
+        let kms_region = self.kms_region.clone().unwrap_or_else(|| region.clone());
+        let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
+            .region(kms_region.clone())
+            .build();
+        let kms = KmsKeyService::new(aws_sdk_kms::Client::from_conf(kms_config), &self.kms_key)
+            .trust(self.trusted.iter().cloned())
+            .endpoint(label("kms", &kms_region));
         let mut store =
-            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&config), &options.table)
-                .endpoint(endpoint_label("dynamodb", config.region()));
-        let account = options
+            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&self.config), &self.table)
+                .endpoint(label("dynamodb", region));
+        let account = self
             .account_id
             .clone()
-            .or_else(|| {
-                std::env::var("AWS_ACCOUNT_ID")
-                    .ok()
-                    .filter(|a| !a.is_empty())
-            })
-            .or_else(|| crate::arn_account(&options.kms_key).map(str::to_owned));
+            .or_else(|| crate::arn_account(&self.kms_key).map(str::to_owned));
         if let Some(account) = account {
             store = store.account(account);
         }
-        Ok(Lockbox::builder().key_service(kms).secret_store(store))
+        Ok((std::sync::Arc::new(kms), std::sync::Arc::new(store)))
     }
 }
 
-/// The region when neither the options nor the AWS configuration name one
-/// (credstash's default).
-const DEFAULT_REGION: &str = "us-east-1";
+impl Lockbox {
+    /// A lockbox on AWS KMS and DynamoDB built from the application's own AWS
+    /// configuration, so region, credentials, retry, timeouts, HTTP client and TLS
+    /// are the application's choice. Then set the table and key on the builder
+    /// (defaults: credstash's `credential-store` and `alias/credstash`). There is
+    /// no default region: a configuration without one fails at `build`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> lockbox::Result<()> {
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let lockbox = lockbox::Lockbox::aws(&config)
+    ///     .table("prod-secrets")
+    ///     .kms_key("arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    ///     .build()?;
+    /// # let _ = lockbox; Ok(()) }
+    /// ```
+    pub fn aws(config: &SdkConfig) -> LockboxBuilder {
+        LockboxBuilder::default().with_aws(AwsTarget {
+            config: config.clone(),
+            table: crate::DEFAULT_TABLE.into(),
+            kms_key: crate::DEFAULT_KMS_KEY.into(),
+            trusted: Vec::new(),
+            kms_region: None,
+            account_id: None,
+            endpoint_label: None,
+        })
+    }
+
+    /// Load the standard AWS configuration (environment, profile, web identity,
+    /// ECS/EKS container credentials, IMDSv2) with lockbox's retry and timeout
+    /// budget and credstash's options, and build a lockbox on KMS and DynamoDB.
+    /// Without a configured region it uses credstash's default, `us-east-1`. The
+    /// only place the SDK reads the process environment (`AWS_ACCOUNT_ID` too).
+    pub async fn from_env(options: &AwsOptions) -> Result<LockboxBuilder> {
+        let config = crate::aws::load(options).await?;
+        let mut builder = Lockbox::aws(&config)
+            .table(&options.table)
+            .kms_key(&options.kms_key)
+            .trust_keys(options.trusted_keys.iter().cloned());
+        if let Some(r) = &options.kms_region {
+            builder = builder.kms_region(Region::new(r.clone()));
+        }
+        let account = options.account_id.clone().or_else(|| {
+            std::env::var("AWS_ACCOUNT_ID")
+                .ok()
+                .filter(|a| !a.is_empty())
+        });
+        if let Some(account) = account {
+            builder = builder.account_id(account);
+        }
+        if let Some(url) = &options.endpoint_url {
+            builder.aws_target_mut().endpoint_label = Some(url.clone());
+        }
+        Ok(builder)
+    }
+}
+
+/// The region [`Lockbox::from_env`] uses when neither the options nor the AWS
+/// configuration name one (credstash's default).
+pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// Load the configuration through `aws-config`'s default chain.
 pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {

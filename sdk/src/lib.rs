@@ -24,10 +24,13 @@ mod table;
 mod text;
 mod version;
 
-pub use aws::AwsOptions;
+pub use aws::{AwsOptions, DEFAULT_REGION};
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use error::{Error, ErrorKind, Result, Service};
-pub use lockbox::{FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY};
+pub use lockbox::{
+    FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY, DEFAULT_KMS_KEY,
+    DEFAULT_TABLE,
+};
 pub use name::{SecretName, MAX_NAME_LEN};
 pub use secret::{Secret, SecretRef, SecretValue};
 pub use setup::{SetupOptions, SetupReport, SetupResult};

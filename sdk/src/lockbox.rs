@@ -17,6 +17,12 @@ use crate::{
     EncryptionContext, Error, ErrorKind, ExposeSecret, Result, SecretName, SecretValue, Version,
 };
 
+/// The table credstash and lockbox use by default.
+pub const DEFAULT_TABLE: &str = "credential-store";
+
+/// The KMS key credstash and lockbox write under by default.
+pub const DEFAULT_KMS_KEY: &str = "alias/credstash";
+
 /// Default number of secrets fetched at once by [`Lockbox::get_many`].
 ///
 /// 128 lets a container with up to 128 secrets resolve them in one wave of
@@ -99,11 +105,17 @@ impl std::fmt::Debug for Lockbox {
     }
 }
 
-/// Builds a [`Lockbox`] from a key service and a secret store.
+/// Builds a [`Lockbox`]: on AWS from the application's configuration
+/// ([`Lockbox::aws`]), from the standard AWS configuration chain
+/// ([`Lockbox::from_env`]), or from any key service and secret store
+/// ([`Lockbox::builder`]).
 #[derive(Debug, Default)]
 pub struct LockboxBuilder {
     keys: Option<Arc<dyn KeyService>>,
     store: Option<Arc<dyn SecretStore>>,
+    aws: Option<crate::aws::AwsTarget>,
+    scratch: Option<crate::aws::AwsTarget>,
+    misused: Option<&'static str>,
     policy: FormatPolicy,
     expect: Expect,
     concurrency: Option<usize>,
@@ -209,16 +221,90 @@ impl LockboxBuilder {
         self
     }
 
-    /// Build. Fails if the key service or the store is missing.
+    /// The DynamoDB table (default `credential-store`). For [`Lockbox::aws`].
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.aws_target("table()").table = table.into();
+        self
+    }
+
+    /// The KMS key new secrets are written under, and the one trusted when reading:
+    /// a key id, key ARN, alias or alias ARN (default `alias/credstash`; a key ARN
+    /// is best in production: an alias can be repointed). For [`Lockbox::aws`].
+    pub fn kms_key(mut self, key: impl Into<String>) -> Self {
+        self.aws_target("kms_key()").kms_key = key.into();
+        self
+    }
+
+    /// More KMS keys to trust when reading (a key rotation window). For
+    /// [`Lockbox::aws`].
+    pub fn trust_keys(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.aws_target("trust_keys()")
+            .trusted
+            .extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// A region for KMS other than DynamoDB's (credstash's `--kms-region`). For
+    /// [`Lockbox::aws`].
+    pub fn kms_region(mut self, region: aws_types::region::Region) -> Self {
+        self.aws_target("kms_region()").kms_region = Some(region);
+        self
+    }
+
+    /// The table's AWS account, so its record is read in one call (see
+    /// [`DynamoDbSecretStore::account`](crate::backend::DynamoDbSecretStore::account)).
+    /// For [`Lockbox::aws`].
+    pub fn account_id(mut self, account: impl Into<String>) -> Self {
+        self.aws_target("account_id()").account_id = Some(account.into());
+        self
+    }
+
+    pub(crate) fn with_aws(mut self, target: crate::aws::AwsTarget) -> Self {
+        self.aws = Some(target);
+        self
+    }
+
+    pub(crate) fn aws_target_mut(&mut self) -> &mut crate::aws::AwsTarget {
+        self.aws_target("aws")
+    }
+
+    /// The AWS settings; without [`Lockbox::aws`], a scratch copy whose use
+    /// `build` reports as a mistake.
+    fn aws_target(&mut self, what: &'static str) -> &mut crate::aws::AwsTarget {
+        if self.aws.is_none() {
+            self.misused.get_or_insert(what);
+            return self
+                .scratch
+                .get_or_insert_with(crate::aws::AwsTarget::scratch);
+        }
+        self.aws.as_mut().expect("checked above")
+    }
+
+    /// Build. Fails if the key service or the store is missing, or if an AWS
+    /// configuration names no region.
     pub fn build(self) -> Result<Lockbox> {
         let missing = |what: &str| Error::InvalidValue {
             reason: format!("Lockbox::builder() needs a {what}"),
         };
+        if let Some(what) = self.misused {
+            return Err(Error::InvalidValue {
+                reason: format!(
+                    "LockboxBuilder::{what} configures the AWS backends of Lockbox::aws(config) \
+                     (or Lockbox::from_env); this builder has none"
+                ),
+            });
+        }
+        let (mut keys, mut store) = (self.keys, self.store);
+        if let Some(aws) = &self.aws {
+            let (k, s) = aws.backends()?;
+            keys = keys.or(Some(k));
+            store = store.or(Some(s));
+        }
         let concurrency = self.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         Ok(Lockbox {
             inner: Arc::new(Inner {
-                keys: self.keys.ok_or_else(|| missing("key service"))?,
-                store: self.store.ok_or_else(|| missing("secret store"))?,
+                keys: keys.ok_or_else(|| missing("key service"))?,
+                store: store.ok_or_else(|| missing("secret store"))?,
                 policy: self.policy,
                 expect: self.expect,
                 concurrency,

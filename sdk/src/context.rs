@@ -9,6 +9,12 @@ use crate::Error;
 /// binds itself (the secret's name, version and format).
 pub const RESERVED_PREFIX: &str = "lockbox-";
 
+/// Whether `key` uses the reserved prefix in any letter case, Unicode's included
+/// (`LOC\u{212A}BOX-NAME`, with a Kelvin sign, lowercases to `lockbox-name`).
+pub(crate) fn is_reserved(key: &str) -> bool {
+    key.to_lowercase().starts_with(RESERVED_PREFIX)
+}
+
 /// Key-value pairs bound to a secret, sent to KMS as its `EncryptionContext`.
 ///
 /// A sorted map (by the keys' UTF-8 bytes) with one canonical byte encoding, used
@@ -39,10 +45,25 @@ impl EncryptionContext {
                 reason: "a context key is empty".into(),
             });
         }
-        if key.to_ascii_lowercase().starts_with(RESERVED_PREFIX) {
+        if is_reserved(&key) {
             return Err(Error::InvalidContext {
                 reason: format!(
                     "context key {key:?} uses the prefix {RESERVED_PREFIX:?}, which lockbox reserves"
+                ),
+            });
+        }
+        // Keys that differ only in case make a case-insensitive IAM condition on
+        // one of them ambiguous (AWS advises against them).
+        let folded = key.to_lowercase();
+        if let Some(other) = self
+            .0
+            .keys()
+            .find(|k| **k != key && k.to_lowercase() == folded)
+        {
+            return Err(Error::InvalidContext {
+                reason: format!(
+                    "context keys {other:?} and {key:?} differ only in letter case; IAM \
+                     conditions cannot tell them apart"
                 ),
             });
         }
@@ -158,6 +179,27 @@ impl fmt::Display for EncryptionContext {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_reserved_prefix_in_any_letter_case_and_case_twins_are_refused() {
+        let mut c = EncryptionContext::new();
+        for key in [
+            "lockbox-name",
+            "LOCKBOX-NAME",
+            "Lockbox-x",
+            "LOC\u{212A}BOX-NAME",
+        ] {
+            assert!(c.insert(key, "v").is_err(), "{key:?}");
+        }
+        c.insert("env", "prod").unwrap();
+        let err = c.insert("Env", "dev").unwrap_err();
+        assert!(
+            err.to_string().contains("differ only in letter case"),
+            "{err}"
+        );
+        c.insert("env", "staging").unwrap();
+        assert_eq!(c.get("env"), Some("staging"));
+    }
     use super::*;
 
     fn ctx(pairs: &[(&str, &str)]) -> EncryptionContext {

@@ -231,11 +231,17 @@ pub fn seal(request: &DataKeyRequest<'_>, plaintext: &[u8], key: &DataKey) -> Re
 /// Seal `plaintext` into a complete table item, including `name` and `version`,
 /// drawing randomness from `rng` (the sealed format draws the salt, then the nonce).
 ///
+/// For test vectors, whose salts and nonces must be reproducible; applications use
+/// [`seal`]. Reusing a (data key, salt) pair for two values voids confidentiality
+/// and integrity: a seeded RNG with a data key used twice does exactly that.
+/// Reusing a data key with fresh salts is safe.
+///
 /// Errors: a data key of the wrong length for the format, or an empty wrapped key
 /// ([`Error::Backend`] from KMS); version 0 in the sealed format
 /// ([`Error::InvalidVersion`]); a missing or malformed store identity, or
 /// non-UTF-8 `plaintext` in the credstash format ([`Error::InvalidValue`]:
 /// credstash cannot read it).
+#[doc(hidden)]
 pub fn seal_with_rng<R: RngCore + CryptoRng>(
     request: &DataKeyRequest<'_>,
     plaintext: &[u8],

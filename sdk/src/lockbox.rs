@@ -378,14 +378,7 @@ impl Lockbox {
         value: &SecretValue,
         options: &PutOptions,
     ) -> Result<Version> {
-        if crate::has_unsafe_characters(name.as_str()) {
-            return Err(Error::InvalidName {
-                name: crate::escape_untrusted(name.as_str()).into_owned(),
-                reason: "it holds a character that prints as something else or not at all \
-                         (a format, bidirectional or zero-width character, or a separator)"
-                    .into(),
-            });
-        }
+        check_new_identity(name, &options.context)?;
         let policy = options.format.unwrap_or(self.inner.policy);
         let ((format, store, pin), latest) = futures::try_join!(
             self.write_target(policy),
@@ -617,6 +610,46 @@ impl Lockbox {
     }
 }
 
+/// Refuse to store a name, or a context, that reads as something it is not: a
+/// character that prints as something else or not at all (format, bidirectional or
+/// zero-width characters, separators) in a name or a context key, or text not in
+/// Unicode normal form C, which another keyboard or file system would type as other
+/// bytes (another secret, another context). Existing items with such names are
+/// still read.
+fn check_new_identity(name: &SecretName, context: &EncryptionContext) -> Result<()> {
+    use unicode_normalization::is_nfc;
+    let shown = || crate::escape_untrusted(name.as_str()).into_owned();
+    if crate::has_unsafe_characters(name.as_str()) {
+        return Err(Error::InvalidName {
+            name: shown(),
+            reason: "it holds a character that prints as something else or not at all \
+                     (a format, bidirectional or zero-width character, or a separator)"
+                .into(),
+        });
+    }
+    if !is_nfc(name.as_str()) {
+        return Err(Error::InvalidName {
+            name: shown(),
+            reason: "it is not in Unicode normal form C (NFC), so the same name typed \
+                     elsewhere would be other bytes: write it in NFC"
+                .into(),
+        });
+    }
+    for (key, value) in context.iter() {
+        if crate::has_unsafe_characters(key) || !is_nfc(key) || !is_nfc(value) {
+            return Err(Error::InvalidContext {
+                reason: format!(
+                    "the pair {}={} holds an invisible or look-alike character, or text not \
+                     in Unicode normal form C (NFC): write it in NFC, printable",
+                    crate::escape_untrusted(key),
+                    crate::escape_untrusted(value)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The version after `latest` (the newest stored version of a name), or the first.
 fn next_after(latest: Option<&ItemSummary>) -> Result<Version> {
     let Some(latest) = latest else {
@@ -635,4 +668,59 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{MemoryKeyService, MemorySecretStore};
+
+    async fn lockbox() -> Lockbox {
+        let lb = Lockbox::builder()
+            .key_service(MemoryKeyService::new(&["k"]))
+            .secret_store(MemorySecretStore::new())
+            .build()
+            .unwrap();
+        lb.setup(TableMode::Sealed, &[]).await.unwrap();
+        lb
+    }
+
+    #[tokio::test]
+    async fn names_and_contexts_that_read_as_something_else_are_refused_on_write() {
+        let lb = lockbox().await;
+        let value = SecretValue::from("v");
+        let put = |name: &str, pairs: &[&str]| {
+            let lb = lb.clone();
+            let name = SecretName::new(name).unwrap();
+            let options = PutOptions {
+                context: EncryptionContext::from_pairs(pairs).unwrap(),
+                ..PutOptions::default()
+            };
+            let value = value.duplicate();
+            async move { lb.put(&name, &value, &options).await }
+        };
+        for name in [
+            "prod/db/password\u{200b}", // zero-width space
+            "prod/db/\u{202e}drowssap", // right-to-left override
+            "prod/pa\u{308}sswort",     // NFD: a + combining diaeresis
+        ] {
+            let err = put(name, &[]).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Usage, "{name:?}: {err}");
+            assert!(
+                !err.to_string().contains('\u{202e}'),
+                "shown escaped: {err}"
+            );
+        }
+        for pair in ["e\u{301}nv=prod", "env=pro\u{301}d", "en\u{200d}v=prod"] {
+            let err = put("ok", &[pair]).await.unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidContext { .. }),
+                "{pair:?}: {err}"
+            );
+        }
+        // NFC text, non-ASCII included, is fine.
+        put("prod/p\u{e4}sswort", &["r\u{e9}gion=\u{e9}u"])
+            .await
+            .unwrap();
+    }
 }

@@ -142,8 +142,10 @@ const VECTORS_V1: [Vector; 3] = [
     },
 ];
 
-/// `lockbox-sealed-2`: the same inputs, each sealed for a store.
-const VECTORS: [Vector; 3] = [
+/// `lockbox-sealed-2`: the same inputs, each sealed for a store, and vector 4,
+/// whose non-ASCII context keys sort differently in UTF-8 (the canonical order)
+/// and in UTF-16 (Java's and JavaScript's string order).
+const VECTORS: [Vector; 4] = [
     Vector {
         store: Some("000000000000/credential-store"),
         name: "empty",
@@ -210,6 +212,33 @@ const VECTORS: [Vector; 3] = [
         nonce: "c0c1c2c3c4c5c6c7c8c9cacb",
         commitment: "ad3cb8732795c10c2fda67acf86df0f1094af3b096c70cd4f797a34bfc02b57a",
         contents: "61c00665a6a53ae79acb2c0dc1e63b160e4843b2b61247ff5551",
+    },
+    // 4: a non-ASCII (NFC) name; context keys é (U+00E9), ｡ (U+FF61) and 😀
+    // (U+1F600), which UTF-8 orders é, ｡, 😀 and UTF-16 é, 😀, ｡; an empty
+    // value and a value holding `=`.
+    Vector {
+        store: Some("111122223333/credential-store"),
+        name: "prod/p\u{e4}sswort",
+        version: 7,
+        context: &[("\u{e9}", ""), ("\u{ff61}", "a=b"), ("\u{1f600}", "c")],
+        plaintext: "c3bc3d6f6b", // "ü=ok"
+        rng_start: 0xd0,
+        wrapped_key: b"test-blob-4",
+        comment: None,
+        created_at: None,
+        aad: "00000007\
+              0000000e 6c6f636b626f782d666f726d6174 00000010 6c6f636b626f782d7365616c65642d32\
+              0000000c 6c6f636b626f782d6e616d65 0000000e 70726f642f70c3a47373776f7274\
+              0000000d 6c6f636b626f782d73746f7265\
+              0000001d 3131313132323232333333332f63726564656e7469616c2d73746f7265\
+              0000000f 6c6f636b626f782d76657273696f6e 00000001 37\
+              00000002 c3a9 00000000\
+              00000003 efbda1 00000003 613d62\
+              00000004 f09f9880 00000001 63",
+        salt: "d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef",
+        nonce: "f0f1f2f3f4f5f6f7f8f9fafb",
+        commitment: "87f0176d377a47f75c585e5fae232cb0ea7bc2934809a6129327f25257f07fb2",
+        contents: "c0615db61e72ba23d847a20257d1f758e027e15bb5",
     },
 ];
 
@@ -282,7 +311,8 @@ impl Vector {
         item.insert("commitment".into(), b(self.commitment));
         item.insert("contents".into(), b(self.contents));
         if !self.context.is_empty() {
-            let keys = self.context.iter().map(|(k, _)| (*k).to_owned()).collect();
+            let mut keys: Vec<String> = self.context.iter().map(|(k, _)| (*k).to_owned()).collect();
+            keys.sort();
             item.insert("context_keys".into(), Attr::Ss(keys));
         }
         if let Some(c) = self.comment {
@@ -389,7 +419,8 @@ fn vectors_open_to_their_plaintext() {
         assert_eq!(env.version(), v.version());
         assert_eq!(env.wrapped_key(), v.wrapped_key);
         assert_eq!(env.metadata(), &v.metadata());
-        let keys: Vec<&str> = v.context.iter().map(|(k, _)| *k).collect();
+        let mut keys: Vec<&str> = v.context.iter().map(|(k, _)| *k).collect();
+        keys.sort();
         assert_eq!(env.context_keys().unwrap(), keys);
         assert_eq!(
             read(&item, &v.context(), &data_key()).unwrap(),
@@ -600,6 +631,56 @@ fn fail_truncated_field() {
         read(&item, &v2().context(), &data_key()),
         "GCM authentication tag",
     );
+}
+
+/// Over-long fields are refused when parsing. `salt ‖ 00` matters most: HMAC pads a
+/// short key with zeros, so HKDF-Extract gives the same PRK for it, and a reader
+/// that did not check the salt's length would open a modified item.
+#[test]
+fn fail_overlong_field() {
+    for (attr, extra, reason) in [
+        ("salt", 1, "is 33 bytes, expected 32"),
+        ("salt", 32, "is 64 bytes, expected 32"),
+        ("nonce", 1, "is 13 bytes, expected 12"),
+        ("commitment", 1, "is 33 bytes, expected 32"),
+    ] {
+        let mut item = v2().expected_item();
+        let Some(Attr::B(bytes)) = item.get_mut(attr) else {
+            panic!()
+        };
+        bytes.extend(std::iter::repeat_n(0u8, extra));
+        expect_integrity(read(&item, &v2().context(), &data_key()), reason);
+    }
+    // One byte appended to `contents` moves the tag: the GCM check fails.
+    let mut item = v2().expected_item();
+    let Some(Attr::B(bytes)) = item.get_mut("contents") else {
+        panic!()
+    };
+    bytes.push(0);
+    expect_integrity(
+        read(&item, &v2().context(), &data_key()),
+        "GCM authentication tag",
+    );
+}
+
+/// A tag cut from the end (the tag length is fixed at 16, never taken from the
+/// data) fails the GCM check.
+#[test]
+fn fail_tag_cut_from_the_end() {
+    for cut in [1, 4, 15] {
+        let mut item = v2().expected_item();
+        let Some(Attr::B(bytes)) = item.get_mut("contents") else {
+            panic!()
+        };
+        bytes.truncate(bytes.len() - cut);
+        let left = bytes.len();
+        let result = read(&item, &v2().context(), &data_key());
+        if left < 16 {
+            expect_integrity(result, "shorter than the 16-byte tag");
+        } else {
+            expect_integrity(result, "GCM authentication tag");
+        }
+    }
 }
 
 #[test]

@@ -51,6 +51,42 @@ async fn canary_item(
         .unwrap()
 }
 
+/// The canary sealed as the next version of `n` with `ctx` by a writer that calls
+/// KMS and DynamoDB itself instead of `Lockbox::put`; returns the item.
+async fn sealed_around_lockbox(
+    fx: &EmulatorFixture,
+    lb: &Lockbox,
+    n: &str,
+    ctx: &EncryptionContext,
+) -> Attributes {
+    use lockbox::backend::KeyService as _;
+    let store = fx.store().await;
+    let version = match store.latest_version(&name(n)).await.unwrap() {
+        Some(latest) => latest.version.unwrap().next().unwrap(),
+        None => Version::FIRST,
+    };
+    let record = lb.table_record().await.unwrap();
+    let n = name(n);
+    let metadata = lockbox::envelope::Metadata::default();
+    let request = lockbox::envelope::data_key_request(&lockbox::envelope::Sealing {
+        format: lockbox::envelope::WriteFormat::Sealed,
+        name: &n,
+        version,
+        context: ctx,
+        store: record.store.as_deref(),
+        metadata: &metadata,
+    })
+    .unwrap();
+    let keys = lockbox::backend::KmsKeyService::new(kms_client(&fx.mock.endpoint_url()), "alias/A");
+    let key = keys
+        .generate_data_key(request.bytes(), request.context())
+        .await
+        .unwrap();
+    let item = lockbox::envelope::seal(&request, CANARY.as_bytes(), &key).unwrap();
+    store.put_new(&item).await.unwrap();
+    item
+}
+
 /// The binding context (the KMS context) of version 1 of `n`, as sealed in this table.
 async fn binding_of(lb: &Lockbox, n: &str) -> EncryptionContext {
     let record = lb.table_record().await.unwrap();
@@ -405,7 +441,13 @@ async fn contexts_differing_only_at_a_boundary_never_open_each_other() {
     let names = ["ctx/a=b", "ctx/a,b", "ctx/a/b", "ctx/ab"];
     for (i, ctx) in contexts.iter().enumerate() {
         let n = names[i % names.len()];
-        let item = canary_item(&fx, &lb, n, ctx).await;
+        // `put` refuses a context key holding a NUL (an invisible character):
+        // such items are sealed around it, as another writer could.
+        let item = if ctx.keys().any(|k| k.contains('\0')) {
+            sealed_around_lockbox(&fx, &lb, n, ctx).await
+        } else {
+            canary_item(&fx, &lb, n, ctx).await
+        };
         for (j, other) in contexts.iter().enumerate() {
             if i == j {
                 assert_eq!(
@@ -1045,4 +1087,66 @@ async fn setup_checks_an_existing_table_and_fills_in_what_it_lacks() {
         "{adopted:?}"
     );
     assert_eq!(bare.table_mode().await.unwrap(), Some(TableMode::Sealed));
+}
+
+/// KMS `ReEncrypt` moves a data key to another encryption context without anyone
+/// seeing it. A sealed item's key rewrapped under another user-context value, or
+/// another name or version, and written back still fails for an honest reader:
+/// the commitment and the AAD hold the original binding, so nothing is decrypted.
+/// (A credstash item has no such defence: its context lives only in KMS.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_key_rewrapped_under_another_context_never_opens() {
+    let (fx, lb) = sealed_table().await;
+    let prod = EncryptionContext::from_pairs(["env=prod"]).unwrap();
+    let dev = EncryptionContext::from_pairs(["env=dev"]).unwrap();
+    let item = canary_item(&fx, &lb, "launder/x", &prod).await;
+    let Attr::B(blob) = &item["key"] else {
+        panic!("sealed key is binary")
+    };
+    let record = lb.table_record().await.unwrap();
+    let binding = |n: &str, v: u64, user: &EncryptionContext| {
+        let n = name(n);
+        sealed::Binding {
+            revision: sealed::Revision::V2,
+            name: &n,
+            version: Version::new(v).unwrap(),
+            store: record.store.as_deref(),
+        }
+        .context(user)
+        .unwrap()
+    };
+    let kms = kms_client(&fx.mock.endpoint_url());
+    let source = binding("launder/x", 1, &prod);
+    for (label, to_name, to_version, to_user) in [
+        ("another context value", "launder/x", 1, &dev),
+        ("another name", "launder/y", 1, &prod),
+        ("another version", "launder/x", 2, &prod),
+    ] {
+        let destination = binding(to_name, to_version, to_user);
+        let moved = kms
+            .re_encrypt()
+            .ciphertext_blob(Blob::new(blob.clone()))
+            .set_source_encryption_context(Some(source.to_map()))
+            .set_destination_encryption_context(Some(destination.to_map()))
+            .destination_key_id("alias/A")
+            .send()
+            .await
+            .unwrap()
+            .ciphertext_blob
+            .unwrap();
+        let mut forged = item.clone();
+        forged.insert("key".into(), Attr::B(moved.into_inner()));
+        forged.insert("name".into(), Attr::S(to_name.into()));
+        forged.insert(
+            "version".into(),
+            Attr::S(Version::new(to_version).unwrap().sort_key()),
+        );
+        let e = must_refuse(&lb, &forged, to_user, label).await;
+        match e {
+            Error::Integrity { reason, .. } => {
+                assert!(reason.contains("commitment"), "{label}: {reason}")
+            }
+            other => panic!("{label}: expected the commitment to refuse it, got {other:?}"),
+        }
+    }
 }

@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{Attr, Attributes};
-use crate::{EncryptionContext, Error, Result, SecretName, SecretValue, Version, RESERVED_PREFIX};
+use crate::{EncryptionContext, Error, Result, SecretName, SecretValue, Version};
 
 /// The format id written today, stored in [`FORMAT`] and bound as [`CONTEXT_FORMAT`].
 pub const FORMAT_ID: &str = "lockbox-sealed-2";
@@ -134,10 +134,7 @@ pub struct Binding<'a> {
 /// Refuse a user context holding reserved keys: only reachable by passing a
 /// binding context (the KMS context) back in.
 fn check_user_context(user: &EncryptionContext) -> Result<()> {
-    match user
-        .keys()
-        .find(|k| k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
-    {
+    match user.keys().find(|k| crate::context::is_reserved(k)) {
         Some(key) => Err(Error::InvalidContext {
             reason: format!(
                 "context key {key:?} is reserved; pass the user context, not the KMS context"
@@ -267,7 +264,7 @@ pub(crate) fn parse(name: &SecretName, revision: Revision, item: &Attributes) ->
                 || keys.len() != len
                 || keys
                     .iter()
-                    .any(|k| k.is_empty() || k.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+                    .any(|k| k.is_empty() || crate::context::is_reserved(k))
             {
                 return Err(bad(format!(
                     "attribute `{CONTEXT_KEYS}` is not a valid set of context keys"
@@ -474,8 +471,10 @@ pub(crate) fn open(
     let (ciphertext, tag) = parsed.contents.split_at(parsed.contents.len() - TAG_LEN);
     // Decrypt in place in a buffer of exactly the plaintext's size: the value then
     // moves into `SecretValue` without a reallocation leaving an unwiped copy.
-    // aes-gcm checks the tag before it decrypts, so a failure leaves ciphertext.
-    let mut plaintext = Vec::with_capacity(ciphertext.len());
+    // aes-gcm (0.10.3 and later, which the manifest requires) checks the tag before
+    // it decrypts, so a failure leaves ciphertext; the buffer is wiped on that path
+    // anyway, so no version of the crate can leave plaintext behind.
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
     plaintext.extend_from_slice(ciphertext);
     Aes256Gcm::new_from_slice(derived.key.as_slice())
         .expect("a 32-byte key")
@@ -491,7 +490,7 @@ pub(crate) fn open(
                 "the GCM authentication tag does not match: the item was altered",
             )
         })?;
-    Ok(SecretValue::new(plaintext))
+    Ok(SecretValue::new(std::mem::take(&mut *plaintext)))
 }
 
 #[cfg(test)]
@@ -735,6 +734,25 @@ mod tests {
             let err = open_item(&item, n, version, &user, &key).unwrap_err();
             assert!(err.to_string().contains("commitment"), "{err}");
         }
+    }
+
+    /// What `open` relies on from aes-gcm (0.10.3 and later): a wrong tag leaves
+    /// the buffer as it was, ciphertext, with nothing decrypted in it.
+    #[test]
+    fn a_wrong_tag_leaves_the_buffer_undecrypted() {
+        let cipher = Aes256Gcm::new_from_slice(&[9; 32]).unwrap();
+        let nonce = Nonce::from_slice(&[1; NONCE_LEN]);
+        let mut buffer = b"plaintext never to be seen".to_vec();
+        let tag = cipher
+            .encrypt_in_place_detached(nonce, b"aad", &mut buffer)
+            .unwrap();
+        let ciphertext = buffer.clone();
+        let mut bad = tag;
+        bad[0] ^= 1;
+        assert!(cipher
+            .decrypt_in_place_detached(nonce, b"aad", &mut buffer, &bad)
+            .is_err());
+        assert_eq!(buffer, ciphertext);
     }
 
     #[test]

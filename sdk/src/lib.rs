@@ -40,4 +40,4 @@ pub use table::{
 pub use text::{escape_untrusted, has_unsafe_characters};
 pub use version::{Version, MAX_VERSION, SORT_KEY_WIDTH};
 
-pub use secrecy::ExposeSecret;
+pub use secrecy::{self, ExposeSecret};

@@ -57,6 +57,19 @@ impl SecretName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A name written in the source, checked when it is made: for constants.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid name (a bug in the source, as with
+    /// `HeaderName::from_static`).
+    pub fn from_static(name: &'static str) -> Self {
+        match Self::new(name) {
+            Ok(n) => n,
+            Err(e) => panic!("SecretName::from_static: {e}"),
+        }
+    }
 }
 
 /// A rendering of a rejected name that is safe to print (no control characters).
@@ -86,6 +99,12 @@ impl TryFrom<String> for SecretName {
     type Error = Error;
     fn try_from(s: String) -> Result<Self, Error> {
         Self::new(s)
+    }
+}
+
+impl std::borrow::Borrow<str> for SecretName {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

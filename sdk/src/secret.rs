@@ -52,6 +52,59 @@ impl SecretValue {
     pub fn duplicate(&self) -> Self {
         Self::from_slice(self.0.expose_secret())
     }
+
+    /// The value as a [`secrecy::SecretString`] (one copy, into another wiping
+    /// owner; this one is wiped when dropped), for drivers and config types that
+    /// take one. Fails, without saying anything of the value, if it is not UTF-8.
+    pub fn into_secret_string(self) -> Result<secrecy::SecretString> {
+        let text = self.expose_str().map_err(|_| not_utf8())?;
+        Ok(secrecy::SecretString::from(text))
+    }
+
+    /// The value parsed as a `T` (a port, a duration, a URL...). The error names
+    /// the type, never the value.
+    pub fn parse<T: std::str::FromStr>(&self) -> Result<T> {
+        self.expose_str()
+            .map_err(|_| not_utf8())?
+            .parse()
+            .map_err(|_| Error::InvalidValue {
+                reason: format!(
+                    "the value does not parse as a {}",
+                    std::any::type_name::<T>()
+                ),
+            })
+    }
+
+    /// The value as JSON, deserialized into a `T`. The error says where the
+    /// document fails to match, never what it holds.
+    pub fn expose_json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(self.expose_secret()).map_err(|e| Error::InvalidValue {
+            reason: format!(
+                "the value is not the JSON expected ({} at line {}, column {})",
+                match e.classify() {
+                    serde_json::error::Category::Io => "unreadable",
+                    serde_json::error::Category::Syntax => "not JSON",
+                    serde_json::error::Category::Data => "another shape",
+                    serde_json::error::Category::Eof => "cut short",
+                },
+                e.line(),
+                e.column()
+            ),
+        })
+    }
+}
+
+fn not_utf8() -> Error {
+    Error::InvalidValue {
+        reason: "the value is binary (not UTF-8) text".into(),
+    }
+}
+
+impl From<SecretValue> for SecretSlice<u8> {
+    /// Moves the bytes: no copy.
+    fn from(value: SecretValue) -> Self {
+        value.0
+    }
 }
 
 impl ExposeSecret<[u8]> for SecretValue {
@@ -111,6 +164,10 @@ pub struct Secret {
 }
 
 /// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).
+///
+/// Written `NAME` or `NAME@VERSION` ([`Display`](std::fmt::Display) and
+/// [`FromStr`](std::str::FromStr) agree, except that the latest version of a name
+/// that itself ends in `@` and digits reads back as a pinned version).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecretRef {
     /// The name.
@@ -150,9 +207,53 @@ impl std::str::FromStr for SecretRef {
     }
 }
 
+impl std::fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.version {
+            Some(v) => write!(f, "{}@{v}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_print_as_they_parse() {
+        for text in ["prod/db", "prod/db@7", "a@b", "x@"] {
+            let r: SecretRef = text.parse().unwrap();
+            assert_eq!(r.to_string(), text);
+        }
+        let r: SecretRef = "prod/db@0000000000000000007".parse().unwrap();
+        assert_eq!(r.to_string(), "prod/db@7");
+    }
+
+    #[test]
+    fn values_come_out_typed_without_showing_themselves() {
+        let port = SecretValue::from("5432");
+        assert_eq!(port.parse::<u16>().unwrap(), 5432);
+        let err = SecretValue::from("hunter2").parse::<u16>().unwrap_err();
+        assert!(err.to_string().contains("u16") && !err.to_string().contains("hunter2"));
+        #[derive(Debug, serde::Deserialize)]
+        struct Db {
+            user: String,
+        }
+        let db: Db = SecretValue::from(r#"{"user":"app","password":"p"}"#)
+            .expose_json()
+            .unwrap();
+        assert_eq!(db.user, "app");
+        let err = SecretValue::from("{\"user\": hunter2}")
+            .expose_json::<Db>()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let s = SecretValue::from("text").into_secret_string().unwrap();
+        assert_eq!(s.expose_secret(), "text");
+        assert!(SecretValue::new(vec![0xff]).into_secret_string().is_err());
+        let slice: SecretSlice<u8> = SecretValue::from("raw").into();
+        assert_eq!(slice.expose_secret(), b"raw");
+    }
 
     #[test]
     fn debug_is_redacted() {

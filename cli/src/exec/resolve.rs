@@ -134,13 +134,6 @@ impl Failed {
     }
 }
 
-fn ref_text(r: &SecretRef) -> String {
-    match r.version {
-        Some(v) => format!("{}@{v}", r.name),
-        None => r.name.to_string(),
-    }
-}
-
 /// The class of an SDK error, in words and as an exit code.
 fn classify(e: &lockbox::Error) -> (&'static str, u8) {
     let class = exit::class(e);
@@ -296,11 +289,10 @@ pub async fn resolve(
 
     // Each distinct secret once.
     let mut unique: Vec<SecretRef> = Vec::new();
-    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut index: std::collections::HashMap<SecretRef, usize> = std::collections::HashMap::new();
     let mut slot = Vec::with_capacity(bindings.len());
     for b in &bindings {
-        let key = ref_text(&b.secret);
-        let i = *index.entry(key).or_insert_with(|| {
+        let i = *index.entry(b.secret.clone()).or_insert_with(|| {
             unique.push(b.secret.clone());
             unique.len() - 1
         });
@@ -361,7 +353,7 @@ pub async fn resolve(
             Ok(s) => secrets.push(Some(s)),
             Err((class, code, reason)) => {
                 failures.push(Failure {
-                    what: ref_text(&unique[i]),
+                    what: unique[i].to_string(),
                     targets: targets_of(i),
                     class,
                     code,
@@ -379,7 +371,7 @@ pub async fn resolve(
             // execve would fail with E2BIG after the fork: say which and why first.
             if !crate::envnames::fits(var, s.value.expose_secret().len()) {
                 failures.push(Failure {
-                    what: lockbox::escape_untrusted(&ref_text(&unique[*i])).into_owned(),
+                    what: lockbox::escape_untrusted(&unique[*i].to_string()).into_owned(),
                     targets: vec![b.target.to_string()],
                     class: "unusable value",
                     code: exit::USAGE,
@@ -393,7 +385,7 @@ pub async fn resolve(
             }
             if s.value.expose_secret().contains(&0) {
                 failures.push(Failure {
-                    what: lockbox::escape_untrusted(&ref_text(&unique[*i])).into_owned(),
+                    what: lockbox::escape_untrusted(&unique[*i].to_string()).into_owned(),
                     targets: vec![b.target.to_string()],
                     class: "unusable value",
                     code: exit::USAGE,

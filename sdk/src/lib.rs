@@ -25,6 +25,7 @@ mod text;
 mod version;
 
 pub use aws::{AwsOptions, DEFAULT_REGION};
+pub use cache::{CacheConfig, CacheStats};
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use error::{Error, ErrorKind, Result, Service};
 pub use lockbox::{

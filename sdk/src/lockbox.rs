@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::backend::{ItemSummary, KeyService, SecretStore};
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheConfig};
 use crate::envelope::{
     self, DataKey, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat,
 };
@@ -119,7 +119,7 @@ pub struct LockboxBuilder {
     policy: FormatPolicy,
     expect: Expect,
     concurrency: Option<usize>,
-    cache_ttl: Option<Duration>,
+    cache: Option<CacheConfig>,
     one_shot: bool,
 }
 
@@ -197,14 +197,22 @@ impl LockboxBuilder {
         self
     }
 
-    /// Cache decrypted secrets in memory for `ttl` (off by default; the CLI never
-    /// turns it on). An entry is keyed by name, version (or "latest") and the
-    /// exact encryption context, so a cached value is never served for another
-    /// context. Writes through this `Lockbox` (`put`, `rollback`, `delete`,
-    /// `prune`) drop the name's entries at once; another writer's new version is
-    /// seen after `ttl`, or after [`Lockbox::invalidate`].
-    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = Some(ttl);
+    /// Cache decrypted secrets in memory for `ttl` ([`CacheConfig::new`]; off by
+    /// default, and the CLI never turns it on). See [`LockboxBuilder::cache`].
+    pub fn cache_ttl(self, ttl: Duration) -> Self {
+        self.cache(CacheConfig::new(ttl))
+    }
+
+    /// Cache decrypted secrets in memory (off by default). An entry is keyed by
+    /// name, version (or "latest") and the exact encryption context, so a cached
+    /// value is never served for another context; concurrent misses of one key
+    /// make one fetch; nothing stays in memory past its TTL (plus the stale
+    /// window, when set). Writes through this `Lockbox` (`put`, `rollback`,
+    /// `delete`, `prune`) drop the name's entries at once; another writer's new
+    /// version is seen after the TTL, or after [`Lockbox::invalidate`] or
+    /// [`Lockbox::refresh`].
+    pub fn cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(config);
         self
     }
 
@@ -310,7 +318,7 @@ impl LockboxBuilder {
                 concurrency,
                 slots: tokio::sync::Semaphore::new(concurrency),
                 record: RecordCell::default(),
-                cache: self.cache_ttl.map(Cache::new),
+                cache: self.cache.map(Cache::new),
                 one_shot: self.one_shot,
                 seen: Mutex::new(HashMap::new()),
             }),
@@ -379,6 +387,9 @@ impl Lockbox {
         options: &PutOptions,
     ) -> Result<Version> {
         check_new_identity(name, &options.context)?;
+        // Before the write as well as after: a caller that drops this future while
+        // the write is in flight must not be served the old latest from the cache.
+        self.invalidate(name);
         let policy = options.format.unwrap_or(self.inner.policy);
         let ((format, store, pin), latest) = futures::try_join!(
             self.write_target(policy),

@@ -93,15 +93,67 @@ impl Lockbox {
         self.fetch_unbounded(r, context).await
     }
 
-    /// [`Lockbox::fetch`] for a caller that holds a slot already.
+    /// Fetch one secret from the table, bypassing the cache (and refilling it): for
+    /// a caller that knows the secret changed. Takes a slot like [`Lockbox::fetch`].
+    pub async fn refresh(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let secret = self.fetch_from_store(r, context).await?;
+        if let Some(cache) = &self.inner.cache {
+            cache.put(r, context, &secret);
+        }
+        Ok(secret)
+    }
+
+    /// What the cache has done (`None` without a cache).
+    pub fn cache_stats(&self) -> Option<crate::CacheStats> {
+        self.inner.cache.as_ref().map(crate::cache::Cache::stats)
+    }
+
+    /// [`Lockbox::fetch`] for a caller that holds a slot already: the cache if it
+    /// has the secret, else one fetch however many callers miss it at once, and
+    /// the last good value (marked stale) when that fetch finds the backend
+    /// unavailable and the cache may serve it.
     pub(crate) async fn fetch_unbounded(
         &self,
         r: &SecretRef,
         context: &EncryptionContext,
     ) -> Result<Secret> {
-        if let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(r, context)) {
+        let Some(cache) = &self.inner.cache else {
+            return self.fetch_from_store(r, context).await;
+        };
+        if let Some(hit) = cache.get(r, context) {
             return Ok(hit);
         }
+        let _fetching = cache.fetching(r, context).await;
+        // Another caller may have fetched it while this one waited.
+        if let Some(hit) = cache.get(r, context) {
+            return Ok(hit);
+        }
+        cache.count_miss();
+        match self.fetch_from_store(r, context).await {
+            Ok(secret) => {
+                cache.put(r, context, &secret);
+                Ok(secret)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Unavailable | ErrorKind::Throttled | ErrorKind::Timeout
+                ) =>
+            {
+                cache.stale(r, context).ok_or(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read and open one secret from the table.
+    async fn fetch_from_store(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
         let read = async {
             match r.version {
                 None => self.inner.store.get_latest(&r.name).await,
@@ -116,9 +168,6 @@ impl Lockbox {
         let secret = self.open_item(&item, context).await?;
         if r.version.is_none() {
             self.check_fresh(&secret)?;
-        }
-        if let Some(cache) = &self.inner.cache {
-            cache.put(r, context, &secret);
         }
         Ok(secret)
     }
@@ -261,6 +310,7 @@ impl Lockbox {
             value,
             format: env.format(),
             metadata: env.metadata().clone(),
+            stale: false,
         })
     }
 

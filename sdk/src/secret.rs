@@ -161,6 +161,9 @@ pub struct Secret {
     pub format: ItemFormat,
     /// Comment and creation time, as stored (not authenticated).
     pub metadata: Metadata,
+    /// Served from the cache past its TTL because the backend was unavailable
+    /// ([`CacheConfig::serve_stale_for`](crate::CacheConfig::serve_stale_for)).
+    pub stale: bool,
 }
 
 /// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).

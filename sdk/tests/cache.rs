@@ -223,3 +223,107 @@ async fn debug_output_of_a_cached_lockbox_shows_no_value() {
     let debug = format!("{lb:?}");
     assert!(!debug.contains("canary-4f1d2a"), "{debug}");
 }
+
+fn lockbox_with(f: &Fixture, config: lockbox::CacheConfig) -> Lockbox {
+    Lockbox::builder()
+        .key_service_arc(f.keys.clone())
+        .secret_store_arc(f.store.clone() as Arc<dyn SecretStore>)
+        .cache(config)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cache_keeps_at_most_max_entries_evicting_the_least_recently_used() {
+    let f = Fixture::new().await;
+    let config = lockbox::CacheConfig::new(LONG).max_entries(2.try_into().unwrap());
+    let lb = lockbox_with(&f, config);
+    for n in ["a", "b", "c"] {
+        put(&lb, &name(n), n).await;
+    }
+    get(&lb, &name("a")).await;
+    get(&lb, &name("b")).await;
+    get(&lb, &name("a")).await; // a is now more recent than b
+    get(&lb, &name("c")).await; // evicts b
+    let before = f.decrypts();
+    get(&lb, &name("a")).await;
+    assert_eq!(f.decrypts(), before, "a was kept");
+    get(&lb, &name("b")).await;
+    assert_eq!(f.decrypts(), before + 1, "b was evicted");
+    let stats = lb.cache_stats().unwrap();
+    assert_eq!(stats.evictions, 2);
+    assert_eq!((stats.hits, stats.misses), (2, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_of_one_secret_make_one_fetch() {
+    let f = Fixture::new().await;
+    let lb = f.lockbox(Some(LONG));
+    let n = name("hot");
+    put(&lb, &n, "v").await;
+    let before = f.decrypts();
+    let reads: Vec<_> = (0..16)
+        .map(|_| {
+            let (lb, n) = (lb.clone(), n.clone());
+            tokio::spawn(async move { get(&lb, &n).await })
+        })
+        .collect();
+    for r in reads {
+        assert_eq!(r.await.unwrap(), "v");
+    }
+    assert_eq!(f.decrypts(), before + 1, "one fetch for sixteen readers");
+}
+
+#[tokio::test]
+async fn the_last_good_value_is_served_stale_only_while_the_backend_is_unavailable() {
+    let f = Fixture::new().await;
+    let config = lockbox::CacheConfig::new(Duration::from_millis(50))
+        .serve_stale_for(Duration::from_secs(3600));
+    let lb = lockbox_with(&f, config);
+    let n = name("db/password");
+    put(&lb, &n, "good").await;
+    let fresh = lb.get(&n, &EncryptionContext::new()).await.unwrap();
+    assert!(!fresh.stale);
+    tokio::time::sleep(Duration::from_millis(80)).await; // past the TTL
+    f.keys.fail_with(Some(|| Error::Unavailable {
+        service: lockbox::Service::Kms,
+        message: "KMSInternalException".into(),
+        source: None,
+    }));
+    let stale = lb.get(&n, &EncryptionContext::new()).await.unwrap();
+    assert!(stale.stale, "says it is stale");
+    assert_eq!(stale.value.expose_secret(), b"good");
+    assert_eq!(lb.cache_stats().unwrap().stale_served, 1);
+    // A refusal is never answered from the cache.
+    f.keys.fail_with(Some(|| Error::AccessDenied {
+        service: lockbox::Service::Kms,
+        message: "AccessDeniedException".into(),
+    }));
+    let err = lb.get(&n, &EncryptionContext::new()).await.unwrap_err();
+    assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
+    // Back up: fresh again, and refresh() bypasses the cache.
+    f.keys.fail_with(None);
+    let again = lb
+        .refresh(&SecretRef::latest(n.clone()), &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert!(!again.stale);
+}
+
+#[tokio::test]
+async fn without_a_stale_window_an_unavailable_backend_is_an_error() {
+    let f = Fixture::new().await;
+    let lb = lockbox_with(&f, lockbox::CacheConfig::new(Duration::from_millis(30)));
+    let n = name("k");
+    put(&lb, &n, "v").await;
+    get(&lb, &n).await;
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    f.keys.fail_with(Some(|| Error::Timeout {
+        service: lockbox::Service::Kms,
+        endpoint: None,
+    }));
+    assert!(matches!(
+        lb.get(&n, &EncryptionContext::new()).await,
+        Err(Error::Timeout { .. })
+    ));
+}

@@ -21,6 +21,7 @@ pub struct ObservedKeys {
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
     finishing: Mutex<Vec<usize>>,
+    failing: Mutex<Option<fn() -> lockbox::Error>>,
 }
 
 impl ObservedKeys {
@@ -33,7 +34,13 @@ impl ObservedKeys {
             in_flight: AtomicUsize::new(0),
             most_in_flight: AtomicUsize::new(0),
             finishing: Mutex::default(),
+            failing: Mutex::default(),
         }
+    }
+
+    /// From now on every unwrap fails with `error()` (`None`: works again).
+    pub fn fail_with(&self, error: Option<fn() -> lockbox::Error>) {
+        *self.failing.lock().unwrap() = error;
     }
 
     /// Data keys unwrapped so far.
@@ -80,6 +87,9 @@ impl KeyService for ObservedKeys {
             tokio::time::sleep(self.delay).await;
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(error) = *self.failing.lock().unwrap() {
+            return Err(error());
+        }
         self.inner.decrypt_data_key(name, wrapped, context).await
     }
 

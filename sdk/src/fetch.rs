@@ -9,6 +9,32 @@ use futures::stream::{self, StreamExt};
 use crate::{EncryptionContext, Error, Lockbox, Result, Secret, SecretName, SecretRef, Version};
 
 impl Lockbox {
+    /// The latest version of each of `names`, as a map by name, all or nothing.
+    pub async fn get_map(
+        &self,
+        names: &[SecretName],
+        context: &EncryptionContext,
+    ) -> Result<std::collections::BTreeMap<SecretName, Secret>> {
+        let refs: Vec<SecretRef> = names.iter().cloned().map(SecretRef::latest).collect();
+        Ok(self
+            .get_many(&refs, context)
+            .await?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect())
+    }
+
+    /// The number of the latest version of `name` (`None` if it has none): a
+    /// cheap probe for rotation, one projected read with no KMS call.
+    pub async fn latest_version(&self, name: &SecretName) -> Result<Option<Version>> {
+        Ok(self
+            .inner
+            .store
+            .latest_version(name)
+            .await?
+            .and_then(|s| s.version))
+    }
+
     /// Fetch every secret in `refs`, all or nothing: the first failure fails the call.
     pub async fn get_many(
         &self,

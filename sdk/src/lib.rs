@@ -23,6 +23,7 @@ mod setup;
 mod table;
 mod text;
 mod version;
+mod watch;
 
 pub use aws::{AwsOptions, DEFAULT_REGION};
 pub use cache::{CacheConfig, CacheStats};
@@ -40,5 +41,6 @@ pub use table::{
 };
 pub use text::{escape_untrusted, has_unsafe_characters};
 pub use version::{Version, MAX_VERSION, SORT_KEY_WIDTH};
+pub use watch::Rotation;
 
 pub use secrecy::{self, ExposeSecret};

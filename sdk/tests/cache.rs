@@ -327,3 +327,34 @@ async fn without_a_stale_window_an_unavailable_backend_is_an_error() {
         Err(Error::Timeout { .. })
     ));
 }
+
+/// `watch` reports each new version once, with the version it replaced, and a
+/// deleted newest version as an error, never as a rotation back.
+#[tokio::test]
+async fn watch_reports_each_new_version_once_and_never_goes_back() {
+    use futures::StreamExt as _;
+    let f = Fixture::new().await;
+    let lb = f.lockbox(None);
+    let n = name("api/key");
+    put(&lb, &n, "one").await;
+    let mut changes = Box::pin(lb.watch(
+        vec![n.clone()],
+        EncryptionContext::new(),
+        Duration::from_millis(20),
+    ));
+    // The baseline (version 1) is read by the first poll; nothing is reported.
+    let first = tokio::time::timeout(Duration::from_millis(100), changes.next()).await;
+    assert!(first.is_err(), "nothing to report yet");
+    put(&lb, &n, "two").await;
+    let rotation = changes.next().await.unwrap().unwrap();
+    assert_eq!(rotation.from, Some(Version::new(1).unwrap()));
+    assert_eq!(rotation.secret.version.get(), 2);
+    assert_eq!(rotation.secret.value.expose_secret(), b"two");
+    f.store
+        .delete(&n, &Version::new(2).unwrap().sort_key())
+        .await
+        .unwrap();
+    let err = changes.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Rollback { .. }), "{err}");
+    assert_eq!(lb.latest_version(&n).await.unwrap(), Some(Version::FIRST));
+}

@@ -197,6 +197,13 @@ mod send {
         is_send(async move { l.prune(&x, 1).await });
         let l = lb.clone();
         is_send(async move { l.list().await });
+        let (l, x) = (lb.clone(), vec![n.clone()]);
+        is_send(async move { l.get_map(&x, &none()).await });
+        let (l, x) = (lb.clone(), n.clone());
+        is_send(async move { l.latest_version(&x).await });
+        let (l, x) = (lb.clone(), r.clone());
+        is_send(async move { l.refresh(&x, &none()).await });
+        is_send(lb.watch(vec![n.clone()], none(), std::time::Duration::from_secs(1)));
         let l = lb.clone();
         is_send(async move { l.setup(TableMode::Sealed, &[]).await });
         let l = lb.clone();

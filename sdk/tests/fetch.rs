@@ -193,7 +193,7 @@ mod send {
         is_send(async move { l.history(&x).await });
         let (l, x) = (lb.clone(), n.clone());
         is_send(async move { l.delete(&x, None).await });
-        let (l, x) = (lb.clone(), n);
+        let (l, x) = (lb.clone(), n.clone());
         is_send(async move { l.prune(&x, 1).await });
         let l = lb.clone();
         is_send(async move { l.list().await });

@@ -21,6 +21,8 @@ mod read;
 mod secret;
 mod setup;
 mod table;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod text;
 mod version;
 mod watch;

@@ -174,7 +174,19 @@ impl MemorySecretStore {
         Self::default()
     }
 
+    /// A store whose table exists already and records `record` (as `setup` would
+    /// have made it).
+    pub fn with_record(record: TableRecord) -> Self {
+        Self {
+            table: Mutex::new(Some(MemoryTable {
+                record,
+                items: BTreeMap::new(),
+            })),
+        }
+    }
+
     /// Put an item unconditionally, bypassing all checks (for tests that forge items).
+    #[doc(hidden)]
     pub fn insert_raw(&self, item: Attributes) {
         let mut guard = self.table.lock().expect("lock");
         let table = guard.get_or_insert_with(MemoryTable::default);

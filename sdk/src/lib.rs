@@ -1,9 +1,122 @@
 //! lockbox: versioned secrets, envelope-encrypted with AWS KMS and stored in a
 //! DynamoDB table, compatible with credstash.
 //!
-//! Two tiers, like rage: [`Lockbox`] for the common case (`get`, `get_many`, `put`,
-//! `list`, ...), and [`envelope`] plus the [`backend`] traits for the rest.
+//! The API has two tiers. [`Lockbox`] is the common case: `get`, `get_many`,
+//! `get_map`, `put`, `list`, `history`, `watch`, with retries, a bound on calls in
+//! flight, an optional cache and the table's rules for which items it serves.
+//! Below it, [`envelope`] seals and opens single items (pure code, no I/O) and
+//! [`backend`] holds the two traits a `Lockbox` is built on, [`backend::KeyService`]
+//! and [`backend::SecretStore`], with their AWS and in-memory implementations.
+//!
+//! # Reading a secret
+//!
+//! From the application's own AWS configuration (region, credentials, HTTP
+//! client and TLS stay its choice):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use lockbox::{EncryptionContext, Lockbox, SecretName};
+//!
+//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let lockbox = Lockbox::aws(&config).table("credential-store").build()?;
+//! let secret = lockbox
+//!     .get(&SecretName::from_static("prod/db/password"), &EncryptionContext::new())
+//!     .await?;
+//! let password: &str = secret.value.expose_str()?; // wiped when `secret` drops
+//! # let _ = password; Ok(()) }
+//! ```
+//!
+//! A value is a [`SecretValue`]: bytes that are wiped on drop and never printed
+//! (`Debug` shows `[REDACTED]`). Take it out as `&[u8]` ([`ExposeSecret`]), `&str`
+//! ([`SecretValue::expose_str`]), a parsed type ([`SecretValue::parse`],
+//! [`SecretValue::expose_json`]) or a [`secrecy::SecretString`]
+//! ([`SecretValue::into_secret_string`]).
+//!
+//! # In a service: share one, cache, follow rotation
+//!
+//! A `Lockbox` is a cheap `Clone` handle, `Send + Sync`, and its futures are
+//! `Send`: build one per process and clone it into tasks and handlers. Its bound on
+//! calls in flight is shared by every clone.
+//!
+//! ```no_run
+//! # async fn run(config: aws_types::SdkConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use lockbox::{CacheConfig, EncryptionContext, Lockbox, SecretName};
+//!
+//! let lockbox = Lockbox::aws(&config)
+//!     .cache(CacheConfig::new(Duration::from_secs(300)).serve_stale_for(Duration::from_secs(600)))
+//!     .build()?;
+//! let name = SecretName::from_static("prod/api/key");
+//! let handler = {
+//!     let lockbox = lockbox.clone();
+//!     let name = name.clone();
+//!     tokio::spawn(async move { lockbox.get(&name, &EncryptionContext::new()).await })
+//! };
+//! let _key = handler.await??;
+//! // Told when it rotates: a stream of new versions, found by polling.
+//! let _rotations = lockbox.watch(vec![name], EncryptionContext::new(), Duration::from_secs(60));
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Every failure is one [`Error`], whose [`Error::kind`] is what a caller branches
+//! on: not found, denied, integrity, unavailable, throttled, timeout, usage...
+//! [`Error::is_transient`] says whether trying again later may work. Messages
+//! never contain a value or key bytes.
+//!
+//! ```
+//! # fn decide(err: lockbox::Error) -> &'static str {
+//! use lockbox::ErrorKind;
+//! match err.kind() {
+//!     ErrorKind::NotFound => "use the default",
+//!     ErrorKind::Unavailable | ErrorKind::Throttled | ErrorKind::Timeout => "retry later",
+//!     ErrorKind::Denied => "page a human: a policy refused it",
+//!     ErrorKind::Integrity => "alarm: an item was altered or moved",
+//!     _ => "fail",
+//! }
+//! # }
+//! ```
+//!
+//! # Testing code that uses lockbox
+//!
+//! With the `test-util` feature, [`testing`] gives an in-memory `Lockbox` seeded in
+//! one expression, with failures injected per secret. For tests through the real
+//! AWS code path, the `lockbox-mock` crate runs KMS and DynamoDB on loopback:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use lockbox::{AwsOptions, EncryptionContext, Lockbox, PutOptions, SecretName, TableMode};
+//!
+//! let mock = lockbox_mock::start().await?;
+//! let options = AwsOptions {
+//!     endpoint_url: Some(mock.endpoint_url()),
+//!     region: Some("us-east-1".into()),
+//!     credentials: Some(aws_credential_types::Credentials::new("AKID", "secret", None, None, "test")),
+//!     ..AwsOptions::default()
+//! };
+//! # let kms = aws_sdk_kms::Client::new(&aws_config::defaults(aws_config::BehaviorVersion::latest())
+//! #     .endpoint_url(mock.endpoint_url())
+//! #     .region(aws_config::Region::new("us-east-1"))
+//! #     .credentials_provider(options.credentials.clone().unwrap())
+//! #     .http_client(aws_smithy_http_client::Builder::new().build_http())
+//! #     .load()
+//! #     .await);
+//! # let key = kms.create_key().send().await?.key_metadata.unwrap().key_id;
+//! # kms.create_alias().alias_name("alias/credstash").target_key_id(key).send().await?;
+//! // (alias/credstash created in the emulator's KMS, as an administrator would.)
+//! let lockbox = Lockbox::from_env(&options).await?.build()?;
+//! lockbox.setup(TableMode::Sealed, &[]).await?;
+//! let name = SecretName::from_static("app/token");
+//! lockbox.put(&name, &"t0k3n".into(), &PutOptions::default()).await?;
+//! let got = lockbox.get(&name, &EncryptionContext::new()).await?;
+//! assert_eq!(got.value.expose_str()?, "t0k3n");
+//! mock.shutdown().await;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod backend;
 pub mod envelope;

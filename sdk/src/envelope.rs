@@ -20,6 +20,7 @@ pub use crate::format::{Attr, Attributes};
 
 /// Which format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteFormat {
     /// The lockbox sealed format (`lockbox-sealed-2`), bound to its store.
     Sealed,
@@ -32,6 +33,7 @@ pub enum WriteFormat {
 
 /// The format an item was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ItemFormat {
     /// The lockbox sealed format (either revision: see [`Envelope::sealed_revision`]).
     Sealed,

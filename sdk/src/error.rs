@@ -4,6 +4,7 @@ use crate::{SecretName, Version};
 
 /// The AWS service an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Service {
     /// AWS KMS.
     Kms,

@@ -38,6 +38,7 @@ const PUT_BACKOFF_CAP_MS: u64 = 100;
 
 /// Which format new versions are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum FormatPolicy {
     /// Follow the table's mode: the sealed format in a sealed table, credstash's
     /// format in a credstash table or one that records no mode (a table lockbox

@@ -150,6 +150,7 @@ impl fmt::Debug for SecretValue {
 
 /// A decrypted secret.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Secret {
     /// Its name.
     pub name: SecretName,

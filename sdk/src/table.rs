@@ -27,6 +27,7 @@ use crate::{Error, ErrorKind, Result};
 
 /// The mode a table records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TableMode {
     /// Created by lockbox for sealed items: credstash-format items are refused.
     Sealed,

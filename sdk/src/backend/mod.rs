@@ -78,6 +78,7 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
 
 /// The result of `setup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SetupOutcome {
     /// The table was created.
     Created,
@@ -87,6 +88,7 @@ pub enum SetupOutcome {
 
 /// One stored version, without its secret: what `list` and `history` show.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ItemSummary {
     /// The secret's name as stored (not validated: old tables may hold any text).
     pub name: String,

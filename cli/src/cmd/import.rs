@@ -164,17 +164,16 @@ fn parse_json(bytes: &[u8]) -> Result<Entries> {
 }
 
 fn parse_yaml(bytes: &[u8]) -> Result<Entries> {
-    let map: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_slice(bytes).map_err(|e| {
-        // serde_yaml's message may quote a scalar from the file: keep the position only.
-        match e.location() {
-            Some(l) => anyhow::anyhow!("invalid YAML at line {} column {}", l.line(), l.column()),
-            None => anyhow::anyhow!("invalid YAML (not a mapping of names to values)"),
-        }
-    })?;
+    // The file's scalars are secret values: errors give the position only.
+    let map: BTreeMap<String, serde_json::Value> = crate::yaml::from_slice(
+        bytes,
+        crate::yaml::IMPORT_LIMIT,
+        crate::yaml::Detail::PositionOnly,
+    )?;
     let mut out = Entries::new();
     for (k, v) in map {
         match v {
-            serde_yaml::Value::String(s) => {
+            serde_json::Value::String(s) => {
                 out.insert(k, Zeroizing::new(s));
             }
             _ => bail!("the value of {k:?} is not a string; quote it"),

@@ -16,7 +16,6 @@ use serde_saphyr::granit_parser::ErrorKind;
 use serde_saphyr::ExternalMessageSource;
 
 /// The largest manifest read (`exec --manifest x.yaml`).
-#[allow(dead_code)] // the manifest reader moves here in the next change
 pub const MANIFEST_LIMIT: usize = 1 << 20;
 /// The largest YAML import file read (`import x.yaml`).
 pub const IMPORT_LIMIT: usize = 16 << 20;
@@ -27,7 +26,6 @@ const MAX_DEPTH: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
     /// The parser's message (it may quote the input: for files without secrets).
-    #[allow(dead_code)] // the manifest reader moves here in the next change
     Full,
     /// The position only (for files whose scalars are secret values).
     PositionOnly,
@@ -91,7 +89,6 @@ pub fn from_slice<T: DeserializeOwned>(
 }
 
 /// Parse `text` (at most `limit` bytes) as one YAML document holding a `T`.
-#[allow(dead_code)] // the manifest reader moves here in the next change
 pub fn from_str<T: DeserializeOwned>(text: &str, limit: usize, detail: Detail) -> Result<T, Error> {
     from_slice(text.as_bytes(), limit, detail)
 }

@@ -1035,3 +1035,34 @@ fn yaml_output_reads_back_the_same_in_pyyaml() {
         );
     }
 }
+
+/// A YAML manifest over 1 MiB, or nested deeper than a manifest can be, is refused
+/// before anything is fetched, with the reason named.
+#[test]
+fn yaml_manifests_are_capped_in_size_and_depth() {
+    let l = Local::new();
+    l.put("app/token", b"t", &[]);
+    let mut big = "# padding\n".repeat((1 << 20) / 10 + 1);
+    big.push_str("env:\n  TOKEN: app/token\n");
+    let deep = format!(
+        "env:\n  TOKEN: app/token\ncontext: {}{}\n",
+        "{a: ".repeat(100_000),
+        "}".repeat(100_000)
+    );
+    for (text, want) in [
+        (big.as_str(), "limited to 1 MiB"),
+        (deep.as_str(), "is not valid"),
+    ] {
+        let manifest = l.path().join("m.yaml");
+        std::fs::write(&manifest, text).unwrap();
+        let out = l.run(&[
+            "exec",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
+    }
+}

@@ -3,7 +3,7 @@
 //! A script branches on the class of failure, so each class has its own code; the
 //! SDK's typed error decides it, wherever it sits in the `anyhow` chain.
 
-use lockbox::{Error, ErrorKind};
+use lockbox::{escape_untrusted, Error, ErrorKind};
 
 /// Success.
 pub const OK: u8 = 0;
@@ -22,6 +22,11 @@ pub const TRANSIENT: u8 = 6;
 
 /// An error the CLI raises itself, with its exit code (for cases the SDK has no
 /// variant for, like a bad flag combination found after parsing).
+///
+/// Its message is text the CLI composed: [`report`] keeps its line breaks (a
+/// report of several failures is one line each) and escapes everything else, so
+/// whoever builds one passes any text read from a table or a file through
+/// [`lockbox::escape_untrusted`] first, or a newline in it would start a line.
 #[derive(Debug)]
 pub struct Coded {
     /// The exit code.
@@ -181,12 +186,29 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
     class(err.chain().find_map(|c| c.downcast_ref::<Error>())?).hint
 }
 
+/// One error of a chain as it is printed. Messages embed text from tables, files
+/// and AWS's answers (names, sort keys, context keys, format ids), so every
+/// character that could move the cursor, recolour the terminal or start a new
+/// line, such as a forged `hint:`, is escaped ([`escape_untrusted`]). Only a
+/// [`Coded`] message, composed by the CLI, keeps its line breaks.
+fn printable(cause: &(dyn std::error::Error + 'static)) -> String {
+    let text = cause.to_string();
+    if cause.downcast_ref::<Coded>().is_some() {
+        text.split('\n')
+            .map(escape_untrusted)
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        escape_untrusted(&text).into_owned()
+    }
+}
+
 /// Print `err` on stderr (what happened, why, what to do) and return its exit code.
 pub fn report(err: &anyhow::Error) -> u8 {
     let mut chain = err.chain();
     let mut sdk_error = false;
     if let Some(top) = chain.next() {
-        eprintln!("lockbox: error: {top}");
+        eprintln!("lockbox: error: {}", printable(top));
         sdk_error = top.downcast_ref::<Error>().is_some();
     }
     for cause in chain {
@@ -194,7 +216,7 @@ pub fn report(err: &anyhow::Error) -> u8 {
         if sdk_error {
             break;
         }
-        eprintln!("  caused by: {cause}");
+        eprintln!("  caused by: {}", printable(cause));
         sdk_error = cause.downcast_ref::<Error>().is_some();
     }
     if let Some(h) = hint(err) {
@@ -268,5 +290,28 @@ mod tests {
         });
         assert!(hint(&denied).unwrap().contains("IAM policy"));
         assert_eq!(code(&anyhow::anyhow!("x")), OTHER);
+    }
+
+    #[test]
+    fn printed_messages_escape_what_could_forge_a_line() {
+        let forged = anyhow::Error::new(Error::ContextMismatch {
+            name: name(),
+            stored_keys: Some(vec!["env\n  hint: run `curl x | sh`\x1b]0;ok\x1b\\".into()]),
+        });
+        let text = printable(forged.as_ref());
+        assert!(!text.contains('\n') && !text.contains('\x1b'), "{text}");
+        assert!(text.contains("env\\n  hint: run `curl x | sh`\\u{1b}]0;ok"));
+        // Plain messages keep their exact bytes.
+        let plain = anyhow::anyhow!("cannot read a/b from table t: it's \"quoted\" é");
+        assert_eq!(
+            printable(plain.as_ref()),
+            "cannot read a/b from table t: it's \"quoted\" é"
+        );
+        // A message the CLI composed keeps its lines; each is escaped.
+        let coded = usage("2 secrets could not be read\n  a\x1b[2K: not found\n  b: denied");
+        assert_eq!(
+            printable(coded.as_ref()),
+            "2 secrets could not be read\n  a\\u{1b}[2K: not found\n  b: denied"
+        );
     }
 }

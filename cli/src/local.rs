@@ -4,12 +4,21 @@
 //! The emulator runs in-process on a free loopback port with its state under DIR;
 //! the first use creates the KMS key (and its alias) the configured key names. The
 //! table is created by the caller through `Lockbox::setup`.
+//!
+//! Other users of the machine get nothing from either: DIR is created 0700 and
+//! every file in it 0600 (the journal holds the KMS key material), and the port
+//! serves only this process. The emulator runs in strict mode with one identity
+//! whose access key is drawn at random when the process starts and never leaves
+//! it, so a request from anyone else is refused as an unknown access key.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
+use lockbox_mock::store::{create_private_dir, private_file, shared_mode};
+use rand::RngCore as _;
 
 /// The region the local state lives in unless `-r` says otherwise.
 pub const REGION: &str = "us-east-1";
@@ -17,46 +26,106 @@ pub const REGION: &str = "us-east-1";
 /// The account of every ARN in the local state (the emulator's default).
 pub const ACCOUNT: &str = "000000000000";
 
+/// What lockbox writes into a state directory it creates, so that `git add .` in
+/// the project around it never commits the emulator's key material.
+const GITIGNORE: &str =
+    "# lockbox --local state: the emulator's keys and secrets. Never commit it.\n*\n";
+
 /// A running embedded emulator.
 #[derive(Debug)]
 pub struct Local {
     mock: lockbox_mock::RunningMock,
     dir: PathBuf,
+    /// The one identity the emulator accepts (its `Debug` hides the secret).
+    credentials: Credentials,
 }
 
-/// The static credentials local mode signs with (the emulator runs in open mode).
-pub fn credentials() -> Credentials {
-    Credentials::new(
-        "LOCKBOXLOCAL",
-        "lockbox-local-secret",
-        None,
-        None,
-        "lockbox-local",
+/// Credentials no other process can know: a random access key id and secret.
+fn random_credentials() -> Credentials {
+    let mut bytes = [0u8; 40];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    let id = format!("LOCKBOXLOCAL{}", hex(&bytes[..8]));
+    let secret = zeroize::Zeroizing::new(hex(&bytes[8..]));
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Credentials::new(id, secret.as_str(), None, None, "lockbox-local")
+}
+
+/// The identity file of the embedded emulator: one user allowed everything in KMS
+/// and DynamoDB, with `credentials` as its key.
+fn identity_file(credentials: &Credentials) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(
+        serde_json::json!({
+            "users": [{
+                "name": "lockbox-local",
+                "access_key_id": credentials.access_key_id(),
+                "secret_access_key": credentials.secret_access_key(),
+                "policies": [{"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["kms:*", "dynamodb:*"],
+                    "Resource": "*"
+                }]}]
+            }]
+        })
+        .to_string(),
     )
+}
+
+/// Create `dir` 0700 with a `.gitignore` of `*` if it is missing; warn once if an
+/// existing one is open to other users.
+fn prepare_dir(dir: &Path) -> Result<()> {
+    let cannot = || {
+        format!(
+            "cannot create the local state directory {}; pass another with --local=DIR",
+            dir.display()
+        )
+    };
+    if dir.is_dir() {
+        if let Some(mode) = shared_mode(dir) {
+            eprintln!(
+                "lockbox: warning: the local state directory {} is open to other users \
+                 (mode {mode:o}) and holds the emulator's keys: run `chmod 700 {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        return Ok(());
+    }
+    create_private_dir(dir).with_context(cannot)?;
+    private_file()
+        .write(true)
+        .create_new(true)
+        .open(dir.join(".gitignore"))
+        .and_then(|mut f| f.write_all(GITIGNORE.as_bytes()))
+        .with_context(cannot)?;
+    Ok(())
 }
 
 impl Local {
     /// Start the emulator with its state in `dir` (created if missing).
     pub async fn start(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| {
+        prepare_dir(dir)?;
+        let credentials = random_credentials();
+        let config = lockbox_mock::Config::builder()
+            .data_dir(dir)
+            .iam_json(identity_file(&credentials).as_str());
+        let mock = lockbox_mock::start_with(config).await.with_context(|| {
             format!(
-                "cannot create the local state directory {}; pass another with --local=DIR",
+                "cannot start the embedded emulator on {} (is another lockbox --local \
+                 using it? each state directory serves one process at a time)",
                 dir.display()
             )
         })?;
-        let mock = lockbox_mock::start_with(lockbox_mock::Config::builder().data_dir(dir))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot start the embedded emulator on {} (is another lockbox --local \
-                     using it? each state directory serves one process at a time)",
-                    dir.display()
-                )
-            })?;
         Ok(Self {
             mock,
             dir: dir.to_owned(),
+            credentials,
         })
+    }
+
+    /// The credentials to sign with: the only ones the emulator accepts.
+    pub fn credentials(&self) -> Credentials {
+        self.credentials.clone()
     }
 
     /// The emulator's endpoint.
@@ -76,7 +145,7 @@ impl Local {
             .http_client(http)
             .region(Region::new(region.to_owned()))
             .endpoint_url(self.endpoint_url())
-            .credentials_provider(credentials())
+            .credentials_provider(self.credentials())
             .build();
         let kms = aws_sdk_kms::Client::from_conf(config);
         match kms.describe_key().key_id(key).send().await {

@@ -9,6 +9,7 @@ mod exec;
 mod exit;
 mod local;
 mod output;
+mod yaml;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -257,7 +258,7 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
             options.kms_region = None;
             options.profile = None;
             options.assume_role = None;
-            options.credentials = Some(local::credentials());
+            options.credentials = Some(local.credentials());
             options.account_id = Some(local::ACCOUNT.into());
             Some((local, region))
         }

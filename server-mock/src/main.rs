@@ -94,7 +94,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }) = &args.command
     {
         let token = lockbox_mock::issue_token(iam, role, subject, Duration::from_secs(*ttl))?;
-        std::fs::write(out, token)
+        // A bearer credential: readable by its owner only.
+        lockbox_mock::store::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(out)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, token.as_bytes()))
             .with_context(|| format!("cannot write the token to {}", out.display()))?;
         return Ok(());
     }

@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Ur
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use futures::FutureExt as _;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -112,7 +113,19 @@ async fn connection(
     let handle = dropper.clone();
     let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(handle.clone());
-        router.clone().call(request)
+        // A panic is a bug; the client still gets an answer (500, which SDKs
+        // classify as a server error) rather than a connection closed under it.
+        let call = std::panic::AssertUnwindSafe(router.clone().call(request)).catch_unwind();
+        async move {
+            Ok::<_, std::convert::Infallible>(match call.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(_) => {
+                    tracing::error!(%peer, "a request handler panicked (a bug); answered 500");
+                    panicked()
+                }
+            })
+        }
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -142,6 +155,24 @@ async fn connection(
             }
         }
     }
+}
+
+/// The answer to a request whose handler panicked: AWS's JSON error shape.
+fn panicked() -> Response {
+    let mut response = (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        serde_json::json!({
+            "__type": "InternalFailure",
+            "message": "the emulator failed to handle the request (a bug; see its log)",
+        })
+        .to_string(),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    response
 }
 
 async fn health() -> impl IntoResponse {

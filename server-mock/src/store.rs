@@ -128,7 +128,8 @@ impl FileJournal {
     ///
     /// The caller replays the records, then calls [`FileJournal::compact`].
     pub fn open(dir: &Path) -> Result<(FileJournal, Vec<Entry>), StoreError> {
-        fs::create_dir_all(dir).map_err(io_err("cannot create data dir", dir))?;
+        create_private_dir(dir).map_err(io_err("cannot create data dir", dir))?;
+        warn_if_shared(dir);
         let lock = lock_dir(dir)?;
         let path = dir.join(FILE_NAME);
         let entries = match fs::read(&path) {
@@ -222,9 +223,61 @@ impl Journal for FileJournal {
     }
 }
 
+/// Creates `dir` if it is missing, with its parents; on Unix `dir` itself is
+/// created 0700 (parents as the umask says): the journal holds key material.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Options that create a file readable and writable by its owner only (0600 on
+/// Unix); an existing file keeps its mode.
+pub fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// The permission bits of `dir` when group or others have any access to it.
+pub fn shared_mode(dir: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+fn warn_if_shared(dir: &Path) {
+    if let Some(mode) = shared_mode(dir) {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = format!("{mode:o}"),
+            "the data dir is open to other users and holds key material: chmod 700 it"
+        );
+    }
+}
+
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
     let path = dir.join("lock");
-    let file = OpenOptions::new()
+    let file = private_file()
         .create(true)
         .truncate(false)
         .write(true)
@@ -315,7 +368,18 @@ fn write_atomically(dir: &Path, path: &Path, lines: &[String]) -> Result<(), Sto
     for l in lines {
         body.push_str(l);
     }
-    let mut file = File::create(&tmp).map_err(io_err("cannot create", &tmp))?;
+    // A stale temporary file from a crash may have another mode: start afresh.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(io_err("cannot remove", &tmp)(e));
+        }
+        _ => {}
+    }
+    let mut file = private_file()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_err("cannot create", &tmp))?;
     file.write_all(body.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(io_err("cannot write", &tmp))?;
@@ -391,6 +455,36 @@ mod tests {
         fs::write(&path, text).unwrap();
         let err = reopen(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { line: 2, .. }), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_and_every_file_in_it_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("a").join("state");
+        let (journal, _) = FileJournal::open(&dir).unwrap();
+        journal.append("kms", &json!({"n": 1})).unwrap();
+        journal.compact(&[("kms".into(), json!({"n": 1}))]).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(shared_mode(&dir), None);
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+        assert!(dir.join(FILE_NAME).exists() && dir.join("lock").exists());
+        drop(journal);
+        // A journal written before with a wider mode is private after the next start.
+        let old = parent.path().join("old");
+        fs::create_dir(&old).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(shared_mode(&old), Some(0o755));
+        fs::write(old.join(FILE_NAME), format!("{MAGIC}\n")).unwrap();
+        fs::set_permissions(old.join(FILE_NAME), fs::Permissions::from_mode(0o644)).unwrap();
+        let (journal, _) = FileJournal::open(&old).unwrap();
+        journal.compact(&[]).unwrap();
+        assert_eq!(mode(&old.join(FILE_NAME)), 0o600);
     }
 
     #[test]

@@ -15,34 +15,12 @@ use crate::iam::{Decision, Request};
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-/// Parses a form-encoded body (`a=b&c=d`, `+` for space).
+/// Parses a form-encoded body (`a=b&c=d`, `+` for space, `%XX` escapes) as
+/// `application/x-www-form-urlencoded` says: an escape that is not `%` and two hex
+/// digits stays as it is, and bytes that are not UTF-8 become U+FFFD. Never fails:
+/// whatever a body holds, the action it names (or not) decides the answer.
 pub fn parse_form(body: &[u8]) -> BTreeMap<String, String> {
-    let text = String::from_utf8_lossy(body);
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let bytes = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 fn xml_escape(s: &str) -> String {
@@ -482,5 +460,23 @@ pub fn imds_credentials(
             credentials_json(auth, &s, true)
         }
         Some(_) => plain(StatusCode::NOT_FOUND, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_decode_and_malformed_escapes_stay_as_they_are() {
+        let form = parse_form(b"Action=AssumeRole&RoleSessionName=a+b%2Bc&Empty=&Flag");
+        assert_eq!(form["Action"], "AssumeRole");
+        assert_eq!(form["RoleSessionName"], "a b+c");
+        assert_eq!(form["Empty"], "");
+        assert_eq!(form["Flag"], "");
+        // `%` then a multi-byte character used to slice inside the character.
+        assert_eq!(parse_form(b"Action=%a\xc3\xa9")["Action"], "%a\u{e9}");
+        assert_eq!(parse_form(b"Action=%\xc3\xa9%")["Action"], "%\u{e9}%");
+        assert_eq!(parse_form(b"A=%ff\xfe")["A"], "\u{fffd}\u{fffd}");
     }
 }

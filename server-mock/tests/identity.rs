@@ -43,7 +43,11 @@ fn iam() -> Value {
              "policies": [{"Statement": [
                 {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
                 {"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]}]},
-            {"name": "nobody", "access_key_id": "AKIANOBODY", "secret_access_key": "nobody-secret"}
+            {"name": "nobody", "access_key_id": "AKIANOBODY", "secret_access_key": "nobody-secret"},
+            {"name": "app1-writer", "access_key_id": "AKIAWRITER1", "secret_access_key": "writer1-secret",
+             "policies": [{"Statement": {"Sid": "SealApp1", "Effect": "Allow",
+                "Action": "kms:GenerateDataKey", "Resource": "arn:aws:kms:*:*:key/*",
+                "Condition": {"StringLike": {"kms:EncryptionContext:lockbox-name": "app1/*"}}}}]}
         ],
         "roles": [
             {"name": "app1-reader",
@@ -298,6 +302,39 @@ async fn encryption_context_conditions_decide_decrypt_and_aliases_resolve_to_key
     let text = m.audit_text();
     assert!(!text.contains(CANARY));
     assert!(!text.contains("Q0FOQVJZ"));
+}
+
+/// AWS matches the context key of `kms:EncryptionContext:<key>` without regard to
+/// case; a context holding two keys that differ only in case (`lockbox-name` and
+/// `LOCKBOX-NAME`) satisfies neither, so one cannot stand in for the other.
+#[tokio::test]
+async fn context_keys_differing_only_in_case_do_not_satisfy_a_condition() {
+    let m = Strict::start().await;
+    key(&m.url()).await;
+    let writer = kms(&m.url(), creds("AKIAWRITER1", "writer1-secret", None));
+    let generate = |pairs: &[(&str, &str)]| {
+        let mut request = writer
+            .generate_data_key()
+            .key_id("alias/lockbox")
+            .number_of_bytes(32);
+        for (k, v) in pairs {
+            request = request.encryption_context(*k, *v);
+        }
+        request.send()
+    };
+    generate(&[("lockbox-name", "app1/x")])
+        .await
+        .expect("app1/x may be sealed");
+    generate(&[("LOCKBOX-NAME", "app1/x")])
+        .await
+        .expect("the key name's case does not matter, as in AWS");
+    for pairs in [
+        [("lockbox-name", "app2/db"), ("LOCKBOX-NAME", "app1/x")],
+        [("lockbox-name", "app1/x"), ("LOCKBOX-NAME", "app2/db")],
+    ] {
+        let err = generate(&pairs).await.unwrap_err();
+        assert_eq!(code(&err), "AccessDeniedException", "{pairs:?}");
+    }
 }
 
 #[tokio::test]
@@ -1054,4 +1091,45 @@ fn the_binary_says_which_mode_it_is_in() {
         .err()
         .expect("refused");
     assert!(err.contains("not a valid identity file"), "{err}");
+}
+
+/// Form bodies that are not well-formed (a `%` escape cut short, followed by a
+/// multi-byte character, or by nothing) get STS's error answer, in open and in
+/// strict mode; the connection is never dropped.
+#[tokio::test]
+async fn malformed_sts_form_bodies_get_an_error_answer() {
+    let bodies = [
+        "Action=%a\u{e9}",
+        "Action=%\u{e9}",
+        "Action=%",
+        "%",
+        "Action=GetCallerIdentity%",
+        "=&&=%G0&\u{1f600}%e2%82",
+    ];
+    let open = lockbox_mock::start().await.expect("start");
+    let strict = Strict::start().await;
+    for (mode, url) in [("open", open.endpoint_url()), ("strict", strict.url())] {
+        for body in bodies {
+            let (status, text) = http(
+                &url,
+                "POST",
+                "/",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                body,
+            )
+            .await
+            .unwrap_or_else(|| panic!("{mode}: {body:?}: the connection was dropped"));
+            let want = if mode == "open" { 400 } else { 403 };
+            assert_eq!(status, want, "{mode}: {body:?}: {text}");
+            assert!(
+                text.starts_with("<ErrorResponse") && text.contains("<Code>"),
+                "{mode}: {body:?}: {text}"
+            );
+        }
+    }
+    // The server still answers afterwards.
+    let (status, _) = http(&open.endpoint_url(), "GET", "/_mock/health", &[], "")
+        .await
+        .expect("answer");
+    assert_eq!(status, 200);
 }

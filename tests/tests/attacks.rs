@@ -1150,3 +1150,37 @@ async fn a_data_key_rewrapped_under_another_context_never_opens() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_junk_item_at_the_highest_version_blocks_put_with_a_way_out() {
+    let (fx, lb) = sealed_table().await;
+    let n = name("app/db");
+    lb.put(&n, &"v1".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    // A table writer stores a copy at the highest version there is.
+    let top = Version::new(lockbox::MAX_VERSION).unwrap();
+    copy_item(
+        &fx,
+        (&fx.table, "app/db", &Version::FIRST.sort_key()),
+        (&fx.table, "app/db", &top.sort_key()),
+    )
+    .await;
+    let e = lb
+        .put(&n, &"v2".into(), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("lockbox delete app/db -v 9999999999999999999"),
+        "{text}"
+    );
+    // The way out works: the junk item goes, the next put is version 2.
+    lb.delete(&n, Some(top)).await.unwrap();
+    let v = lb
+        .put(&n, &"v2".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(v.get(), 2);
+}

@@ -55,7 +55,10 @@ pub fn print_deleted(
         })),
         OutputMode::Text => {
             let mut out = String::new();
+            let name = lockbox::escape_untrusted(name.as_str());
             for k in sort_keys {
+                // The sort keys are whatever a table writer stored.
+                let k = lockbox::escape_untrusted(k);
                 out.push_str(&format!("{verb} {name} -- version {k}\n"));
             }
             output::write_stdout(out.as_bytes())

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lockbox::{Error, PutOptions, SecretValue};
+use lockbox::{escape_untrusted, Error, PutOptions, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::args::{ImportArgs, ImportFormat, OutputMode};
@@ -32,12 +32,16 @@ pub async fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     let (mut stored, mut unchanged, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     let mut first_error: Option<anyhow::Error> = None;
     for (name, value) in &entries {
-        bar.set_message(name.clone());
+        // The file's names may come from anywhere: shown as text, they are escaped.
+        let shown = escape_untrusted(name);
+        bar.set_message(shown.clone().into_owned());
         match import_one(ctx, name, value, &context, args.comment.as_deref()).await {
             Ok(Some(v)) => stored.push((name.clone(), v.get())),
             Ok(None) => unchanged.push(name.clone()),
             Err(e) => {
-                bar.suspend(|| eprintln!("lockbox: {name}: not imported: {e:#}"));
+                let why = format!("{e:#}");
+                let why = escape_untrusted(&why);
+                bar.suspend(|| eprintln!("lockbox: {shown}: not imported: {why}"));
                 failed.push((name.clone(), format!("{e:#}")));
                 first_error.get_or_insert(e);
             }
@@ -122,7 +126,8 @@ fn read_entries(path: &Path, format: Option<ImportFormat>) -> Result<Entries> {
         Some("csv") => Some(ImportFormat::Csv),
         _ => None,
     });
-    let what = path.display();
+    let what = path.display().to_string();
+    let what = escape_untrusted(&what);
     match format {
         Some(ImportFormat::Json) => parse_json(&bytes).with_context(|| format!("{what} is not a flat JSON object of names to string values")),
         Some(ImportFormat::Yaml) => parse_yaml(&bytes).with_context(|| format!("{what} is not a flat YAML mapping of names to string values")),
@@ -159,17 +164,16 @@ fn parse_json(bytes: &[u8]) -> Result<Entries> {
 }
 
 fn parse_yaml(bytes: &[u8]) -> Result<Entries> {
-    let map: BTreeMap<String, serde_yaml::Value> = serde_yaml::from_slice(bytes).map_err(|e| {
-        // serde_yaml's message may quote a scalar from the file: keep the position only.
-        match e.location() {
-            Some(l) => anyhow::anyhow!("invalid YAML at line {} column {}", l.line(), l.column()),
-            None => anyhow::anyhow!("invalid YAML (not a mapping of names to values)"),
-        }
-    })?;
+    // The file's scalars are secret values: errors give the position only.
+    let map: BTreeMap<String, serde_json::Value> = crate::yaml::from_slice(
+        bytes,
+        crate::yaml::IMPORT_LIMIT,
+        crate::yaml::Detail::PositionOnly,
+    )?;
     let mut out = Entries::new();
     for (k, v) in map {
         match v {
-            serde_yaml::Value::String(s) => {
+            serde_json::Value::String(s) => {
                 out.insert(k, Zeroizing::new(s));
             }
             _ => bail!("the value of {k:?} is not a string; quote it"),

@@ -12,8 +12,9 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         OutputMode::Json => output::print_json(&serde_json::json!(names)),
         OutputMode::Text => {
             let mut out = String::new();
-            for n in names {
-                out.push_str(&n);
+            for n in &names {
+                // Names are whatever a table writer stored.
+                out.push_str(&lockbox::escape_untrusted(n));
                 out.push('\n');
             }
             output::write_stdout(out.as_bytes())

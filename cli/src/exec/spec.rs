@@ -92,7 +92,12 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
         .to_ascii_lowercase();
     let parsed: Result<Manifest, String> = match ext.as_str() {
         "json" => serde_json::from_str(&text).map_err(|e| e.to_string()),
-        "yaml" | "yml" => serde_yaml::from_str(&text).map_err(|e| e.to_string()),
+        "yaml" | "yml" => crate::yaml::from_str(
+            &text,
+            crate::yaml::MANIFEST_LIMIT,
+            crate::yaml::Detail::Full,
+        )
+        .map_err(String::from),
         _ => toml::from_str(&text).map_err(|e| e.to_string()),
     };
     parsed.map_err(|e| {

@@ -261,6 +261,7 @@ mod tests {
                 Error::Throttled {
                     service: lockbox::Service::Kms,
                     message: "x".into(),
+                    source: None,
                 },
                 TRANSIENT,
             ),
@@ -281,12 +282,14 @@ mod tests {
         let skew = anyhow::Error::new(Error::ClockSkew {
             service: lockbox::Service::Kms,
             message: "InvalidSignatureException: Signature expired".into(),
+            source: None,
         });
         assert_eq!(code(&skew), ACCESS);
         assert!(hint(&skew).unwrap().contains("clock"));
         let denied = anyhow::Error::new(Error::AccessDenied {
             service: lockbox::Service::Kms,
             message: "AccessDeniedException: no".into(),
+            source: None,
         });
         assert!(hint(&denied).unwrap().contains("IAM policy"));
         assert_eq!(code(&anyhow::anyhow!("x")), OTHER);

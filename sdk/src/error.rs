@@ -110,6 +110,10 @@ pub enum Error {
         service: Service,
         /// The service's explanation (names the missing permission when AWS does).
         message: String,
+        /// The AWS SDK's error, when the failure came from an AWS call: its
+        /// request id is [`Error::request_id`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The service refused the request's signature because its signing time was
     /// too far from the service's clock (AWS allows 15 minutes). The SDK has
@@ -120,6 +124,10 @@ pub enum Error {
         service: Service,
         /// The service's explanation.
         message: String,
+        /// The AWS SDK's error, when the failure came from an AWS call: its
+        /// request id is [`Error::request_id`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// No AWS credentials could be found or loaded.
     #[error("no usable AWS credentials: {message}")]
@@ -166,12 +174,20 @@ pub enum Error {
         key: String,
         /// The key's state.
         reason: String,
+        /// The AWS SDK's error, when the failure came from an AWS call: its
+        /// request id is [`Error::request_id`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The table does not exist.
     #[error("table {table} does not exist; create it with `lockbox setup`")]
     TableNotFound {
         /// The table.
         table: String,
+        /// The AWS SDK's error, when the failure came from an AWS call: its
+        /// request id is [`Error::request_id`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The service throttled the calls and the retry budget ran out.
     #[error("{service} throttled the request and retries ran out: {message}")]
@@ -180,6 +196,10 @@ pub enum Error {
         service: Service,
         /// The service's message.
         message: String,
+        /// The AWS SDK's error, when the failure came from an AWS call: its
+        /// request id is [`Error::request_id`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A call or the operation ran past its deadline.
     #[error("timed out waiting for {service}{}", endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default())]
@@ -188,6 +208,10 @@ pub enum Error {
         service: Service,
         /// The endpoint, when known.
         endpoint: Option<String>,
+        /// The AWS SDK's error, when the failure came from an AWS call: its
+        /// request id is [`Error::request_id`].
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The service could not be reached, or answered with a server error (5xx).
     #[error("{service} is unavailable: {message}")]
@@ -310,7 +334,9 @@ impl Error {
 
     /// Whether retrying the same call later may succeed: throttling, timeouts,
     /// an unavailable service (5xx, connection failures) and write contention.
-    pub fn is_transient(&self) -> bool {
+    /// Denied, not-found, usage and integrity errors are never retryable: the
+    /// same call fails the same way until something else changes.
+    pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind(),
             ErrorKind::Throttled
@@ -318,6 +344,22 @@ impl Error {
                 | ErrorKind::Unavailable
                 | ErrorKind::Conflict
         )
+    }
+}
+
+impl Error {
+    /// The request id AWS gave the failed call (`x-amzn-RequestId`), for AWS
+    /// support and CloudTrail; `None` when the failure did not come from an AWS
+    /// answer (a connection that never reached AWS, a timeout, a local check).
+    pub fn request_id(&self) -> Option<&str> {
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            if let Some(aws) = c.downcast_ref::<crate::backend::AwsFailure>() {
+                return aws.request_id();
+            }
+            cause = c.source();
+        }
+        None
     }
 }
 

@@ -62,8 +62,10 @@
 //!
 //! Every failure is one [`Error`], whose [`Error::kind`] is what a caller branches
 //! on: not found, denied, integrity, unavailable, throttled, timeout, usage...
-//! [`Error::is_transient`] says whether trying again later may work. Messages
-//! never contain a value or key bytes.
+//! [`Error::is_retryable`] says whether trying again later may work. An error
+//! AWS answered keeps the answer's [`Error::request_id`] (for AWS support and
+//! CloudTrail), with the AWS SDK's own error further down its `source()` chain.
+//! Messages never contain a value or key bytes.
 //!
 //! ```
 //! # fn decide(err: lockbox::Error) -> &'static str {

@@ -296,6 +296,7 @@ fn lookup_error(table: &str, failure: Failure) -> Error {
     if failure.not_found {
         return Error::TableNotFound {
             table: table.to_owned(),
+            source: None,
         };
     }
     let reason = match failure.kind {

@@ -47,6 +47,7 @@ pub fn denied() -> Error {
     Error::AccessDenied {
         service: Service::Kms,
         message: "AccessDeniedException: injected by lockbox::testing".into(),
+        source: None,
     }
 }
 
@@ -55,6 +56,7 @@ pub fn throttled() -> Error {
     Error::Throttled {
         service: Service::DynamoDb,
         message: "ThrottlingException: injected by lockbox::testing".into(),
+        source: None,
     }
 }
 
@@ -72,6 +74,7 @@ pub fn timeout() -> Error {
     Error::Timeout {
         service: Service::DynamoDb,
         endpoint: None,
+        source: None,
     }
 }
 

@@ -298,6 +298,7 @@ async fn the_last_good_value_is_served_stale_only_while_the_backend_is_unavailab
     f.keys.fail_with(Some(|| Error::AccessDenied {
         service: lockbox::Service::Kms,
         message: "AccessDeniedException".into(),
+        source: None,
     }));
     let err = lb.get(&n, &EncryptionContext::new()).await.unwrap_err();
     assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
@@ -321,6 +322,7 @@ async fn without_a_stale_window_an_unavailable_backend_is_an_error() {
     f.keys.fail_with(Some(|| Error::Timeout {
         service: lockbox::Service::Kms,
         endpoint: None,
+        source: None,
     }));
     assert!(matches!(
         lb.get(&n, &EncryptionContext::new()).await,

@@ -61,7 +61,7 @@ async fn persistent_throttling_is_a_clean_typed_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Throttled { .. }), "{err}");
-    assert!(err.is_transient());
+    assert!(err.is_retryable());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,13 +536,29 @@ async fn every_failure_gets_its_class() {
         let err = quick().await.get(&target, &none).await.unwrap_err();
         assert_eq!(err.kind(), kind, "{what}: {err:?}");
         assert_eq!(
-            err.is_transient(),
+            err.is_retryable(),
             matches!(
                 kind,
                 ErrorKind::Unavailable | ErrorKind::Throttled | ErrorKind::Timeout
             ),
             "{what}"
         );
+        // Every error AWS answered keeps the answer's request id; a lost answer,
+        // a timeout or a plain absence has none.
+        let answered = !matches!(
+            what,
+            "not found" | "hangs past the deadline" | "answer lost on the way"
+        );
+        assert_eq!(err.request_id().is_some(), answered, "{what}: {err:?}");
+        if answered {
+            let aws = std::error::Error::source(&err)
+                .and_then(|s| s.source())
+                .expect("the AWS SDK's error under the request id");
+            assert!(
+                aws.to_string().contains("service error"),
+                "{what}: the source is the SDK's error: {aws}"
+            );
+        }
     }
     lockbox_tests::clear_faults(&endpoint).await;
     // An unreachable endpoint: unavailable.
@@ -552,6 +568,7 @@ async fn every_failure_gets_its_class() {
     let gone = Lockbox::from_env(&options).await.unwrap().build().unwrap();
     let err = gone.get(&name("c"), &none).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    assert_eq!(err.request_id(), None);
     // Integrity, usage and an existing version.
     let err = lb
         .get(

@@ -114,6 +114,7 @@ async fn generated_policies_confine_readers_and_writers_to_their_prefix() {
         Err(Error::AccessDenied {
             service: Service::DynamoDb,
             message,
+            ..
         }) => {
             assert!(message.contains("AccessDeniedException"), "{message}");
             assert!(
@@ -147,6 +148,7 @@ async fn generated_policies_confine_readers_and_writers_to_their_prefix() {
         Err(Error::AccessDenied {
             service: Service::Kms,
             message,
+            ..
         }) => {
             assert!(message.contains("kms:Decrypt"), "{message}")
         }
@@ -261,6 +263,7 @@ async fn a_generated_policy_works_only_on_its_own_table_and_context_keys() {
         Err(Error::AccessDenied {
             service: Service::Kms,
             message,
+            ..
         }) => assert!(message.contains("kms:Decrypt"), "{message}"),
         other => panic!("the staging reader read prod: {other:?}"),
     }

@@ -3,8 +3,51 @@
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId as _;
 
 use crate::{Error, Service};
+
+/// An AWS SDK error with the request id of its answer: the source of every
+/// [`Error`] mapped from an AWS call, so that [`Error::request_id`] finds the id
+/// and the SDK's own error stays one `source()` further down the chain.
+#[derive(Debug)]
+pub(crate) struct AwsFailure {
+    request_id: Option<String>,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl AwsFailure {
+    /// Wrap `err`, keeping its request id.
+    pub(crate) fn wrap<E>(err: SdkError<E, Response>) -> Box<dyn std::error::Error + Send + Sync>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Box::new(Self {
+            request_id: err.request_id().map(str::to_owned),
+            source: Box::new(err),
+        })
+    }
+
+    /// The answer's request id, if AWS sent one.
+    pub(crate) fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.request_id {
+            Some(id) => write!(f, "AWS request {id}"),
+            None => f.write_str("AWS SDK error"),
+        }
+    }
+}
+
+impl std::error::Error for AwsFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
 
 /// Error codes that mean "slow down": retried by the SDK, then reported as throttling.
 const THROTTLING: &[&str] = &[
@@ -59,39 +102,59 @@ where
 {
     let endpoint = endpoint.map(str::to_owned);
     match &err {
-        SdkError::TimeoutError(_) => return Error::Timeout { service, endpoint },
+        SdkError::TimeoutError(_) => {
+            return Error::Timeout {
+                service,
+                endpoint,
+                source: Some(AwsFailure::wrap(err)),
+            }
+        }
         SdkError::DispatchFailure(d) if d.is_timeout() => {
-            return Error::Timeout { service, endpoint }
+            return Error::Timeout {
+                service,
+                endpoint,
+                source: Some(AwsFailure::wrap(err)),
+            }
         }
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("Unknown");
-            let message = e.message().unwrap_or("").to_owned();
-            if THROTTLING.contains(&code) {
-                return Error::Throttled {
-                    service,
-                    message: format!("{code}: {message}"),
-                };
-            }
-            if DENIED.contains(&code) {
-                let message = format!("{code}: {message}");
-                if is_clock_skew(code, e.message().unwrap_or("")) {
-                    return Error::ClockSkew { service, message };
-                }
-                return Error::AccessDenied { service, message };
-            }
-            let message = format!("{code}: {message}");
-            if se.raw().status().is_server_error() {
-                return Error::Unavailable {
+            let message = format!("{code}: {}", e.message().unwrap_or(""));
+            let skew = is_clock_skew(code, e.message().unwrap_or(""));
+            let throttled = THROTTLING.contains(&code);
+            let denied = DENIED.contains(&code);
+            let server_error = se.raw().status().is_server_error();
+            let source = Some(AwsFailure::wrap(err));
+            return if throttled {
+                Error::Throttled {
                     service,
                     message,
-                    source: Some(Box::new(err)),
-                };
-            }
-            return Error::Backend {
-                service,
-                message,
-                source: Some(Box::new(err)),
+                    source,
+                }
+            } else if denied && skew {
+                Error::ClockSkew {
+                    service,
+                    message,
+                    source,
+                }
+            } else if denied {
+                Error::AccessDenied {
+                    service,
+                    message,
+                    source,
+                }
+            } else if server_error {
+                Error::Unavailable {
+                    service,
+                    message,
+                    source,
+                }
+            } else {
+                Error::Backend {
+                    service,
+                    message,
+                    source,
+                }
             };
         }
         _ => {}
@@ -109,17 +172,17 @@ where
         (SdkError::DispatchFailure(_), Some(e)) => Error::Unavailable {
             service,
             message: format!("could not reach {e}: {text}"),
-            source: Some(Box::new(err)),
+            source: Some(AwsFailure::wrap(err)),
         },
         (SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _) => Error::Unavailable {
             service,
             message: text,
-            source: Some(Box::new(err)),
+            source: Some(AwsFailure::wrap(err)),
         },
         _ => Error::Backend {
             service,
             message: text,
-            source: Some(Box::new(err)),
+            source: Some(AwsFailure::wrap(err)),
         },
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, Tag,
 };
 
-use super::aws::{map_sdk_error, service_code};
+use super::aws::{map_sdk_error, service_code, AwsFailure};
 use super::{
     sort_summaries, ItemSummary, SecretStore, SetupOutcome, TableRecord, SUMMARY_ATTRIBUTES,
 };
@@ -70,6 +70,7 @@ impl DynamoDbSecretStore {
         if service_code(&err) == Some("ResourceNotFoundException") {
             return Error::TableNotFound {
                 table: self.table.clone(),
+                source: Some(AwsFailure::wrap(err)),
             };
         }
         map_sdk_error(Service::DynamoDb, self.endpoint.as_deref(), err)
@@ -179,6 +180,7 @@ impl DynamoDbSecretStore {
                     message: format!(
                         "BatchGetItem returned {left} keys unprocessed {BATCH_IDLE_CALLS} times in a row"
                     ),
+                    source: None,
                 });
             }
             if !first {
@@ -511,6 +513,7 @@ impl SecretStore for DynamoDbSecretStore {
                     Error::Timeout {
                         service: Service::DynamoDb,
                         endpoint: self.endpoint.clone(),
+                        source: None,
                     }
                 }
                 other => Error::Unavailable {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
 use zeroize::Zeroizing;
 
-use super::aws::{map_sdk_error, service_code};
+use super::aws::{map_sdk_error, service_code, AwsFailure};
 use super::{DataKey, KeyService, UnwrappedKey};
 use crate::{EncryptionContext, Error, Result, SecretName, Service};
 
@@ -116,18 +116,45 @@ impl KmsKeyService {
 }
 
 /// Key states reported by KMS as their own error codes.
-fn key_state_error(code: &str, key: &str, message: &str) -> Option<Error> {
-    let reason = match code {
+fn key_state_reason(code: &str) -> Option<&'static str> {
+    Some(match code {
         "DisabledException" => "the key is disabled",
         "KMSInvalidStateException" => "the key is pending deletion or otherwise unusable",
         "NotFoundException" => "no such key (check the key id or alias)",
         "KeyUnavailableException" => "the key is unavailable",
         _ => return None,
-    };
-    Some(Error::KeyUnavailable {
-        key: key.to_owned(),
-        reason: format!("{reason} ({message})"),
     })
+}
+
+impl KmsKeyService {
+    /// Map an error of a call about `key`: a key-state code becomes
+    /// [`Error::KeyUnavailable`], anything else is mapped as any AWS error.
+    fn key_error<E>(
+        &self,
+        key: &str,
+        err: aws_sdk_kms::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> Error
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+    {
+        match service_code(&err).and_then(key_state_reason) {
+            Some(reason) => {
+                let message =
+                    aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&err)
+                        .unwrap_or("");
+                Error::KeyUnavailable {
+                    key: key.to_owned(),
+                    reason: format!("{reason} ({message})"),
+                    source: Some(AwsFailure::wrap(err)),
+                }
+            }
+            None => self.map(err),
+        }
+    }
 }
 
 #[async_trait]
@@ -148,15 +175,7 @@ impl KeyService for KmsKeyService {
             .set_encryption_context((!context.is_empty()).then(|| context.to_map()))
             .send()
             .await
-            .map_err(|e| {
-                let msg = aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
-                    .unwrap_or("")
-                    .to_owned();
-                match service_code(&e).and_then(|c| key_state_error(c, &self.key_id, &msg)) {
-                    Some(err) => err,
-                    None => self.map(e),
-                }
-            })?;
+            .map_err(|e| self.key_error(&self.key_id, e))?;
         let plaintext = Zeroizing::new(
             out.plaintext
                 .ok_or_else(|| Error::Backend {
@@ -223,28 +242,17 @@ impl KeyService for KmsKeyService {
                         trusted_explicitly: *key != self.key_id,
                     });
                 }
-                Err(e) => {
-                    let msg = aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
-                        .unwrap_or("")
-                        .to_owned();
-                    match service_code(&e) {
-                        // The blob is under another key: try the next trusted one.
-                        Some("IncorrectKeyException") => continue,
-                        Some("InvalidCiphertextException") => {
-                            return Err(Error::ContextMismatch {
-                                name: name.clone(),
-                                stored_keys: None,
-                            })
-                        }
-                        Some(code) => {
-                            if let Some(err) = key_state_error(code, key, &msg) {
-                                return Err(err);
-                            }
-                            return Err(self.map(e));
-                        }
-                        None => return Err(self.map(e)),
+                Err(e) => match service_code(&e) {
+                    // The blob is under another key: try the next trusted one.
+                    Some("IncorrectKeyException") => continue,
+                    Some("InvalidCiphertextException") => {
+                        return Err(Error::ContextMismatch {
+                            name: name.clone(),
+                            stored_keys: None,
+                        })
                     }
-                }
+                    _ => return Err(self.key_error(key, e)),
+                },
             }
         }
         Err(Error::UntrustedKey {
@@ -260,15 +268,7 @@ impl KeyService for KmsKeyService {
             .key_id(&self.key_id)
             .send()
             .await
-            .map_err(|e| {
-                let msg = aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
-                    .unwrap_or("")
-                    .to_owned();
-                match service_code(&e).and_then(|c| key_state_error(c, &self.key_id, &msg)) {
-                    Some(err) => err,
-                    None => self.map(e),
-                }
-            })?;
+            .map_err(|e| self.key_error(&self.key_id, e))?;
         out.key_metadata
             .and_then(|m| m.arn)
             .ok_or_else(|| Error::Backend {

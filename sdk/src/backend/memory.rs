@@ -85,6 +85,7 @@ impl KeyService for MemoryKeyService {
             .ok_or_else(|| Error::KeyUnavailable {
                 key: self.writer.clone(),
                 reason: "no such key".into(),
+                source: None,
             })?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
@@ -200,6 +201,7 @@ impl MemorySecretStore {
             Some(table) => f(table),
             None => Err(Error::TableNotFound {
                 table: "memory".into(),
+                source: None,
             }),
         }
     }

@@ -6,6 +6,7 @@
 //! [`MemorySecretStore`]) are for tests.
 
 mod aws;
+pub(crate) use aws::AwsFailure;
 mod dynamodb;
 mod kms;
 mod memory;

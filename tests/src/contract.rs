@@ -625,7 +625,13 @@ pub async fn lifecycle_building_blocks(f: &dyn Fixture) {
     let key = a.generate_data_key(32, &context).await.unwrap();
     let n = name("moved");
     let moved = a
-        .re_encrypt(&n, &key.wrapped, &context, &[a_arn.clone()], &b_arn)
+        .re_encrypt(
+            &n,
+            &key.wrapped,
+            &context,
+            std::slice::from_ref(&a_arn),
+            &b_arn,
+        )
         .await
         .unwrap();
     assert_eq!(moved.source_key_id.as_deref(), Some(a_arn.as_str()));
@@ -641,7 +647,13 @@ pub async fn lifecycle_building_blocks(f: &dyn Fixture) {
         .is_err());
     // Only from the keys named, and only under the same context.
     let err = a
-        .re_encrypt(&n, &moved.wrapped, &context, &[a_arn.clone()], &b_arn)
+        .re_encrypt(
+            &n,
+            &moved.wrapped,
+            &context,
+            std::slice::from_ref(&a_arn),
+            &b_arn,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::UntrustedKey { .. }), "{err}");

@@ -31,11 +31,11 @@ pub fn run_options(
     let mut contexts = Contexts::new();
     if let Some(select) = select {
         if let Some(path) = &select.contexts {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!(
-                    "cannot read the contexts file {}; check the path",
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                crate::exit::usage(format!(
+                    "cannot read the contexts file {}: {e}; check the path",
                     path.display()
-                )
+                ))
             })?;
             contexts = Contexts::from_json(&text)
                 .map_err(|e| crate::exit::usage(format!("{}: {e}", path.display())))?;

@@ -257,8 +257,9 @@ impl Lockbox {
     /// `options.names`'), as the [module documentation](self) says; with
     /// `doctor.verify`, decrypt and check every item too.
     ///
-    /// Fails only when the table does not exist; anything else that fails is a
-    /// finding.
+    /// Fails when the table does not exist, or cannot be described for another
+    /// reason than a missing permission (no credentials, the service unavailable);
+    /// anything else that fails is a finding.
     pub async fn doctor(
         &self,
         doctor: &DoctorOptions,
@@ -280,6 +281,13 @@ impl Lockbox {
                 report.description = Some(d);
             }
             Err(e @ Error::TableNotFound { .. }) => return Err(e),
+            // No credentials, an unreachable service: nothing else would work either.
+            Err(e)
+                if e.kind() != crate::ErrorKind::Denied
+                    || matches!(e, Error::NoCredentials { .. } | Error::ClockSkew { .. }) =>
+            {
+                return Err(e)
+            }
             Err(e) => findings.note(
                 Severity::Error,
                 "table-unreadable",

@@ -79,7 +79,7 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
         }))?,
         OutputMode::Text => print_text(ctx, args, &report),
     }
-    if report.is_complete() {
+    if report.dry_run || report.is_complete() {
         return Ok(());
     }
     Err(crate::exit::coded(

@@ -75,15 +75,14 @@ pub async fn run(ctx: &Ctx, args: &RewrapArgs) -> Result<()> {
             "to_rewrap": refs_json(&report.to_rewrap),
             "pin_before": report.pin_before,
             "pin_moved": report.pin_moved,
+            "pin_kept": report.pin_kept,
             "moved_after_pin": report.moved_after_pin,
             "passes": report.passes,
             "complete": report.is_complete(),
         }))?,
-        OutputMode::Text => print_text(ctx, &report, args.keep_pin),
+        OutputMode::Text => print_text(ctx, &report),
     }
-    if report.is_complete()
-        || (args.keep_pin && report.failed.is_empty() && report.needs_context.is_empty())
-    {
+    if report.dry_run || report.is_complete() {
         return Ok(());
     }
     Err(crate::exit::coded(
@@ -97,7 +96,7 @@ pub async fn run(ctx: &Ctx, args: &RewrapArgs) -> Result<()> {
     ))
 }
 
-fn print_text(ctx: &Ctx, report: &RewrapReport, keep_pin: bool) {
+fn print_text(ctx: &Ctx, report: &RewrapReport) {
     if report.dry_run {
         println!(
             "Dry run: rewrapping table {} would move (or find already moved) {} items to {}",
@@ -120,8 +119,8 @@ fn print_text(ctx: &Ctx, report: &RewrapReport, keep_pin: bool) {
         report.considered,
         report.passes
     );
-    match (&report.pin_before, report.pin_moved) {
-        (Some(before), true) => {
+    match (&report.pin_before, report.pin_moved, &report.pin_kept) {
+        (Some(before), true, _) => {
             println!(
                 "The table's key pin moved from {before} to {}.",
                 report.to_key
@@ -138,14 +137,11 @@ fn print_text(ctx: &Ctx, report: &RewrapReport, keep_pin: bool) {
                 report.to_key
             );
         }
-        (Some(before), false) if keep_pin => {
-            println!("The table's key pin stays {before} (--keep-pin).")
+        (Some(before), false, Some(why)) => {
+            println!("The table's key pin stays {before}: {why}.")
         }
-        (Some(before), false) if before == &report.to_key => {
-            println!("The table is pinned to {before} already.")
-        }
-        (Some(before), false) => println!("The table's key pin stays {before}."),
-        (None, _) => {
+        (Some(before), false, None) => println!("The table is pinned to {before} already."),
+        (None, _, _) => {
             println!("The table records no key pin; readers that check none read the moved items.")
         }
     }

@@ -89,6 +89,8 @@ pub struct RewrapReport {
     pub pin_before: Option<String>,
     /// Whether the pin was moved to the new key by this run.
     pub pin_moved: bool,
+    /// Why the pin was not moved, when the table records one that is not the new key.
+    pub pin_kept: Option<String>,
     /// Items moved after the pin moved (written by writers that had not seen it).
     pub moved_after_pin: usize,
     /// Passes run.
@@ -98,18 +100,9 @@ pub struct RewrapReport {
 }
 
 impl RewrapReport {
-    /// Whether every item considered is under the new key (and the pin, if the
-    /// table records one, names it).
+    /// Whether every item considered is under the new key.
     pub fn is_complete(&self) -> bool {
-        self.needs_context.is_empty()
-            && self.failed.is_empty()
-            && (self.pin_before.is_none() || self.pin_moved || self.pin_already_new())
-    }
-
-    fn pin_already_new(&self) -> bool {
-        self.pin_before
-            .as_deref()
-            .is_some_and(|p| table::same_key(p, &self.to_key))
+        self.needs_context.is_empty() && self.failed.is_empty()
     }
 }
 
@@ -211,23 +204,36 @@ impl Lockbox {
                 "it changed between reading and updating on every pass; run again".into(),
             ));
         }
-        let all_moved = report.needs_context.is_empty() && report.failed.is_empty();
-        if rewrap.move_pin && !options.dry_run && all_moved {
-            if let Some(pin) = &record.key_arn {
-                if !table::same_key(pin, &new_key) {
-                    let moved = pin_record(new_key.clone());
-                    pacer.run(|| self.store.update_record(&moved)).await?;
-                    self.forget_record();
-                    report.pin_moved = true;
-                    // Writers that read the old pin before it moved may still have
-                    // written under the old key: move those too.
-                    let before = report.rewrapped.len();
-                    report.passes += 1;
-                    run.pass(&mut report, &mut done, &mut stuck, &mut raced)
-                        .await?;
-                    report.moved_after_pin = report.rewrapped.len() - before;
-                }
+        let pin_to_move = record
+            .key_arn
+            .as_ref()
+            .filter(|pin| !table::same_key(pin, &new_key));
+        report.pin_kept = match pin_to_move {
+            None => None,
+            Some(_) if options.dry_run => Some("a dry run changes nothing".into()),
+            Some(_) if !rewrap.move_pin => Some("asked to keep it".into()),
+            Some(_) if options.names.is_some() => Some(
+                "only the secrets matching --names were moved; the others may still be under \
+                 the old key"
+                    .into(),
+            ),
+            Some(_) if !report.is_complete() => {
+                Some("some items are not under the new key (listed)".into())
             }
+            Some(_) => None,
+        };
+        if pin_to_move.is_some() && report.pin_kept.is_none() {
+            let moved = pin_record(new_key.clone());
+            pacer.run(|| self.store.update_record(&moved)).await?;
+            self.forget_record();
+            report.pin_moved = true;
+            // Writers that read the old pin before it moved may still have written
+            // under the old key: move those too.
+            let before = report.rewrapped.len();
+            report.passes += 1;
+            run.pass(&mut report, &mut done, &mut stuck, &mut raced)
+                .await?;
+            report.moved_after_pin = report.rewrapped.len() - before;
         }
         report.rewrapped.sort();
         report.rewrapped.dedup();

@@ -386,6 +386,43 @@ async fn rewrap_moves_every_key_then_the_pin_and_values_never_change() {
         .unwrap_err();
     assert!(err.to_string().contains("pinned"), "{err}");
 
+    // Moving only some secrets never moves the pin: the others need the old key.
+    let report = writer
+        .rewrap(
+            &world.keys.view("C", &["C"]),
+            &RewrapOptions::new(),
+            &RunOptions {
+                names: Some(NamePattern::new("a")),
+                ..options.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.rewrapped.len(), 2, "{report:?}");
+    assert!(!report.pin_moved && report.pin_kept.is_some());
+    assert_eq!(
+        fresh.table_record().await.unwrap().key_arn.as_deref(),
+        Some("B")
+    );
+    let back = writer
+        .rewrap(&world.keys.view("B", &["B"]), &RewrapOptions::new(), &{
+            let mut from_c = options.clone();
+            from_c.names = Some(NamePattern::new("a"));
+            from_c
+        })
+        .await;
+    // From C is not among the keys the table trusts: left alone until named.
+    let back = back.unwrap();
+    assert_eq!(back.failed.len(), 2, "{back:?}");
+    let mut from = RewrapOptions::new();
+    from.from_keys = vec!["C".into()];
+    let back = writer
+        .rewrap(&world.keys.view("B", &["B"]), &from, &options)
+        .await
+        .unwrap();
+    assert_eq!(back.rewrapped.len(), 2, "{back:?}");
+    assert!(back.is_complete() && back.pin_kept.is_none());
+
     // A third run changes nothing.
     let report = writer
         .rewrap(

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -91,29 +92,44 @@ def control(endpoint, method, path, body=None):
 
 
 def lockbox(env, *args, expect=(0,)):
-    """Run lockbox; wall time in seconds and the JSON document it printed."""
+    """Run lockbox: its wall time and CPU time (user + system) in seconds, and the JSON
+    document it printed."""
     argv = [LOCKBOX]
     if CONCURRENCY:
         argv += ["--concurrency", CONCURRENCY]
     argv += ["-o", "json", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, env=env, cwd=env["HOME"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in expect:
         sys.exit(f"lockbox {' '.join(args)} failed ({proc.returncode}):\n"
                  f"{proc.stderr.decode(errors='replace')}")
-    return elapsed, json.loads(proc.stdout or b"null")
+    return elapsed, cpu, json.loads(proc.stdout or b"null")
+
+
+def emulator_cpu(pid):
+    """CPU seconds (user + system) the emulator has used so far, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
 
 
 def main():
-    cpu = None
+    pinned = None
     if os.environ.get("BENCH_PIN", "1") != "0" and shutil.which("taskset"):
         cpus = sorted(os.sched_getaffinity(0))
-        cpu = cpus[-1] if len(cpus) >= 2 else None
+        pinned = cpus[-1] if len(cpus) >= 2 else None
     argv = [MOCK, "--listen", "127.0.0.1:0"]
-    if cpu is not None:
-        argv = ["taskset", "-c", str(cpu), *argv]
+    if pinned is not None:
+        # exec: the emulator replaces taskset, so its pid is the child's.
+        argv = ["taskset", "-c", str(pinned), *argv]
     mock = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         endpoint = mock.stdout.readline().strip()
@@ -131,32 +147,38 @@ def main():
         control(endpoint, "POST", "/_mock/faults", {"target": "*", "latency_ms": LATENCY})
 
         rows = []
+        emulator_before = [0.0]
+
+        def measured(*args):
+            emulator_before[0] = emulator_cpu(mock.pid)
+            return lockbox(env, *args)
 
         def row(what, elapsed, n, target):
-            rows.append((what, elapsed, n, target))
+            rows.append((what, elapsed, cpu, emulator_cpu(mock.pid) - emulator_before[0],
+                         n, target))
 
-        t, report = lockbox(env, "-t", "bench-src", "doctor")
+        t, cpu, report = measured("-t", "bench-src", "doctor")
         assert report["inventory"]["items"] == total, report["inventory"]
         row("`doctor` (no `--verify`)", t, total, 5000)
-        t, report = lockbox(env, "-t", "bench-src", "doctor", "--verify")
+        t, cpu, report = measured("-t", "bench-src", "doctor", "--verify")
         assert report["inventory"]["verified"] == total, report["inventory"]
         row("`doctor --verify`", t, total, None)
-        t, report = lockbox(env, "-t", "bench-src", "migrate", "--to-table", "bench-sealed")
+        t, cpu, report = measured("-t", "bench-src", "migrate", "--to-table", "bench-sealed")
         assert len(report["copied"]) == total, {k: v for k, v in report.items() if k != "copied"}
         row("`migrate` (every version copied)", t, total, 500)
-        t, report = lockbox(env, "-t", "bench-src", "migrate", "--to-table", "bench-sealed")
+        t, cpu, report = measured("-t", "bench-src", "migrate", "--to-table", "bench-sealed")
         assert len(report["unchanged"]) == total
         row("`migrate` again (every version compared)", t, total, None)
-        t, report = lockbox(env, "-t", "bench-src", "sync", "--to-table", "bench-dr")
+        t, cpu, report = measured("-t", "bench-src", "sync", "--to-table", "bench-dr")
         assert len(report["copied"]) == total
         row("`sync` (every item copied, target created)", t, total, 2000)
-        t, report = lockbox(env, "-t", "bench-src", "sync", "--to-table", "bench-dr")
+        t, cpu, report = measured("-t", "bench-src", "sync", "--to-table", "bench-dr")
         assert len(report["unchanged"]) == total
         row("`sync` again (every item compared)", t, total, None)
-        t, report = lockbox(env, "-t", "bench-src", "rewrap", "--to-key", "alias/bench-new")
+        t, cpu, report = measured("-t", "bench-src", "rewrap", "--to-key", "alias/bench-new")
         assert len(report["rewrapped"]) == total and report["pin_moved"], report["passes"]
         row("`rewrap` (every item moved, then the pin)", t, total, 500)
-        t, report = lockbox(env, "-t", "bench-src", "-k", "alias/bench-new", "rewrap",
+        t, cpu, report = measured("-t", "bench-src", "-k", "alias/bench-new", "rewrap",
                             "--to-key", "alias/bench-new")
         assert len(report["unchanged"]) == total
         row("`rewrap` again (every item checked)", t, total, None)
@@ -164,17 +186,20 @@ def main():
         mock.terminate()
         mock.wait()
 
-    where = f"confined to CPU {cpu} (taskset)" if cpu is not None else "not confined to a CPU"
+    where = (f"confined to CPU {pinned} (taskset)" if pinned is not None
+             else "not confined to a CPU")
     print(f"emulator: {where}; {LATENCY} ms per call; {total} versions "
           f"({SECRETS} secrets x {VERSIONS}); concurrency {CONCURRENCY or 'default'}")
     print()
-    print("| command | versions | wall time | rate | target | met? |")
-    print("|---|---:|---:|---:|---:|---|")
-    for what, elapsed, n, target in rows:
+    print("| command | versions | wall time | rate | lockbox CPU | emulator CPU | target | met? |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for what, elapsed, cpu, ecpu, n, target in rows:
         rate = n / elapsed
         met = "" if target is None else ("yes" if rate >= target else "**no**")
         target_text = "" if target is None else f"≥ {target:,}/s"
-        print(f"| {what} | {n:,} | {elapsed:.2f} s | {rate:,.0f}/s | {target_text} | {met} |")
+        print(f"| {what} | {n:,} | {elapsed:.2f} s | {rate:,.0f}/s | {cpu:.2f} s "
+              f"({cpu / elapsed:.0%}) | {ecpu:.2f} s ({ecpu / elapsed:.0%}) | {target_text} "
+              f"| {met} |")
 
 
 if __name__ == "__main__":

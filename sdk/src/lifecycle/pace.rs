@@ -20,7 +20,7 @@ const MAX_PAUSE_MS: u64 = 10_000;
 
 /// Retries calls that failed for a transient reason (throttled, timed out,
 /// unavailable) after an exponential backoff with full jitter, on top of the AWS
-/// SDK's own retries. A call gives up only after [`IDLE_ATTEMPTS`] failures in a
+/// SDK's own retries. A call gives up only after 8 failures in a
 /// row during which no call of the same run succeeded: while the run as a whole
 /// makes progress, a throttled call waits its turn instead of failing the run.
 #[derive(Debug)]

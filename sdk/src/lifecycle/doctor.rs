@@ -466,11 +466,10 @@ impl Lockbox {
                         );
                     }
                 }
-                Ok(Err(Unopened::NeedsContext(keys))) => {
+                Ok(Err(Unopened::NeedsContext(_))) => {
                     let message = "items that could not be checked without their encryption \
                                    context (this is not corruption): give it with --contexts \
                                    FILE or K=V pairs";
-                    let _ = keys;
                     findings.item(Severity::Warning, "needs-context", message, None, r);
                 }
                 Ok(Err(Unopened::Refused(e))) => {
@@ -925,7 +924,7 @@ fn inspect(
         }
     }
     // Everything else a reader checks before any KMS call.
-    if let Err(e) = Envelope::parse(item) {
+    if Envelope::parse(item).is_err() {
         findings.item(
             E,
             "malformed",
@@ -934,7 +933,6 @@ fn inspect(
             None,
             r,
         );
-        let _ = e;
         return false;
     }
     worth_verifying

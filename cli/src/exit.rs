@@ -19,6 +19,10 @@ pub const ACCESS: u8 = 4;
 pub const INTEGRITY: u8 = 5;
 /// Throttled, unavailable or timed out: retrying later may work.
 pub const TRANSIENT: u8 = 6;
+/// A lifecycle command ran but left problems: doctor found some at or above
+/// `--fail-on`, or migrate, rewrap or sync did not finish every item (each is
+/// listed). Running it again after fixing them is safe.
+pub const INCOMPLETE: u8 = 7;
 
 /// An error the CLI raises itself, with its exit code (for cases the SDK has no
 /// variant for, like a bad flag combination found after parsing).

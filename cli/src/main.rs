@@ -174,6 +174,22 @@ pub struct Ctx {
     pub output: OutputMode,
     /// The table (for messages).
     pub table: String,
+    /// How the store was reached (commands that use other tables or keys start
+    /// from these).
+    pub aws: AwsOptions,
+    /// The reading options the global flags set.
+    pub reading: Reading,
+    /// Calls in flight at most.
+    pub concurrency: usize,
+}
+
+/// The global flags that decide what a reader accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub table_mode: Option<lockbox::TableMode>,
+    pub require_sealed: bool,
+    pub accept_credstash_items: bool,
+    pub accept_sealed_v1: bool,
 }
 
 /// A non-empty environment variable.
@@ -245,6 +261,7 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
         profile: g.profile.clone(),
         assume_role: g.arn.clone().or_else(|| g.arn_short.clone()),
         endpoint_url: g.endpoint_url.clone(),
+        trusted_keys: g.trust_keys.clone(),
         ..AwsOptions::default()
     };
 
@@ -268,6 +285,10 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
     let result = async {
         if let Some((local, region)) = &local {
             local.ensure_key(&key, region).await?;
+            // A key to move to is made on first use too, like -k's.
+            if let Command::Rewrap(a) = &cli.command {
+                local.ensure_key(&a.to_key, region).await?;
+            }
         }
         // Every command but `exec --watch` fetches once and exits (or execs).
         let one_shot = !matches!(&cli.command, Command::Exec(a) if a.watch.is_some());
@@ -294,6 +315,14 @@ async fn run(cli: Cli) -> Result<Option<cmd::exec::Done>> {
             lockbox,
             output: g.output,
             table,
+            aws: options.clone(),
+            reading: Reading {
+                table_mode: g.table_mode,
+                require_sealed: g.require_sealed,
+                accept_credstash_items: g.accept_credstash_items,
+                accept_sealed_v1: g.accept_sealed_v1,
+            },
+            concurrency,
         };
         match &cli.command {
             Command::Exec(a) => cmd::exec::run(&ctx, a).await.map(Some),

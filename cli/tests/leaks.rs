@@ -644,6 +644,70 @@ fn every_command(rec: &mut Record, home: &Path, ep: &str, canary: &str) {
         OnStdout,
     );
 
+    // The table lifecycle: reports, copies and key moves print no value.
+    rec.run("doctor --verify", c(&["doctor", "--verify"]), b"", 0, Never);
+    rec.run(
+        "doctor --verify -o json",
+        c(&["-o", "json", "doctor", "--verify"]),
+        b"",
+        0,
+        Never,
+    );
+    rec.run(
+        "doctor --verify (credstash table)",
+        c(&["-t", "legacy", "doctor", "--verify"]),
+        b"",
+        0,
+        Never,
+    );
+    rec.run(
+        "setup a migration target",
+        c(&["-t", "leak-sealed", "setup"]),
+        b"",
+        0,
+        Never,
+    );
+    for (label, json) in [("migrate", false), ("migrate again -o json", true)] {
+        let mut args = vec!["-t", "legacy", "migrate", "--to-table", "leak-sealed"];
+        if json {
+            args.splice(0..0, ["-o", "json"]);
+        }
+        rec.run(label, c(&args), b"", 0, Never);
+    }
+    rec.run("sync", c(&["sync", "--to-table", "leak-dr"]), b"", 0, Never);
+    rec.run(
+        "sync again -o json",
+        c(&["-o", "json", "sync", "--to-table", "leak-dr"]),
+        b"",
+        0,
+        Never,
+    );
+    create_key(ep, "alias/leak-new");
+    rec.run(
+        "rewrap",
+        c(&["-t", "leak-dr", "rewrap", "--to-key", "alias/leak-new"]),
+        b"",
+        0,
+        Never,
+    );
+    rec.run(
+        "rewrap again -o json",
+        c(&[
+            "-o",
+            "json",
+            "-t",
+            "leak-dr",
+            "-k",
+            "alias/leak-new",
+            "rewrap",
+            "--to-key",
+            "alias/leak-new",
+        ]),
+        b"",
+        0,
+        Never,
+    );
+
     // Commands without AWS, for completeness.
     rec.run(
         "policy reader",

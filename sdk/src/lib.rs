@@ -123,6 +123,7 @@
 pub mod backend;
 pub mod envelope;
 pub mod format;
+pub mod lifecycle;
 pub mod policy;
 
 mod aws;

@@ -116,7 +116,8 @@ impl Lockbox {
             Err(e) => return Ok(refuse(e.to_string())),
             Ok(Some(m)) if m != mode => {
                 return Ok(refuse(format!(
-                    "table {table} records mode {m}, not {mode}; nothing changed (a table                      keeps its mode: move its secrets to a new table to change it)"
+                    "table {table} records mode {m}, not {mode}; nothing changed (a table \
+                     keeps its mode: move its secrets to a new table to change it)"
                 )))
             }
             Ok(Some(_)) => false,
@@ -124,7 +125,10 @@ impl Lockbox {
         };
         if adopt && mode == TableMode::Sealed && !self.inner.store.list().await?.is_empty() {
             return Ok(refuse(format!(
-                "table {table} exists, records no mode and holds items (a credstash table?);                  nothing changed: a sealed table would refuse its credstash-format items.                  Record it as a credstash table with `lockbox setup --compat credstash`, or                  set up a new table"
+                "table {table} exists, records no mode and holds items (a credstash table?); \
+                 nothing changed: a sealed table would refuse its credstash-format items. \
+                 Record it as a credstash table with `lockbox setup --compat credstash`, or \
+                 set up a new table"
             )));
         }
         // Fill in what is missing, never overwrite what is recorded. An adopted

@@ -519,6 +519,151 @@ pub async fn unknown_format_is_refused(f: &dyn Fixture) {
     assert!(err.to_string().contains("lockbox-sealed-99"), "{err}");
 }
 
+/// What the lifecycle operations need of a store and a key service: pages of a
+/// scan (in segments, keys only), raw reads, writes that never overwrite,
+/// conditional key updates, and a wrapped key moved to another master key.
+pub async fn lifecycle_building_blocks(f: &dyn Fixture) {
+    use lockbox::backend::ScanRequest;
+    let lb = sealed(f).await;
+    for i in 0..10 {
+        put(&lb, &format!("s/{i}"), b"v").await;
+    }
+    let store = f.store().await;
+    // Pages of at most 3 evaluated items, then three segments: every item once.
+    let mut seen = Vec::new();
+    let mut request = ScanRequest {
+        limit: Some(3),
+        ..ScanRequest::default()
+    };
+    loop {
+        let page = store.scan_page(&request).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => request.start = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 10);
+    assert!(seen.iter().all(|i| i.contains_key("contents")));
+    let mut by_segment = BTreeSet::new();
+    for segment in 0..3 {
+        let mut request = ScanRequest {
+            segment: Some((segment, 3)),
+            keys_only: true,
+            ..ScanRequest::default()
+        };
+        loop {
+            let page = store.scan_page(&request).await.unwrap();
+            for item in page.items {
+                assert_eq!(item.len(), 2, "keys only: {:?}", item.keys());
+                let name = item["name"].as_s().unwrap().to_owned();
+                assert!(by_segment.insert(name), "an item in two segments");
+            }
+            match page.next {
+                Some(next) => request.start = Some(next),
+                None => break,
+            }
+        }
+    }
+    assert_eq!(by_segment.len(), 10);
+
+    // Raw reads and writes that never overwrite.
+    let sort_key = Version::FIRST.sort_key();
+    let item = store.get_item("s/0", &sort_key).await.unwrap().unwrap();
+    assert!(store.get_item("s/0", "1").await.unwrap().is_none());
+    assert!(!store.put_if_absent(&item).await.unwrap());
+    let mut copy = item.clone();
+    copy.insert("name".into(), Attr::S("copy".into()));
+    assert!(store.put_if_absent(&copy).await.unwrap());
+    assert_eq!(store.get_item("copy", &sort_key).await.unwrap(), Some(copy));
+
+    // The key attribute replaced only when it is still the one read.
+    let old = item["key"].clone();
+    let new = Attr::B(b"other-blob".to_vec());
+    assert!(!store
+        .replace_key("s/0", &sort_key, &new, &new)
+        .await
+        .unwrap());
+    assert!(store
+        .replace_key("s/0", &sort_key, &old, &new)
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_key("s/0", &sort_key, &old, &new)
+        .await
+        .unwrap());
+    assert!(!store
+        .replace_key("gone", &sort_key, &old, &new)
+        .await
+        .unwrap());
+    let mut expected = item.clone();
+    expected.insert("key".into(), new);
+    assert_eq!(
+        store.get_item("s/0", &sort_key).await.unwrap(),
+        Some(expected)
+    );
+    assert_eq!(
+        store.describe_table().await.unwrap().status.as_deref(),
+        Some("ACTIVE")
+    );
+
+    // A wrapped key moved from A to B: B alone unwraps it then, A no more.
+    let a = lb.key_service();
+    let b = f
+        .lockbox_with_keys(KeyChoice::B)
+        .await
+        .build()
+        .unwrap()
+        .key_service();
+    let (a_arn, b_arn) = (
+        a.writer_key_arn().await.unwrap(),
+        b.writer_key_arn().await.unwrap(),
+    );
+    let mut context = EncryptionContext::new();
+    context.insert("k", "v").unwrap();
+    let key = a.generate_data_key(32, &context).await.unwrap();
+    let n = name("moved");
+    let moved = a
+        .re_encrypt(
+            &n,
+            &key.wrapped,
+            &context,
+            std::slice::from_ref(&a_arn),
+            &b_arn,
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.source_key_id.as_deref(), Some(a_arn.as_str()));
+    assert_eq!(moved.key_id.as_deref(), Some(b_arn.as_str()));
+    let back = b
+        .decrypt_data_key(&n, &moved.wrapped, &context)
+        .await
+        .unwrap();
+    assert_eq!(back.plaintext.as_slice(), key.plaintext.as_slice());
+    assert!(a
+        .decrypt_data_key(&n, &moved.wrapped, &context)
+        .await
+        .is_err());
+    // Only from the keys named, and only under the same context.
+    let err = a
+        .re_encrypt(
+            &n,
+            &moved.wrapped,
+            &context,
+            std::slice::from_ref(&a_arn),
+            &b_arn,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UntrustedKey { .. }), "{err}");
+    let err = a
+        .re_encrypt(&n, &key.wrapped, &none(), &[a_arn], &b_arn)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ContextMismatch { .. }), "{err}");
+}
+
 /// Run every contract test against fixtures made by `make`.
 #[macro_export]
 macro_rules! contract_suite {
@@ -578,6 +723,10 @@ macro_rules! contract_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn unknown_format_is_refused() {
             $crate::contract::unknown_format_is_refused(&$make).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn lifecycle_building_blocks() {
+            $crate::contract::lifecycle_building_blocks(&$make).await
         }
     };
 }

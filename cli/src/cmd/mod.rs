@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod delete;
+pub mod doctor;
 pub mod exec;
 pub mod export;
 pub mod get;
@@ -9,13 +10,17 @@ pub mod get_all;
 pub mod history;
 pub mod import;
 pub mod keys;
+pub mod lifecycle;
 pub mod list;
 pub mod man;
+pub mod migrate;
 pub mod policy;
 pub mod prune;
 pub mod put;
+pub mod rewrap;
 pub mod rollback;
 pub mod setup;
+pub mod sync;
 
 use anyhow::{Context as _, Result};
 use lockbox::{EncryptionContext, SecretName, Version};
@@ -38,6 +43,10 @@ pub async fn run(ctx: &Ctx, command: &Command) -> Result<()> {
         Command::Rollback(a) => rollback::run(ctx, a).await,
         Command::Import(a) => import::run(ctx, a).await,
         Command::Export(a) => export::run(ctx, a).await,
+        Command::Doctor(a) => doctor::run(ctx, a).await,
+        Command::Migrate(a) => migrate::run(ctx, a).await,
+        Command::Rewrap(a) => rewrap::run(ctx, a).await,
+        Command::Sync(a) => sync::run(ctx, a).await,
         Command::Exec(_) => unreachable!("main runs exec itself"),
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),

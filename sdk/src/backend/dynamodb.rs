@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::aws::{map_sdk_error, service_code, AwsFailure};
 use super::{
-    sort_summaries, ItemSummary, SecretStore, SetupOutcome, TableRecord, SUMMARY_ATTRIBUTES,
+    sort_summaries, ItemSummary, PageKey, ReplicaDescription, ScanPage, ScanRequest, SecretStore,
+    SetupOutcome, TableDescription, TableRecord, SUMMARY_ATTRIBUTES,
 };
 use crate::format::{attr, Attr, Attributes};
 use crate::{Error, ErrorKind, Result, SecretName, Service, Version};
@@ -243,17 +244,30 @@ fn projection() -> (String, HashMap<String, String>) {
 
 fn to_dynamo(item: &Attributes) -> HashMap<String, AttributeValue> {
     item.iter()
-        .filter_map(|(k, v)| {
-            let v = match v {
-                Attr::S(s) => AttributeValue::S(s.clone()),
-                Attr::B(b) => AttributeValue::B(b.clone().into()),
-                Attr::N(n) => AttributeValue::N(n.clone()),
-                Attr::Ss(ss) => AttributeValue::Ss(ss.clone()),
-                Attr::Other(_) => return None,
-            };
-            Some((k.clone(), v))
-        })
+        .filter_map(|(k, v)| Some((k.clone(), attr_to_dynamo(v)?)))
         .collect()
+}
+
+/// One attribute value; `None` for a type lockbox does not write.
+fn attr_to_dynamo(v: &Attr) -> Option<AttributeValue> {
+    Some(match v {
+        Attr::S(s) => AttributeValue::S(s.clone()),
+        Attr::B(b) => AttributeValue::B(b.clone().into()),
+        Attr::N(n) => AttributeValue::N(n.clone()),
+        Attr::Ss(ss) => AttributeValue::Ss(ss.clone()),
+        Attr::Other(_) => return None,
+    })
+}
+
+/// The primary key of an item, as stored.
+fn raw_key(name: &str, sort_key: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (attr::NAME.to_owned(), AttributeValue::S(name.to_owned())),
+        (
+            attr::VERSION.to_owned(),
+            AttributeValue::S(sort_key.to_owned()),
+        ),
+    ])
 }
 
 fn from_dynamo(item: HashMap<String, AttributeValue>) -> Attributes {
@@ -560,6 +574,173 @@ impl SecretStore for DynamoDbSecretStore {
 
     fn table(&self) -> &str {
         &self.table
+    }
+
+    async fn scan_page(&self, request: &ScanRequest) -> Result<ScanPage> {
+        let mut call = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true);
+        if let Some((segment, total)) = request.segment {
+            call = call
+                .segment(i32::try_from(segment).unwrap_or(i32::MAX))
+                .total_segments(i32::try_from(total).unwrap_or(i32::MAX));
+        }
+        if let Some(limit) = request.limit {
+            call = call.limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
+        }
+        if request.keys_only {
+            call = call
+                .projection_expression("#n, #v")
+                .expression_attribute_names("#n", attr::NAME)
+                .expression_attribute_names("#v", attr::VERSION);
+        }
+        if let Some(start) = &request.start {
+            call = call.set_exclusive_start_key(Some(raw_key(&start.name, &start.sort_key)));
+        }
+        let out = call.send().await.map_err(|e| self.map(e))?;
+        let next = out.last_evaluated_key.and_then(|k| {
+            Some(PageKey {
+                name: k.get(attr::NAME)?.as_s().ok()?.clone(),
+                sort_key: k.get(attr::VERSION)?.as_s().ok()?.clone(),
+            })
+        });
+        Ok(ScanPage {
+            items: out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_dynamo)
+                .collect(),
+            next,
+        })
+    }
+
+    async fn get_item(&self, name: &str, sort_key: &str) -> Result<Option<Attributes>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(name, sort_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(out.item.map(from_dynamo))
+    }
+
+    async fn put_if_absent(&self, item: &Attributes) -> Result<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_dynamo(item)))
+            .condition_expression("attribute_not_exists(#n)")
+            .expression_attribute_names("#n", attr::NAME)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map(e)),
+        }
+    }
+
+    async fn replace_key(
+        &self,
+        name: &str,
+        sort_key: &str,
+        old: &Attr,
+        new: &Attr,
+    ) -> Result<bool> {
+        let (Some(old), Some(new)) = (attr_to_dynamo(old), attr_to_dynamo(new)) else {
+            return Err(Error::InvalidValue {
+                reason: "a wrapped key is a string or binary attribute".into(),
+            });
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(raw_key(name, sort_key)))
+            .update_expression("SET #k = :new")
+            .condition_expression("#k = :old")
+            .expression_attribute_names("#k", crate::format::credstash::KEY)
+            .expression_attribute_values(":old", old)
+            .expression_attribute_values(":new", new)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map(e)),
+        }
+    }
+
+    async fn describe_table(&self) -> Result<TableDescription> {
+        let out = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        let t = out.table.ok_or_else(|| Error::Backend {
+            service: Service::DynamoDb,
+            message: format!("DescribeTable of {} returned no table", self.table),
+            source: None,
+        })?;
+        let provisioned = t.provisioned_throughput();
+        let mut description = TableDescription {
+            arn: t.table_arn().map(str::to_owned),
+            status: t.table_status().map(|s| s.as_str().to_owned()),
+            // Tables created before on-demand billing existed report no summary.
+            billing_mode: Some(
+                t.billing_mode_summary()
+                    .and_then(|b| b.billing_mode())
+                    .map_or("PROVISIONED", |m| m.as_str())
+                    .to_owned(),
+            ),
+            read_capacity: provisioned.and_then(|p| p.read_capacity_units()),
+            write_capacity: provisioned.and_then(|p| p.write_capacity_units()),
+            deletion_protection: t.deletion_protection_enabled(),
+            point_in_time_recovery: None,
+            point_in_time_recovery_note: None,
+            replicas: t
+                .replicas()
+                .iter()
+                .filter_map(|r| {
+                    Some(ReplicaDescription {
+                        region: r.region_name()?.to_owned(),
+                        status: r.replica_status().map(|s| s.as_str().to_owned()),
+                    })
+                })
+                .collect(),
+            multi_region_consistency: t.multi_region_consistency().map(|c| c.as_str().to_owned()),
+            item_count: t.item_count(),
+            region: self.client.config().region().map(|r| r.as_ref().to_owned()),
+        };
+        match self
+            .client
+            .describe_continuous_backups()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                description.point_in_time_recovery = Some(
+                    out.continuous_backups_description()
+                        .and_then(|c| c.point_in_time_recovery_description())
+                        .and_then(|p| p.point_in_time_recovery_status())
+                        .is_some_and(|s| s.as_str() == "ENABLED"),
+                );
+            }
+            Err(e) => {
+                description.point_in_time_recovery_note = Some(self.map(e).to_string());
+            }
+        }
+        Ok(description)
     }
 }
 

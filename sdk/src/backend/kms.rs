@@ -7,7 +7,7 @@ use aws_sdk_kms::primitives::Blob;
 use zeroize::Zeroizing;
 
 use super::aws::{map_sdk_error, service_code, AwsFailure};
-use super::{DataKey, KeyService, UnwrappedKey};
+use super::{DataKey, KeyDescription, KeyService, ReEncrypted, UnwrappedKey};
 use crate::{EncryptionContext, Error, Result, SecretName, Service};
 
 /// Wraps data keys with `GenerateDataKey` under the writer's key and unwraps them
@@ -18,6 +18,9 @@ pub struct KmsKeyService {
     client: aws_sdk_kms::Client,
     key_id: String,
     trusted: Vec<String>,
+    /// The keys named by [`KmsKeyService::trust`]: trusted explicitly, even when
+    /// one of them is also the writer's key.
+    explicit: Vec<String>,
     endpoint: Option<String>,
     finishing: Finishing,
 }
@@ -71,6 +74,7 @@ impl KmsKeyService {
         Self {
             client,
             trusted: vec![key_id.clone()],
+            explicit: Vec::new(),
             key_id,
             endpoint: None,
             finishing: Finishing::default(),
@@ -85,11 +89,20 @@ impl KmsKeyService {
 
     /// Also trust these keys when reading (tables whose secrets were written
     /// under several keys). The writer's key stays trusted and is tried first.
+    ///
+    /// A key named here is trusted *explicitly*: an item it unwraps is accepted
+    /// whatever key the table is pinned to, even when it is also the writer's
+    /// key. That is what a key rotation needs (`lockbox rewrap`): readers that
+    /// trust both the old and the new key explicitly read every item while the
+    /// items move and after the table's pin moves.
     pub fn trust(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
         for k in keys {
             let k = k.into();
             if !self.trusted.contains(&k) {
-                self.trusted.push(k);
+                self.trusted.push(k.clone());
+            }
+            if !self.explicit.contains(&k) {
+                self.explicit.push(k);
             }
         }
         self
@@ -239,7 +252,7 @@ impl KeyService for KmsKeyService {
                     return Ok(UnwrappedKey {
                         plaintext: Zeroizing::new(plaintext.into_inner()),
                         key_id: out.key_id,
-                        trusted_explicitly: *key != self.key_id,
+                        trusted_explicitly: *key != self.key_id || self.explicit.contains(key),
                     });
                 }
                 Err(e) => match service_code(&e) {
@@ -276,6 +289,94 @@ impl KeyService for KmsKeyService {
                 message: format!("DescribeKey of {} returned no key ARN", self.key_id),
                 source: None,
             })
+    }
+
+    async fn describe_key(&self) -> Result<KeyDescription> {
+        let out = self
+            .client
+            .describe_key()
+            .key_id(&self.key_id)
+            .send()
+            .await
+            .map_err(|e| self.key_error(&self.key_id, e))?;
+        let meta = out.key_metadata.ok_or_else(|| Error::Backend {
+            service: Service::Kms,
+            message: format!("DescribeKey of {} returned no key metadata", self.key_id),
+            source: None,
+        })?;
+        Ok(KeyDescription {
+            arn: meta.arn.clone().ok_or_else(|| Error::Backend {
+                service: Service::Kms,
+                message: format!("DescribeKey of {} returned no key ARN", self.key_id),
+                source: None,
+            })?,
+            state: meta.key_state.as_ref().map(|s| s.as_str().to_owned()),
+            enabled: meta.enabled,
+            multi_region: meta.multi_region,
+        })
+    }
+
+    async fn re_encrypt(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        from: &[String],
+        to: &str,
+    ) -> Result<ReEncrypted> {
+        let map = (!context.is_empty()).then(|| context.to_map());
+        for key in from {
+            let result = self
+                .client
+                .re_encrypt()
+                .ciphertext_blob(Blob::new(wrapped))
+                .source_key_id(key)
+                .set_source_encryption_context(map.clone())
+                .destination_key_id(to)
+                .set_destination_encryption_context(map.clone())
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let blob = out.ciphertext_blob.ok_or_else(|| Error::Backend {
+                        service: Service::Kms,
+                        message: "ReEncrypt returned no ciphertext".into(),
+                        source: None,
+                    })?;
+                    return Ok(ReEncrypted {
+                        wrapped: blob.into_inner(),
+                        source_key_id: out.source_key_id,
+                        key_id: out.key_id,
+                    });
+                }
+                Err(e) => match service_code(&e) {
+                    // The blob is under another key: try the next one.
+                    Some("IncorrectKeyException") => continue,
+                    Some("InvalidCiphertextException") => {
+                        return Err(Error::ContextMismatch {
+                            name: name.clone(),
+                            stored_keys: None,
+                        })
+                    }
+                    _ => {
+                        // A key-state error names the source or the destination key.
+                        let message =
+                            aws_smithy_types::error::metadata::ProvideErrorMetadata::message(&e)
+                                .unwrap_or("");
+                        let which = if message.contains(to) {
+                            to
+                        } else {
+                            key.as_str()
+                        };
+                        return Err(self.key_error(which, e));
+                    }
+                },
+            }
+        }
+        Err(Error::UntrustedKey {
+            name: name.to_string(),
+            key: format!("not one of {}", from.join(", ")),
+        })
     }
 
     fn finishing(&self) {

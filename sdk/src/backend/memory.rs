@@ -10,10 +10,10 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::{
-    sort_summaries, DataKey, ItemSummary, KeyService, SecretStore, SetupOutcome, TableRecord,
-    UnwrappedKey,
+    sort_summaries, DataKey, ItemSummary, KeyService, PageKey, ReEncrypted, ScanPage, ScanRequest,
+    SecretStore, SetupOutcome, TableDescription, TableRecord, UnwrappedKey,
 };
-use crate::format::{attr, Attributes};
+use crate::format::{attr, Attr, Attributes};
 use crate::{EncryptionContext, Error, Result, SecretName, Service, Version};
 
 /// A key service holding its master keys in memory. Blobs name their key and
@@ -22,6 +22,7 @@ pub struct MemoryKeyService {
     keys: HashMap<String, Zeroizing<[u8; 32]>>,
     writer: String,
     trusted: Vec<String>,
+    explicit: Vec<String>,
 }
 
 impl std::fmt::Debug for MemoryKeyService {
@@ -51,6 +52,7 @@ impl MemoryKeyService {
             keys,
             writer: ids[0].clone(),
             trusted: ids,
+            explicit: Vec::new(),
         }
     }
 
@@ -61,7 +63,71 @@ impl MemoryKeyService {
             keys: self.keys.clone(),
             writer: writer.to_owned(),
             trusted: trusted.iter().map(|s| (*s).to_owned()).collect(),
+            explicit: Vec::new(),
         }
+    }
+
+    /// Trust `keys` explicitly, as [`KmsKeyService::trust`](super::KmsKeyService::trust)
+    /// does: an item they unwrap is accepted whatever key the table is pinned
+    /// to, even when one of them is the writer's key.
+    pub fn trust_explicitly(mut self, keys: &[&str]) -> Self {
+        for k in keys {
+            if !self.trusted.iter().any(|t| t == k) {
+                self.trusted.push((*k).to_owned());
+            }
+            self.explicit.push((*k).to_owned());
+        }
+        self
+    }
+
+    /// Wrap `plaintext` under the master key `id`, binding `context`.
+    fn wrap(&self, id: &str, plaintext: &[u8], context: &EncryptionContext) -> Option<Vec<u8>> {
+        let cipher = self.cipher(id)?;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let aad = context.canonical_bytes();
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .expect("in-memory encryption cannot fail");
+        let id = id.as_bytes();
+        let mut wrapped = Vec::with_capacity(2 + id.len() + 12 + sealed.len());
+        wrapped.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        wrapped.extend_from_slice(id);
+        wrapped.extend_from_slice(&nonce);
+        wrapped.extend_from_slice(&sealed);
+        Some(wrapped)
+    }
+
+    /// The master key a blob names and its plaintext, if the blob is well formed,
+    /// names a key of this service and opens under `context`. `Err(None)`: malformed.
+    fn unwrap_any(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> std::result::Result<(String, Zeroizing<Vec<u8>>), Option<String>> {
+        let (len, rest) = wrapped.split_at_checked(2).ok_or(None)?;
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        let (id, rest) = rest.split_at_checked(len).ok_or(None)?;
+        let (nonce, sealed) = rest.split_at_checked(12).ok_or(None)?;
+        let id = std::str::from_utf8(id).map_err(|_| None)?.to_owned();
+        let cipher = self.cipher(&id).ok_or(None)?;
+        let aad = context.canonical_bytes();
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .map(|p| (id.clone(), Zeroizing::new(p)))
+            .map_err(|_| Some(id))
     }
 
     fn cipher(&self, id: &str) -> Option<Aes256Gcm> {
@@ -143,7 +209,7 @@ impl KeyService for MemoryKeyService {
             .map(|plaintext| UnwrappedKey {
                 plaintext: Zeroizing::new(plaintext),
                 key_id: Some(id.to_owned()),
-                trusted_explicitly: id != self.writer,
+                trusted_explicitly: id != self.writer || self.explicit.iter().any(|e| e == id),
             })
             .map_err(|_| Error::ContextMismatch {
                 name: name.clone(),
@@ -154,6 +220,61 @@ impl KeyService for MemoryKeyService {
     async fn writer_key_arn(&self) -> Result<String> {
         // Key ids are the whole identity here: there are no aliases to resolve.
         Ok(self.writer.clone())
+    }
+
+    async fn describe_key(&self) -> Result<super::KeyDescription> {
+        if !self.keys.contains_key(&self.writer) {
+            return Err(Error::KeyUnavailable {
+                key: self.writer.clone(),
+                reason: "no such key".into(),
+                source: None,
+            });
+        }
+        Ok(super::KeyDescription::new(self.writer.clone(), true))
+    }
+
+    async fn re_encrypt(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        from: &[String],
+        to: &str,
+    ) -> Result<ReEncrypted> {
+        let (source, plaintext) = match self.unwrap_any(wrapped, context) {
+            Ok(opened) => opened,
+            Err(Some(id)) if from.contains(&id) => {
+                return Err(Error::ContextMismatch {
+                    name: name.clone(),
+                    stored_keys: None,
+                })
+            }
+            Err(Some(id)) => {
+                return Err(Error::UntrustedKey {
+                    name: name.to_string(),
+                    key: id,
+                })
+            }
+            Err(None) => return Err(Error::integrity(name, "the wrapped data key is malformed")),
+        };
+        if !from.contains(&source) {
+            return Err(Error::UntrustedKey {
+                name: name.to_string(),
+                key: source,
+            });
+        }
+        let rewrapped =
+            self.wrap(to, &plaintext, context)
+                .ok_or_else(|| Error::KeyUnavailable {
+                    key: to.to_owned(),
+                    reason: "no such key".into(),
+                    source: None,
+                })?;
+        Ok(ReEncrypted {
+            wrapped: rewrapped,
+            source_key_id: Some(source),
+            key_id: Some(to.to_owned()),
+        })
     }
 }
 
@@ -326,4 +447,115 @@ impl SecretStore for MemorySecretStore {
     fn table(&self) -> &str {
         "memory"
     }
+
+    async fn scan_page(&self, request: &ScanRequest) -> Result<ScanPage> {
+        // Small pages by default, so that callers' paging is exercised.
+        let limit = request.limit.unwrap_or(7).max(1) as usize;
+        self.with_table(|t| {
+            let start = request
+                .start
+                .as_ref()
+                .map(|k| (k.name.clone(), k.sort_key.clone()));
+            let mut items = Vec::new();
+            let mut last = None;
+            let range = match &start {
+                Some(k) => t.items.range((
+                    std::ops::Bound::Excluded(k.clone()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => t.items.range::<(String, String), _>(..),
+            };
+            let mut more = false;
+            for (evaluated, (key, item)) in range.enumerate() {
+                if evaluated == limit {
+                    more = true;
+                    break;
+                }
+                last = Some(key.clone());
+                let in_segment = request
+                    .segment
+                    .is_none_or(|(s, total)| segment_of(&key.0, total) == s);
+                if !in_segment {
+                    continue;
+                }
+                items.push(if request.keys_only {
+                    item.iter()
+                        .filter(|(k, _)| *k == attr::NAME || *k == attr::VERSION)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                } else {
+                    item.clone()
+                });
+            }
+            Ok(ScanPage {
+                items,
+                next: last
+                    .filter(|_| more)
+                    .map(|(name, sort_key)| PageKey { name, sort_key }),
+            })
+        })
+    }
+
+    async fn get_item(&self, name: &str, sort_key: &str) -> Result<Option<Attributes>> {
+        self.with_table(|t| {
+            Ok(t.items
+                .get(&(name.to_owned(), sort_key.to_owned()))
+                .cloned())
+        })
+    }
+
+    async fn put_if_absent(&self, item: &Attributes) -> Result<bool> {
+        let key = key_of(item).ok_or_else(|| Error::Backend {
+            service: Service::DynamoDb,
+            message: "item lacks its name or version".into(),
+            source: None,
+        })?;
+        self.with_table(|t| {
+            if t.items.contains_key(&key) {
+                return Ok(false);
+            }
+            t.items.insert(key, item.clone());
+            Ok(true)
+        })
+    }
+
+    async fn replace_key(
+        &self,
+        name: &str,
+        sort_key: &str,
+        old: &Attr,
+        new: &Attr,
+    ) -> Result<bool> {
+        self.with_table(|t| {
+            let key = crate::format::credstash::KEY;
+            match t.items.get_mut(&(name.to_owned(), sort_key.to_owned())) {
+                Some(item) if item.get(key) == Some(old) => {
+                    item.insert(key.to_owned(), new.clone());
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    async fn describe_table(&self) -> Result<TableDescription> {
+        self.with_table(|t| {
+            Ok(TableDescription {
+                status: Some("ACTIVE".into()),
+                billing_mode: Some("PAY_PER_REQUEST".into()),
+                deletion_protection: Some(false),
+                point_in_time_recovery: Some(false),
+                item_count: Some(t.items.len() as i64),
+                ..TableDescription::default()
+            })
+        })
+    }
+}
+
+/// The scan segment of a partition key (a stable hash, as DynamoDB's is).
+fn segment_of(name: &str, total: u32) -> u32 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(total.max(1))) as u32
 }

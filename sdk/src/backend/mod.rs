@@ -5,12 +5,17 @@
 //! ([`DynamoDbSecretStore`]); the in-memory ones ([`MemoryKeyService`],
 //! [`MemorySecretStore`]) are for tests.
 
+mod admin;
 mod aws;
 pub(crate) use aws::AwsFailure;
 mod dynamodb;
 mod kms;
 mod memory;
 
+pub use admin::{
+    KeyDescription, PageKey, ReEncrypted, ReplicaDescription, ScanPage, ScanRequest,
+    TableDescription,
+};
 pub use dynamodb::DynamoDbSecretStore;
 pub use kms::KmsKeyService;
 pub use memory::{MemoryKeyService, MemorySecretStore};
@@ -67,6 +72,30 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
     /// The full identifier (KMS: the ARN) of the key new data keys are generated
     /// under, resolving an alias: what `setup` pins the table to.
     async fn writer_key_arn(&self) -> Result<String>;
+
+    /// The writer's key as the service describes it: its ARN, state and whether
+    /// it is enabled (KMS `DescribeKey`). The default knows only the ARN.
+    async fn describe_key(&self) -> Result<KeyDescription> {
+        Ok(KeyDescription::new(self.writer_key_arn().await?, true))
+    }
+
+    /// Move the data key `wrapped` (under `context`) to the master key `to`
+    /// without its plaintext leaving the service (KMS `ReEncrypt`, the same
+    /// context on both sides). Only a blob under one of the keys `from` is moved,
+    /// tried in order: one under another key is [`crate::Error::UntrustedKey`];
+    /// a wrong context is [`crate::Error::ContextMismatch`]. `name` is used in
+    /// error messages. The default does not support it.
+    async fn re_encrypt(
+        &self,
+        name: &SecretName,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+        from: &[String],
+        to: &str,
+    ) -> Result<ReEncrypted> {
+        let _ = (name, wrapped, context, from, to);
+        Err(admin::unsupported(crate::Service::Kms, "re-encryption"))
+    }
 
     /// Told by a [one-shot](crate::LockboxBuilder::one_shot) [`Lockbox`](crate::Lockbox)
     /// once a batch has started every fetch: the unwraps still to come are the
@@ -212,4 +241,57 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
 
     /// The table's name, for messages.
     fn table(&self) -> &str;
+
+    /// One page of a consistent scan of the whole table, every attribute as
+    /// stored (or only the keys). The default does not support it.
+    async fn scan_page(&self, request: &ScanRequest) -> Result<ScanPage> {
+        let _ = request;
+        Err(admin::unsupported(crate::Service::DynamoDb, "scans"))
+    }
+
+    /// The item stored under exactly this partition and sort key, with no
+    /// validation of either (old tables hold names and versions lockbox would
+    /// not write). The default does not support it.
+    async fn get_item(&self, name: &str, sort_key: &str) -> Result<Option<Attributes>> {
+        let _ = (name, sort_key);
+        Err(admin::unsupported(crate::Service::DynamoDb, "raw reads"))
+    }
+
+    /// Store `item` as it is unless an item with its key exists: `true` when
+    /// written, `false` when one was there (nothing is overwritten). The default
+    /// goes through [`SecretStore::put_new`], which needs a valid name and version.
+    async fn put_if_absent(&self, item: &Attributes) -> Result<bool> {
+        match self.put_new(item).await {
+            Ok(()) => Ok(true),
+            Err(crate::Error::VersionExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Set the `key` attribute (the wrapped data key) of one item to `new`, only
+    /// if it is still `old` (a conditional update that touches nothing else):
+    /// `true` when replaced, `false` when the item is gone or its key changed.
+    /// The default does not support it.
+    async fn replace_key(
+        &self,
+        name: &str,
+        sort_key: &str,
+        old: &Attr,
+        new: &Attr,
+    ) -> Result<bool> {
+        let _ = (name, sort_key, old, new);
+        Err(admin::unsupported(
+            crate::Service::DynamoDb,
+            "conditional key updates",
+        ))
+    }
+
+    /// The table's settings: status, billing, recovery, protection, replicas.
+    /// The default does not support it.
+    async fn describe_table(&self) -> Result<TableDescription> {
+        Err(admin::unsupported(
+            crate::Service::DynamoDb,
+            "describing the table",
+        ))
+    }
 }

@@ -116,6 +116,7 @@ impl DynamoDb {
             "TransactWriteItems" => self.transact_write_items(body),
             "TransactGetItems" => self.transact_get_items(body),
             "DescribeTimeToLive" => self.describe_ttl(body),
+            "DescribeContinuousBackups" => self.describe_continuous_backups(body),
             _ => Err(AwsError::new(
                 http::StatusCode::BAD_REQUEST,
                 "UnknownOperationException",

@@ -684,6 +684,29 @@ fn concurrent_conditional_puts_each_win_once() {
 }
 
 #[test]
+fn continuous_backups_are_described_with_point_in_time_recovery_off() {
+    let db = db();
+    credstash_table(&db);
+    let out = ok(
+        &db,
+        "DescribeContinuousBackups",
+        json!({"TableName": "credential-store"}),
+    );
+    let d = &out["ContinuousBackupsDescription"];
+    assert_eq!(d["ContinuousBackupsStatus"], "ENABLED");
+    assert_eq!(
+        d["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"],
+        "DISABLED"
+    );
+    let e = err(
+        &db,
+        "DescribeContinuousBackups",
+        json!({"TableName": "nope"}),
+    );
+    assert_eq!(e.code, "TableNotFoundException");
+}
+
+#[test]
 fn errors_never_quote_item_values() {
     let db = db();
     credstash_table(&db);

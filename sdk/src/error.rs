@@ -45,7 +45,10 @@ pub enum ErrorKind {
     Throttled,
     /// A call ran past its deadline.
     Timeout,
-    /// Writers kept colliding on the next version.
+    /// A conditional write lost: writers kept colliding on the next version, or
+    /// a label moved (or a rotation started) since it was read. Retrying a lost
+    /// label move fails the same way: read the labels again and decide
+    /// ([`Error::is_retryable`] is `false` for it).
     Conflict,
     /// The input cannot be used (a name, version, context, value or setting).
     Usage,
@@ -246,6 +249,47 @@ pub enum Error {
         /// The version now found.
         got: Version,
     },
+    /// A label document went back: a reader that had read revision `seen` of
+    /// a secret's labels now finds an older revision, or none (`got` is `None`:
+    /// the document was deleted). lockbox itself never lowers a revision or
+    /// deletes the document of a secret that keeps versions, so an older label
+    /// document was put back (a replayed or restored item); the labels it names
+    /// are refused.
+    #[error("{}", label_rollback_message(name, *seen, *got))]
+    LabelRollback {
+        /// The secret.
+        name: SecretName,
+        /// The highest revision of its labels read before.
+        seen: u64,
+        /// The revision now found; `None` when the label document is gone.
+        got: Option<u64>,
+    },
+    /// A label could not be read, set or moved as asked: the secret has no
+    /// such label (class not found), the label moved since it was read or a
+    /// rotation is in progress (conflict), or the request cannot be met (a label
+    /// on a missing version, removing `current`, a rule of a table shared with
+    /// credstash: usage).
+    #[error("{name}: {reason}")]
+    Label {
+        /// The secret.
+        name: SecretName,
+        /// The class of the failure.
+        kind: ErrorKind,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A field of a secret's JSON value could not be taken (no such member, not
+    /// JSON, a binary value, `null`, a fan-out collision): fails closed like a
+    /// missing secret, naming the secret and the pointer, never the value.
+    #[error("{name}: field {:?}: {reason}", crate::escape_untrusted(pointer.as_str()))]
+    Field {
+        /// The secret.
+        name: SecretName,
+        /// The pointer (`""` for the whole value).
+        pointer: crate::JsonPointer,
+        /// Why.
+        reason: crate::json::FieldError,
+    },
     /// Too many concurrent writers kept taking the next version.
     #[error(
         "gave up allocating a new version of {name} after {attempts} conflicting writes; retry"
@@ -273,6 +317,20 @@ fn not_found_message(name: &SecretName, version: Option<Version>) -> String {
     match version {
         Some(v) => format!("secret {name} has no version {v}"),
         None => format!("secret {name} not found"),
+    }
+}
+
+fn label_rollback_message(name: &SecretName, seen: u64, got: Option<u64>) -> String {
+    match got {
+        Some(got) => format!(
+            "{name}: its labels are now at revision {got}, older than revision {seen} read \
+             before; an older label document was put back, so its labels are refused"
+        ),
+        None => format!(
+            "{name}: its label document (revision {seen} read before) is gone, so the highest \
+             version is no longer known to be the one to read; refused. If its labels were \
+             removed on purpose, read it with a new Lockbox"
+        ),
     }
 }
 
@@ -322,7 +380,10 @@ impl Error {
             | Error::Integrity { .. }
             | Error::UnsupportedFormat { .. }
             | Error::UntrustedKey { .. }
-            | Error::Rollback { .. } => ErrorKind::Integrity,
+            | Error::Rollback { .. }
+            | Error::LabelRollback { .. } => ErrorKind::Integrity,
+            Error::Field { .. } => ErrorKind::NotFound,
+            Error::Label { kind, .. } => *kind,
             Error::Throttled { .. } => ErrorKind::Throttled,
             Error::Timeout { .. } => ErrorKind::Timeout,
             Error::Unavailable { .. } => ErrorKind::Unavailable,
@@ -335,15 +396,18 @@ impl Error {
     /// Whether retrying the same call later may succeed: throttling, timeouts,
     /// an unavailable service (5xx, connection failures) and write contention.
     /// Denied, not-found, usage and integrity errors are never retryable: the
-    /// same call fails the same way until something else changes.
+    /// same call fails the same way until something else changes. Nor is a lost
+    /// label move ([`Error::Label`] of class conflict): the label is no longer
+    /// where the move expected it.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Throttled
-                | ErrorKind::Timeout
-                | ErrorKind::Unavailable
-                | ErrorKind::Conflict
-        )
+        !matches!(self, Error::Label { .. })
+            && matches!(
+                self.kind(),
+                ErrorKind::Throttled
+                    | ErrorKind::Timeout
+                    | ErrorKind::Unavailable
+                    | ErrorKind::Conflict
+            )
     }
 }
 

@@ -123,6 +123,7 @@
 pub mod backend;
 pub mod envelope;
 pub mod format;
+pub mod json;
 pub mod lifecycle;
 pub mod policy;
 
@@ -131,9 +132,11 @@ mod cache;
 mod context;
 mod error;
 mod fetch;
+mod label;
 mod lockbox;
 mod name;
 mod read;
+mod reference;
 mod secret;
 mod setup;
 mod table;
@@ -147,11 +150,17 @@ pub use aws::{AwsOptions, DEFAULT_REGION};
 pub use cache::{CacheConfig, CacheStats};
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use error::{Error, ErrorKind, Result, Service};
+pub use json::JsonPointer;
+pub use label::{
+    Label, LabelCondition, LabelMove, Labels, RotationRecord, RotationState, MAX_LABELS,
+    MAX_LABEL_LEN,
+};
 pub use lockbox::{
     FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY, DEFAULT_KMS_KEY,
     DEFAULT_TABLE,
 };
 pub use name::{SecretName, MAX_NAME_LEN};
+pub use reference::{Reference, Selector, REFERENCE_SCHEME};
 pub use secret::{Secret, SecretRef, SecretValue};
 pub use setup::{SetupOptions, SetupReport, SetupResult};
 pub use table::{

@@ -167,6 +167,40 @@ pub struct Secret {
     pub stale: bool,
 }
 
+impl Secret {
+    /// The field of its value (a JSON document) that `pointer` names: a
+    /// string's text, or the compact JSON of any other non-null value
+    /// ([`crate::json`]). A missing member, a value that is not JSON, a binary
+    /// value or `null` is [`Error::Field`] (class not found), naming the secret
+    /// and the pointer, never the value.
+    pub fn field(&self, pointer: &crate::JsonPointer) -> Result<SecretValue> {
+        crate::json::select(&self.value, pointer).map_err(|reason| Error::Field {
+            name: self.name.clone(),
+            pointer: pointer.clone(),
+            reason,
+        })
+    }
+
+    /// Every member of its value's JSON object (or of the object at `pointer`)
+    /// as a variable name starting with `prefix` and a value, sorted by name
+    /// ([`crate::json::fields`]): for a fan-out into environment variables. A
+    /// collision, a `null` member or a name that is not a variable fails it
+    /// whole, as [`Secret::field`] fails.
+    pub fn fields(
+        &self,
+        pointer: Option<&crate::JsonPointer>,
+        prefix: &str,
+    ) -> Result<Vec<(String, SecretValue)>> {
+        crate::json::fields(&self.value, pointer, prefix).map_err(|reason| Error::Field {
+            name: self.name.clone(),
+            pointer: pointer
+                .cloned()
+                .unwrap_or_else(|| crate::JsonPointer::new("").expect("the root pointer")),
+            reason,
+        })
+    }
+}
+
 /// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).
 ///
 /// Written `NAME` or `NAME@VERSION` ([`Display`](std::fmt::Display) and

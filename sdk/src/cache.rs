@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{EncryptionContext, Secret, SecretName, SecretRef};
+use crate::{EncryptionContext, Reference, Secret, SecretName};
 
 /// How a [`Lockbox`](crate::Lockbox) caches decrypted secrets
 /// ([`LockboxBuilder::cache`](crate::LockboxBuilder::cache); off by default).
@@ -66,7 +66,8 @@ pub struct CacheStats {
     pub evictions: u64,
 }
 
-type CacheKey = (SecretRef, Vec<u8>);
+/// A secret and selector (a reference without a pointer), and the exact context.
+type CacheKey = (Reference, Vec<u8>);
 
 struct Entry {
     at: Instant,
@@ -131,7 +132,7 @@ impl Cache {
         }
     }
 
-    fn key(r: &SecretRef, ctx: &EncryptionContext) -> CacheKey {
+    fn key(r: &Reference, ctx: &EncryptionContext) -> CacheKey {
         (r.clone(), ctx.canonical_bytes())
     }
 
@@ -141,7 +142,7 @@ impl Cache {
     }
 
     /// A copy of the entry if it is within its TTL (a hit).
-    pub(crate) fn get(&self, r: &SecretRef, ctx: &EncryptionContext) -> Option<Secret> {
+    pub(crate) fn get(&self, r: &Reference, ctx: &EncryptionContext) -> Option<Secret> {
         let mut entries = self.entries.lock().expect("cache lock");
         let key = Self::key(r, ctx);
         let used = self.clock.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +162,7 @@ impl Cache {
 
     /// A copy of the entry, marked stale, if it is past its TTL but within the
     /// stale window.
-    pub(crate) fn stale(&self, r: &SecretRef, ctx: &EncryptionContext) -> Option<Secret> {
+    pub(crate) fn stale(&self, r: &Reference, ctx: &EncryptionContext) -> Option<Secret> {
         self.config.serve_stale_for?;
         let entries = self.entries.lock().expect("cache lock");
         let e = entries.get(&Self::key(r, ctx))?;
@@ -175,7 +176,7 @@ impl Cache {
     }
 
     /// Wait for any other fetch of this key, then own its fetch.
-    pub(crate) async fn fetching(&self, r: &SecretRef, ctx: &EncryptionContext) -> Fetching<'_> {
+    pub(crate) async fn fetching(&self, r: &Reference, ctx: &EncryptionContext) -> Fetching<'_> {
         let key = Self::key(r, ctx);
         let lock = self
             .fetching
@@ -197,7 +198,7 @@ impl Cache {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn put(&self, r: &SecretRef, ctx: &EncryptionContext, s: &Secret) {
+    pub(crate) fn put(&self, r: &Reference, ctx: &EncryptionContext, s: &Secret) {
         let mut entries = self.entries.lock().expect("cache lock");
         // Nothing stays in memory past its lifetime, read again or not.
         let lifetime = self.lifetime();

@@ -412,6 +412,143 @@ impl Error {
 }
 
 impl Error {
+    /// The same failure again, for a second caller of one shared fetch (the
+    /// AWS SDK's error it came from, if any, stays with the first).
+    pub(crate) fn duplicate(&self) -> Error {
+        use Error as E;
+        match self {
+            E::InvalidName { name, reason } => E::InvalidName {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            E::InvalidVersion { version, reason } => E::InvalidVersion {
+                version: version.clone(),
+                reason: reason.clone(),
+            },
+            E::InvalidContext { reason } => E::InvalidContext {
+                reason: reason.clone(),
+            },
+            E::InvalidValue { reason } => E::InvalidValue {
+                reason: reason.clone(),
+            },
+            E::NotFound { name, version } => E::NotFound {
+                name: name.clone(),
+                version: *version,
+            },
+            E::VersionExists { name, version } => E::VersionExists {
+                name: name.clone(),
+                version: *version,
+            },
+            E::AccessDenied {
+                service, message, ..
+            } => E::AccessDenied {
+                service: *service,
+                message: message.clone(),
+                source: None,
+            },
+            E::ClockSkew {
+                service, message, ..
+            } => E::ClockSkew {
+                service: *service,
+                message: message.clone(),
+                source: None,
+            },
+            E::NoCredentials { message } => E::NoCredentials {
+                message: message.clone(),
+            },
+            E::ContextMismatch { name, stored_keys } => E::ContextMismatch {
+                name: name.clone(),
+                stored_keys: stored_keys.clone(),
+            },
+            E::Integrity { name, reason } => E::Integrity {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            E::UnsupportedFormat { name, reason } => E::UnsupportedFormat {
+                name: name.clone(),
+                reason: reason.clone(),
+            },
+            E::UntrustedKey { name, key } => E::UntrustedKey {
+                name: name.clone(),
+                key: key.clone(),
+            },
+            E::KeyUnavailable { key, reason, .. } => E::KeyUnavailable {
+                key: key.clone(),
+                reason: reason.clone(),
+                source: None,
+            },
+            E::TableNotFound { table, .. } => E::TableNotFound {
+                table: table.clone(),
+                source: None,
+            },
+            E::Throttled {
+                service, message, ..
+            } => E::Throttled {
+                service: *service,
+                message: message.clone(),
+                source: None,
+            },
+            E::Timeout {
+                service, endpoint, ..
+            } => E::Timeout {
+                service: *service,
+                endpoint: endpoint.clone(),
+                source: None,
+            },
+            E::Unavailable {
+                service, message, ..
+            } => E::Unavailable {
+                service: *service,
+                message: message.clone(),
+                source: None,
+            },
+            E::Table {
+                table,
+                kind,
+                reason,
+            } => E::Table {
+                table: table.clone(),
+                kind: *kind,
+                reason: reason.clone(),
+            },
+            E::Rollback { name, seen, got } => E::Rollback {
+                name: name.clone(),
+                seen: *seen,
+                got: *got,
+            },
+            E::LabelRollback { name, seen, got } => E::LabelRollback {
+                name: name.clone(),
+                seen: *seen,
+                got: *got,
+            },
+            E::Label { name, kind, reason } => E::Label {
+                name: name.clone(),
+                kind: *kind,
+                reason: reason.clone(),
+            },
+            E::Field {
+                name,
+                pointer,
+                reason,
+            } => E::Field {
+                name: name.clone(),
+                pointer: pointer.clone(),
+                reason: reason.clone(),
+            },
+            E::Contention { name, attempts } => E::Contention {
+                name: name.clone(),
+                attempts: *attempts,
+            },
+            E::Backend {
+                service, message, ..
+            } => E::Backend {
+                service: *service,
+                message: message.clone(),
+                source: None,
+            },
+        }
+    }
+
     /// The request id AWS gave the failed call (`x-amzn-RequestId`), for AWS
     /// support and CloudTrail; `None` when the failure did not come from an AWS
     /// answer (a connection that never reached AWS, a timeout, a local check).

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::stream::{self, StreamExt};
 
-use crate::{EncryptionContext, Error, Lockbox, Result, Secret, SecretName, SecretRef, Version};
+use crate::{
+    EncryptionContext, Error, Lockbox, Reference, Result, Secret, SecretName, SecretRef, Selector,
+    Version,
+};
 
 impl Lockbox {
     /// The latest version of each of `names`, as a map by name, all or nothing.
@@ -24,15 +27,39 @@ impl Lockbox {
             .collect())
     }
 
-    /// The number of the latest version of `name` (`None` if it has none): a
-    /// cheap probe for rotation, one projected read with no KMS call.
+    /// The number of the version an un-pinned read of `name` returns (`None` if
+    /// it has none): `current` when it has labels, its highest version
+    /// otherwise. A cheap probe for rotation, one projected read with no KMS
+    /// call (two for a secret whose labels name no `current`).
     pub async fn latest_version(&self, name: &SecretName) -> Result<Option<Version>> {
-        Ok(self
-            .inner
-            .store
-            .latest_version(name)
-            .await?
-            .and_then(|s| s.version))
+        Ok(self.probe(name).await?.map(|(v, _)| v))
+    }
+
+    /// The version an un-pinned read returns, and the revision of the labels
+    /// that chose it (`None`: no labels).
+    pub(crate) async fn probe(&self, name: &SecretName) -> Result<Option<(Version, Option<u64>)>> {
+        let Some(top) = self.inner.store.latest_version(name).await? else {
+            return Ok(None);
+        };
+        if !top.is_label_document() {
+            return Ok(top.version.map(|v| (v, None)));
+        }
+        let doc = self.document_of(name, &top).await?;
+        let version = match doc.current() {
+            Some(v) => Some(v),
+            None if crate::read::rotating(&doc) => None,
+            None => {
+                let except: Vec<Version> = doc.pending().into_iter().collect();
+                self.highest_except(name, &except).await?
+            }
+        };
+        Ok(version.map(|v| (v, Some(doc.revision))))
+    }
+
+    /// The highest version of `name`, whatever its labels say (`None` if it has
+    /// none): what `put` writes after.
+    pub async fn highest_version(&self, name: &SecretName) -> Result<Option<Version>> {
+        Ok(self.head(name).await?.latest.and_then(|s| s.version))
     }
 
     /// Fetch every secret in `refs`, all or nothing: the first failure fails the call.
@@ -51,11 +78,90 @@ impl Lockbox {
         refs: &[SecretRef],
         context: &EncryptionContext,
     ) -> Vec<Result<Secret>> {
+        let targets: Vec<Reference> = refs.iter().cloned().map(Reference::from).collect();
+        self.fetch_each(&targets, context).await
+    }
+
+    /// What each of `refs` names ([`Lockbox::resolve`]), all or nothing.
+    pub async fn resolve_many(
+        &self,
+        refs: &[Reference],
+        context: &EncryptionContext,
+    ) -> Result<Vec<Secret>> {
+        self.resolve_each(refs, context).await.into_iter().collect()
+    }
+
+    /// What each of `refs` names ([`Lockbox::resolve`]), each outcome in order.
+    /// A secret named by several references (fields of one JSON value, say) is
+    /// fetched once; references differing only in their pointer share it, and
+    /// so does a failure (reported for each of them).
+    pub async fn resolve_each(
+        &self,
+        refs: &[Reference],
+        context: &EncryptionContext,
+    ) -> Vec<Result<Secret>> {
+        let mut unique: Vec<Reference> = Vec::new();
+        let mut index: HashMap<Reference, usize> = HashMap::new();
+        let at: Vec<usize> = refs
+            .iter()
+            .map(|r| {
+                let target = crate::read::target_of(r);
+                *index.entry(target.clone()).or_insert_with(|| {
+                    unique.push(target);
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let mut last_use = vec![0; unique.len()];
+        for (i, &u) in at.iter().enumerate() {
+            last_use[u] = i;
+        }
+        let mut fetched: Vec<Option<Result<Secret>>> = self
+            .fetch_each(&unique, context)
+            .await
+            .into_iter()
+            .map(Some)
+            .collect();
+        refs.iter()
+            .zip(&at)
+            .enumerate()
+            .map(|(i, (r, &u))| {
+                let result = match fetched[u].as_ref().expect("taken at the last use only") {
+                    Ok(secret) => Ok(match &r.pointer {
+                        Some(p) => secret.field(p).map(|value| secret.with_value(value)),
+                        None => Ok(secret.with_value(secret.value.duplicate())),
+                    }),
+                    Err(e) => Err(e.duplicate()),
+                };
+                match result {
+                    Ok(r) => r,
+                    // The last reference to a failed secret gets the error itself
+                    // (with its source); the others a copy.
+                    Err(e) if last_use[u] == i => match fetched[u].take() {
+                        Some(Err(original)) => Err(original),
+                        _ => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            })
+            .collect()
+    }
+
+    /// Fetch every target (a reference without a pointer), each outcome in order.
+    pub(crate) async fn fetch_each(
+        &self,
+        refs: &[Reference],
+        context: &EncryptionContext,
+    ) -> Vec<Result<Secret>> {
         // Pinned versions are read together (one BatchGetItem per 100) while the
         // latest versions are queried; every item is then unwrapped concurrently.
+        let version = |r: &Reference| match r.selector {
+            Selector::Version(v) => Some(v),
+            _ => None,
+        };
         let pinned: Vec<(SecretName, Version)> = refs
             .iter()
-            .filter_map(|r| Some((r.name.clone(), r.version?)))
+            .filter_map(|r| Some((r.name.clone(), version(r)?)))
             .collect();
         let batch = async {
             if pinned.len() < 2 || self.inner.cache.is_some() {
@@ -87,7 +193,7 @@ impl Lockbox {
             slot
         };
         let (latest_at, pinned_at): (Vec<usize>, Vec<usize>) =
-            (0..refs.len()).partition(|&i| refs[i].version.is_none());
+            (0..refs.len()).partition(|&i| version(&refs[i]).is_none());
         let latest = paced(latest_at.into_iter())
             .map(|i| async move {
                 let _slot = start().await;
@@ -102,14 +208,14 @@ impl Lockbox {
                     let r = &refs[i];
                     let found = batched
                         .as_ref()
-                        .and_then(|m| m.get(&(r.name.clone(), r.version.expect("pinned"))));
+                        .and_then(|m| m.get(&(r.name.clone(), version(r).expect("pinned"))));
                     async move {
                         let _slot = start().await;
                         let result = match found {
                             Some(Some(item)) => self.open_item(item, context).await,
                             Some(None) => Err(Error::NotFound {
                                 name: r.name.clone(),
-                                version: r.version,
+                                version: version(r),
                             }),
                             // No batch (or it failed): fetch on its own, which reports its error.
                             None => self.fetch_unbounded(r, context).await,

@@ -231,33 +231,33 @@ pub enum FieldError {
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = |s: &str| crate::escape_untrusted(s).into_owned();
+        // Where in the document: the document itself, or a pointer to a part.
+        let place = |what: &str, at: &str| {
+            if at.is_empty() {
+                format!("the {what}")
+            } else {
+                format!("the {what} at {:?}", e(at))
+            }
+        };
         match self {
             FieldError::Binary => f.write_str("the value is binary (not UTF-8 text), not JSON"),
             FieldError::NotJson { what, line, column } => write!(
                 f,
                 "the value is not JSON ({what} at line {line}, column {column})"
             ),
-            FieldError::NoMember { at, member } => write!(
-                f,
-                "the object at {:?} has no member {:?}",
-                e(root(at)),
-                e(member)
-            ),
-            FieldError::NoElement { at, index } => write!(
-                f,
-                "the array at {:?} has no element {:?}",
-                e(root(at)),
-                e(index)
-            ),
-            FieldError::NotAContainer { at, found } => write!(
-                f,
-                "the value at {:?} is {found}, which has no members",
-                e(root(at))
-            ),
+            FieldError::NoMember { at, member } => {
+                write!(f, "{} has no member {:?}", place("object", at), e(member))
+            }
+            FieldError::NoElement { at, index } => {
+                write!(f, "{} has no element {:?}", place("array", at), e(index))
+            }
+            FieldError::NotAContainer { at, found } => {
+                write!(f, "{} is {found}, which has no members", place("value", at))
+            }
             FieldError::Duplicate { at, member } => write!(
                 f,
-                "the object at {:?} has member {:?} more than once",
-                e(root(at)),
+                "{} has member {:?} more than once",
+                place("object", at),
                 e(member)
             ),
             FieldError::Null => f.write_str("the field is null"),
@@ -280,18 +280,16 @@ impl fmt::Display for FieldError {
     }
 }
 
-fn root(at: &str) -> &str {
-    if at.is_empty() {
-        "(the document)"
-    } else {
-        at
-    }
-}
-
 /// The field of `value` that `pointer` names, as a new secret value: a string's
 /// text (unquoted), or the compact JSON text of any other non-null value.
 pub fn select(value: &SecretValue, pointer: &JsonPointer) -> Result<SecretValue, FieldError> {
     let text = std::str::from_utf8(value.expose_secret()).map_err(|_| FieldError::Binary)?;
+    leaf_value(walk_to(text, pointer)?.get())
+}
+
+/// The raw text of the value `pointer` names in the document `text`, borrowed
+/// from it (the whole document checked to be JSON).
+fn walk_to<'a>(text: &'a str, pointer: &JsonPointer) -> Result<&'a RawValue, FieldError> {
     let tokens = pointer.tokens();
     let failure = Cell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
@@ -300,14 +298,12 @@ pub fn select(value: &SecretValue, pointer: &JsonPointer) -> Result<SecretValue,
         depth: 0,
         failure: &failure,
     };
-    let leaf = seed.deserialize(&mut de).and_then(|leaf| {
-        de.end()?;
-        Ok(leaf)
-    });
-    match leaf {
-        Ok(raw) => leaf_value(raw.get()),
-        Err(e) => Err(failure.take().unwrap_or_else(|| not_json(&e))),
-    }
+    seed.deserialize(&mut de)
+        .and_then(|leaf| {
+            de.end()?;
+            Ok(leaf)
+        })
+        .map_err(|e| failure.take().unwrap_or_else(|| not_json(&e)))
 }
 
 /// Every member of the JSON object `value` (or of the object at `pointer` in it)
@@ -324,29 +320,8 @@ pub fn fields(
 ) -> Result<Vec<(String, SecretValue)>, FieldError> {
     let text = std::str::from_utf8(value.expose_secret()).map_err(|_| FieldError::Binary)?;
     // The object's text, borrowed from the value (never copied).
-    let object: &str = match pointer {
-        Some(p) if !p.is_root() => {
-            let tokens = p.tokens();
-            let failure = Cell::new(None);
-            let mut de = serde_json::Deserializer::from_str(text);
-            let seed = Walk {
-                tokens: &tokens,
-                depth: 0,
-                failure: &failure,
-            };
-            match seed.deserialize(&mut de).and_then(|leaf| {
-                de.end()?;
-                Ok(leaf)
-            }) {
-                Ok(raw) => raw.get(),
-                Err(e) => return Err(failure.take().unwrap_or_else(|| not_json(&e))),
-            }
-        }
-        _ => {
-            let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(&e))?;
-            raw.get()
-        }
-    };
+    let root = JsonPointer(String::new());
+    let object = walk_to(text, pointer.unwrap_or(&root))?.get();
     let start = pointer.map_or("", |p| p.as_str()).to_owned();
     let mut out: BTreeMap<String, (String, SecretValue)> = BTreeMap::new();
     let first = object.trim_start().as_bytes().first().copied();

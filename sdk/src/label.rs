@@ -131,6 +131,18 @@ pub struct Labels {
 }
 
 impl Labels {
+    /// No labels for `name`.
+    pub(crate) fn none(name: SecretName) -> Self {
+        Self {
+            name,
+            revision: 0,
+            labels: BTreeMap::new(),
+            rotation: None,
+            updated_at: None,
+            derived: false,
+        }
+    }
+
     /// The version `label` names.
     pub fn get(&self, label: &Label) -> Option<Version> {
         self.labels.get(label).copied()
@@ -229,6 +241,15 @@ impl RotationState {
             RotationState::Pending => "pending",
             RotationState::Finished => "finished",
             RotationState::Aborted => "aborted",
+        }
+    }
+
+    pub(crate) fn from_text(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(RotationState::Pending),
+            "finished" => Some(RotationState::Finished),
+            "aborted" => Some(RotationState::Aborted),
+            _ => None,
         }
     }
 }

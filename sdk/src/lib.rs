@@ -58,6 +58,33 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Labels, staged rotation and JSON fields
+//!
+//! A [`Label`] names a version: an un-pinned read returns the version labelled
+//! `current` (the highest version of a secret without labels) and never one
+//! labelled `pending`, which a staged rotation stores before it is live
+//! ([`Lockbox::rotate_start`], [`Lockbox::rotate_finish`]). Moving a label is
+//! one conditional write ([`Lockbox::set_label`]); reading labelled secrets
+//! costs the calls reading unlabelled ones does (`docs/FORMAT.md` §7). A
+//! [`Reference`] (`NAME[@VERSION|@LABEL][#/json/pointer]`) picks a version and,
+//! optionally, one field of a JSON value.
+//!
+//! ```no_run
+//! # async fn run(lockbox: lockbox::Lockbox) -> Result<(), Box<dyn std::error::Error>> {
+//! use lockbox::{EncryptionContext, Label, Reference, RotateOptions, SecretName};
+//!
+//! let name = SecretName::from_static("prod/db");
+//! let none = EncryptionContext::new();
+//! let new = r#"{"user":"app","password":"n3w-pa55"}"#.into();
+//! let step = lockbox.rotate_start(&name, &new, &RotateOptions::default()).await?;
+//! let pending = lockbox.get_label(&name, &Label::PENDING, &none).await?;
+//! // ... set the pending password on the database, log in with it ...
+//! lockbox.rotate_finish(&name, Some(&step.token)).await?;
+//! let password: Reference = "prod/db#/password".parse()?;
+//! let field = lockbox.resolve(&password, &none).await?; // only that field, wiped on drop
+//! # let _ = (pending, field); Ok(()) }
+//! ```
+//!
 //! # Errors
 //!
 //! Every failure is one [`Error`], whose [`Error::kind`] is what a caller branches
@@ -133,10 +160,12 @@ mod context;
 mod error;
 mod fetch;
 mod label;
+mod labels;
 mod lockbox;
 mod name;
 mod read;
 mod reference;
+mod rotate;
 mod secret;
 mod setup;
 mod table;
@@ -161,6 +190,7 @@ pub use lockbox::{
 };
 pub use name::{SecretName, MAX_NAME_LEN};
 pub use reference::{Reference, Selector, REFERENCE_SCHEME};
+pub use rotate::{RotateOptions, RotationStep, MAX_TOKEN_LEN};
 pub use secret::{Secret, SecretRef, SecretValue};
 pub use setup::{SetupOptions, SetupReport, SetupResult};
 pub use table::{

@@ -12,6 +12,8 @@ use crate::cache::{Cache, CacheConfig};
 use crate::envelope::{
     self, DataKey, Digest, Envelope, ItemFormat, Metadata, Sealing, WriteFormat,
 };
+use crate::format::labels::LabelDocument;
+use crate::format::Attributes;
 use crate::table::{self, Expect, RecordCell, TableMode};
 use crate::{
     EncryptionContext, Error, ErrorKind, ExposeSecret, Result, SecretName, SecretValue, Version,
@@ -88,8 +90,9 @@ pub(crate) struct Inner {
     pub(crate) record: RecordCell,
     pub(crate) cache: Option<Cache>,
     pub(crate) one_shot: bool,
-    /// The highest latest version read of each name: a later read never goes back.
-    pub(crate) seen: Mutex<HashMap<SecretName, Version>>,
+    /// What un-pinned reads returned of each name (the highest version, or the
+    /// revision of its labels): a later read never goes back.
+    pub(crate) seen: Mutex<HashMap<SecretName, crate::read::Seen>>,
 }
 
 impl std::fmt::Debug for Lockbox {
@@ -334,7 +337,7 @@ impl Lockbox {
     }
 
     /// The format, store identity and pinned key of a new version of `name`.
-    async fn write_target(
+    pub(crate) async fn write_target(
         &self,
         policy: FormatPolicy,
     ) -> Result<(WriteFormat, Option<String>, Option<String>)> {
@@ -381,21 +384,57 @@ impl Lockbox {
     /// Without an explicit version, writes the next one: concurrent writers each
     /// get their own version and none is overwritten (a lost conditional write is
     /// retried with the next number). An explicit version that exists is refused.
+    ///
+    /// When the secret has labels (in a sealed table), the new version becomes
+    /// `current` (and the version `current` left becomes `previous`), unless a
+    /// newer version is `current` already: a put is live at once, as without
+    /// labels. To store a value that is not live yet, stage it with
+    /// [`Lockbox::rotate_start`].
     pub async fn put(
         &self,
         name: &SecretName,
         value: &SecretValue,
         options: &PutOptions,
     ) -> Result<Version> {
+        self.write_version(name, value, options, true)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// Store a new version (see [`Lockbox::put`]); with `follow`, a labelled
+    /// secret's `current` moves to it. Returns the version and its item.
+    pub(crate) async fn write_version(
+        &self,
+        name: &SecretName,
+        value: &SecretValue,
+        options: &PutOptions,
+        follow: bool,
+    ) -> Result<(Version, Attributes)> {
         check_new_identity(name, &options.context)?;
         // Before the write as well as after: a caller that drops this future while
         // the write is in flight must not be served the old latest from the cache.
         self.invalidate(name);
         let policy = options.format.unwrap_or(self.inner.policy);
-        let ((format, store, pin), latest) = futures::try_join!(
-            self.write_target(policy),
-            self.inner.store.latest_version(name)
-        )?;
+        let ((format, store, pin), head) =
+            futures::try_join!(self.write_target(policy), self.head(name))?;
+        let sealed = matches!(format, WriteFormat::Sealed | WriteFormat::SealedV1);
+        if let (WriteFormat::Credstash(_), Some(_)) = (format, &head.document) {
+            return Err(Error::Table {
+                table: self.inner.store.table().to_owned(),
+                kind: ErrorKind::Integrity,
+                reason: format!(
+                    "{name} has a label document, which lockbox writes only in sealed tables, \
+                     but the table records no sealed mode (its {} tag is missing or changed): \
+                     refusing to write a credstash-format item; run `lockbox setup` to record \
+                     the mode again",
+                    table::TAG_MODE
+                ),
+            });
+        }
+        // A put to a labelled secret makes its version `current`, as a put to an
+        // unlabelled one makes it the highest.
+        let mut labelled = follow && sealed && head.document.is_some();
+        let latest = head.latest;
         if let (WriteFormat::Credstash(_), Some(latest)) = (format, &latest) {
             // A table that records no mode is written in credstash's format; if this
             // name's newest version is sealed, the mode tag was probably removed.
@@ -426,6 +465,9 @@ impl Lockbox {
             Some(v) => v,
             None => next_after(name, latest.as_ref())?,
         };
+        if sealed && version.get() == crate::MAX_VERSION {
+            return Err(crate::labels::reserved_version(name));
+        }
         // credstash's data key does not depend on the version, so one key serves
         // every attempt; the sealed format binds the version and needs a fresh one.
         let mut data_key = None;
@@ -452,16 +494,22 @@ impl Lockbox {
             let item = envelope::seal(&request, value.expose_secret(), key)?;
             match self.inner.store.put_new(&item).await {
                 Ok(()) => {
+                    if labelled {
+                        self.current_follows_put(name, version, &item).await?;
+                    }
                     self.invalidate(name);
-                    return Ok(version);
+                    return Ok((version, item));
                 }
                 Err(Error::VersionExists { .. }) => {
                     // The write may have been applied with its answer lost (and the
                     // SDK's retry then failed the condition): it is ours if the
                     // stored item carries our wrapped key, which no one else has.
                     if self.is_our_item(name, version, key).await? {
+                        if labelled {
+                            self.current_follows_put(name, version, &item).await?;
+                        }
                         self.invalidate(name);
-                        return Ok(version);
+                        return Ok((version, item));
                     }
                     if options.version.is_some() {
                         return Err(Error::VersionExists {
@@ -469,9 +517,12 @@ impl Lockbox {
                             version,
                         });
                     }
-                    version =
-                        next_after(name, self.inner.store.latest_version(name).await?.as_ref())?
-                            .max(version.next()?);
+                    let head = self.head(name).await?;
+                    labelled |= follow && sealed && head.document.is_some();
+                    version = next_after(name, head.latest.as_ref())?.max(version.next()?);
+                    if sealed && version.get() == crate::MAX_VERSION {
+                        return Err(crate::labels::reserved_version(name));
+                    }
                     // Exponential backoff with full jitter: under heavy contention
                     // it spreads writers out instead of letting them collide again.
                     let cap_ms = (1u64 << attempt.min(7)).min(PUT_BACKOFF_CAP_MS);
@@ -501,7 +552,7 @@ impl Lockbox {
 
     /// Refuse to write under a key other than the one the table is pinned to: the
     /// alias named was repointed (or `-k` names another key).
-    fn check_writer_key(&self, pin: Option<&str>, used: Option<&str>) -> Result<()> {
+    pub(crate) fn check_writer_key(&self, pin: Option<&str>, used: Option<&str>) -> Result<()> {
         let Some(pin) = pin else { return Ok(()) };
         let used = used.unwrap_or("(a key the service did not name)");
         if table::same_key(pin, used) {
@@ -519,50 +570,88 @@ impl Lockbox {
         })
     }
 
-    /// Every stored version of every secret, without decrypting anything.
+    /// Every stored version of every secret, without decrypting anything, with
+    /// the labels its table keeps beside the versions ([`ItemSummary::labels`];
+    /// the label documents themselves are not listed). The same calls as
+    /// without labels (one scan); a table shared with credstash keeps its labels
+    /// elsewhere: [`Lockbox::fill_labels`] adds them.
     pub async fn list(&self) -> Result<Vec<ItemSummary>> {
-        self.inner.store.list().await
+        let mut items = self.inner.store.list().await?;
+        let docs = take_documents(&mut items);
+        attach_labels(&mut items, &docs);
+        Ok(items)
     }
 
-    /// Every stored version of `name`, oldest first, without decrypting.
+    /// Every stored version of `name`, oldest first, without decrypting, with
+    /// the labels naming each (as [`Lockbox::list`]).
     pub async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {
-        let versions = self.inner.store.history(name).await?;
+        let mut versions = self.inner.store.history(name).await?;
+        let docs = take_documents(&mut versions);
         if versions.is_empty() {
             return Err(Error::NotFound {
                 name: name.clone(),
                 version: None,
             });
         }
+        attach_labels(&mut versions, &docs);
         Ok(versions)
     }
 
-    /// Delete one version of `name`, or all of them; returns the deleted versions' sort keys.
+    /// Fill in the labels of `items` (from [`Lockbox::list`] or
+    /// [`Lockbox::history`]) that a table shared with credstash keeps in its
+    /// companion table, with `current` and `previous` derived for each secret
+    /// that has labels there. Reads the table's record and scans the companion
+    /// table; does nothing for a sealed table (whose labels `list` and `history`
+    /// give already) or one whose labels were never set up.
+    pub async fn fill_labels(&self, items: &mut [ItemSummary]) -> Result<()> {
+        let Some(companion) = self.recorded_companion().await else {
+            return Ok(());
+        };
+        let mut theirs = match companion.list().await {
+            Ok(theirs) => theirs,
+            Err(Error::TableNotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut docs = take_documents(&mut theirs);
+        derive_labels(&mut docs, items);
+        attach_labels(items, &docs);
+        Ok(())
+    }
+
+    /// The companion table of labels, when the table records one (a table
+    /// shared with credstash whose labels were set up), and its record can be
+    /// read.
+    pub(crate) async fn recorded_companion(&self) -> Option<Arc<dyn SecretStore>> {
+        let (mode, record) = self.effective_record().await.ok()?;
+        if mode == Some(TableMode::Sealed) {
+            return None;
+        }
+        record?.labels.as_ref()?;
+        self.inner.store.label_store()
+    }
+
+    /// Delete one version of `name`, or all of them; returns the deleted
+    /// versions' sort keys. A version a label names is not deleted (move the
+    /// label first): no label ever names a missing version. Deleting all of
+    /// them deletes the labels too.
     pub async fn delete(&self, name: &SecretName, version: Option<Version>) -> Result<Vec<String>> {
         self.invalidate(name);
         // Deleting the newest versions on purpose may make the latest go back.
         self.inner.seen.lock().expect("seen lock").remove(name);
-        let keys: Vec<String> = match version {
-            Some(v) => vec![v.sort_key(), v.get().to_string()],
-            None => self
-                .inner
-                .store
-                .history(name)
-                .await?
-                .into_iter()
-                .map(|s| s.sort_key)
-                .collect(),
-        };
-        let single = version.is_some();
-        let mut deleted = Vec::new();
-        for key in keys {
-            if self.inner.store.delete(name, &key).await? {
-                deleted.push(key);
-                if single {
-                    // Found under the padded key: no unpadded legacy copy to try.
-                    break;
+        let deleted = match version {
+            Some(v) => {
+                let mut deleted = Vec::new();
+                // Found under the padded key: no unpadded legacy copy to try.
+                for key in [v.sort_key(), v.get().to_string()] {
+                    if self.delete_unlabelled(name, v, &key).await? {
+                        deleted.push(key);
+                        break;
+                    }
                 }
+                deleted
             }
-        }
+            None => self.delete_all(name).await?,
+        };
         // Again after the deletes: a read in flight meanwhile may have cached a
         // version that is now gone.
         self.invalidate(name);
@@ -575,7 +664,52 @@ impl Lockbox {
         Ok(deleted)
     }
 
-    /// Delete all but the newest `keep` versions of `name`; returns the deleted sort keys.
+    /// Delete every item of `name`, in an order that never shows an un-pinned
+    /// reader a version labelled `pending`: versions above `current` first,
+    /// then the label document, then the rest. Returns the versions' sort keys
+    /// in version order.
+    async fn delete_all(&self, name: &SecretName) -> Result<Vec<String>> {
+        let mut items = self.inner.store.history(name).await?;
+        let docs = take_documents(&mut items);
+        let current = docs.first().and_then(|d| d.current());
+        let order: Vec<String> = items.iter().map(|s| s.sort_key.clone()).collect();
+        let (above, rest): (Vec<ItemSummary>, Vec<ItemSummary>) = items
+            .into_iter()
+            .partition(|s| current.is_some_and(|c| s.version.is_some_and(|v| v > c)));
+        let mut deleted = Vec::new();
+        for s in &above {
+            if self.inner.store.delete(name, &s.sort_key).await? {
+                deleted.push(s.sort_key.clone());
+            }
+        }
+        if !docs.is_empty() {
+            self.inner
+                .store
+                .delete(name, crate::format::labels::SORT_KEY)
+                .await?;
+        }
+        for s in &rest {
+            if self.inner.store.delete(name, &s.sort_key).await? {
+                deleted.push(s.sort_key.clone());
+            }
+        }
+        if let Some(companion) = self.recorded_companion().await {
+            match companion.history(name).await {
+                Ok(theirs) => {
+                    for s in theirs {
+                        companion.delete(name, &s.sort_key).await?;
+                    }
+                }
+                Err(Error::TableNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        deleted.sort_by_key(|k| order.iter().position(|o| o == k));
+        Ok(deleted)
+    }
+
+    /// Delete all but the newest `keep` versions of `name`, and never a version
+    /// a label names (those are kept besides); returns the deleted sort keys.
     pub async fn prune(&self, name: &SecretName, keep: usize) -> Result<Vec<String>> {
         self.invalidate(name);
         self.inner.seen.lock().expect("seen lock").remove(name);
@@ -583,12 +717,28 @@ impl Lockbox {
         let excess = versions.len().saturating_sub(keep);
         let mut deleted = Vec::new();
         for s in versions.into_iter().take(excess) {
-            if self.inner.store.delete(name, &s.sort_key).await? {
-                deleted.push(s.sort_key);
+            if !s.labels.is_empty() {
+                continue;
+            }
+            if let Some(item) = self.inner.store.delete_returning(name, &s.sort_key).await? {
+                deleted.push((s, item));
+            }
+        }
+        // A label moved meanwhile to a version deleted here (its mover read the
+        // labels before): put that version back.
+        let protected = self.protected_versions(name).await?;
+        let mut kept = Vec::new();
+        for (s, item) in deleted {
+            if s.version
+                .is_some_and(|v| protected.iter().any(|(_, p)| *p == v))
+            {
+                self.inner.store.put_if_absent(&item).await?;
+            } else {
+                kept.push(s.sort_key);
             }
         }
         self.invalidate(name);
-        Ok(deleted)
+        Ok(kept)
     }
 
     /// Write version `to`'s value as a new latest version; history stays intact.
@@ -629,7 +779,7 @@ impl Lockbox {
 /// Unicode normal form C, which another keyboard or file system would type as other
 /// bytes (another secret, another context). Existing items with such names are
 /// still read.
-fn check_new_identity(name: &SecretName, context: &EncryptionContext) -> Result<()> {
+pub(crate) fn check_new_identity(name: &SecretName, context: &EncryptionContext) -> Result<()> {
     use unicode_normalization::is_nfc;
     let shown = || crate::escape_untrusted(name.as_str()).into_owned();
     if crate::has_unsafe_characters(name.as_str()) {
@@ -663,12 +813,63 @@ fn check_new_identity(name: &SecretName, context: &EncryptionContext) -> Result<
     Ok(())
 }
 
+/// Take the label documents out of `items` (summaries, as a store lists them).
+fn take_documents(items: &mut Vec<ItemSummary>) -> Vec<LabelDocument> {
+    let mut docs = Vec::new();
+    items.retain(|s| {
+        if !s.is_label_document() {
+            return true;
+        }
+        if let Some(d) = &s.document {
+            docs.push((**d).clone());
+        }
+        false
+    });
+    docs
+}
+
+/// In a table shared with credstash: add the derived `current` and `previous`
+/// (the highest version and the one below it, from `items`) to each document.
+fn derive_labels(docs: &mut [LabelDocument], items: &[ItemSummary]) {
+    for doc in docs {
+        let mut versions: Vec<Version> = items
+            .iter()
+            .filter(|s| s.name == doc.name.as_str())
+            .filter_map(|s| s.version)
+            .collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        doc.labels.remove(&crate::Label::PENDING);
+        for (label, v) in [crate::Label::CURRENT, crate::Label::PREVIOUS]
+            .into_iter()
+            .zip(versions)
+        {
+            doc.labels.insert(label, v);
+        }
+    }
+}
+
+/// Fill in each version's labels from the documents.
+fn attach_labels(items: &mut [ItemSummary], docs: &[LabelDocument]) {
+    for doc in docs {
+        for item in items.iter_mut().filter(|s| s.name == doc.name.as_str()) {
+            if let Some(v) = item.version {
+                item.labels = doc
+                    .labels
+                    .iter()
+                    .filter(|(_, lv)| **lv == v)
+                    .map(|(l, _)| l.clone())
+                    .collect();
+            }
+        }
+    }
+}
+
 /// The version after `latest` (the newest stored version of a name), or the first.
 /// The version after the newest stored one. The newest item is not authenticated
 /// here (that would need a KMS call), so a table writer can store one at the
 /// highest version; the error then says which item blocks the name and how to
 /// remove it.
-fn next_after(name: &SecretName, latest: Option<&ItemSummary>) -> Result<Version> {
+pub(crate) fn next_after(name: &SecretName, latest: Option<&ItemSummary>) -> Result<Version> {
     let Some(latest) = latest else {
         return Ok(Version::FIRST);
     };
@@ -689,7 +890,7 @@ fn next_after(name: &SecretName, latest: Option<&ItemSummary>) -> Result<Version
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -5,12 +5,29 @@
 use std::sync::Arc;
 
 use crate::envelope::{Envelope, KmsContext};
+use crate::format::labels as doc_format;
 use crate::format::sealed::Revision;
 use crate::format::Attributes;
+use crate::labels::{label_error, Home};
 use crate::table::{self, TableMode, TableRecord};
 use crate::{
-    EncryptionContext, Error, ErrorKind, Lockbox, Result, Secret, SecretName, SecretRef, Version,
+    EncryptionContext, Error, ErrorKind, Label, Lockbox, Reference, Result, Secret, SecretName,
+    SecretRef, Selector, Version,
 };
+
+/// What a [`Lockbox`] has read of one name, so a later read never goes back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen {
+    /// The highest version an un-pinned read returned while the name had no
+    /// labels.
+    version: Option<Version>,
+    /// The highest revision of its labels read, and the version an un-pinned
+    /// read got at that revision.
+    revision: Option<(u64, Option<Version>)>,
+    /// The highest revision of its labels read from the companion table of a
+    /// table shared with credstash (which un-pinned reads never consult).
+    companion: Option<u64>,
+}
 
 impl Lockbox {
     /// The mode the table records (`None` for a table lockbox did not create).
@@ -65,9 +82,40 @@ impl Lockbox {
         }
     }
 
-    /// The latest version of `name`.
+    /// The un-pinned version of `name`: the one labelled `current` when it has
+    /// labels, its highest version otherwise (never one labelled `pending`).
     pub async fn get(&self, name: &SecretName, context: &EncryptionContext) -> Result<Secret> {
         self.fetch(&SecretRef::latest(name.clone()), context).await
+    }
+
+    /// The version of `name` that `label` names. `current` is what [`Lockbox::get`]
+    /// returns (the highest version of a secret without labels); another label
+    /// the secret does not carry, or one naming a version that does not exist,
+    /// is [`Error::Label`] of class not found.
+    pub async fn get_label(
+        &self,
+        name: &SecretName,
+        label: &Label,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
+        self.fetch_target(&Reference::label(name.clone(), label.clone()), context)
+            .await
+    }
+
+    /// What `reference` names: its secret at the version its selector picks,
+    /// and, when it has a pointer, only the field of the JSON value that the
+    /// pointer names (the returned [`Secret::value`] is then that field, as
+    /// [`Secret::field`] takes it).
+    pub async fn resolve(
+        &self,
+        reference: &Reference,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
+        let mut secret = self.fetch_target(&target_of(reference), context).await?;
+        if let Some(pointer) = &reference.pointer {
+            secret.value = secret.field(pointer)?;
+        }
+        Ok(secret)
     }
 
     /// Version `version` of `name`.
@@ -84,6 +132,16 @@ impl Lockbox {
     /// Fetch one secret. It takes one of this `Lockbox`'s slots for calls in
     /// flight (see [`LockboxBuilder::concurrency`](crate::LockboxBuilder::concurrency)).
     pub async fn fetch(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
+        self.fetch_target(&Reference::from(r.clone()), context)
+            .await
+    }
+
+    /// [`Lockbox::fetch`] of a secret and selector (a reference without a pointer).
+    pub(crate) async fn fetch_target(
+        &self,
+        r: &Reference,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
         let _slot = self
             .inner
             .slots
@@ -96,15 +154,16 @@ impl Lockbox {
     /// Fetch one secret from the table, bypassing the cache (and refilling it): for
     /// a caller that knows the secret changed. Takes a slot like [`Lockbox::fetch`].
     pub async fn refresh(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
+        let r = Reference::from(r.clone());
         let _slot = self
             .inner
             .slots
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let secret = self.fetch_from_store(r, context).await?;
+        let secret = self.fetch_from_store(&r, context).await?;
         if let Some(cache) = &self.inner.cache {
-            cache.put(r, context, &secret);
+            cache.put(&r, context, &secret);
         }
         Ok(secret)
     }
@@ -120,7 +179,7 @@ impl Lockbox {
     /// unavailable and the cache may serve it.
     pub(crate) async fn fetch_unbounded(
         &self,
-        r: &SecretRef,
+        r: &Reference,
         context: &EncryptionContext,
     ) -> Result<Secret> {
         let Some(cache) = &self.inner.cache else {
@@ -153,23 +212,167 @@ impl Lockbox {
     }
 
     /// Read and open one secret from the table.
-    async fn fetch_from_store(&self, r: &SecretRef, context: &EncryptionContext) -> Result<Secret> {
-        let read = async {
-            match r.version {
-                None => self.inner.store.get_latest(&r.name).await,
-                Some(v) => self.inner.store.get_version(&r.name, v).await,
+    async fn fetch_from_store(&self, r: &Reference, context: &EncryptionContext) -> Result<Secret> {
+        match &r.selector {
+            Selector::Latest => self.read_unpinned(&r.name, context, false).await,
+            Selector::Label(l) if *l == Label::CURRENT => {
+                self.read_unpinned(&r.name, context, true).await
+            }
+            Selector::Label(l) => self.read_label(&r.name, l, context).await,
+            Selector::Version(v) => {
+                let (item, ()) = futures::join!(
+                    self.inner.store.get_version(&r.name, *v),
+                    self.prefetch_record()
+                );
+                let item = item?.ok_or_else(|| Error::NotFound {
+                    name: r.name.clone(),
+                    version: Some(*v),
+                })?;
+                self.open_item(&item, context).await
+            }
+        }
+    }
+
+    /// The un-pinned read: one query, whose first item is the label document
+    /// when the secret has labels (carrying `current`), its highest version
+    /// otherwise. With `strict`, a secret with labels but no `current` is not
+    /// found (a read of `@current`) instead of read at its highest version that
+    /// is not `pending`.
+    async fn read_unpinned(
+        &self,
+        name: &SecretName,
+        context: &EncryptionContext,
+        strict: bool,
+    ) -> Result<Secret> {
+        let (top, ()) = futures::join!(self.inner.store.get_latest(name), self.prefetch_record());
+        let top = top?.ok_or_else(|| Error::NotFound {
+            name: name.clone(),
+            version: None,
+        })?;
+        if !doc_format::is_document(&top) {
+            let secret = self.open_item(&top, context).await?;
+            self.check_fresh(&secret.name, secret.version, None)?;
+            return Ok(secret);
+        }
+        let doc = self.document_in_table(name, &top).await?;
+        let version = match doc.current() {
+            Some(v) => v,
+            None if strict => {
+                return Err(label_error(
+                    name,
+                    ErrorKind::NotFound,
+                    "it has labels, but none is `current`",
+                ))
+            }
+            None if rotating(&doc) => {
+                return Err(label_error(
+                    name,
+                    ErrorKind::NotFound,
+                    "it has no version to read un-pinned: its only version is `pending` (a \
+                     rotation in progress; read it with @pending)",
+                ))
+            }
+            None => {
+                let except: Vec<Version> = doc.pending().into_iter().collect();
+                self.highest_except(name, &except).await?.ok_or_else(|| {
+                    label_error(
+                        name,
+                        ErrorKind::NotFound,
+                        "it has no version to read un-pinned: its only version is `pending` (a \
+                         rotation in progress; read it with @pending)",
+                    )
+                })?
             }
         };
-        let (item, ()) = futures::join!(read, self.prefetch_record());
-        let item = item?.ok_or_else(|| Error::NotFound {
-            name: r.name.clone(),
-            version: r.version,
-        })?;
+        let item = match doc
+            .current_item()
+            .filter(|_| doc.current() == Some(version))
+        {
+            Some(item) => item,
+            None => self
+                .inner
+                .store
+                .get_version(name, version)
+                .await?
+                .filter(|i| !doc_format::is_document(i))
+                .ok_or_else(|| dangling(name, &Label::CURRENT, version))?,
+        };
         let secret = self.open_item(&item, context).await?;
-        if r.version.is_none() {
-            self.check_fresh(&secret)?;
-        }
+        self.check_fresh(name, secret.version, Some(doc.revision))?;
         Ok(secret)
+    }
+
+    /// The version a label other than `current` names: the label document's
+    /// summary (no copy), then that version.
+    async fn read_label(
+        &self,
+        name: &SecretName,
+        label: &Label,
+        context: &EncryptionContext,
+    ) -> Result<Secret> {
+        let no_label = || {
+            label_error(
+                name,
+                ErrorKind::NotFound,
+                &format!("it has no label {label}"),
+            )
+        };
+        match self.label_home().await? {
+            Home::InTable => {
+                let top = self
+                    .inner
+                    .store
+                    .latest_version(name)
+                    .await?
+                    .ok_or_else(|| Error::NotFound {
+                        name: name.clone(),
+                        version: None,
+                    })?;
+                if !top.is_label_document() {
+                    return Err(no_label());
+                }
+                let doc = self.document_of(name, &top).await?;
+                let version = doc.labels.get(label).copied().ok_or_else(no_label)?;
+                let item = self
+                    .inner
+                    .store
+                    .get_version(name, version)
+                    .await?
+                    .filter(|i| !doc_format::is_document(i))
+                    .ok_or_else(|| dangling(name, label, version))?;
+                let secret = self.open_item(&item, context).await?;
+                self.check_revision(name, doc.revision, true)?;
+                Ok(secret)
+            }
+            Home::Companion(store) => {
+                if *label == Label::PREVIOUS {
+                    let top = self.inner.store.top_versions(name, 2).await?;
+                    let (_, previous) = self.derived_labels(name, &top).await?;
+                    let version = previous.ok_or_else(no_label)?;
+                    let item = self.inner.store.get_version(name, version).await?;
+                    let item = item.ok_or_else(|| dangling(name, label, version))?;
+                    return self.open_item(&item, context).await;
+                }
+                let doc = self
+                    .read_document(&store, name)
+                    .await?
+                    .ok_or_else(no_label)?;
+                let version = doc.labels.get(label).copied().ok_or_else(no_label)?;
+                // `pending` is staged in the companion table until it is finished.
+                let home = if *label == Label::PENDING {
+                    &store
+                } else {
+                    &self.inner.store
+                };
+                let item = home
+                    .get_version(name, version)
+                    .await?
+                    .ok_or_else(|| dangling(name, label, version))?;
+                let secret = self.open_item(&item, context).await?;
+                self.check_revision(name, doc.revision, false)?;
+                Ok(secret)
+            }
+        }
     }
 
     /// Start reading the table's record while items are read, so that checking an
@@ -181,18 +384,96 @@ impl Lockbox {
         }
     }
 
-    /// A latest read never goes back below a version this `Lockbox` has read of
-    /// the same name (unless it deleted versions itself).
-    fn check_fresh(&self, secret: &Secret) -> Result<()> {
+    /// An un-pinned read never goes back below a version this `Lockbox` has
+    /// read of the same name (unless it deleted versions itself). Once the name
+    /// has labels, their revision decides instead: `current` may move back (a
+    /// label move is a new revision), but the labels may not (an older revision,
+    /// or none, is [`Error::LabelRollback`]), and one revision names one
+    /// `current`.
+    fn check_fresh(
+        &self,
+        name: &SecretName,
+        version: Version,
+        revision: Option<u64>,
+    ) -> Result<()> {
         let mut seen = self.inner.seen.lock().expect("seen lock");
-        match seen.get(&secret.name) {
-            Some(&high) if secret.version < high => Err(Error::Rollback {
-                name: secret.name.clone(),
-                seen: high,
-                got: secret.version,
+        let s = seen.entry(name.clone()).or_default();
+        match revision {
+            Some(r) => {
+                if let Some((p, at)) = s.revision {
+                    if r < p {
+                        return Err(Error::LabelRollback {
+                            name: name.clone(),
+                            seen: p,
+                            got: Some(r),
+                        });
+                    }
+                    if r == p && at.is_some_and(|v| v != version) {
+                        return Err(Error::Integrity {
+                            name: name.to_string(),
+                            reason: format!(
+                                "revision {r} of its labels named version {} as current and now \
+                                 names version {version}: a label document is never changed \
+                                 without a new revision, so this one was replaced",
+                                at.expect("checked")
+                            ),
+                        });
+                    }
+                }
+                s.revision = Some((r, Some(version)));
+            }
+            None => {
+                if let Some((p, _)) = s.revision {
+                    return Err(Error::LabelRollback {
+                        name: name.clone(),
+                        seen: p,
+                        got: None,
+                    });
+                }
+                if let Some(high) = s.version.filter(|h| version < *h) {
+                    return Err(Error::Rollback {
+                        name: name.clone(),
+                        seen: high,
+                        got: version,
+                    });
+                }
+                s.version = Some(version);
+            }
+        }
+        Ok(())
+    }
+
+    /// A read through the labels never goes back to an older revision of them.
+    pub(crate) fn check_revision(
+        &self,
+        name: &SecretName,
+        revision: u64,
+        in_table: bool,
+    ) -> Result<()> {
+        let mut seen = self.inner.seen.lock().expect("seen lock");
+        let s = seen.entry(name.clone()).or_default();
+        if !in_table {
+            return match s.companion {
+                Some(p) if revision < p => Err(Error::LabelRollback {
+                    name: name.clone(),
+                    seen: p,
+                    got: Some(revision),
+                }),
+                _ => {
+                    s.companion = Some(revision);
+                    Ok(())
+                }
+            };
+        }
+        match s.revision {
+            Some((p, _)) if revision < p => Err(Error::LabelRollback {
+                name: name.clone(),
+                seen: p,
+                got: Some(revision),
             }),
+            Some((p, _)) if revision == p => Ok(()),
             _ => {
-                seen.insert(secret.name.clone(), secret.version);
+                s.revision = Some((revision, None));
                 Ok(())
             }
         }
@@ -209,6 +490,17 @@ impl Lockbox {
         item: &Attributes,
         context: &EncryptionContext,
     ) -> Result<Secret> {
+        if doc_format::is_document(item) {
+            let name = SecretName::new(
+                item.get(crate::format::attr::NAME)
+                    .and_then(crate::format::Attr::as_s)
+                    .unwrap_or("?"),
+            )?;
+            return Err(Error::NotFound {
+                name,
+                version: Some(Version::new(crate::MAX_VERSION)?),
+            });
+        }
         let env = Envelope::parse(item)?;
         // Derived once: checks the context keys before any call, is what KMS
         // unwraps under, and is what `open` authenticates against.
@@ -337,4 +629,27 @@ impl Lockbox {
             other => other,
         }
     }
+}
+
+/// `reference` without its pointer: what is fetched.
+pub(crate) fn target_of(reference: &Reference) -> Reference {
+    Reference {
+        pointer: None,
+        ..reference.clone()
+    }
+}
+
+fn dangling(name: &SecretName, label: &Label, version: Version) -> Error {
+    label_error(
+        name,
+        ErrorKind::NotFound,
+        &format!("label {label} names version {version}, which does not exist"),
+    )
+}
+
+/// Whether a rotation is in progress (its version may not be labelled yet).
+pub(crate) fn rotating(doc: &crate::format::labels::LabelDocument) -> bool {
+    doc.rotation
+        .as_ref()
+        .is_some_and(|r| r.state == crate::RotationState::Pending)
 }

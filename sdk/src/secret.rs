@@ -168,6 +168,18 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// The same secret holding `value` instead (a copy of its metadata).
+    pub(crate) fn with_value(&self, value: SecretValue) -> Secret {
+        Secret {
+            name: self.name.clone(),
+            version: self.version,
+            value,
+            format: self.format,
+            metadata: self.metadata.clone(),
+            stale: self.stale,
+        }
+    }
+
     /// The field of its value (a JSON document) that `pointer` names: a
     /// string's text, or the compact JSON of any other non-null value
     /// ([`crate::json`]). A missing member, a value that is not JSON, a binary
@@ -201,7 +213,9 @@ impl Secret {
     }
 }
 
-/// A secret to fetch: a name and, optionally, a pinned version (latest otherwise).
+/// A secret to fetch: a name and, optionally, a pinned version (un-pinned
+/// otherwise: `current` when it has labels). [`Reference`](crate::Reference)
+/// adds labels and JSON fields.
 ///
 /// Written `NAME` or `NAME@VERSION` ([`Display`](std::fmt::Display) and
 /// [`FromStr`](std::str::FromStr) agree, except that the latest version of a name

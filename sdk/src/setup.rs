@@ -146,6 +146,7 @@ impl Lockbox {
             } else {
                 None
             },
+            labels: None,
         };
         let added: Vec<String> = missing.to_tags().into_iter().map(|(k, _)| k).collect();
         if added.is_empty() {

@@ -11,7 +11,10 @@
 //!   while a global-table replica, a DR copy or a restored backup (which keep the
 //!   identity) stay readable;
 //! - its **key** (`lockbox:kms-key`): the ARN of the KMS key new items are wrapped
-//!   under, so a repointed alias is noticed.
+//!   under, so a repointed alias is noticed;
+//! - where its **labels** live when it is shared with credstash (`lockbox:labels`):
+//!   the companion table created by [`Lockbox::setup_labels`](crate::Lockbox::setup_labels).
+//!   A sealed table keeps labels in the secrets' own partitions and records nothing.
 //!
 //! A client may also pin what it expects ([`Expect`]); a table that records
 //! something else is refused.
@@ -81,6 +84,9 @@ pub const TAG_MODE: &str = "lockbox:format";
 pub const TAG_STORE: &str = "lockbox:store";
 /// Tag key of the ARN of the KMS key the table is pinned to.
 pub const TAG_KEY: &str = "lockbox:kms-key";
+/// Tag key of the companion table holding the labels of a table shared with
+/// credstash.
+pub const TAG_LABELS: &str = "lockbox:labels";
 
 /// What a table records, as stored (each `None` when the tag is absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,6 +98,8 @@ pub struct TableRecord {
     pub store: Option<String>,
     /// The `lockbox:kms-key` tag.
     pub key_arn: Option<String>,
+    /// The `lockbox:labels` tag.
+    pub labels: Option<String>,
 }
 
 impl TableRecord {
@@ -101,6 +109,7 @@ impl TableRecord {
             mode: Some(mode.as_str().to_owned()),
             store,
             key_arn,
+            labels: None,
         }
     }
 
@@ -112,6 +121,7 @@ impl TableRecord {
                 TAG_MODE => &mut record.mode,
                 TAG_STORE => &mut record.store,
                 TAG_KEY => &mut record.key_arn,
+                TAG_LABELS => &mut record.labels,
                 _ => continue,
             };
             *slot = Some(v.to_owned());
@@ -125,6 +135,7 @@ impl TableRecord {
             (TAG_MODE, &self.mode),
             (TAG_STORE, &self.store),
             (TAG_KEY, &self.key_arn),
+            (TAG_LABELS, &self.labels),
         ]
         .into_iter()
         .filter_map(|(k, v)| Some((k.to_owned(), v.clone()?)))
@@ -341,6 +352,7 @@ mod tests {
             mode: Some("Sealed".into()),
             store: Some("a b".into()),
             key_arn: None,
+            labels: None,
         };
         let err = record.table_mode("t").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Integrity);

@@ -259,6 +259,35 @@ impl SecretStore for FaultyStore {
     fn table(&self) -> &str {
         self.inner.table()
     }
+
+    async fn top_versions(&self, name: &SecretName, limit: usize) -> Result<Vec<ItemSummary>> {
+        self.inner.top_versions(name, limit).await
+    }
+
+    async fn latest_version(&self, name: &SecretName) -> Result<Option<ItemSummary>> {
+        self.check(name)?;
+        self.inner.latest_version(name).await
+    }
+
+    async fn get_item(&self, name: &str, sort_key: &str) -> Result<Option<Attributes>> {
+        self.inner.get_item(name, sort_key).await
+    }
+
+    async fn put_revision(&self, item: &Attributes, expected: Option<u64>) -> Result<bool> {
+        self.inner.put_revision(item, expected).await
+    }
+
+    async fn delete_returning(
+        &self,
+        name: &SecretName,
+        sort_key: &str,
+    ) -> Result<Option<Attributes>> {
+        self.inner.delete_returning(name, sort_key).await
+    }
+
+    fn label_store(&self) -> Option<std::sync::Arc<dyn SecretStore>> {
+        self.inner.label_store()
+    }
 }
 
 #[cfg(test)]

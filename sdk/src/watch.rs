@@ -25,19 +25,26 @@ struct State {
     lockbox: Lockbox,
     context: EncryptionContext,
     every: Duration,
-    known: HashMap<SecretName, Option<Version>>,
+    /// Each name's un-pinned version, and the revision of the labels that chose
+    /// it (`None`: no labels).
+    known: HashMap<SecretName, Option<(Version, Option<u64>)>>,
     ready: VecDeque<Result<Rotation>>,
     started: bool,
 }
 
 impl Lockbox {
     /// Watch `names`: every `every` (±10% jitter, so a fleet does not poll in step)
-    /// probe each one's latest version, and for each that moved fetch it and yield
-    /// a [`Rotation`]. The versions when watching starts are the baseline: nothing
-    /// is yielded for them. A probe or fetch that fails yields the error and the
-    /// watch goes on; a latest version older than one already seen (newer versions
-    /// deleted) yields [`Error::Rollback`] and is never reported as a rotation.
-    /// The stream never ends; drop it to stop.
+    /// probe the version each one's un-pinned read returns (`current` when it has
+    /// labels: one projected read of its label document, no KMS call), and for
+    /// each that moved fetch it and yield a [`Rotation`]. The versions when
+    /// watching starts are the baseline: nothing is yielded for them. A probe or
+    /// fetch that fails yields the error and the watch goes on. A label move is
+    /// followed wherever it goes, back included (`current` moved to an older
+    /// version by a new revision of the labels); a version older than one
+    /// already seen without a newer revision of labels (newer versions deleted,
+    /// or an old label document put back) yields [`Error::Rollback`] or
+    /// [`Error::LabelRollback`] and is never reported as a rotation. The stream
+    /// never ends; drop it to stop.
     pub fn watch(
         &self,
         names: Vec<SecretName>,
@@ -73,7 +80,7 @@ impl State {
     async fn poll(&mut self) {
         let names: Vec<SecretName> = self.known.keys().cloned().collect();
         for name in names {
-            let now = match self.lockbox.latest_version(&name).await {
+            let now = match self.lockbox.probe(&name).await {
                 Ok(v) => v,
                 Err(e) => {
                     if self.started {
@@ -87,26 +94,34 @@ impl State {
                 self.known.insert(name, now);
                 continue;
             }
-            if now == before {
+            if now.map(|n| n.0) == before.map(|b| b.0) {
+                // Only labels other than `current` moved: nothing to hand over.
+                if let (Some(n), Some(_)) = (now, before) {
+                    self.known.insert(name, Some(n));
+                }
                 continue;
             }
-            match now {
-                Some(v) if before.is_some_and(|b| v < b) => {
-                    self.ready.push_back(Err(Error::Rollback {
-                        name,
-                        seen: before.expect("checked"),
-                        got: v,
+            match (now, before) {
+                (Some((v, r)), Some((b, br))) if v < b && r.unwrap_or(0) <= br.unwrap_or(0) => {
+                    self.ready.push_back(Err(match (br, r) {
+                        (Some(seen), got) => Error::LabelRollback { name, seen, got },
+                        _ => Error::Rollback {
+                            name,
+                            seen: b,
+                            got: v,
+                        },
                     }));
                 }
                 // Every version deleted: nothing to hand over; keep the last seen.
-                None => {}
-                Some(_) => {
+                (None, _) => {}
+                (Some(_), _) => {
                     let r = SecretRef::latest(name.clone());
                     match self.lockbox.refresh(&r, &self.context).await {
                         Ok(secret) => {
-                            self.known.insert(name, Some(secret.version));
+                            let at = now.and_then(|n| n.1);
+                            self.known.insert(name, Some((secret.version, at)));
                             self.ready.push_back(Ok(Rotation {
-                                from: before,
+                                from: before.map(|b| b.0),
                                 secret,
                             }));
                         }

@@ -360,3 +360,93 @@ async fn watch_reports_each_new_version_once_and_never_goes_back() {
     assert!(matches!(err, Error::Rollback { .. }), "{err}");
     assert_eq!(lb.latest_version(&n).await.unwrap(), Some(Version::FIRST));
 }
+
+/// `watch` follows `current` where its labels move it, back included, reports
+/// nothing while a value is only `pending`, and refuses an older label
+/// document put back.
+#[tokio::test]
+async fn watch_follows_label_moves_and_refuses_old_labels() {
+    use futures::StreamExt as _;
+    use lockbox::{Label, LabelCondition, RotateOptions, SecretValue};
+    let f = Fixture::new().await;
+    let lb = f.lockbox(Some(Duration::from_secs(60)));
+    let n = name("db/password");
+    put(&lb, &n, "one").await;
+    put(&lb, &n, "two").await;
+    let stable = Label::new("stable").unwrap();
+    lb.set_label(&n, &stable, Version::FIRST, LabelCondition::Absent)
+        .await
+        .unwrap();
+    let first_labels = f
+        .store
+        .get_item("db/password", lockbox::format::labels::SORT_KEY)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut changes = Box::pin(lb.watch(
+        vec![n.clone()],
+        EncryptionContext::new(),
+        Duration::from_millis(20),
+    ));
+    let quiet = Duration::from_millis(120);
+    assert!(
+        tokio::time::timeout(quiet, changes.next()).await.is_err(),
+        "the baseline is not reported"
+    );
+    lb.rotate_start(&n, &SecretValue::from("three"), &RotateOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(quiet, changes.next()).await.is_err(),
+        "a pending version is not a rotation"
+    );
+    lb.rotate_finish(&n, None).await.unwrap();
+    let rotation = changes.next().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rotation.from.map(Version::get),
+            rotation.secret.version.get()
+        ),
+        (Some(2), 3)
+    );
+    assert_eq!(rotation.secret.value.expose_secret(), b"three");
+    lb.rollback_current(&n, LabelCondition::AsFound)
+        .await
+        .unwrap();
+    let rotation = changes.next().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rotation.from.map(Version::get),
+            rotation.secret.version.get()
+        ),
+        (Some(3), 2)
+    );
+    assert_eq!(rotation.secret.value.expose_secret(), b"two");
+    // The same lockbox (cached) reads what the labels say after each move.
+    assert_eq!(
+        lb.get(&n, &EncryptionContext::new())
+            .await
+            .unwrap()
+            .version
+            .get(),
+        2
+    );
+    // An older label document put back (revision 1, current 2): refused.
+    lb.set_label(
+        &n,
+        &Label::CURRENT,
+        Version::new(3).unwrap(),
+        LabelCondition::AsFound,
+    )
+    .await
+    .unwrap();
+    let rotation = changes.next().await.unwrap().unwrap();
+    assert_eq!(rotation.secret.version.get(), 3);
+    f.store
+        .delete(&n, lockbox::format::labels::SORT_KEY)
+        .await
+        .unwrap();
+    f.store.insert_raw(first_labels);
+    let err = changes.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::LabelRollback { .. }), "{err}");
+}

@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod credstash;
+pub mod labels;
 
 use std::sync::Arc;
 
@@ -197,6 +198,21 @@ pub async fn faults(endpoint: &str) -> serde_json::Value {
     stream.read_to_string(&mut response).await.expect("read");
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     serde_json::from_str(body).expect("the rule list is JSON")
+}
+
+/// How often each fault rule has fired, by its target.
+pub async fn fired(endpoint: &str) -> std::collections::BTreeMap<String, u64> {
+    faults(endpoint).await["rules"]
+        .as_array()
+        .expect("a list of rules")
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap_or_default().to_owned(),
+                r["fired"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// Send one request to the emulator's control API; returns the status line.

@@ -26,9 +26,9 @@ fn name(s: &str) -> SecretName {
     SecretName::new(s).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credstash_and_lockbox_read_each_others_secrets() {
-    let Some(venv) = venv() else { return };
+/// An emulator with `alias/credstash`, and credstash 1.17.1 (from `venv`) with
+/// its table set up there by `credstash setup`.
+async fn credstash_table(venv: &std::path::Path) -> (lockbox_mock::RunningMock, String, Credstash) {
     let mock = lockbox_mock::start().await.unwrap();
     let endpoint = mock.endpoint_url();
     let kms = kms_client(&endpoint);
@@ -46,8 +46,15 @@ async fn credstash_and_lockbox_read_each_others_secrets() {
         .send()
         .await
         .unwrap();
-    let cs = Credstash::new(&venv, &endpoint, TABLE);
+    let cs = Credstash::new(venv, &endpoint, TABLE);
     cs.ok(&["setup"]);
+    (mock, endpoint, cs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credstash_and_lockbox_read_each_others_secrets() {
+    let Some(venv) = venv() else { return };
+    let (mock, endpoint, cs) = credstash_table(&venv).await;
 
     // credstash writes: plain, with context, SHA512, multi-version, unicode, from stdin.
     cs.ok(&["put", "prod.db.password", "hunter2"]);
@@ -157,5 +164,103 @@ async fn credstash_and_lockbox_read_each_others_secrets() {
     assert!(!out.status.success());
     let kept = lb.get(&name("from-lockbox"), &none).await.unwrap();
     assert_eq!(kept.value.expose_secret(), b"lockbox wrote this");
+    mock.shutdown().await;
+}
+
+/// Labels and a staged rotation on a table credstash clients share change
+/// nothing credstash 1.17.1 reads (`getall`, `list`, `keys`, `get`, `get -v`):
+/// they live in the companion table. Finishing the rotation writes the new
+/// value as the next version, which credstash then reads as the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_on_a_shared_table_change_nothing_credstash_reads() {
+    use lockbox::{Label, LabelCondition, RotateOptions};
+    let Some(venv) = venv() else { return };
+    let (mock, endpoint, cs) = credstash_table(&venv).await;
+    cs.ok(&["put", "svc.db", "one"]);
+    cs.ok(&["put", "-a", "svc.db", "two"]);
+    cs.ok(&["put", "-c", "api key", "svc.api", "k1"]);
+    let what_credstash_reads = || {
+        [
+            cs.ok(&["getall", "-f", "json"]),
+            cs.ok(&["list"]),
+            cs.ok(&["keys"]),
+            cs.ok(&["get", "svc.db"]),
+            cs.ok(&["get", "-v", "0000000000000000001", "svc.db"]),
+            cs.ok(&["get", "svc.api"]),
+        ]
+    };
+    let before = what_credstash_reads();
+
+    let lb = lockbox_for(&endpoint).await;
+    let none = EncryptionContext::new();
+    let db = name("svc.db");
+    lb.setup_labels().await.unwrap();
+    lb.set_label(
+        &db,
+        &Label::new("stable").unwrap(),
+        Version::FIRST,
+        LabelCondition::Absent,
+    )
+    .await
+    .unwrap();
+    let mut options = RotateOptions::default();
+    options.token = Some("rotation-1".into());
+    lb.rotate_start(&db, &SecretValue::from("three"), &options)
+        .await
+        .unwrap();
+    let labels = lb.labels(&db).await.unwrap();
+    assert_eq!(
+        (labels.current(), labels.previous(), labels.pending()),
+        (
+            Some(Version::new(2).unwrap()),
+            Some(Version::FIRST),
+            Some(Version::new(3).unwrap())
+        )
+    );
+    assert_eq!(
+        lb.get(&db, &none)
+            .await
+            .unwrap()
+            .value
+            .expose_str()
+            .unwrap(),
+        "two"
+    );
+    let pending = lb.get_label(&db, &Label::PENDING, &none).await.unwrap();
+    assert_eq!(pending.value.expose_str().unwrap(), "three");
+    assert_eq!(what_credstash_reads(), before, "labels and a pending value");
+
+    lb.rotate_abort(&db, Some("rotation-1")).await.unwrap();
+    assert_eq!(what_credstash_reads(), before, "an aborted rotation");
+
+    options.token = Some("rotation-2".into());
+    lb.rotate_start(&db, &SecretValue::from("three"), &options)
+        .await
+        .unwrap();
+    assert_eq!(what_credstash_reads(), before, "a second pending value");
+    let finished = lb.rotate_finish(&db, Some("rotation-2")).await.unwrap();
+    assert_eq!(finished.version, Some(Version::new(3).unwrap()));
+    assert_eq!(cs.ok(&["get", "svc.db"]), "three\n");
+    assert_eq!(
+        cs.ok(&["get", "-v", "0000000000000000002", "svc.db"]),
+        "two\n"
+    );
+    let all: serde_json::Value = serde_json::from_str(&cs.ok(&["getall", "-f", "json"])).unwrap();
+    assert_eq!(all["svc.db"], "three");
+    assert_eq!(all["svc.api"], "k1");
+    assert!(cs
+        .ok(&["list"])
+        .lines()
+        .any(|l| l.starts_with("svc.db ") && l.contains("-- version 0000000000000000003")));
+    // credstash's autoversion continues after the finished rotation, and the
+    // labels follow: current is always the highest version.
+    cs.ok(&["put", "-a", "svc.db", "four"]);
+    let labels = lb.labels(&db).await.unwrap();
+    assert_eq!(labels.current(), Some(Version::new(4).unwrap()));
+    assert_eq!(labels.previous(), Some(Version::new(3).unwrap()));
+    assert_eq!(
+        labels.get(&Label::new("stable").unwrap()),
+        Some(Version::FIRST)
+    );
     mock.shutdown().await;
 }

@@ -218,6 +218,12 @@ impl DynamoDbSecretStore {
     }
 }
 
+/// The companion table that keeps the labels of `table` when it is shared with
+/// credstash clients (who read every item of `table` itself).
+pub(crate) fn companion_table(table: &str) -> String {
+    format!("{table}.lockbox-labels")
+}
+
 /// Calls in a row that process none of a batch's keys before giving up (throttled).
 const BATCH_IDLE_CALLS: u32 = 8;
 
@@ -372,29 +378,7 @@ impl SecretStore for DynamoDbSecretStore {
     }
 
     async fn latest_version(&self, name: &SecretName) -> Result<Option<ItemSummary>> {
-        let (projection, mut names) = projection();
-        names.insert("#k".into(), attr::NAME.into());
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#k = :n")
-            .set_expression_attribute_names(Some(names))
-            .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
-            .projection_expression(projection)
-            .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.map(e))?;
-        let Some(top) = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .and_then(|i| ItemSummary::from_attributes(&from_dynamo(i)))
-        else {
+        let Some(top) = self.top_versions(name, 1).await?.into_iter().next() else {
             return Ok(None);
         };
         // As in get_latest: an unpadded legacy sort key sorts after every padded one.
@@ -408,6 +392,31 @@ impl SecretStore for DynamoDbSecretStore {
             .filter(|s| s.version.is_some())
             .max_by_key(|s| s.version)
             .or(Some(top)))
+    }
+
+    async fn top_versions(&self, name: &SecretName, limit: usize) -> Result<Vec<ItemSummary>> {
+        let (projection, mut names) = projection();
+        names.insert("#k".into(), attr::NAME.into());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#k = :n")
+            .set_expression_attribute_names(Some(names))
+            .expression_attribute_values(":n", AttributeValue::S(name.to_string()))
+            .projection_expression(projection)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i)))
+            .collect())
     }
 
     async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>> {
@@ -676,6 +685,54 @@ impl SecretStore for DynamoDbSecretStore {
             Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(self.map(e)),
         }
+    }
+
+    async fn put_revision(&self, item: &Attributes, expected: Option<u64>) -> Result<bool> {
+        let call = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_dynamo(item)));
+        let call = match expected {
+            None => call
+                .condition_expression("attribute_not_exists(#n)")
+                .expression_attribute_names("#n", attr::NAME),
+            Some(rev) => call
+                .condition_expression("#r = :r")
+                .expression_attribute_names("#r", crate::format::labels::REVISION)
+                .expression_attribute_values(":r", AttributeValue::N(rev.to_string())),
+        };
+        match call.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map(e)),
+        }
+    }
+
+    async fn delete_returning(
+        &self,
+        name: &SecretName,
+        sort_key: &str,
+    ) -> Result<Option<Attributes>> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(name, sort_key)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| self.map(e))?;
+        Ok(out.attributes.filter(|a| !a.is_empty()).map(from_dynamo))
+    }
+
+    fn label_store(&self) -> Option<std::sync::Arc<dyn SecretStore>> {
+        Some(std::sync::Arc::new(Self {
+            client: self.client.clone(),
+            table: companion_table(&self.table),
+            endpoint: self.endpoint.clone(),
+            account: self.account.clone(),
+        }))
     }
 
     async fn describe_table(&self) -> Result<TableDescription> {

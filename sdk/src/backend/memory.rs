@@ -282,6 +282,8 @@ impl KeyService for MemoryKeyService {
 #[derive(Debug, Default)]
 pub struct MemorySecretStore {
     table: Mutex<Option<MemoryTable>>,
+    /// The companion table of labels, made on first use (it exists once set up).
+    labels: std::sync::OnceLock<std::sync::Arc<MemorySecretStore>>,
 }
 
 #[derive(Debug, Default)]
@@ -304,6 +306,7 @@ impl MemorySecretStore {
                 record,
                 items: BTreeMap::new(),
             })),
+            labels: std::sync::OnceLock::new(),
         }
     }
 
@@ -328,6 +331,15 @@ impl MemorySecretStore {
     }
 }
 
+/// The key of an item to write, which must have one.
+fn required_key(item: &Attributes) -> Result<(String, String)> {
+    key_of(item).ok_or_else(|| Error::Backend {
+        service: Service::DynamoDb,
+        message: "item lacks its name or version".into(),
+        source: None,
+    })
+}
+
 fn key_of(item: &Attributes) -> Option<(String, String)> {
     Some((
         item.get(attr::NAME)?.as_s()?.to_owned(),
@@ -338,11 +350,7 @@ fn key_of(item: &Attributes) -> Option<(String, String)> {
 #[async_trait]
 impl SecretStore for MemorySecretStore {
     async fn put_new(&self, item: &Attributes) -> Result<()> {
-        let key = key_of(item).ok_or_else(|| Error::Backend {
-            service: Service::DynamoDb,
-            message: "item lacks its name or version".into(),
-            source: None,
-        })?;
+        let key = required_key(item)?;
         self.with_table(|t| {
             if t.items.contains_key(&key) {
                 return Err(Error::VersionExists {
@@ -435,6 +443,7 @@ impl SecretStore for MemorySecretStore {
                 (&mut t.record.mode, &record.mode),
                 (&mut t.record.store, &record.store),
                 (&mut t.record.key_arn, &record.key_arn),
+                (&mut t.record.labels, &record.labels),
             ] {
                 if value.is_some() {
                     slot.clone_from(value);
@@ -536,6 +545,37 @@ impl SecretStore for MemorySecretStore {
                 _ => Ok(false),
             }
         })
+    }
+
+    async fn put_revision(&self, item: &Attributes, expected: Option<u64>) -> Result<bool> {
+        let key = required_key(item)?;
+        self.with_table(|t| {
+            let stored = t
+                .items
+                .get(&key)
+                .map(|i| i.get(crate::format::labels::REVISION));
+            let holds = match (stored, expected) {
+                (None, None) => true,
+                (Some(Some(Attr::N(n))), Some(e)) => n.parse::<u64>().ok() == Some(e),
+                _ => false,
+            };
+            if holds {
+                t.items.insert(key, item.clone());
+            }
+            Ok(holds)
+        })
+    }
+
+    async fn delete_returning(
+        &self,
+        name: &SecretName,
+        sort_key: &str,
+    ) -> Result<Option<Attributes>> {
+        self.with_table(|t| Ok(t.items.remove(&(name.to_string(), sort_key.to_owned()))))
+    }
+
+    fn label_store(&self) -> Option<std::sync::Arc<dyn SecretStore>> {
+        Some(self.labels.get_or_init(Default::default).clone())
     }
 
     async fn describe_table(&self) -> Result<TableDescription> {

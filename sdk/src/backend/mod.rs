@@ -132,16 +132,28 @@ pub struct ItemSummary {
     pub comment: Option<String>,
     /// Creation time (Unix seconds), where the writer recorded it.
     pub created_at: Option<u64>,
+    /// The labels naming this version (filled in by
+    /// [`Lockbox::list`](crate::Lockbox::list) and
+    /// [`Lockbox::history`](crate::Lockbox::history); empty from a store).
+    pub labels: Vec<crate::Label>,
+    /// When this is a label document (without its copy): what it records.
+    pub(crate) document: Option<Box<crate::format::labels::LabelDocument>>,
 }
 
-/// The attributes a summary needs (a projection for list/history queries).
-pub(crate) const SUMMARY_ATTRIBUTES: [&str; 6] = [
+/// The attributes a summary needs (a projection for list/history queries and
+/// for probes of the latest version, label documents included).
+pub(crate) const SUMMARY_ATTRIBUTES: [&str; 11] = [
     attr::NAME,
     attr::VERSION,
     attr::COMMENT,
     attr::CREATED_AT,
     crate::format::sealed::FORMAT,
     crate::format::credstash::HMAC,
+    crate::format::labels::REVISION,
+    crate::format::labels::LABELS,
+    crate::format::labels::ROTATION,
+    crate::format::labels::ROTATION_STATE,
+    crate::format::labels::UPDATED_AT,
 ];
 
 impl ItemSummary {
@@ -169,7 +181,27 @@ impl ItemSummary {
                 Some(Attr::N(n)) => n.parse().ok(),
                 _ => None,
             },
+            labels: Vec::new(),
+            document: if crate::format::labels::is_document(item) {
+                crate::format::labels::LabelDocument::parse(item)
+                    .ok()
+                    .map(|mut d| {
+                        d.copy = None;
+                        Box::new(d)
+                    })
+            } else {
+                None
+            },
         })
+    }
+
+    /// Whether this is a label document rather than a version
+    /// (`docs/FORMAT.md` §7).
+    pub fn is_label_document(&self) -> bool {
+        self.sort_key == crate::format::labels::SORT_KEY
+            && self
+                .format
+                .starts_with(crate::format::labels::FORMAT_PREFIX)
     }
 }
 
@@ -195,13 +227,24 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     async fn get_latest(&self, name: &SecretName) -> Result<Option<Attributes>>;
 
     /// The highest numeric version of `name` and that item's format, without its
-    /// ciphertext (what `put` needs). The default reads the whole latest item.
+    /// ciphertext (what `put` needs; a label document when the secret has one).
+    /// The default reads the whole latest item.
     async fn latest_version(&self, name: &SecretName) -> Result<Option<ItemSummary>> {
         Ok(self
             .get_latest(name)
             .await?
             .as_ref()
             .and_then(ItemSummary::from_attributes))
+    }
+
+    /// The first `limit` items of `name` in descending sort-key order, summarised
+    /// (a label document first when there is one). The default reads the whole
+    /// history.
+    async fn top_versions(&self, name: &SecretName, limit: usize) -> Result<Vec<ItemSummary>> {
+        let mut all = self.history(name).await?;
+        all.sort_by(|a, b| b.sort_key.cmp(&a.sort_key));
+        all.truncate(limit);
+        Ok(all)
     }
 
     /// The item for `version` of `name` (padded or legacy unpadded sort key).
@@ -284,6 +327,40 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
             crate::Service::DynamoDb,
             "conditional key updates",
         ))
+    }
+
+    /// Store the label document `item` only if the stored one has revision
+    /// `expected` (its `rev` attribute), or, with `None`, only if there is none:
+    /// `true` when written, `false` when the condition failed (another writer
+    /// moved a label first). One conditional write of one item, so a move is
+    /// atomic. The default does not support it (no labels).
+    async fn put_revision(&self, item: &Attributes, expected: Option<u64>) -> Result<bool> {
+        let _ = (item, expected);
+        Err(admin::unsupported(
+            crate::Service::DynamoDb,
+            "version labels",
+        ))
+    }
+
+    /// Delete one item by its stored sort key, returning it as it was (`None`
+    /// when there was none), so that a delete found to be wrong afterwards can
+    /// be undone. The default reads it first.
+    async fn delete_returning(
+        &self,
+        name: &SecretName,
+        sort_key: &str,
+    ) -> Result<Option<Attributes>> {
+        let item = self.get_item(name.as_str(), sort_key).await?;
+        self.delete(name, sort_key).await?;
+        Ok(item)
+    }
+
+    /// The store that keeps the labels of a table shared with credstash clients,
+    /// who read every item of the table itself: a companion table of the same
+    /// key schema (`TABLE.lockbox-labels` on DynamoDB). `None` (the default):
+    /// such a table cannot have labels.
+    fn label_store(&self) -> Option<std::sync::Arc<dyn SecretStore>> {
+        None
     }
 
     /// The table's settings: status, billing, recovery, protection, replicas.

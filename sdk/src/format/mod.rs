@@ -5,6 +5,7 @@
 //! detects it per item.
 
 pub mod credstash;
+pub mod labels;
 pub mod sealed;
 
 use std::collections::BTreeMap;

@@ -111,6 +111,9 @@ pub struct Inventory {
     pub verified: usize,
     /// With `verify`: credstash items whose value is not UTF-8 text.
     pub binary_values: usize,
+    /// Label documents (one per labelled secret of a sealed table; not
+    /// versions, and not counted in `formats`).
+    pub label_documents: usize,
 }
 
 /// What [`Lockbox::doctor`] found.
@@ -388,6 +391,10 @@ impl Lockbox {
             }
         };
         report.inventory.items = items.len();
+        let (docs, items): (Vec<Attributes>, Vec<Attributes>) = items
+            .into_iter()
+            .partition(crate::format::labels::is_document);
+        label_findings(&docs, &items, mode, &mut report.inventory, &mut findings);
         let mut to_verify = Vec::new();
         for item in items {
             if inspect(
@@ -936,6 +943,66 @@ fn inspect(
         return false;
     }
     worth_verifying
+}
+
+/// Label documents: each must parse, sit in a sealed table, and name only
+/// versions that exist.
+fn label_findings(
+    docs: &[Attributes],
+    items: &[Attributes],
+    mode: Option<TableMode>,
+    inventory: &mut Inventory,
+    findings: &mut Findings,
+) {
+    use crate::format::labels::LabelDocument;
+    inventory.label_documents = docs.len();
+    let stored: std::collections::HashSet<ItemRef> = items.iter().map(ItemRef::of).collect();
+    for item in docs {
+        let r = ItemRef::of(item);
+        if mode != Some(TableMode::Sealed) {
+            findings.item(
+                Severity::Error,
+                "label-document-outside-sealed-table",
+                "label documents in a table that is not in sealed mode: lockbox writes them \
+                 only in sealed tables, readers refuse them, and credstash clients cannot read \
+                 them",
+                Some(
+                    "delete them; a table shared with credstash keeps labels in a companion table",
+                ),
+                r,
+            );
+            continue;
+        }
+        let doc = match LabelDocument::parse(item) {
+            Ok(doc) => doc,
+            Err(_) => {
+                findings.item(
+                    Severity::Error,
+                    "label-document-malformed",
+                    "label documents that cannot be read: un-pinned reads of their secrets fail",
+                    Some("set the secret's labels again with `lockbox label`"),
+                    r,
+                );
+                continue;
+            }
+        };
+        let dangling = doc.labels.values().any(|v| {
+            !stored.contains(&ItemRef {
+                name: doc.name.to_string(),
+                sort_key: v.sort_key(),
+            })
+        });
+        if dangling {
+            findings.item(
+                Severity::Error,
+                "dangling-label",
+                "labels naming a version that does not exist (deleted around lockbox): reads \
+                 through them fail",
+                Some("move the label to a version that exists with `lockbox label`"),
+                r,
+            );
+        }
+    }
 }
 
 /// The finding for an item with a credstash digest other than SHA256.

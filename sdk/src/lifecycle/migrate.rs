@@ -123,6 +123,15 @@ impl Lockbox {
         let mut work = Vec::new();
         for item in items {
             let source = ItemRef::of(&item);
+            if crate::format::labels::is_document(&item) {
+                report.failed.push((
+                    source,
+                    "a label document: labels are not migrated (the target's versions are new \
+                     items); set them again in the target with `lockbox label`"
+                        .into(),
+                ));
+                continue;
+            }
             let env = match Envelope::parse(&item) {
                 Ok(env) => env,
                 Err(e) => {

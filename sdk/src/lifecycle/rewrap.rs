@@ -32,6 +32,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::{item_error, round_trip, scan_all, ItemRef, Pacer, RunOptions};
 use crate::backend::KeyService;
 use crate::envelope::{Envelope, ItemFormat};
+use crate::format::labels::{self, LabelDocument};
 use crate::format::{credstash, Attr, Attributes};
 use crate::table::{self, TableRecord};
 use crate::{Error, ErrorKind, Lockbox, Result};
@@ -249,11 +250,21 @@ impl Lockbox {
     }
 }
 
+/// The wrapped data key an item carries (a label document: its copy's).
+fn wrapped_key(item: &Attributes) -> Option<&Attr> {
+    if labels::is_document(item) {
+        item.get(&format!("{}{}", labels::COPY_PREFIX, credstash::KEY))
+    } else {
+        item.get(credstash::KEY)
+    }
+}
+
 fn pin_record(key: String) -> TableRecord {
     TableRecord {
         mode: None,
         store: None,
         key_arn: Some(key),
+        labels: None,
     }
 }
 
@@ -288,7 +299,9 @@ impl Run<'_> {
             .into_iter()
             .filter(|item| {
                 let r = ItemRef::of(item);
-                !stuck.contains(&r) && done.get(&r) != item.get(credstash::KEY)
+                // A label document without a copy wraps nothing.
+                let nothing = labels::is_document(item) && wrapped_key(item).is_none();
+                !nothing && !stuck.contains(&r) && done.get(&r) != wrapped_key(item)
             })
             .collect();
         if options.dry_run {
@@ -341,6 +354,28 @@ impl Run<'_> {
 
     async fn rewrap_one(&self, item: &Attributes) -> Result<Outcome> {
         let r = ItemRef::of(item);
+        // A label document carries a copy of its `current` version, wrapped
+        // key included: that key moves like the version's own.
+        let document = if labels::is_document(item) {
+            match LabelDocument::parse(item) {
+                Ok(doc) => Some(doc),
+                Err(e) => return Ok(Outcome::Failed(r, format!("cannot be read: {e}"))),
+            }
+        } else {
+            None
+        };
+        let copied;
+        let item = match &document {
+            Some(doc) => match doc.current_item() {
+                Some(current) => {
+                    copied = current;
+                    &copied
+                }
+                // No copy (too large, or no `current`): nothing wrapped in it.
+                None => return Ok(Outcome::Unchanged(r, Attr::S(String::new()))),
+            },
+            None => item,
+        };
         let env = match Envelope::parse(item) {
             Ok(env) => env,
             Err(e) => return Ok(Outcome::Failed(r, format!("cannot be read: {e}"))),
@@ -431,10 +466,25 @@ impl Run<'_> {
             ItemFormat::Sealed => Attr::B(moved.wrapped),
         };
         let store = &self.lockbox.inner.store;
-        let replaced = self
-            .pacer
-            .run(|| store.replace_key(&r.name, &r.sort_key, &old, &new))
-            .await?;
+        let replaced = match document {
+            Some(mut doc) => {
+                // One conditional write of the document, as a label move.
+                let expected = doc.revision;
+                if let Some(copy) = doc.copy.as_mut() {
+                    copy.insert(credstash::KEY.into(), new.clone());
+                }
+                doc.revision += 1;
+                let updated = doc.to_item();
+                self.pacer
+                    .run(|| store.put_revision(&updated, Some(expected)))
+                    .await?
+            }
+            None => {
+                self.pacer
+                    .run(|| store.replace_key(&r.name, &r.sort_key, &old, &new))
+                    .await?
+            }
+        };
         Ok(if replaced {
             Outcome::Rewrapped(r, new)
         } else {

@@ -765,3 +765,91 @@ async fn doctor_verify_tells_missing_contexts_from_corruption() {
         .unwrap();
     assert!(report.finding("needs-context").is_none());
 }
+
+/// Label documents through the lifecycle: doctor counts them and names a
+/// dangling label, rewrap moves the key of their copy of `current` (so reads
+/// keep opening it after the pin moves), and sync copies label moves made
+/// after the first copy.
+#[tokio::test]
+async fn label_documents_go_through_doctor_rewrap_and_sync() {
+    use crate::{Label, LabelCondition, RotateOptions};
+    let world = World::new();
+    let store = table(&world, TableMode::Sealed, "acct/prod").await;
+    let lb = world.lockbox(&store, "A");
+    put(&lb, "db", b"one", PutOptions::default()).await;
+    put(&lb, "db", b"two", PutOptions::default()).await;
+    let stable = Label::new("stable").unwrap();
+    lb.set_label(&name("db"), &stable, v(1), LabelCondition::Absent)
+        .await
+        .unwrap();
+    lb.rotate_start(
+        &name("db"),
+        &SecretValue::from("three"),
+        &RotateOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    let clean = lb
+        .doctor(&DoctorOptions::default(), &RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(clean.inventory.label_documents, 1);
+    assert!(
+        clean.findings.iter().all(|f| f.severity != Severity::Error),
+        "{:?}",
+        clean.findings
+    );
+
+    // Sync, then move labels in the source: the next sync carries the move.
+    let target_store = Arc::new(MemorySecretStore::new());
+    let target = world.lockbox(&target_store, "A");
+    let first = lb
+        .sync_to(&target, &SyncOptions::default(), &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(first.is_complete(), "{first:?}");
+    lb.rotate_finish(&name("db"), None).await.unwrap();
+    let second = lb
+        .sync_to(&target, &SyncOptions::default(), &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(second.is_complete(), "{second:?}");
+    assert_eq!(second.copied.len(), 1, "the label document: {second:?}");
+    assert_eq!(value_of(&target, "db").await, b"three");
+
+    // Rewrap to B: the copy's key moves too, and the pin with it.
+    let report = lb
+        .rewrap(
+            &world.keys.view("B", &["B"]),
+            &RewrapOptions::new(),
+            &RunOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_complete() && report.pin_moved, "{report:?}");
+    assert_eq!(report.rewrapped.len(), 4, "three versions and the document");
+    let reader = world.lockbox(&store, "B");
+    assert_eq!(value_of(&reader, "db").await, b"three");
+
+    // A version deleted around lockbox leaves a dangling label: named.
+    store.delete(&name("db"), &v(1).sort_key()).await.unwrap();
+    let report = lb
+        .doctor(&DoctorOptions::default(), &RunOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        report.findings.iter().any(|f| f.code == "dangling-label"),
+        "{:?}",
+        report.findings
+    );
+}
+
+async fn value_of(lb: &Lockbox, n: &str) -> Vec<u8> {
+    lb.get(&name(n), &none())
+        .await
+        .unwrap()
+        .value
+        .expose_secret()
+        .to_vec()
+}

@@ -289,6 +289,9 @@ async fn copy_one(
     pacer: &Pacer,
 ) -> Result<Outcome> {
     let store = &target.inner.store;
+    if crate::format::labels::is_document(&item) {
+        return copy_labels(target, item, r, pacer).await;
+    }
     if !present {
         match pacer.run(|| store.put_if_absent(&item)).await {
             Ok(true) => return Ok(Outcome::Copied(r)),
@@ -309,6 +312,59 @@ async fn copy_one(
         None => Outcome::Unchanged(r),
         Some(why) => Outcome::Conflict(r, why),
     })
+}
+
+/// A label document is copied like a label move: written over the target's
+/// when the target's is an older revision (the source moved a label since the
+/// last sync), left alone as a conflict when the target's has moved on its own.
+async fn copy_labels(
+    target: &Lockbox,
+    item: Attributes,
+    r: ItemRef,
+    pacer: &Pacer,
+) -> Result<Outcome> {
+    use crate::format::labels::LabelDocument;
+    let store = &target.inner.store;
+    let ours = match LabelDocument::parse(&item) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(Outcome::Failed(r, format!("cannot be read: {e}"))),
+    };
+    for _ in 0..crate::labels::LABEL_ATTEMPTS {
+        let theirs = pacer.run(|| store.get_item(&r.name, &r.sort_key)).await?;
+        let expected = match &theirs {
+            None => None,
+            Some(t) if *t == item => return Ok(Outcome::Unchanged(r)),
+            Some(t) => match LabelDocument::parse(t) {
+                Ok(doc) if doc.revision < ours.revision => Some(doc.revision),
+                Ok(doc) => {
+                    return Ok(Outcome::Conflict(
+                        r,
+                        format!(
+                            "its labels are at revision {} in the target, {} in the source: \
+                             moved in the target since; left alone",
+                            doc.revision, ours.revision
+                        ),
+                    ))
+                }
+                Err(_) => {
+                    return Ok(Outcome::Conflict(
+                        r,
+                        "the target holds something else where the label document goes".into(),
+                    ))
+                }
+            },
+        };
+        match pacer.run(|| store.put_revision(&item, expected)).await {
+            Ok(true) => return Ok(Outcome::Copied(r)),
+            Ok(false) => continue,
+            Err(e) if item_error(&e) => return Ok(Outcome::Failed(r, e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Outcome::Conflict(
+        r,
+        "its labels kept changing in the target while copied".into(),
+    ))
 }
 
 /// The authenticated attributes of an item's format (all but the unauthenticated

@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     // Any credentials do: the emulator runs in open mode without an IAM file.
     let credentials =
         aws_credential_types::Credentials::new("AKIDLOCAL", "local-secret", None, None, "example");
-    create_key(&endpoint, credentials.clone()).await?;
+    lockbox_examples::create_key(&endpoint, credentials.clone()).await?;
 
     let options = AwsOptions {
         region: Some("us-east-1".into()),
@@ -59,30 +59,5 @@ async fn main() -> anyhow::Result<()> {
         println!("history: version {} format {}", item.sort_key, item.format);
     }
     mock.shutdown().await;
-    Ok(())
-}
-
-async fn create_key(
-    endpoint: &str,
-    credentials: aws_credential_types::Credentials,
-) -> anyhow::Result<()> {
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    let kms = aws_sdk_kms::Client::from_conf(config);
-    let key = kms.create_key().send().await?;
-    let id = key
-        .key_metadata
-        .context("CreateKey returned no metadata")?
-        .key_id;
-    kms.create_alias()
-        .alias_name("alias/credstash")
-        .target_key_id(id)
-        .send()
-        .await?;
     Ok(())
 }

@@ -177,7 +177,7 @@ impl Lockbox {
     pub(crate) async fn document_in_table(
         &self,
         name: &SecretName,
-        item: &Attributes,
+        item: Attributes,
     ) -> Result<LabelDocument> {
         let (mode, _) = self.effective_record().await?;
         if mode != Some(TableMode::Sealed) {
@@ -191,7 +191,7 @@ impl Lockbox {
                 ),
             });
         }
-        checked_document(name, LabelDocument::parse(item)?)
+        checked_document(name, LabelDocument::from_item(item)?)
     }
 
     /// The highest version of `name` other than those in `except`, if any.

@@ -254,7 +254,7 @@ impl Lockbox {
             self.check_fresh(&secret.name, secret.version, None)?;
             return Ok(secret);
         }
-        let doc = self.document_in_table(name, &top).await?;
+        let doc = self.document_in_table(name, top).await?;
         let version = match doc.current() {
             Some(v) => v,
             None if strict => {
@@ -284,10 +284,12 @@ impl Lockbox {
                 })?
             }
         };
-        let item = match doc
-            .current_item()
-            .filter(|_| doc.current() == Some(version))
-        {
+        let revision = doc.revision;
+        let copied = match doc.current() == Some(version) {
+            true => doc.into_current_item(),
+            false => None,
+        };
+        let item = match copied {
             Some(item) => item,
             None => self
                 .inner
@@ -298,7 +300,7 @@ impl Lockbox {
                 .ok_or_else(|| dangling(name, &Label::CURRENT, version))?,
         };
         let secret = self.open_item(&item, context).await?;
-        self.check_fresh(name, secret.version, Some(doc.revision))?;
+        self.check_fresh(name, secret.version, Some(revision))?;
         Ok(secret)
     }
 

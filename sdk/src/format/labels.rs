@@ -34,6 +34,8 @@ pub const UPDATED_AT: &str = "updated_at";
 /// The prefix of the copied attributes of the version labelled `current`
 /// (`current.key`, `current.contents`, ...).
 pub const COPY_PREFIX: &str = "current.";
+/// The first attribute name after every name with [`COPY_PREFIX`] (`.` + 1).
+const COPY_END: &str = "current/";
 /// DynamoDB's item size limit.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// The largest document that carries a copy (its estimated size, with room
@@ -155,6 +157,31 @@ impl LabelDocument {
             updated_at,
             copy: (!copy.is_empty()).then_some(copy),
         })
+    }
+
+    /// [`LabelDocument::parse`], taking the item: the copy is moved out of it,
+    /// not cloned (a read's path).
+    pub fn from_item(mut item: Attributes) -> Result<Self> {
+        // The copied attributes sort together: from `current.` up to `current/`.
+        let mut copy = item.split_off(COPY_PREFIX);
+        let after = copy.split_off(COPY_END);
+        item.extend(after);
+        let mut doc = Self::parse(&item)?;
+        let copy: Attributes = copy
+            .into_iter()
+            .map(|(k, v)| (k[COPY_PREFIX.len()..].to_owned(), v))
+            .collect();
+        doc.copy = (!copy.is_empty()).then_some(copy);
+        Ok(doc)
+    }
+
+    /// [`LabelDocument::current_item`], taking the document (no copy made).
+    pub fn into_current_item(self) -> Option<Attributes> {
+        let version = self.current()?;
+        let mut item = self.copy?;
+        item.insert(attr::NAME.into(), Attr::S(self.name.to_string()));
+        item.insert(attr::VERSION.into(), Attr::S(version.sort_key()));
+        Some(item)
     }
 
     /// The document as an item.
@@ -319,6 +346,12 @@ mod tests {
         let back = LabelDocument::parse(&item).unwrap();
         assert_eq!(back, doc);
         assert_eq!(back.current_item().unwrap(), version_item);
+        let mut taken = item.clone();
+        taken.insert("current-other".into(), Attr::S("not a copy".into()));
+        taken.insert("currentz".into(), Attr::S("nor this".into()));
+        let moved = LabelDocument::from_item(taken).unwrap();
+        assert_eq!(moved.copy, doc.copy);
+        assert_eq!(moved.into_current_item().unwrap(), version_item);
     }
 
     #[test]

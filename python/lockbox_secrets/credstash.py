@@ -306,8 +306,9 @@ def _write_version(version):
         raise TypeError("version must be a str or an int, not %s" % type(version).__name__)
     text = version.strip()
     if not text.isdigit() or not text.isascii():
-        raise ValueError("version %r is not a whole number; lockbox stores versions as "
-                         "numbers (leave it out for the next version)" % (version,))
+        # The text is not echoed: it may be a value passed in the version's place.
+        raise ValueError("version is not a whole number; lockbox stores versions as "
+                         "numbers (leave it out for the next version)")
     return int(text)
 
 

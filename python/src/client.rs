@@ -561,7 +561,8 @@ fn version_arg(
         errors::usage(
             py,
             &format!(
-                "invalid version: versions are whole numbers from {} to {}",
+                "invalid version: versions are whole numbers from {} to {} (the text given is \
+                 not shown, in case it is a value passed in the wrong place)",
                 if write { 1 } else { 0 },
                 lockbox::MAX_VERSION
             ),
@@ -581,11 +582,11 @@ fn version_arg(
             type_name(value)
         )));
     };
-    let version = Version::from_sort_key(&text).map_err(|e| errors::to_py(py, &e))?;
+    // The text is not echoed: a value passed in the version's place by mistake
+    // must not end up in an exception.
+    let version = Version::from_sort_key(&text).map_err(|_| bad())?;
     if write || version.get() != 0 {
-        return Version::new(version.get())
-            .map(Some)
-            .map_err(|e| errors::to_py(py, &e));
+        return Version::new(version.get()).map(Some).map_err(|_| bad());
     }
     Ok(Some(version))
 }

@@ -13,11 +13,22 @@ mod secret;
 
 use pyo3::prelude::*;
 
+/// Test hook, in debug builds only (the test suite's wheel): panics with `value`
+/// in the payload, as a careless library's panic might, so the leak suite can
+/// show that neither the exception nor stderr carries it.
+#[cfg(debug_assertions)]
+#[pyfunction]
+fn _test_panic(py: Python<'_>, value: String) -> PyResult<()> {
+    runtime::guarded(py, || panic!("forced panic holding {value}"))
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<secret::Secret>()?;
     m.add("SDK_VERSION", env!("CARGO_PKG_VERSION"))?;
+    #[cfg(debug_assertions)]
+    m.add_function(wrap_pyfunction!(_test_panic, m)?)?;
     Ok(())
 }

@@ -246,6 +246,9 @@ def _client(func, region, table, kms_region, kwargs, kms_key=None, dynamodb=None
             "makes its own AWS calls); only its region%s taken" % (
                 func, what, " and endpoint were" if url else " was"),
             RuntimeWarning, stacklevel=3)
+    # One client per configuration, readers and writers alike (the default key is
+    # credstash's), so a delete through this module is seen by its reads.
+    kms_key = kms_key or "alias/credstash"
     creds = {k: kwargs.get(k) for k in _SESSION_KEYS}
     if session is not None:
         region = region or getattr(session, "region_name", None)

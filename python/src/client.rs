@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lockbox::envelope::Digest;
+use lockbox::Digest;
 use lockbox::{
     AwsOptions, EncryptionContext, FormatPolicy, Lockbox, PutOptions, SecretName, SecretRef,
     SecretValue, SetupOptions, SetupResult, TableMode, Version,

@@ -45,7 +45,7 @@ pub fn run(args: &PolicyArgs, table: &str, key: &str, region: Option<&str>) -> R
     };
     let store = match &args.store {
         Some(s) => {
-            lockbox::format::sealed::check_store(s)
+            lockbox::check_store(s)
                 .map_err(|e| crate::exit::usage(format!("--store {s:?}: {e}")))?;
             s.clone()
         }

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context as _, Result};
-use lockbox::envelope::Digest;
+use lockbox::Digest;
 use lockbox::{ExposeSecret as _, FormatPolicy, PutOptions, SecretValue};
 use zeroize::Zeroizing;
 

@@ -10,6 +10,8 @@
 //!
 //! # Features
 //!
+//! - `blocking`: `lockbox::blocking::BlockingLockbox`, the same calls for
+//!   synchronous programs, on a runtime of its own.
 //! - `test-util`: `lockbox::testing`, an in-memory `Lockbox` for an application's tests.
 //! - `wire-format`: the item encoding itself (`envelope`, `format`), for fuzzers
 //!   and format tests. It is not part of the stable API: items are read and
@@ -128,6 +130,8 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 #[cfg(feature = "wire-format")]
 pub mod envelope;
 #[cfg(not(feature = "wire-format"))]

@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(v.get(), 2);
         assert_eq!(lockbox.latest_version(&db).unwrap(), Some(v));
         assert_eq!(lockbox.history(&db).unwrap().len(), 2);
-        let map = lockbox.get_map(&[db.clone()], &none).unwrap();
+        let map = lockbox.get_map(std::slice::from_ref(&db), &none).unwrap();
         assert_eq!(map[&db].value.expose_str().unwrap(), "pw2");
         assert_eq!(
             lockbox

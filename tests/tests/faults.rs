@@ -332,6 +332,16 @@ async fn two_thousand_versions_in_pages_of_seven_are_each_seen_exactly_once() {
     sorted.dedup();
     assert_eq!(keys, sorted, "sorted and unique");
 
+    // list_stream (parallel Scan segments, pages of 7): the same items, once each.
+    use futures::TryStreamExt as _;
+    let streamed: Vec<lockbox::ItemSummary> = lb.list_stream().try_collect().await.unwrap();
+    let mut streamed_keys: Vec<(String, u64)> = streamed
+        .iter()
+        .map(|s| (s.name.to_string(), s.version.unwrap().get()))
+        .collect();
+    streamed_keys.sort();
+    assert_eq!(streamed_keys, keys, "every item once, none missing");
+
     // get (latest): a descending Query with Limit 1 finds version 2000.
     let store = fx.store().await;
     let latest = store.get_latest(&name("many")).await.unwrap().unwrap();

@@ -145,6 +145,7 @@ mod format;
 pub mod lifecycle;
 pub mod policy;
 
+mod all;
 mod aws;
 mod cache;
 mod context;
@@ -162,6 +163,7 @@ mod text;
 mod version;
 mod watch;
 
+pub use all::AllOptions;
 pub use aws::{AwsOptions, DEFAULT_REGION};
 pub use backend::ItemSummary;
 pub use cache::{CacheConfig, CacheStats};

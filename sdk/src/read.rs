@@ -183,7 +183,7 @@ impl Lockbox {
 
     /// A latest read never goes back below a version this `Lockbox` has read of
     /// the same name (unless it deleted versions itself).
-    fn check_fresh(&self, secret: &Secret) -> Result<()> {
+    pub(crate) fn check_fresh(&self, secret: &Secret) -> Result<()> {
         let mut seen = self.inner.seen.lock().expect("seen lock");
         match seen.get(&secret.name) {
             Some(&high) if secret.version < high => Err(Error::Rollback {

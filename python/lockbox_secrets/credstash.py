@@ -422,14 +422,19 @@ def getAllSecrets(version="", region=None, table="credential-store",
     it holds a ``*``), concurrently; every one, or an exception."""
     client = _client("getAllSecrets", region, table, kms_region, kwargs, session=session)
     read = _read_version(version)
+    if not (credential and WILDCARD_CHAR in credential):
+        # Every secret: one scan of the table and one unwrap each.
+        try:
+            return client._get_text_all(read, context=_context(context))
+        except LockboxError as e:
+            if e.name is None and e.service == "dynamodb":
+                raise _translate(e, "Scan") from None
+            raise _translate(e, "Query" if read is None else "GetItem", e.name, read) from None
     try:
         items = client.list()
     except LockboxError as e:
         raise _translate(e, "Scan") from None
-    if credential and WILDCARD_CHAR in credential:
-        names = set(expand_wildcard(credential, [x["name"] for x in items]))
-    else:
-        names = set(x["name"] for x in items)
+    names = set(expand_wildcard(credential, [x["name"] for x in items]))
     if len(names) == 0:
         return dict()
     try:

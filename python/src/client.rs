@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use lockbox::Digest;
 use lockbox::{
-    AwsOptions, EncryptionContext, FormatPolicy, Lockbox, PutOptions, SecretName, SecretRef,
-    SecretValue, SetupOptions, SetupResult, TableMode, Version,
+    AllOptions, AwsOptions, EncryptionContext, FormatPolicy, Lockbox, PutOptions, SecretName,
+    SecretRef, SecretValue, SetupOptions, SetupResult, TableMode, Version,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -309,20 +309,31 @@ impl Client {
             let secrets = block_on(py, move || async move {
                 lockbox.get_many(&refs, &context).await
             })?;
-            let out = PyDict::new(py);
-            for s in secrets {
-                let text = s.value.expose_str().map_err(|e| {
-                    pyo3::exceptions::PyUnicodeDecodeError::new_err((
-                        "utf-8",
-                        PyBytes::new(py, &[]).unbind(),
-                        e.valid_up_to(),
-                        e.valid_up_to() + e.error_len().unwrap_or(1),
-                        format!("the value of {} is not UTF-8 text", s.name),
-                    ))
-                })?;
-                out.set_item(s.name.as_str(), PyString::new(py, text))?;
+            text_dict(py, secrets)
+        })
+    }
+
+    /// For the credstash module: every secret in the table (each at `version`, or
+    /// the latest) as a dict of name to text, all or nothing, read from one scan
+    /// of the table and one unwrap each (`Lockbox::get_all`).
+    #[pyo3(signature = (version = None, *, context = None))]
+    fn _get_text_all<'py>(
+        &self,
+        py: Python<'py>,
+        version: Option<&Bound<'_, PyAny>>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let mut options = AllOptions::new();
+            if let Some(v) = version_arg(py, version, false)? {
+                options = options.version(v);
             }
-            Ok(out)
+            let context = context_arg(py, context)?;
+            let lockbox = self.lockbox(py)?;
+            let secrets = block_on(py, move || async move {
+                lockbox.get_all(&options, &context).await
+            })?;
+            text_dict(py, secrets)
         })
     }
 
@@ -682,4 +693,23 @@ fn summaries<'py>(
         list.append(d)?;
     }
     Ok(list)
+}
+
+/// Secrets as a dict of name to text, for the credstash module;
+/// `UnicodeDecodeError` for a value that is not UTF-8, as credstash.
+fn text_dict(py: Python<'_>, secrets: Vec<lockbox::Secret>) -> PyResult<Bound<'_, PyDict>> {
+    let out = PyDict::new(py);
+    for s in secrets {
+        let text = s.value.expose_str().map_err(|e| {
+            pyo3::exceptions::PyUnicodeDecodeError::new_err((
+                "utf-8",
+                PyBytes::new(py, &[]).unbind(),
+                e.valid_up_to(),
+                e.valid_up_to() + e.error_len().unwrap_or(1),
+                format!("the value of {} is not UTF-8 text", s.name),
+            ))
+        })?;
+        out.set_item(s.name.as_str(), PyString::new(py, text))?;
+    }
+    Ok(out)
 }

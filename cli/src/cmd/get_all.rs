@@ -2,13 +2,13 @@
 
 use anyhow::{Context as _, Result};
 
+use super::Ctx;
 use crate::args::{GetAllArgs, MapFormat};
 use crate::output;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &GetAllArgs) -> Result<()> {
     let context = super::context(&args.context)?;
-    let version = super::opt_version(args.version.as_deref())?;
+    let version = args.version;
     print_all(
         ctx,
         &context,

@@ -4,22 +4,27 @@
 use std::io::Read;
 
 use anyhow::{bail, Context as _, Result};
-use lockbox::Digest;
 use lockbox::{ExposeSecret as _, FormatPolicy, PutOptions, SecretValue};
 use zeroize::Zeroizing;
 
-use crate::args::{DigestArg, OutputMode, PutArgs};
-use crate::Ctx;
+use super::Ctx;
+use crate::args::{OutputMode, PutArgs};
+use crate::output::json;
+use crate::values;
 
 pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
-    let name = super::name(&args.name)?;
-    let mut pairs = args.context.clone();
+    let name = &args.name;
+    let mut pairs = Vec::with_capacity(args.context.len() + 1);
     let value = if args.prompt {
         // With --prompt there is no value argument: what sits there is context.
         if let Some(first) = &args.value {
-            pairs.insert(0, first.clone());
+            pairs.push(values::context_pair(first).map_err(|e| {
+                crate::exit::usage(format!(
+                    "with --prompt, the argument after the name is encryption context: {e}"
+                ))
+            })?);
         }
-        prompt(&args.name)?
+        prompt(name.as_str())?
     } else {
         match args.value.as_deref() {
             None => bail!(crate::exit::usage(
@@ -28,28 +33,25 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
             Some(v) => read_value(v)?,
         }
     };
+    pairs.extend(args.context.iter().cloned());
     crate::test_panic_point("after-read", value.expose_secret());
     let options = PutOptions {
         // credstash's -a ignores -v: the next version.
-        version: if args.autoversion {
-            None
-        } else {
-            super::opt_version(args.version.as_deref())?
-        },
+        version: if args.autoversion { None } else { args.version },
         context: super::context(&pairs)?,
         comment: args.comment.clone(),
-        format: args.digest.map(|d| FormatPolicy::Credstash(digest(d))),
+        format: args.digest.map(FormatPolicy::Credstash),
     };
     let version = ctx
         .lockbox
-        .put(&name, &value, &options)
+        .put(name, &value, &options)
         .await
         .with_context(|| format!("cannot store {name} in table {}", ctx.table))?;
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "name": name.as_str(),
-            "version": version.get(),
-        })),
+        OutputMode::Json => crate::output::print_json(&json::Stored {
+            name: name.as_str(),
+            version: version.get(),
+        }),
         OutputMode::Text => {
             println!("{name} has been stored as version {version}");
             Ok(())
@@ -96,15 +98,4 @@ fn prompt(name: &str) -> Result<SecretValue> {
         ));
     }
     Ok(SecretValue::from_slice(first.as_bytes()))
-}
-
-fn digest(d: DigestArg) -> Digest {
-    match d {
-        DigestArg::Sha => Digest::Sha1,
-        DigestArg::Sha224 => Digest::Sha224,
-        DigestArg::Sha256 => Digest::Sha256,
-        DigestArg::Sha384 => Digest::Sha384,
-        DigestArg::Sha512 => Digest::Sha512,
-        DigestArg::Md5 => Digest::Md5,
-    }
 }

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lockbox::Digest;
 use lockbox::{SecretName, Version};
 
-use crate::values::{self, ContextPair, NameOrPattern, OnChange};
+use crate::values::{self, ContextPair, LogLevel, NameOrPattern, OnChange};
 
 /// Versioned secrets in DynamoDB, envelope-encrypted with AWS KMS (credstash-compatible).
 #[derive(Debug, Parser)]
@@ -62,7 +62,8 @@ pub struct GlobalArgs {
     #[arg(short = 'r', long, global = true, value_name = "REGION")]
     pub region: Option<String>,
 
-    /// A different region for KMS (DynamoDB global tables)
+    /// A different region for KMS (DynamoDB global tables) [default: the one
+    /// `setup --save-kms-region` saved in ~/.credstash, else the region]
     #[arg(long, global = true, value_name = "REGION")]
     pub kms_region: Option<String>,
 
@@ -135,6 +136,16 @@ pub struct GlobalArgs {
         value_delimiter = ','
     )]
     pub trust_keys: Vec<String>,
+
+    /// How much to log: DEBUG, INFO, WARNING, ERROR or CRITICAL (credstash's names;
+    /// NOTSET for everything) [default: LOCKBOX_LOG's filter, else WARNING]
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = values::log_level)]
+    pub log_level: Option<LogLevel>,
+
+    /// Append diagnostics to FILE (created 0600) instead of stderr; errors are still
+    /// printed on stderr, and logged there too. No value is ever logged
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 
     /// Output for people (text) or scripts (json)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
@@ -218,6 +229,10 @@ pub enum Command {
     Setup(SetupArgs),
     /// Store a new version of a secret and print its version
     Put(PutArgs),
+    /// Store every secret of a flat JSON object {"NAME": "VALUE", ...} (credstash's
+    /// putall), each as `put` stores it
+    #[command(alias = "putall")]
+    PutAll(PutAllArgs),
     /// Print a secret (or, with `*` in NAME, a map of the matching secrets)
     Get(GetArgs),
     /// Print the latest version of every secret, all or nothing
@@ -315,6 +330,10 @@ pub struct SetupArgs {
     /// identity of the table it copies, and unrelated tables different ones.
     #[arg(long, value_name = "ID")]
     pub store: Option<String>,
+    /// Save REGION in ~/.credstash as the KMS region (credstash's settings file),
+    /// used whenever --kms-region is not given
+    #[arg(long, value_name = "REGION")]
+    pub save_kms_region: Option<String>,
 }
 
 /// `put`.
@@ -332,7 +351,15 @@ pub struct PutArgs {
     /// Ask for the value on the terminal, twice, without echo
     #[arg(short = 'P', long)]
     pub prompt: bool,
-    /// Write exactly this version (refused if it exists) [default: the next one]
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// How `put` and `put-all` write each secret.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Write exactly this version; one that exists is refused, never overwritten
+    /// [default: the next one]
     #[arg(short = 'v', long, value_name = "N", value_parser = values::version)]
     pub version: Option<Version>,
     /// Accepted for credstash compatibility: the next version is the default
@@ -344,6 +371,39 @@ pub struct PutArgs {
     /// Write credstash's format with this HMAC digest
     #[arg(short = 'd', long, ignore_case = true, value_parser = values::digest())]
     pub digest: Option<Digest>,
+}
+
+impl WriteArgs {
+    /// The put options these flags ask for, with `context`.
+    pub fn put_options(&self, context: lockbox::EncryptionContext) -> lockbox::PutOptions {
+        lockbox::PutOptions {
+            // credstash's -a ignores -v: the next version.
+            version: if self.autoversion { None } else { self.version },
+            context,
+            comment: self.comment.clone(),
+            format: self.digest.map(lockbox::FormatPolicy::Credstash),
+        }
+    }
+}
+
+/// `put-all`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every secret is checked before any is stored. A secret that cannot be \
+        stored (a version that exists with -v, a denied call) is named on stderr, the others \
+        are still stored, and the exit status is that of the first failure's class."
+)]
+pub struct PutAllArgs {
+    /// The secrets as JSON ({"NAME": "VALUE", ...}, what `getall -f json` prints):
+    /// `-` reads stdin, `@FILE` reads FILE; anything else is the JSON itself, visible
+    /// in shell history and the process list
+    #[arg(value_name = "CREDENTIALS")]
+    pub credentials: String,
+    /// Encryption context KEY=VALUE pairs for every secret
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `get`.
@@ -658,7 +718,9 @@ mod tests {
         .unwrap();
         assert_eq!(cli.global.arn_short.as_deref(), Some("arn:role"));
         assert_eq!(cli.global.key, "alias/x");
-        assert!(matches!(cli.command, Command::Put(ref p) if p.digest == Some(Digest::Sha512)));
+        assert!(
+            matches!(cli.command, Command::Put(ref p) if p.write.digest == Some(Digest::Sha512))
+        );
         let cli = Cli::try_parse_from(["lockbox", "getall", "-f", "csv"]).unwrap();
         assert!(matches!(cli.command, Command::GetAll(_)));
         let cli = Cli::try_parse_from(["lockbox", "get", "-n", "x"]).unwrap();

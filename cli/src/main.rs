@@ -3,12 +3,15 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod aws_profile;
 mod cmd;
+mod credstash_file;
 mod envnames;
 mod exec;
 mod exit;
 mod hygiene;
 mod local;
+mod logging;
 mod output;
 mod values;
 mod yaml;
@@ -40,10 +43,18 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(match &cli.command {
+    let verbosity = match &cli.command {
         Command::Exec(a) => a.verbose,
         _ => 0,
-    });
+    };
+    let logging = match logging::init(&cli.global, verbosity) {
+        Ok(logging) => logging,
+        Err(e) => return ExitCode::from(exit::report(&e)),
+    };
+    let failed = |e: anyhow::Error| {
+        logging.failed(&e);
+        ExitCode::from(exit::report(&e))
+    };
     match cmd::run(&cli) {
         Ok(Done::Exit(code)) => ExitCode::from(code),
         Ok(Done::Exec(exec)) => {
@@ -52,9 +63,9 @@ fn main() -> ExitCode {
             let (mut command, launch) = *exec;
             use std::os::unix::process::CommandExt as _;
             let e = command.exec();
-            ExitCode::from(exit::report(&launch.start_error(&e)))
+            failed(launch.start_error(&e))
         }
-        Err(e) => ExitCode::from(exit::report(&e)),
+        Err(e) => failed(e),
     }
 }
 
@@ -115,23 +126,3 @@ pub(crate) fn test_panic_point(point: &str, value: &[u8]) {
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub(crate) fn test_panic_point(_point: &str, _value: &[u8]) {}
-
-/// Logs go to stderr; `LOCKBOX_LOG` takes a tracing filter (default: warnings,
-/// and the embedded emulator's open-mode notice left out). `exec -v` adds what it
-/// resolves (names and versions), `-vv` more.
-fn init_tracing(verbose: u8) {
-    let exec = match verbose {
-        0 => "",
-        1 => ",lockbox_exec=info",
-        _ => ",lockbox_exec=debug",
-    };
-    let filter = std::env::var("LOCKBOX_LOG")
-        .unwrap_or_else(|_| format!("warn,lockbox_mock=error,aws_smithy_runtime=error{exec}"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        // No colour codes in a container's log collector or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}

@@ -125,6 +125,38 @@ pub fn concurrency(text: &str) -> Result<usize, String> {
     }
 }
 
+/// How much lockbox logs (`--log-level`), by credstash's (Python's) level names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `NOTSET`: everything.
+    Trace,
+    /// `DEBUG`.
+    Debug,
+    /// `INFO`.
+    Info,
+    /// `WARNING` (or `WARN`): credstash's default, and lockbox's.
+    Warning,
+    /// `ERROR`, and `CRITICAL` (or `FATAL`), which lockbox does not tell apart.
+    Error,
+}
+
+/// Python's level names, in any letter case.
+pub fn log_level(text: &str) -> Result<LogLevel, String> {
+    Ok(match text.to_ascii_uppercase().as_str() {
+        "NOTSET" => LogLevel::Trace,
+        "DEBUG" => LogLevel::Debug,
+        "INFO" => LogLevel::Info,
+        "WARNING" | "WARN" => LogLevel::Warning,
+        "ERROR" | "CRITICAL" | "FATAL" => LogLevel::Error,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a log level: use DEBUG, INFO, WARNING, ERROR or CRITICAL \
+                 (credstash's names; NOTSET logs everything)"
+            ))
+        }
+    })
+}
+
 /// `30s`, `5m`, `1h`, `500ms`, or a bare number of seconds.
 pub fn duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -251,6 +283,9 @@ mod tests {
         ));
         assert_eq!(tag("k=").unwrap(), ("k".to_owned(), String::new()));
         assert!(tag("=v").is_err() && tag("novalue").is_err());
+        assert_eq!(log_level("warning"), Ok(LogLevel::Warning));
+        assert_eq!(log_level("CRITICAL"), Ok(LogLevel::Error));
+        assert!(log_level("LOUD").is_err());
         assert_eq!(concurrency("3"), Ok(3));
         for bad in ["0", "-3", "lots", "70000"] {
             assert!(

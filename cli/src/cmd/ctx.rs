@@ -106,22 +106,18 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         trusted_keys: g.trust_keys.clone(),
         ..AwsOptions::default()
     };
-    if let Some(local) = local {
-        let region = g
-            .region
-            .clone()
-            .unwrap_or_else(|| lockbox::DEFAULT_REGION.into());
-        options.endpoint_url = Some(local.endpoint_url());
-        options.region = Some(region.clone());
-        options.kms_region = None;
-        options.profile = None;
-        options.assume_role = None;
-        options.credentials = Some(local.credentials());
-        options.account_id = Some(local::ACCOUNT.into());
-        local.ensure_key(&g.key, &region).await?;
-        // A key to move to is made on first use too, like -k's.
-        if let Command::Rewrap(a) = &cli.command {
-            local.ensure_key(&a.to_key, &region).await?;
+    match local {
+        // Neither a profile nor ~/.credstash: the emulator is reached as it is.
+        Some(local) => use_local(cli, local, &mut options).await?,
+        None => {
+            crate::aws_profile::check(g.profile.as_deref()).await?;
+            if options.kms_region.is_none() {
+                options.kms_region = match &cli.command {
+                    // The region being saved is the one this setup uses too.
+                    Command::Setup(a) if a.save_kms_region.is_some() => a.save_kms_region.clone(),
+                    _ => crate::credstash_file::kms_region()?,
+                };
+            }
         }
     }
     // Every command but `exec --watch` fetches once and exits (or execs).
@@ -153,4 +149,27 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         reading: Reading::of(g),
         concurrency: g.concurrency,
     })
+}
+
+/// Point `options` at the embedded emulator, and make the keys the command
+/// names there on first use.
+async fn use_local(cli: &Cli, local: &local::Local, options: &mut AwsOptions) -> Result<()> {
+    let g = &cli.global;
+    let region = g
+        .region
+        .clone()
+        .unwrap_or_else(|| lockbox::DEFAULT_REGION.into());
+    options.endpoint_url = Some(local.endpoint_url());
+    options.region = Some(region.clone());
+    options.kms_region = None;
+    options.profile = None;
+    options.assume_role = None;
+    options.credentials = Some(local.credentials());
+    options.account_id = Some(local::ACCOUNT.into());
+    local.ensure_key(&g.key, &region).await?;
+    // A key to move to is made on first use too, like -k's.
+    if let Command::Rewrap(a) = &cli.command {
+        local.ensure_key(&a.to_key, &region).await?;
+    }
+    Ok(())
 }

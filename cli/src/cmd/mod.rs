@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod policy;
 pub mod prune;
 pub mod put;
+pub mod put_all;
 pub mod rewrap;
 pub mod rollback;
 pub mod setup;
@@ -53,6 +54,7 @@ pub fn run(cli: &Cli) -> Result<Done> {
         Command::Policy(a) => policy::run(a, &cli.global).map(success),
         Command::Setup(a) => with_store(cli, async |ctx| setup::run(ctx, a).await.map(success)),
         Command::Put(a) => with_store(cli, async |ctx| put::run(ctx, a).await.map(success)),
+        Command::PutAll(a) => with_store(cli, async |ctx| put_all::run(ctx, a).await.map(success)),
         Command::Get(a) => with_store(cli, async |ctx| get::run(ctx, a).await.map(success)),
         Command::GetAll(a) => with_store(cli, async |ctx| get_all::run(ctx, a).await.map(success)),
         Command::List => with_store(cli, async |ctx| list::run(ctx).await.map(success)),

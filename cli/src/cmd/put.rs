@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context as _, Result};
-use lockbox::{ExposeSecret as _, FormatPolicy, PutOptions, SecretValue};
+use lockbox::{ExposeSecret as _, SecretValue};
 use zeroize::Zeroizing;
 
 use super::Ctx;
@@ -35,13 +35,7 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
     };
     pairs.extend(args.context.iter().cloned());
     crate::test_panic_point("after-read", value.expose_secret());
-    let options = PutOptions {
-        // credstash's -a ignores -v: the next version.
-        version: if args.autoversion { None } else { args.version },
-        context: super::context(&pairs)?,
-        comment: args.comment.clone(),
-        format: args.digest.map(FormatPolicy::Credstash),
-    };
+    let options = args.write.put_options(super::context(&pairs)?);
     let version = ctx
         .lockbox
         .put(name, &value, &options)
@@ -61,18 +55,7 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
 
 /// The value argument: `-`, `@FILE`, or the value itself (with a warning).
 fn read_value(arg: &str) -> Result<SecretValue> {
-    if arg == "-" {
-        let mut buf = Zeroizing::new(Vec::new());
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .context("cannot read the value from standard input")?;
-        return Ok(SecretValue::from_slice(&buf));
-    }
-    if let Some(path) = arg.strip_prefix('@') {
-        let bytes = Zeroizing::new(std::fs::read(path).with_context(|| {
-            format!("cannot read the value from file {path:?}; check the path after @")
-        })?);
+    if let Some(bytes) = read_input(arg, "the value")? {
         return Ok(SecretValue::from_slice(&bytes));
     }
     eprintln!(
@@ -80,6 +63,35 @@ fn read_value(arg: &str) -> Result<SecretValue> {
          process list; prefer `-` (stdin), `@FILE` or --prompt"
     );
     Ok(SecretValue::from(arg))
+}
+
+/// What `put` and `put-all` read for `-` (standard input) and `@FILE` (a leading
+/// `~/` is the home directory, as credstash reads it), every byte as it is; `None`
+/// for any other argument, which is the input itself.
+pub(super) fn read_input(arg: &str, what: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    if arg == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .with_context(|| format!("cannot read {what} from standard input"))?;
+        return Ok(Some(buf));
+    }
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(None);
+    };
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    let file = match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    };
+    let mut f = std::fs::File::open(&file).with_context(|| {
+        format!("cannot read {what} from file {path:?}; check the path after @")
+    })?;
+    f.read_to_end(&mut buf).with_context(|| {
+        format!("cannot read {what} from file {path:?}; check the path after @")
+    })?;
+    Ok(Some(buf))
 }
 
 /// Ask twice on the terminal, without echo.

@@ -12,6 +12,17 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         Some(crate::args::Compat::Credstash) => TableMode::Credstash,
         None => TableMode::Sealed,
     };
+    // credstash saves the region before it sets up the table, whatever happens next.
+    let saved = match &args.save_kms_region {
+        None => None,
+        Some(region) => {
+            crate::credstash_file::save_kms_region(region)?;
+            if ctx.output == OutputMode::Text {
+                println!("KMS region set to {region}");
+            }
+            Some(region.as_str())
+        }
+    };
     let mut options = SetupOptions::new(mode);
     options.store = args.store.clone();
     options.tags = args.tags.clone();
@@ -32,6 +43,7 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 SetupResult::Recorded(tags) => tags,
                 _ => &[],
             },
+            saved_kms_region: saved,
             result: match &report.result {
                 SetupResult::Created => "created",
                 SetupResult::Unchanged => "unchanged",

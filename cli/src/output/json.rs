@@ -89,6 +89,13 @@ pub struct Imported<'a> {
     pub unchanged: Vec<&'a str>,
 }
 
+/// `put-all`.
+#[derive(Debug, Serialize)]
+pub struct PutAll<'a> {
+    pub failed: Vec<Failure<'a>>,
+    pub stored: Vec<Stored<'a>>,
+}
+
 /// `setup`.
 #[derive(Debug, Serialize)]
 pub struct Setup<'a> {
@@ -101,6 +108,9 @@ pub struct Setup<'a> {
     pub recorded: &'a [String],
     /// `created`, `unchanged`, `recorded` or `refused`.
     pub result: &'a str,
+    /// `--save-kms-region`'s region, saved in `~/.credstash`; only with that flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_kms_region: Option<&'a str>,
     pub store: Option<&'a str>,
     pub table: &'a str,
 }
@@ -528,17 +538,24 @@ mod tests {
             stored: stored(),
             unchanged: vec!["c"],
         });
-        let recorded = vec!["lockbox:store".to_owned()];
-        assert_sorted(&Setup {
-            created: true,
-            format: Some("sealed"),
-            kms_key: Some("arn"),
-            mode: Some("sealed"),
-            recorded: &recorded,
-            result: "created",
-            store: Some("s"),
-            table: "t",
+        assert_sorted(&PutAll {
+            failed: failures(),
+            stored: stored(),
         });
+        let recorded = vec!["lockbox:store".to_owned()];
+        for saved in [None, Some("eu-west-1")] {
+            assert_sorted(&Setup {
+                created: true,
+                format: Some("sealed"),
+                kms_key: Some("arn"),
+                mode: Some("sealed"),
+                recorded: &recorded,
+                result: "created",
+                saved_kms_region: saved,
+                store: Some("s"),
+                table: "t",
+            });
+        }
         let reasons = vec![(item(), "why".to_owned())];
         let contexts = vec![(item(), Some(vec!["env".to_owned()])), (item(), None)];
         let mut migrate = MigrateReport::default();

@@ -23,8 +23,8 @@ use lockbox::backend::TableMode;
 use lockbox::secrecy::zeroize::Zeroizing;
 use lockbox::secrecy::{ExposeSecret, SecretString};
 use lockbox::{
-    AwsOptions, EncryptionContext, JsonPointer, Label, Lockbox, PutOptions, Reference,
-    RotateOptions, SecretName, SecretValue,
+    EncryptionContext, JsonPointer, Label, Lockbox, PutOptions, Reference, RotateOptions,
+    SecretName, SecretValue,
 };
 
 #[tokio::main]
@@ -32,17 +32,8 @@ async fn main() -> anyhow::Result<()> {
     let mock = lockbox_mock::start()
         .await
         .context("starting the emulator")?;
-    let endpoint = mock.endpoint_url();
-    let credentials =
-        aws_credential_types::Credentials::new("AKIDLOCAL", "local-secret", None, None, "example");
-    lockbox_examples::create_key(&endpoint, credentials.clone()).await?;
-    let options = AwsOptions {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(endpoint),
-        credentials: Some(credentials),
-        ..AwsOptions::default()
-    };
-    let lockbox = Lockbox::from_env(&options).await?.build()?;
+    let config = lockbox_examples::emulator_config(&mock.endpoint_url()).await?;
+    let lockbox = Lockbox::aws(&config).build()?;
     lockbox.setup(TableMode::Sealed, &[]).await?;
 
     // The secret as it is before any rotation, and the database that uses it.

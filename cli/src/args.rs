@@ -6,6 +6,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lockbox::Digest;
+use lockbox::{SecretName, Version};
+
+use crate::values::{self, ContextPair, LogLevel, NameOrPattern, OnChange};
 
 /// Versioned secrets in DynamoDB, envelope-encrypted with AWS KMS (credstash-compatible).
 #[derive(Debug, Parser)]
@@ -31,20 +35,35 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// DynamoDB table [env: LOCKBOX_TABLE, then CREDSTASH_DEFAULT_TABLE] [default: credential-store]
-    #[arg(short = 't', long, global = true, value_name = "TABLE")]
+    /// DynamoDB table [default: CREDSTASH_DEFAULT_TABLE, then credential-store]
+    #[arg(
+        short = 't',
+        long,
+        global = true,
+        value_name = "TABLE",
+        env = "LOCKBOX_TABLE"
+    )]
     pub table: Option<String>,
 
     /// KMS key new secrets are written under, and the only one trusted when reading:
-    /// key id, ARN, alias or alias ARN [env: LOCKBOX_KMS_KEY] [default: alias/credstash]
-    #[arg(short = 'k', long = "key", global = true, value_name = "KEY")]
-    pub key: Option<String>,
+    /// key id, ARN, alias or alias ARN
+    #[arg(
+        short = 'k',
+        long = "key",
+        global = true,
+        value_name = "KEY",
+        env = "LOCKBOX_KMS_KEY",
+        default_value = lockbox::DEFAULT_KMS_KEY,
+        value_parser = values::or_default(lockbox::DEFAULT_KMS_KEY)
+    )]
+    pub key: String,
 
     /// AWS region (default: the AWS configuration's, then us-east-1)
     #[arg(short = 'r', long, global = true, value_name = "REGION")]
     pub region: Option<String>,
 
-    /// A different region for KMS (DynamoDB global tables)
+    /// A different region for KMS (DynamoDB global tables) [default: the one
+    /// `setup --save-kms-region` saved in ~/.credstash, else the region]
     #[arg(long, global = true, value_name = "REGION")]
     pub kms_region: Option<String>,
 
@@ -71,15 +90,21 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
-    /// How many secrets are fetched at once, each on its own connection
-    /// [env: LOCKBOX_CONCURRENCY] [default: 128]
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub concurrency: Option<u16>,
+    /// How many secrets are fetched at once, each on its own connection (1-65535)
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "LOCKBOX_CONCURRENCY",
+        default_value_t = lockbox::DEFAULT_CONCURRENCY,
+        value_parser = values::concurrency
+    )]
+    pub concurrency: usize,
 
     /// The mode this table must record (`sealed` or `credstash`): a table that
     /// records another is refused; taken as the table's mode when its record
     /// cannot be read
-    #[arg(long, global = true, value_name = "MODE", env = "LOCKBOX_TABLE_MODE", value_parser = parse_table_mode)]
+    #[arg(long, global = true, value_name = "MODE", env = "LOCKBOX_TABLE_MODE", value_parser = values::table_mode)]
     pub table_mode: Option<lockbox::TableMode>,
 
     /// Refuse credstash-format items in every table, whatever its mode
@@ -112,6 +137,16 @@ pub struct GlobalArgs {
     )]
     pub trust_keys: Vec<String>,
 
+    /// How much to log: DEBUG, INFO, WARNING, ERROR or CRITICAL (credstash's names;
+    /// NOTSET for everything) [default: LOCKBOX_LOG's filter, else WARNING]
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = values::log_level)]
+    pub log_level: Option<LogLevel>,
+
+    /// Append diagnostics to FILE (created 0600) instead of stderr; errors are still
+    /// printed on stderr, and logged there too. No value is ever logged
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
     /// Output for people (text) or scripts (json)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
     pub output: OutputMode,
@@ -129,9 +164,20 @@ pub struct GlobalArgs {
     pub local: Option<PathBuf>,
 }
 
-/// `--table-mode`: `sealed` or `credstash`.
-pub fn parse_table_mode(text: &str) -> Result<lockbox::TableMode, String> {
-    text.parse().map_err(|e: lockbox::Error| e.to_string())
+impl GlobalArgs {
+    /// `-t` (or `LOCKBOX_TABLE`), else `CREDSTASH_DEFAULT_TABLE`, else credstash's
+    /// default; an empty variable counts as unset.
+    pub fn table(&self) -> String {
+        self.table
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| {
+                std::env::var("CREDSTASH_DEFAULT_TABLE")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+            })
+            .unwrap_or_else(|| lockbox::DEFAULT_TABLE.into())
+    }
 }
 
 /// `-o/--output`.
@@ -176,19 +222,6 @@ pub enum Compat {
     Credstash,
 }
 
-/// credstash's `-d/--digest` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "UPPER")]
-pub enum DigestArg {
-    /// SHA-1
-    Sha,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
-    Md5,
-}
-
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -196,6 +229,10 @@ pub enum Command {
     Setup(SetupArgs),
     /// Store a new version of a secret and print its version
     Put(PutArgs),
+    /// Store every secret of a flat JSON object {"NAME": "VALUE", ...} (credstash's
+    /// putall), each as `put` stores it
+    #[command(alias = "putall")]
+    PutAll(PutAllArgs),
     /// Print a secret (or, with `*` in NAME, a map of the matching secrets)
     Get(GetArgs),
     /// Print the latest version of every secret, all or nothing
@@ -286,32 +323,45 @@ pub struct SetupArgs {
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,
     /// Tags for the table
-    #[arg(long, value_name = "KEY=VALUE", num_args = 1..)]
-    pub tags: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1.., value_parser = values::tag)]
+    pub tags: Vec<(String, String)>,
     /// The store identity every sealed item of the table binds [default: ACCOUNT/TABLE,
     /// the account being the KMS key's]. Give a DR copy or a restored table the
     /// identity of the table it copies, and unrelated tables different ones.
     #[arg(long, value_name = "ID")]
     pub store: Option<String>,
+    /// Save REGION in ~/.credstash as the KMS region (credstash's settings file),
+    /// used whenever --kms-region is not given
+    #[arg(long, value_name = "REGION")]
+    pub save_kms_region: Option<String>,
 }
 
 /// `put`.
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// Secret name
-    pub name: String,
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
     /// `-` reads stdin, `@FILE` reads FILE (bytes as they are); anything else is the
     /// value itself, visible in shell history and the process list
     pub value: Option<String>,
     /// Encryption context KEY=VALUE pairs
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
     /// Ask for the value on the terminal, twice, without echo
     #[arg(short = 'P', long)]
     pub prompt: bool,
-    /// Write exactly this version (refused if it exists) [default: the next one]
-    #[arg(short = 'v', long, value_name = "N")]
-    pub version: Option<String>,
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// How `put` and `put-all` write each secret.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Write exactly this version; one that exists is refused, never overwritten
+    /// [default: the next one]
+    #[arg(short = 'v', long, value_name = "N", value_parser = values::version)]
+    pub version: Option<Version>,
     /// Accepted for credstash compatibility: the next version is the default
     #[arg(short = 'a', long)]
     pub autoversion: bool,
@@ -319,21 +369,55 @@ pub struct PutArgs {
     #[arg(short = 'c', long)]
     pub comment: Option<String>,
     /// Write credstash's format with this HMAC digest
-    #[arg(short = 'd', long, value_enum, ignore_case = true)]
-    pub digest: Option<DigestArg>,
+    #[arg(short = 'd', long, ignore_case = true, value_parser = values::digest())]
+    pub digest: Option<Digest>,
+}
+
+impl WriteArgs {
+    /// The put options these flags ask for, with `context`.
+    pub fn put_options(&self, context: lockbox::EncryptionContext) -> lockbox::PutOptions {
+        lockbox::PutOptions {
+            // credstash's -a ignores -v: the next version.
+            version: if self.autoversion { None } else { self.version },
+            context,
+            comment: self.comment.clone(),
+            format: self.digest.map(lockbox::FormatPolicy::Credstash),
+        }
+    }
+}
+
+/// `put-all`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every secret is checked before any is stored. A secret that cannot be \
+        stored (a version that exists with -v, a denied call) is named on stderr, the others \
+        are still stored, and the exit status is that of the first failure's class."
+)]
+pub struct PutAllArgs {
+    /// The secrets as JSON ({"NAME": "VALUE", ...}, what `getall -f json` prints):
+    /// `-` reads stdin, `@FILE` reads FILE; anything else is the JSON itself, visible
+    /// in shell history and the process list
+    #[arg(value_name = "CREDENTIALS")]
+    pub credentials: String,
+    /// Encryption context KEY=VALUE pairs for every secret
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
+    #[command(flatten)]
+    pub write: WriteArgs,
 }
 
 /// `get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// Secret name; `*` matches any text (everything else literally)
-    pub name: String,
+    #[arg(value_name = "NAME", value_parser = values::name_or_pattern)]
+    pub name: NameOrPattern,
     /// Encryption context KEY=VALUE pairs
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
     /// This version instead of the latest
-    #[arg(short = 'v', long, value_name = "N")]
-    pub version: Option<String>,
+    #[arg(short = 'v', long, value_name = "N", value_parser = values::version)]
+    pub version: Option<Version>,
     /// No newline after the value
     #[arg(short = 'n', long)]
     pub noline: bool,
@@ -346,11 +430,11 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct GetAllArgs {
     /// Encryption context KEY=VALUE pairs (one context for every secret)
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
     /// This version of every secret instead of the latest
-    #[arg(short = 'v', long, value_name = "N")]
-    pub version: Option<String>,
+    #[arg(short = 'v', long, value_name = "N", value_parser = values::version)]
+    pub version: Option<Version>,
     /// Output format [default: json]
     #[arg(short = 'f', long, value_enum)]
     pub format: Option<MapFormat>,
@@ -360,17 +444,19 @@ pub struct GetAllArgs {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// Secret name
-    pub name: String,
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
 }
 
 /// `delete`.
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// Secret name
-    pub name: String,
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
     /// Delete only this version [default: every version]
-    #[arg(short = 'v', long, value_name = "N")]
-    pub version: Option<String>,
+    #[arg(short = 'v', long, value_name = "N", value_parser = values::version)]
+    pub version: Option<Version>,
     /// Do not ask for confirmation
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -380,7 +466,8 @@ pub struct DeleteArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Secret name
-    pub name: String,
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
     /// How many of the newest versions to keep
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub keep: u64,
@@ -390,13 +477,14 @@ pub struct PruneArgs {
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
     /// Secret name
-    pub name: String,
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
     /// The version whose value becomes the new latest
-    #[arg(long, value_name = "N")]
-    pub to: String,
+    #[arg(long, value_name = "N", value_parser = values::version)]
+    pub to: Version,
     /// Encryption context KEY=VALUE pairs
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
 }
 
 /// `import`.
@@ -405,8 +493,8 @@ pub struct ImportArgs {
     /// File to read (`-` for stdin)
     pub file: PathBuf,
     /// Encryption context KEY=VALUE pairs for every secret
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
     /// File format [default: from the extension; JSON, then YAML]
     #[arg(short = 'f', long, value_enum)]
     pub format: Option<ImportFormat>,
@@ -419,8 +507,8 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Encryption context KEY=VALUE pairs (one context for every secret)
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
     /// Output format
     #[arg(short = 'f', long, value_enum, default_value_t = MapFormat::Json)]
     pub format: MapFormat,
@@ -458,10 +546,10 @@ pub struct ExecArgs {
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
     /// Encryption context pair for every secret (repeatable)
-    #[arg(long = "context", value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
     /// Give up if the secrets are not all read within this time (e.g. 30s, 2m, 500ms)
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::exec::spec::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
     pub deadline: std::time::Duration,
     /// When two --prefix names make one variable, let the lexicographically last name win
     #[arg(long)]
@@ -482,12 +570,12 @@ pub struct ExecArgs {
     #[arg(long)]
     pub allow_core_dumps: bool,
     /// Stay as a supervisor and re-read the secrets every INTERVAL (±10% jitter)
-    #[arg(long, value_name = "INTERVAL", value_parser = crate::exec::spec::parse_duration)]
+    #[arg(long, value_name = "INTERVAL", value_parser = values::duration)]
     pub watch: Option<std::time::Duration>,
     /// What to do when a watched secret changes: `restart` (new environment) or
     /// `signal:SIGNAME` (files rewritten first) [default: restart]
-    #[arg(long, value_name = "ACTION", requires = "watch", value_parser = crate::exec::spec::parse_on_change)]
-    pub on_change: Option<crate::exec::spec::OnChange>,
+    #[arg(long, value_name = "ACTION", requires = "watch", value_parser = values::on_change)]
+    pub on_change: Option<OnChange>,
     /// Log what is resolved (names and versions, never values); -vv for more
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -508,8 +596,8 @@ pub struct Selection {
     pub contexts: Option<PathBuf>,
     /// Encryption context KEY=VALUE pairs for every secret not in --contexts (those
     /// stored with no context are read without)
-    #[arg(value_name = "KEY=VALUE")]
-    pub context: Vec<String>,
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
 }
 
 /// `doctor --fail-on`.
@@ -629,8 +717,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.arn_short.as_deref(), Some("arn:role"));
-        assert_eq!(cli.global.key.as_deref(), Some("alias/x"));
-        assert!(matches!(cli.command, Command::Put(ref p) if p.digest == Some(DigestArg::Sha512)));
+        assert_eq!(cli.global.key, "alias/x");
+        assert!(
+            matches!(cli.command, Command::Put(ref p) if p.write.digest == Some(Digest::Sha512))
+        );
         let cli = Cli::try_parse_from(["lockbox", "getall", "-f", "csv"]).unwrap();
         assert!(matches!(cli.command, Command::GetAll(_)));
         let cli = Cli::try_parse_from(["lockbox", "get", "-n", "x"]).unwrap();

@@ -118,7 +118,7 @@ pub fn check_map(map: &BTreeMap<&str, &str>) -> Result<()> {
     let mut protected_names = Vec::new();
     let mut nul = Vec::new();
     for (name, value) in map {
-        let var = crate::output::shell_var(name);
+        let var = crate::output::shell::shell_var(name);
         let shown = lockbox::escape_untrusted(name);
         if protected(&var).is_some() {
             protected_names.push(format!("\n  {shown} (${var})"));

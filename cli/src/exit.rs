@@ -61,6 +61,23 @@ pub fn coded(code: u8, message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
+/// A value clap's parsers refused (`values.rs`: a name, a version, a context
+/// pair...), as every other error is printed: what was wrong with which argument,
+/// then the parser's reason (the SDK's own message for its types) as `caused by:`.
+/// The value itself is not repeated: it may be a secret typed in the wrong place.
+pub fn bad_value(e: &clap::Error) -> Option<anyhow::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
+    if e.kind() != ClapKind::ValueValidation {
+        return None;
+    }
+    let why = std::error::Error::source(e)?.to_string();
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => "an argument".to_owned(),
+    };
+    Some(usage(why).context(format!("invalid value for {arg}")))
+}
+
 /// The exit code for `err`: the first classified error in its chain.
 pub fn code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {

@@ -20,9 +20,6 @@ use aws_sdk_kms::error::ProvideErrorMetadata;
 use lockbox_mock::store::{create_private_dir, private_file, shared_mode};
 use rand::RngCore as _;
 
-/// The region the local state lives in unless `-r` says otherwise.
-pub const REGION: &str = "us-east-1";
-
 /// The account of every ARN in the local state (the emulator's default).
 pub const ACCOUNT: &str = "000000000000";
 

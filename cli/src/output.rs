@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 
 use crate::args::MapFormat;
 
-mod shell;
+pub mod json;
+pub mod shell;
 
 pub use shell::shell_var;
 
@@ -112,11 +113,13 @@ fn python_json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Write `value` to stdout as JSON (pretty, with a newline).
-pub fn print_json(value: &serde_json::Value) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).context("rendering JSON")?;
-    text.push('\n');
-    write_stdout(text.as_bytes())
+/// Write `doc` to stdout as JSON (pretty, with a newline). The buffer is wiped
+/// on drop: a document may hold a value (`get -o json`).
+pub fn print_json(doc: &impl serde::Serialize) -> Result<()> {
+    let mut text = Zeroizing::new(Vec::new());
+    serde_json::to_writer_pretty(&mut *text, doc).context("rendering JSON")?;
+    text.push(b'\n');
+    write_stdout(&text)
 }
 
 /// Write bytes to stdout and flush; a closed pipe is not an error worth a trace.

@@ -1085,3 +1085,141 @@ fn yaml_manifests_are_capped_in_size_and_depth() {
         assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn put_all_takes_credstash_forms_and_names_every_failure() {
+    let l = Local::new();
+    // The JSON itself (with a warning), in its own order, each as `put` would.
+    let out = l.run(&["putall", r#"{"b": "2", "a": "1"}"#]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "b has been stored as version 1\na has been stored as version 1\n"
+    );
+    assert!(
+        stderr(&out).contains("visible in shell history"),
+        "{}",
+        stderr(&out)
+    );
+    // @FILE (~/ is the home directory), with context pairs and a comment.
+    std::fs::write(l.path().join("s.json"), r#"{"a": "1b", "c": "é \"q\""}"#).unwrap();
+    let out = l.run(&["put-all", "@~/s.json", "env=test", "-c", "from a file"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert_eq!(l.ok_text(&["get", "a", "env=test"]), "1b\n");
+    assert_eq!(l.ok_text(&["get", "c", "env=test"]), "é \"q\"\n");
+    assert!(l
+        .ok_text(&["history", "c"])
+        .contains("-- comment from a file"));
+    // stdin; -a is accepted; -o json says what was stored.
+    let out = l.run_stdin(&["-o", "json", "putall", "-a", "-"], br#"{"b": "3"}"#);
+    let doc: serde_json::Value = serde_json::from_slice(&common::ok(out, &["putall"])).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"failed": [], "stored": [{"name": "b", "version": 2}]})
+    );
+    // -v N: that version of each; one that has it already is refused, named, never
+    // overwritten, and the others are still stored; exit 1.
+    let out = l.run_stdin(
+        &["putall", "-v", "2", "-"],
+        br#"{"a": "x", "d": "4", "b": "y"}"#,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("lockbox: b: not stored: b version 2 already exists"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 3 secrets were not stored"), "{err}");
+    assert!(!err.contains("\"y\"") && !err.contains("x,"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "d has been stored as version 2\n"
+    );
+    assert_eq!(l.ok_text(&["get", "b"]), "3\n");
+    // Bad input stores nothing and names every problem, never a value.
+    let before = l.ok_text(&["list"]);
+    for (input, says) in [
+        (
+            r#"{"ok": "v", "n": 5}"#,
+            "the value of \"n\" is not a string",
+        ),
+        (
+            r#"{"ok": "v", "bad*": "s3cret-value"}"#,
+            "invalid secret name \"bad*\"",
+        ),
+        (
+            r#"{"ok": "v", "ok": "s3cret-value"}"#,
+            "\"ok\" is given more than once",
+        ),
+        (r#"["s3cret-value"]"#, "not an object"),
+        ("s3cret-value", "invalid JSON"),
+    ] {
+        let out = l.run_stdin(&["putall", "-"], input.as_bytes());
+        assert_eq!(out.status.code(), Some(2), "{input}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{input}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was stored"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    }
+    assert_eq!(l.ok_text(&["list"]), before);
+    // A sealed table refuses credstash's format, as put -d does.
+    let out = l.run(&["putall", r#"{"e": "5"}"#, "-d", "SHA512"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("none of the 1 secrets was stored"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn log_level_and_log_file_take_credstash_names() {
+    let l = Local::new();
+    l.put("n", b"s3cret-in-the-log-test", &[]);
+    let log = l.path().join("lockbox.log");
+    let log_arg = log.display().to_string();
+    let out = l.run(&["--log-level", "DEBUG", "--log-file", &log_arg, "get", "n"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"s3cret-in-the-log-test\n");
+    // Diagnostics went to the file (0600), not to stderr, and hold no value.
+    assert!(!stderr(&out).contains("DEBUG"), "{}", stderr(&out));
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert!(first.contains("DEBUG"), "{first}");
+    assert!(!first.contains("s3cret"), "a value in the log");
+    assert_eq!(mode(&log) & 0o777, 0o600);
+    // Appended to; a failure is on stderr and in the file.
+    let out = l.run(&["--log-file", &log_arg, "get", "missing"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("lockbox: error: cannot read missing"));
+    let second = std::fs::read_to_string(&log).unwrap();
+    assert!(second.starts_with(&first), "the log was not appended to");
+    assert!(
+        second[first.len()..].contains("ERROR cannot read missing"),
+        "{second}"
+    );
+    // credstash's level names, in any case; the flag wins over LOCKBOX_LOG.
+    for level in ["WARNING", "info", "ERROR", "CRITICAL", "NOTSET", "warn"] {
+        let out = common::run_with_stdin(
+            l.cmd(&["--log-level", level, "keys"])
+                .env("LOCKBOX_LOG", "trace"),
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(0), "{level}: {}", stderr(&out));
+        let traced = stderr(&out).contains("TRACE");
+        assert_eq!(traced, level == "NOTSET", "{level}: {}", stderr(&out));
+    }
+    let out = l.run(&["--log-level", "LOUD", "keys"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("DEBUG, INFO, WARNING, ERROR or CRITICAL"));
+    let out = l.run(&["--log-file", "/nonexistent-dir/x.log", "keys"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot open the log file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1781,3 +1781,64 @@ fn no_command_holding_a_secret_leaves_a_core_dump() {
     }
     assert!(core_files(dir.path()).is_empty());
 }
+
+#[test]
+fn put_all_and_the_log_file_never_show_a_value_or_its_data_key() {
+    let canary = new_canary();
+    let e = Emulator::start(&canary);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("lockbox.log");
+    let log = log.to_str().unwrap();
+    let mut rec = Record::default();
+    let json = serde_json::json!({ "app/putall": canary }).to_string();
+    rec.run(
+        "putall -",
+        e.cmd(&["--log-level", "NOTSET", "--log-file", log, "putall", "-"]),
+        json.as_bytes(),
+        0,
+        Canary::Never,
+    );
+    // The JSON in argv: warned about, never echoed, even when it cannot be stored.
+    let bad = serde_json::json!({ "app/putall": canary, "n": 5 }).to_string();
+    rec.run(
+        "putall bad",
+        e.cmd(&["putall", &bad]),
+        b"",
+        2,
+        Canary::Never,
+    );
+    assert!(stderr(rec.last()).contains("visible in shell history"));
+    let twice = serde_json::json!({ "app/putall2": canary }).to_string();
+    rec.run(
+        "putall -v",
+        e.cmd(&["--log-file", log, "putall", "-v", "1", &twice]),
+        b"",
+        0,
+        Canary::Never,
+    );
+    rec.run(
+        "putall -v again",
+        e.cmd(&["--log-file", log, "-o", "json", "putall", "-v", "1", &twice]),
+        b"",
+        1,
+        Canary::Never,
+    );
+    rec.run(
+        "get",
+        e.cmd(&[
+            "--log-level",
+            "NOTSET",
+            "--log-file",
+            log,
+            "get",
+            "app/putall",
+        ]),
+        b"",
+        0,
+        Canary::OnStdout,
+    );
+    rec.check(&canary, &e.needles(&canary));
+    let log_text = std::fs::read_to_string(log).unwrap();
+    assert!(log_text.contains("TRACE"), "the log holds the diagnostics");
+    assert_eq!(check_files(logs.path(), &e.needles(&canary)), 1);
+}

@@ -355,3 +355,115 @@ fn a_known_account_reads_the_table_record_in_one_call() {
     assert_eq!(common::ok(out, &["get"]), b"v\n");
     assert_eq!(fired(&r), [2, 4], "no account: DescribeTable first");
 }
+
+#[test]
+fn a_named_profile_that_does_not_exist_is_exit_4_whatever_credentials_are_set() {
+    let r = Remote::start();
+    r.ok(&["setup"], b"");
+    let config = r.home.path().join("aws-config");
+    std::fs::write(&config, "[profile dev]\nregion = us-east-1\n").unwrap();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
+        // remote() sets static credentials in the environment.
+        (&["-p", "nosuchprofile", "keys"], &[]),
+        (&["keys"], &[("AWS_PROFILE", "nosuchprofile")]),
+        (
+            &["--profile", "nosuchprofile", "keys"],
+            &[("AWS_CONFIG_FILE", "CONFIG")],
+        ),
+        // The profile --arn starts from.
+        (
+            &["--arn", "arn:aws:iam::000000000000:role/r", "keys"],
+            &[("AWS_PROFILE", "nosuchprofile")],
+        ),
+    ];
+    for (args, vars) in cases {
+        let mut c = remote(r.home.path(), &r.endpoint, args);
+        for (k, v) in vars {
+            c.env(
+                k,
+                if *v == "CONFIG" {
+                    config.as_os_str()
+                } else {
+                    v.as_ref()
+                },
+            );
+        }
+        let out = run_with_stdin(&mut c, b"");
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("the config profile (nosuchprofile) could not be found"),
+            "{err}"
+        );
+        assert!(
+            err.contains(".aws/credentials") || err.contains("AWS_SHARED"),
+            "{err}"
+        );
+        let file = if vars.is_empty() || vars[0].0 == "AWS_PROFILE" {
+            r.home.path().join(".aws/config").display().to_string()
+        } else {
+            format!("{} (AWS_CONFIG_FILE)", config.display())
+        };
+        assert!(err.contains(&file), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    // Without credentials anywhere: the same answer, not "no credentials".
+    let mut c = common::bare(r.home.path());
+    c.env("AWS_REGION", "us-east-1").args([
+        "--endpoint-url",
+        &r.endpoint,
+        "-p",
+        "nosuchprofile",
+        "keys",
+    ]);
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(nosuchprofile)"), "{}", stderr(&out));
+    // A profile that exists is used.
+    let mut c = remote(r.home.path(), &r.endpoint, &["-p", "dev", "keys"]);
+    c.env("AWS_CONFIG_FILE", &config);
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn the_kms_region_comes_from_the_flag_then_dot_credstash_then_the_region() {
+    let r = Remote::start();
+    r.ok(&["setup"], b"");
+    r.ok(&["put", "n", "-"], b"v");
+    let dot = r.home.path().join(".credstash");
+    // The key lives in us-east-1: a saved region without it is used, and KMS
+    // there cannot decrypt.
+    std::fs::write(&dot, r#"{"kms-region": "eu-west-1", "other": 1}"#).unwrap();
+    let out = r.run(&["get", "n"], b"");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    // --kms-region wins over the file.
+    assert_eq!(r.ok(&["--kms-region", "us-east-1", "get", "n"], b""), "v\n");
+    // setup --save-kms-region rewrites it as credstash does, keeping other keys,
+    // and the setup itself already uses it.
+    let out = r.ok(&["setup", "--save-kms-region", "us-east-1"], b"");
+    assert!(out.starts_with("KMS region set to us-east-1\n"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&dot).unwrap(),
+        r#"{"kms-region": "us-east-1", "other": 1}"#
+    );
+    assert_eq!(r.ok(&["get", "n"], b""), "v\n");
+    let out = r.ok(
+        &["-o", "json", "setup", "--save-kms-region", "us-east-1"],
+        b"",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["saved_kms_region"], "us-east-1");
+    // A file that is not credstash's settings is an error naming it, not ignored.
+    std::fs::write(&dot, "kms-region: eu-west-1").unwrap();
+    let out = r.run(&["get", "n"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".credstash is not a JSON object"),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(&["setup", "--save-kms-region", "Not A Region"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

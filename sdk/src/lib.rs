@@ -1,12 +1,21 @@
 //! lockbox: versioned secrets, envelope-encrypted with AWS KMS and stored in a
 //! DynamoDB table, compatible with credstash.
 //!
-//! The API has two tiers. [`Lockbox`] is the common case: `get`, `get_many`,
-//! `get_map`, `put`, `list`, `history`, `watch`, with retries, a bound on calls in
-//! flight, an optional cache and the table's rules for which items it serves.
-//! Below it, [`envelope`] seals and opens single items (pure code, no I/O) and
-//! [`backend`] holds the two traits a `Lockbox` is built on, [`backend::KeyService`]
-//! and [`backend::SecretStore`], with their AWS and in-memory implementations.
+//! [`Lockbox`] is the API: `get`, `get_many`, `get_map`, `put`, `list`, `history`,
+//! `watch`, with retries, a bound on calls in flight, an optional cache and the
+//! table's rules for which items it serves; [`lifecycle`] adds the table-wide
+//! operations (doctor, migrate, rewrap, sync). [`backend`] holds the two traits a
+//! `Lockbox` is built on, [`backend::KeyService`] and [`backend::SecretStore`],
+//! with their AWS and in-memory implementations, for those who bring their own.
+//!
+//! # Features
+//!
+//! - `blocking`: `lockbox::blocking::BlockingLockbox`, the same calls for
+//!   synchronous programs, on a runtime of its own.
+//! - `test-util`: `lockbox::testing`, an in-memory `Lockbox` for an application's tests.
+//! - `wire-format`: the item encoding itself (`envelope`, `format`), for fuzzers
+//!   and format tests. It is not part of the stable API: items are read and
+//!   written through a `Lockbox`.
 //!
 //! # Reading a secret
 //!
@@ -148,12 +157,23 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "blocking")]
+pub mod blocking;
+#[cfg(feature = "wire-format")]
 pub mod envelope;
+#[cfg(not(feature = "wire-format"))]
+#[allow(dead_code)]
+mod envelope;
+#[cfg(feature = "wire-format")]
 pub mod format;
+#[cfg(not(feature = "wire-format"))]
+#[allow(dead_code)]
+mod format;
 pub mod json;
 pub mod lifecycle;
 pub mod policy;
 
+mod all;
 mod aws;
 mod cache;
 mod context;
@@ -175,10 +195,14 @@ mod text;
 mod version;
 mod watch;
 
+pub use all::AllOptions;
 pub use aws::{AwsOptions, DEFAULT_REGION};
+pub use backend::ItemSummary;
 pub use cache::{CacheConfig, CacheStats};
 pub use context::{EncryptionContext, RESERVED_PREFIX};
+pub use envelope::Digest;
 pub use error::{Error, ErrorKind, Result, Service};
+pub use format::sealed::check_store;
 pub use json::JsonPointer;
 pub use label::{
     Label, LabelCondition, LabelMove, Labels, RotationRecord, RotationState, MAX_LABELS,

@@ -582,6 +582,34 @@ impl Lockbox {
         Ok(items)
     }
 
+    /// Every stored version of every secret as a stream, page by page, for tables
+    /// too big to hold in memory at once: the table is read in parallel segments,
+    /// so items come in no particular order. A throttled page is read again
+    /// after a backoff while the listing makes progress; the stream ends with the
+    /// error otherwise. Nothing is decrypted. Label documents are left out, and
+    /// versions come without their labels (which [`Lockbox::list`] and
+    /// [`Lockbox::labels`] give).
+    pub fn list_stream(&self) -> impl futures::Stream<Item = Result<ItemSummary>> + Send + 'static {
+        use futures::StreamExt as _;
+        crate::lifecycle::scan_store(
+            self.inner.store.clone(),
+            crate::lifecycle::ScanOptions::default(),
+            Arc::new(crate::lifecycle::Pacer::new()),
+        )
+        .flat_map(|page| {
+            let summaries: Vec<Result<ItemSummary>> = match page {
+                Ok(items) => items
+                    .iter()
+                    .filter_map(ItemSummary::from_attributes)
+                    .filter(|s| !s.is_label_document())
+                    .map(Ok)
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(summaries)
+        })
+    }
+
     /// Every stored version of `name`, oldest first, without decrypting, with
     /// the labels naming each (as [`Lockbox::list`]).
     pub async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {

@@ -249,6 +249,19 @@ impl Lockbox {
             name: name.clone(),
             version: None,
         })?;
+        self.open_unpinned(name, top, context, strict).await
+    }
+
+    /// Open what an un-pinned read of `name` found first in its partition,
+    /// `top`: its highest version, or its label document (then the version
+    /// labelled `current`, from the document's copy).
+    pub(crate) async fn open_unpinned(
+        &self,
+        name: &SecretName,
+        top: Attributes,
+        context: &EncryptionContext,
+        strict: bool,
+    ) -> Result<Secret> {
         if !doc_format::is_document(&top) {
             let secret = self.open_item(&top, context).await?;
             self.check_fresh(&secret.name, secret.version, None)?;
@@ -392,7 +405,7 @@ impl Lockbox {
     /// label move is a new revision), but the labels may not (an older revision,
     /// or none, is [`Error::LabelRollback`]), and one revision names one
     /// `current`.
-    fn check_fresh(
+    pub(crate) fn check_fresh(
         &self,
         name: &SecretName,
         version: Version,

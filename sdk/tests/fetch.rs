@@ -204,6 +204,7 @@ mod send {
         let (l, x) = (lb.clone(), r.clone());
         is_send(async move { l.refresh(&x, &none()).await });
         is_send(lb.watch(vec![n.clone()], none(), std::time::Duration::from_secs(1)));
+        is_send(lb.list_stream());
         let l = lb.clone();
         is_send(async move { l.setup(TableMode::Sealed, &[]).await });
         let l = lb.clone();

@@ -248,6 +248,94 @@ pub async fn get_many_all_or_nothing(f: &dyn Fixture) {
     assert_eq!(each.iter().filter(|r| r.is_err()).count(), 1);
 }
 
+/// `get_all` reads the newest version of every name (or of the names a pattern
+/// matches, or one version of each) from one scan, with the answers `get_many`
+/// gives for the same names, all or nothing.
+pub async fn get_all_reads_every_name_from_one_scan(f: &dyn Fixture) {
+    use lockbox::lifecycle::NamePattern;
+    use lockbox::AllOptions;
+    let lb = sealed(f).await;
+    assert!(lb
+        .get_all(&AllOptions::new(), &none())
+        .await
+        .unwrap()
+        .is_empty());
+    for i in 0..30 {
+        let n = format!("{}/{}", if i % 2 == 0 { "app" } else { "web" }, i % 10);
+        put(&lb, &n, format!("{n}#{}", i / 10 + 1).as_bytes()).await;
+    }
+    let all = lb.get_all(&AllOptions::new(), &none()).await.unwrap();
+    let names: Vec<String> = all.iter().map(|s| s.name.to_string()).collect();
+    let mut expected: Vec<String> = (0..10)
+        .map(|i| format!("{}/{i}", if i % 2 == 0 { "app" } else { "web" }))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "every name once, sorted");
+    let refs: Vec<SecretRef> = expected
+        .iter()
+        .map(|n| SecretRef::latest(name(n)))
+        .collect();
+    let many = lb.get_many(&refs, &none()).await.unwrap();
+    for (a, b) in all.iter().zip(&many) {
+        assert_eq!((&a.name, a.version), (&b.name, b.version));
+        assert_eq!(a.value.expose_secret(), b.value.expose_secret());
+        assert_eq!(a.version.get(), 3);
+    }
+    let apps = lb
+        .get_all(
+            &AllOptions::new().pattern(NamePattern::new("app/*")),
+            &none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(apps.len(), 5);
+    assert!(apps.iter().all(|s| s.name.as_str().starts_with("app/")));
+    let first = lb
+        .get_all(&AllOptions::new().version(Version::FIRST), &none())
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 10);
+    assert!(first
+        .iter()
+        .all(|s| s.value.expose_secret().ends_with(b"#1")));
+    // All or nothing: one name without version 4, one with a context.
+    put(&lb, "app/0", b"app/0#4").await;
+    assert!(matches!(
+        lb.get_all(
+            &AllOptions::new().version(Version::new(4).unwrap()),
+            &none()
+        )
+        .await,
+        Err(Error::NotFound { .. })
+    ));
+    lb.put(
+        &name("ctx/one"),
+        &SecretValue::from_slice(b"x"),
+        &PutOptions {
+            context: EncryptionContext::from_pairs(["env=prod"]).unwrap(),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        lb.get_all(&AllOptions::new(), &none()).await,
+        Err(Error::ContextMismatch { .. })
+    ));
+    let outside = lb
+        .get_all(
+            &AllOptions::new().pattern(NamePattern::new("web/*")),
+            &none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outside.len(),
+        5,
+        "a pattern leaves the context-bound name out"
+    );
+}
+
 /// Pinned and latest references mix in one call, in order; a missing pinned
 /// version fails the whole call and is reported on its own by `get_each`.
 pub async fn get_many_pinned_and_latest(f: &dyn Fixture) {
@@ -699,6 +787,10 @@ macro_rules! contract_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn get_many_pinned_and_latest() {
             $crate::contract::get_many_pinned_and_latest(&$make).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn get_all_reads_every_name_from_one_scan() {
+            $crate::contract::get_all_reads_every_name_from_one_scan(&$make).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn concurrent_writers_16_x_20() {

@@ -119,6 +119,19 @@ pub async fn sealed_labels_decide_unpinned_reads(f: &dyn Fixture) {
         );
     }
     assert_eq!(lb.highest_version(&db).await.unwrap(), Some(v(3)));
+    // Every secret at once (one scan): the labelled one at `current` too, and
+    // at the version asked for when one is.
+    let all = lb
+        .get_all(&lockbox::AllOptions::new(), &none())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].version, v(2));
+    let pinned = lb
+        .get_all(&lockbox::AllOptions::new().version(v(3)), &none())
+        .await
+        .unwrap();
+    assert_eq!(pinned[0].value.expose_str().unwrap(), "three");
     // Steps 2 and 3 (set, test) read the pending value.
     assert_eq!(
         read_label(&lb, "app/db", &Label::PENDING).await,

@@ -332,6 +332,16 @@ async fn two_thousand_versions_in_pages_of_seven_are_each_seen_exactly_once() {
     sorted.dedup();
     assert_eq!(keys, sorted, "sorted and unique");
 
+    // list_stream (parallel Scan segments, pages of 7): the same items, once each.
+    use futures::TryStreamExt as _;
+    let streamed: Vec<lockbox::ItemSummary> = lb.list_stream().try_collect().await.unwrap();
+    let mut streamed_keys: Vec<(String, u64)> = streamed
+        .iter()
+        .map(|s| (s.name.to_string(), s.version.unwrap().get()))
+        .collect();
+    streamed_keys.sort();
+    assert_eq!(streamed_keys, keys, "every item once, none missing");
+
     // get (latest): a descending Query with Limit 1 finds version 2000.
     let store = fx.store().await;
     let latest = store.get_latest(&name("many")).await.unwrap().unwrap();
@@ -591,4 +601,57 @@ async fn every_failure_gets_its_class() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:?}");
     assert_eq!(SecretName::new("").unwrap_err().kind(), ErrorKind::Usage);
+}
+
+/// `get_all` of 100 secrets: a scan in its segments (one page each here), no
+/// query, and one unwrap per secret; `get_many` after a listing costs a query per
+/// secret on top.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_all_costs_one_scan_and_one_unwrap_per_secret() {
+    let (fx, lb) = ready().await;
+    let endpoint = fx.mock.endpoint_url();
+    for i in 0..100 {
+        for v in 0..2 {
+            lb.put(
+                &name(&format!("bulk/{i:03}")),
+                &format!("{i}.{v}").into(),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    for target in ["dynamodb:Scan", "dynamodb:Query", "kms:Decrypt"] {
+        add_fault(&endpoint, json!({"target": target, "latency_ms": 0})).await;
+    }
+    let fired = || async {
+        let rules = lockbox_tests::faults(&endpoint).await;
+        let count = |t: &str| {
+            rules["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["target"] == t)
+                .and_then(|r| r["fired"].as_u64())
+                .unwrap()
+        };
+        (
+            count("dynamodb:Scan"),
+            count("dynamodb:Query"),
+            count("kms:Decrypt"),
+        )
+    };
+    let reader = fx.lockbox().await.build().unwrap();
+    let all = reader
+        .get_all(&lockbox::AllOptions::new(), &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 100);
+    assert!(all.iter().all(|s| s.version.get() == 2));
+    let (scans, queries, decrypts) = fired().await;
+    assert!(
+        (1..=lockbox::lifecycle::DEFAULT_SEGMENTS as u64).contains(&scans),
+        "{scans} scans"
+    );
+    assert_eq!((queries, decrypts), (0, 100));
 }

@@ -7,13 +7,13 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Context as _, Result};
 
+use super::Ctx;
 use crate::args::{DeleteArgs, OutputMode};
 use crate::output;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &DeleteArgs) -> Result<()> {
-    let name = super::name(&args.name)?;
-    let version = super::opt_version(args.version.as_deref())?;
+    let name = &args.name;
+    let version = args.version;
     if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         let what = match version {
             Some(v) => format!("version {v} of {name}"),
@@ -32,10 +32,10 @@ pub async fn run(ctx: &Ctx, args: &DeleteArgs) -> Result<()> {
     }
     let deleted = ctx
         .lockbox
-        .delete(&name, version)
+        .delete(name, version)
         .await
         .with_context(|| format!("cannot delete {name} from table {}", ctx.table))?;
-    print_deleted(ctx, &name, &deleted, "Deleting")
+    print_deleted(ctx, name, &deleted, "Deleting")
 }
 
 /// `Deleting NAME -- version V` per deleted item (credstash's lines), or JSON.
@@ -46,13 +46,13 @@ pub fn print_deleted(
     verb: &str,
 ) -> Result<()> {
     match ctx.output {
-        OutputMode::Json => output::print_json(&serde_json::json!({
-            "name": name.as_str(),
-            "deleted": sort_keys
+        OutputMode::Json => output::print_json(&output::json::Deleted {
+            deleted: sort_keys
                 .iter()
                 .map(|k| lockbox::Version::from_sort_key(k).map(|v| v.get()).ok())
-                .collect::<Vec<_>>(),
-        })),
+                .collect(),
+            name: name.as_str(),
+        }),
         OutputMode::Text => {
             let mut out = String::new();
             let name = lockbox::escape_untrusted(name.as_str());

@@ -4,9 +4,9 @@ use anyhow::{Context as _, Result};
 use lockbox::lifecycle::doctor::{DoctorOptions, DoctorReport, Finding, RegionKeys, Severity};
 use lockbox::lifecycle::ItemRef;
 
-use super::lifecycle::{self, key_in_region, refs_json, INCOMPLETE};
+use super::lifecycle::{self, key_in_region, INCOMPLETE};
+use super::Ctx;
 use crate::args::{DoctorArgs, FailOn, OutputMode};
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     let options = lifecycle::run_options(ctx, Some(&args.select), None, false)?;
@@ -19,7 +19,7 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
         .with_context(|| format!("cannot inspect table {}", ctx.table))?;
     drop(options);
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&json(&report))?,
+        OutputMode::Json => crate::output::print_json(&crate::output::json::Doctor::of(&report))?,
         OutputMode::Text => print_text(&report),
     }
     let threshold = match args.fail_on {
@@ -234,65 +234,4 @@ fn on_off(v: Option<bool>) -> &'static str {
         Some(false) => "off",
         None => "unknown",
     }
-}
-
-fn json(report: &DoctorReport) -> serde_json::Value {
-    let inv = &report.inventory;
-    serde_json::json!({
-        "table": report.table,
-        "description": report.description.as_ref().map(|d| serde_json::json!({
-            "arn": d.arn,
-            "status": d.status,
-            "billing_mode": d.billing_mode,
-            "read_capacity": d.read_capacity,
-            "write_capacity": d.write_capacity,
-            "point_in_time_recovery": d.point_in_time_recovery,
-            "deletion_protection": d.deletion_protection,
-            "replicas": d.replicas.iter().map(|r| serde_json::json!({
-                "region": r.region, "status": r.status,
-            })).collect::<Vec<_>>(),
-            "multi_region_consistency": d.multi_region_consistency,
-            "item_count": d.item_count,
-        })),
-        "record": report.record.as_ref().map(|r| serde_json::json!({
-            "mode": r.mode, "store": r.store, "kms_key": r.key_arn,
-        })),
-        "keys": report.keys.iter().map(|k| serde_json::json!({
-            "region": k.region,
-            "arn": k.arn,
-            "state": k.state,
-            "round_trip": k.round_trip,
-            "error": k.error,
-        })).collect::<Vec<_>>(),
-        "inventory": {
-            "items": inv.items,
-            "formats": inv.formats,
-            "hmac_string": inv.hmac_string,
-            "hmac_binary": inv.hmac_binary,
-            "hmac_uppercase": inv.hmac_uppercase,
-            "digests": inv.digests,
-            "versions_padded": inv.versions_padded,
-            "versions_unpadded": inv.versions_unpadded,
-            "versions_non_numeric": inv.versions_non_numeric,
-            "versions_zero": inv.versions_zero,
-            "comments": inv.comments,
-            "context_bound": inv.context_bound,
-            "stores": inv.stores,
-            "verified": inv.verified,
-            "binary_values": inv.binary_values,
-        },
-        "verified": report.verified,
-        "findings": report.findings.iter().map(|f| serde_json::json!({
-            "severity": f.severity.as_str(),
-            "code": f.code,
-            "message": f.message,
-            "hint": f.hint,
-            "items": refs_json(&f.items),
-        })).collect::<Vec<_>>(),
-        "summary": {
-            "errors": report.count(Severity::Error),
-            "warnings": report.count(Severity::Warning),
-            "notes": report.count(Severity::Info),
-        },
-    })
 }

@@ -5,19 +5,12 @@ use anyhow::Result;
 use crate::args::ExecArgs;
 use crate::exec::env::EnvPolicy;
 use crate::exec::resolve::resolve;
-use crate::exec::spec::{self, OnChange};
+use crate::exec::spec;
 use crate::exec::supervise::{supervise, Launch, Watch};
 use crate::exit::Coded;
-use crate::Ctx;
+use crate::values::OnChange;
 
-/// How `exec` ends.
-#[derive(Debug)]
-pub enum Done {
-    /// Replace lockbox with this command, once everything else is shut down.
-    Exec(Box<(std::process::Command, Launch)>),
-    /// Exit with this code (the supervised child's).
-    Exit(u8),
-}
+use super::{Ctx, Done};
 
 pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
     let inherited: Vec<_> = std::env::vars_os().collect();

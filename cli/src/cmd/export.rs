@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
+use super::Ctx;
 use crate::args::ExportArgs;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let context = super::context(&args.context)?;

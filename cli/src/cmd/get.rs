@@ -3,54 +3,32 @@
 use anyhow::{Context as _, Result};
 use lockbox::ExposeSecret;
 
+use super::Ctx;
 use crate::args::{GetArgs, MapFormat, OutputMode};
 use crate::output;
-use crate::Ctx;
+use crate::values::NameOrPattern;
 
 pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
     let context = super::context(&args.context)?;
-    let version = super::opt_version(args.version.as_deref())?;
-    if args.name.contains('*') {
-        let names: Vec<String> = super::all_names(ctx)
-            .await?
-            .into_iter()
-            .filter(|n| wildcard_match(&args.name, n))
-            .collect();
-        let secrets = ctx
-            .lockbox
-            .get_many(&super::refs(&names, version)?, &context)
-            .await
-            .with_context(|| format!("cannot read the secrets matching {:?}", args.name))?;
-        let map = output::text_map(&secrets)?;
-        let format = args.format.unwrap_or(match ctx.output {
-            OutputMode::Json | OutputMode::Text => MapFormat::Json,
-        });
-        let text = output::render_map(&map, format)?;
-        // credstash writes a wildcard's JSON without a final newline (getall's with one).
-        let bytes = match format {
-            MapFormat::Json => text.trim_end_matches('\n').as_bytes(),
-            _ => text.as_bytes(),
-        };
-        return output::write_stdout(bytes);
-    }
-    let name = super::name(&args.name)?;
+    let version = args.version;
+    let name = match &args.name {
+        NameOrPattern::Name(name) => name,
+        NameOrPattern::Pattern(pattern) => {
+            return print_matching(ctx, args, pattern, version, &context).await
+        }
+    };
     let secret = match version {
-        None => ctx.lockbox.get(&name, &context).await,
-        Some(v) => ctx.lockbox.get_version(&name, v, &context).await,
+        None => ctx.lockbox.get(name, &context).await,
+        Some(v) => ctx.lockbox.get_version(name, v, &context).await,
     }
     .with_context(|| format!("cannot read {name} from table {}", ctx.table))?;
     crate::test_panic_point("after-fetch", secret.value.expose_secret());
     match ctx.output {
-        OutputMode::Json => {
-            let value = output::value_text(&secret)?;
-            let json = zeroize::Zeroizing::new(serde_json::to_string_pretty(&serde_json::json!({
-                "name": secret.name.as_str(),
-                "version": secret.version.get(),
-                "value": value,
-            }))?);
-            output::write_stdout(json.as_bytes())?;
-            output::write_stdout(b"\n")
-        }
+        OutputMode::Json => output::print_json(&output::json::Value {
+            name: secret.name.as_str(),
+            value: output::value_text(&secret)?,
+            version: secret.version.get(),
+        }),
         OutputMode::Text => {
             output::write_stdout(secret.value.expose_secret())?;
             if !args.noline {
@@ -59,6 +37,37 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Every secret whose name matches `pattern`, as a map: all or nothing.
+async fn print_matching(
+    ctx: &Ctx,
+    args: &GetArgs,
+    pattern: &str,
+    version: Option<lockbox::Version>,
+    context: &lockbox::EncryptionContext,
+) -> Result<()> {
+    let names: Vec<String> = super::all_names(ctx)
+        .await?
+        .into_iter()
+        .filter(|n| wildcard_match(pattern, n))
+        .collect();
+    let secrets = ctx
+        .lockbox
+        .get_many(&super::refs(&names, version)?, context)
+        .await
+        .with_context(|| format!("cannot read the secrets matching {pattern:?}"))?;
+    let map = output::text_map(&secrets)?;
+    let format = args.format.unwrap_or(match ctx.output {
+        OutputMode::Json | OutputMode::Text => MapFormat::Json,
+    });
+    let text = output::render_map(&map, format)?;
+    // credstash writes a wildcard's JSON without a final newline (getall's with one).
+    let bytes = match format {
+        MapFormat::Json => text.trim_end_matches('\n').as_bytes(),
+        _ => text.as_bytes(),
+    };
+    output::write_stdout(bytes)
 }
 
 /// `*` matches any run of characters; everything else matches itself (credstash

@@ -2,13 +2,13 @@
 
 use anyhow::{Context as _, Result};
 
+use super::Ctx;
 use crate::args::{GetAllArgs, MapFormat};
 use crate::output;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &GetAllArgs) -> Result<()> {
     let context = super::context(&args.context)?;
-    let version = super::opt_version(args.version.as_deref())?;
+    let version = args.version;
     print_all(
         ctx,
         &context,
@@ -25,10 +25,14 @@ pub async fn print_all(
     version: Option<lockbox::Version>,
     format: MapFormat,
 ) -> Result<()> {
-    let names = super::all_names(ctx).await?;
+    // One scan of the table and one unwrap per secret (`Lockbox::get_all`).
+    let mut options = lockbox::AllOptions::new();
+    if let Some(v) = version {
+        options = options.version(v);
+    }
     let secrets = ctx
         .lockbox
-        .get_many(&super::refs(&names, version)?, context)
+        .get_all(&options, context)
         .await
         .with_context(|| {
             format!(

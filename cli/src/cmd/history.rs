@@ -2,14 +2,14 @@
 
 use anyhow::{Context as _, Result};
 
+use super::Ctx;
 use crate::args::HistoryArgs;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &HistoryArgs) -> Result<()> {
-    let name = super::name(&args.name)?;
+    let name = &args.name;
     let items = ctx
         .lockbox
-        .history(&name)
+        .history(name)
         .await
         .with_context(|| format!("cannot read the history of {name} in table {}", ctx.table))?;
     super::list::print_items(ctx, &items)

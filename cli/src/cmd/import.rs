@@ -12,8 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lockbox::{escape_untrusted, Error, PutOptions, SecretValue};
 use zeroize::Zeroizing;
 
+use super::Ctx;
 use crate::args::{ImportArgs, ImportFormat, OutputMode};
-use crate::Ctx;
+use crate::output::json;
 
 /// Name -> value, as read from the file.
 type Entries = BTreeMap<String, Zeroizing<String>>;
@@ -50,17 +51,20 @@ pub async fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "stored": stored
+        OutputMode::Json => crate::output::print_json(&json::Imported {
+            failed: failed
                 .iter()
-                .map(|(n, v)| serde_json::json!({"name": n, "version": v}))
-                .collect::<Vec<_>>(),
-            "unchanged": unchanged,
-            "failed": failed
+                .map(|(name, error)| json::Failure { error, name })
+                .collect(),
+            stored: stored
                 .iter()
-                .map(|(n, e)| serde_json::json!({"name": n, "error": e}))
-                .collect::<Vec<_>>(),
-        }))?,
+                .map(|(name, version)| json::Stored {
+                    name,
+                    version: *version,
+                })
+                .collect(),
+            unchanged: unchanged.iter().map(String::as_str).collect(),
+        })?,
         OutputMode::Text => println!(
             "Imported {} secrets: {} stored, {} unchanged, {} failed",
             entries.len(),
@@ -88,7 +92,7 @@ async fn import_one(
     context: &lockbox::EncryptionContext,
     comment: Option<&str>,
 ) -> Result<Option<lockbox::Version>> {
-    let name = super::name(name)?;
+    let name = lockbox::SecretName::new(name).context("the secret name is not usable")?;
     let value = SecretValue::from(value);
     match ctx.lockbox.get(&name, context).await {
         Ok(current) if current.value == value => return Ok(None),

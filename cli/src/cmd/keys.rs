@@ -2,14 +2,14 @@
 
 use anyhow::Result;
 
+use super::Ctx;
 use crate::args::OutputMode;
 use crate::output;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let names = super::all_names(ctx).await?;
     match ctx.output {
-        OutputMode::Json => output::print_json(&serde_json::json!(names)),
+        OutputMode::Json => output::print_json(&names),
         OutputMode::Text => {
             let mut out = String::new();
             for n in &names {

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lockbox::lifecycle::{Contexts, ItemRef, NamePattern, Progress, RunOptions};
 use lockbox::{AwsOptions, Lockbox};
 
+use super::{Ctx, Reading};
 use crate::args::Selection;
-use crate::{Ctx, Reading};
 
 pub use crate::exit::INCOMPLETE;
 
@@ -145,39 +145,6 @@ impl Drop for Bar {
     fn drop(&mut self) {
         self.0.finish_and_clear();
     }
-}
-
-/// `{"name": ..., "version": ...}` for each item (the version as stored).
-pub fn refs_json(items: &[ItemRef]) -> serde_json::Value {
-    items.iter().map(ref_json).collect()
-}
-
-fn ref_json(r: &ItemRef) -> serde_json::Value {
-    serde_json::json!({"name": r.name, "version": r.sort_key})
-}
-
-/// Items with a reason each.
-pub fn reasons_json(items: &[(ItemRef, String)]) -> serde_json::Value {
-    items
-        .iter()
-        .map(|(r, why)| {
-            let mut v = ref_json(r);
-            v["reason"] = why.clone().into();
-            v
-        })
-        .collect()
-}
-
-/// Items that need a context, with the stored context keys where known.
-pub fn contexts_json(items: &[(ItemRef, Option<Vec<String>>)]) -> serde_json::Value {
-    items
-        .iter()
-        .map(|(r, keys)| {
-            let mut v = ref_json(r);
-            v["context_keys"] = keys.clone().into();
-            v
-        })
-        .collect()
 }
 
 /// Print a group of items with a heading, at most [`SHOWN`] of them.

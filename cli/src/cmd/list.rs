@@ -4,9 +4,9 @@ use anyhow::{Context as _, Result};
 use lockbox::backend::ItemSummary;
 use lockbox::escape_untrusted;
 
+use super::Ctx;
 use crate::args::OutputMode;
 use crate::output;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let items = ctx
@@ -23,9 +23,12 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
 /// escapes control characters itself).
 pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
     match ctx.output {
-        OutputMode::Json => output::print_json(&serde_json::Value::Array(
-            items.iter().map(summary_json).collect(),
-        )),
+        OutputMode::Json => output::print_json(
+            &items
+                .iter()
+                .map(output::json::Summary::of)
+                .collect::<Vec<_>>(),
+        ),
         OutputMode::Text => {
             let names: Vec<_> = items.iter().map(|i| escape_untrusted(&i.name)).collect();
             let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
@@ -45,16 +48,4 @@ pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
             output::write_stdout(out.as_bytes())
         }
     }
-}
-
-/// One summary as JSON.
-pub fn summary_json(i: &ItemSummary) -> serde_json::Value {
-    serde_json::json!({
-        "name": i.name,
-        "version": i.version.map(|v| v.get()),
-        "sort_key": i.sort_key,
-        "comment": i.comment,
-        "format": i.format,
-        "created_at": i.created_at.map(output::rfc3339),
-    })
 }

@@ -4,12 +4,9 @@ use anyhow::{Context as _, Result};
 use lockbox::lifecycle::migrate::MigrateReport;
 use lockbox::{Error, ErrorKind};
 
-use super::lifecycle::{
-    self, contexts_json, needs_context_line, print_group, reason_line, reasons_json, refs_json,
-    INCOMPLETE,
-};
+use super::lifecycle::{self, needs_context_line, print_group, reason_line, INCOMPLETE};
+use super::{Ctx, Reading};
 use crate::args::{MigrateArgs, OutputMode};
-use crate::{Ctx, Reading};
 
 pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
     let options = lifecycle::run_options(ctx, Some(&args.select), None, args.dry_run)?;
@@ -62,21 +59,11 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<()> {
         .with_context(|| format!("cannot migrate table {} to {}", ctx.table, args.to_table))?;
     drop(options);
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "source": ctx.table,
-            "target": args.to_table,
-            "target_store": report.target_store,
-            "dry_run": report.dry_run,
-            "considered": report.considered,
-            "copied": refs_json(&report.copied),
-            "unchanged": refs_json(&report.unchanged),
-            "conflicts": reasons_json(&report.conflicts),
-            "needs_context": contexts_json(&report.needs_context),
-            "failed": reasons_json(&report.failed),
-            "to_copy": refs_json(&report.to_copy),
-            "to_check": refs_json(&report.to_check),
-            "complete": report.is_complete(),
-        }))?,
+        OutputMode::Json => crate::output::print_json(&crate::output::json::Migrated::of(
+            &ctx.table,
+            &args.to_table,
+            &report,
+        ))?,
         OutputMode::Text => print_text(ctx, args, &report),
     }
     if report.dry_run || report.is_complete() {

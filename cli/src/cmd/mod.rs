@@ -1,6 +1,8 @@
-//! One module per command; `run` dispatches.
+//! One module per command; [`run`] dispatches every command, building the async
+//! runtime and the store ([`Ctx`]) only for the commands that use them.
 
 pub mod completions;
+mod ctx;
 pub mod delete;
 pub mod doctor;
 pub mod exec;
@@ -17,62 +19,67 @@ pub mod migrate;
 pub mod policy;
 pub mod prune;
 pub mod put;
+pub mod put_all;
 pub mod rewrap;
 pub mod rollback;
 pub mod setup;
 pub mod sync;
 
 use anyhow::{Context as _, Result};
-use lockbox::{EncryptionContext, SecretName, Version};
+use lockbox::{SecretName, Version};
 
-use crate::args::Command;
-use crate::Ctx;
+use self::ctx::with_store;
+pub use self::ctx::{Ctx, Reading};
+use crate::args::{Cli, Command};
 
-/// Run one command that talks to the store.
-pub async fn run(ctx: &Ctx, command: &Command) -> Result<()> {
-    match command {
-        Command::Setup(a) => setup::run(ctx, a).await,
-        Command::Put(a) => put::run(ctx, a).await,
-        Command::Get(a) => get::run(ctx, a).await,
-        Command::GetAll(a) => get_all::run(ctx, a).await,
-        Command::List => list::run(ctx).await,
-        Command::Keys => keys::run(ctx).await,
-        Command::History(a) => history::run(ctx, a).await,
-        Command::Delete(a) => delete::run(ctx, a).await,
-        Command::Prune(a) => prune::run(ctx, a).await,
-        Command::Rollback(a) => rollback::run(ctx, a).await,
-        Command::Import(a) => import::run(ctx, a).await,
-        Command::Export(a) => export::run(ctx, a).await,
-        Command::Doctor(a) => doctor::run(ctx, a).await,
-        Command::Migrate(a) => migrate::run(ctx, a).await,
-        Command::Rewrap(a) => rewrap::run(ctx, a).await,
-        Command::Sync(a) => sync::run(ctx, a).await,
-        Command::Exec(_) => unreachable!("main runs exec itself"),
-        Command::Completions(a) => completions::run(a),
-        Command::Man => man::run(),
-        Command::Policy(_) => unreachable!("policy runs without AWS, before the runtime"),
+/// How a command ends.
+#[derive(Debug)]
+pub enum Done {
+    /// Exit with this code.
+    Exit(u8),
+    /// Replace lockbox with this command (`exec`), once everything else is shut down.
+    Exec(Box<(std::process::Command, crate::exec::supervise::Launch)>),
+}
+
+/// Success.
+fn success(_: ()) -> Done {
+    Done::Exit(crate::exit::OK)
+}
+
+/// Run the command `cli` names.
+pub fn run(cli: &Cli) -> Result<Done> {
+    match &cli.command {
+        Command::Completions(a) => completions::run(a).map(success),
+        Command::Man => man::run().map(success),
+        Command::Policy(a) => policy::run(a, &cli.global).map(success),
+        Command::Setup(a) => with_store(cli, async |ctx| setup::run(ctx, a).await.map(success)),
+        Command::Put(a) => with_store(cli, async |ctx| put::run(ctx, a).await.map(success)),
+        Command::PutAll(a) => with_store(cli, async |ctx| put_all::run(ctx, a).await.map(success)),
+        Command::Get(a) => with_store(cli, async |ctx| get::run(ctx, a).await.map(success)),
+        Command::GetAll(a) => with_store(cli, async |ctx| get_all::run(ctx, a).await.map(success)),
+        Command::List => with_store(cli, async |ctx| list::run(ctx).await.map(success)),
+        Command::Keys => with_store(cli, async |ctx| keys::run(ctx).await.map(success)),
+        Command::History(a) => with_store(cli, async |ctx| history::run(ctx, a).await.map(success)),
+        Command::Delete(a) => with_store(cli, async |ctx| delete::run(ctx, a).await.map(success)),
+        Command::Prune(a) => with_store(cli, async |ctx| prune::run(ctx, a).await.map(success)),
+        Command::Rollback(a) => {
+            with_store(cli, async |ctx| rollback::run(ctx, a).await.map(success))
+        }
+        Command::Import(a) => with_store(cli, async |ctx| import::run(ctx, a).await.map(success)),
+        Command::Export(a) => with_store(cli, async |ctx| export::run(ctx, a).await.map(success)),
+        Command::Doctor(a) => with_store(cli, async |ctx| doctor::run(ctx, a).await.map(success)),
+        Command::Migrate(a) => with_store(cli, async |ctx| migrate::run(ctx, a).await.map(success)),
+        Command::Rewrap(a) => with_store(cli, async |ctx| rewrap::run(ctx, a).await.map(success)),
+        Command::Sync(a) => with_store(cli, async |ctx| sync::run(ctx, a).await.map(success)),
+        Command::Exec(a) => with_store(cli, async |ctx| exec::run(ctx, a).await),
     }
 }
 
-/// A secret name from the command line.
-pub fn name(text: &str) -> Result<SecretName> {
-    SecretName::new(text).context("the secret name is not usable")
-}
-
-/// A version from the command line: a number, or credstash's 19-digit padded form.
-pub fn version(text: &str) -> Result<Version> {
-    text.parse::<Version>()
-        .with_context(|| format!("-v {text:?} is not a version number"))
-}
-
-/// An optional version from the command line.
-pub fn opt_version(text: Option<&str>) -> Result<Option<Version>> {
-    text.map(version).transpose()
-}
-
-/// `KEY=VALUE` pairs from the command line.
-pub fn context(pairs: &[String]) -> Result<EncryptionContext> {
-    EncryptionContext::from_pairs(pairs)
+/// The encryption context of the `KEY=VALUE` arguments.
+pub fn context<'a>(
+    pairs: impl IntoIterator<Item = &'a crate::values::ContextPair>,
+) -> Result<lockbox::EncryptionContext> {
+    crate::values::context(pairs)
         .context("the encryption context is given as KEY=VALUE arguments after the name")
 }
 

@@ -5,17 +5,16 @@
 use anyhow::{bail, Result};
 use lockbox::policy::{reader_policy, writer_policy, PolicyScope};
 
-use crate::args::{PolicyArgs, PolicyRole};
+use crate::args::{GlobalArgs, PolicyArgs, PolicyRole};
 use crate::output;
 
-/// The region when `-r` is not given (credstash's default).
-const DEFAULT_REGION: &str = "us-east-1";
-
 /// The account when `--account` is not given: the emulator's.
-const PLACEHOLDER_ACCOUNT: &str = "000000000000";
+const PLACEHOLDER_ACCOUNT: &str = crate::local::ACCOUNT;
 
-pub fn run(args: &PolicyArgs, table: &str, key: &str, region: Option<&str>) -> Result<()> {
-    let region = region.unwrap_or(DEFAULT_REGION);
+pub fn run(args: &PolicyArgs, global: &GlobalArgs) -> Result<()> {
+    let table = &global.table();
+    let key = global.key.as_str();
+    let region = global.region.as_deref().unwrap_or(lockbox::DEFAULT_REGION);
     if args.pattern.is_empty() {
         bail!("the name pattern is empty; give one such as 'app1/*'");
     }
@@ -45,7 +44,7 @@ pub fn run(args: &PolicyArgs, table: &str, key: &str, region: Option<&str>) -> R
     };
     let store = match &args.store {
         Some(s) => {
-            lockbox::format::sealed::check_store(s)
+            lockbox::check_store(s)
                 .map_err(|e| crate::exit::usage(format!("--store {s:?}: {e}")))?;
             s.clone()
         }

@@ -2,16 +2,16 @@
 
 use anyhow::{Context as _, Result};
 
+use super::Ctx;
 use crate::args::PruneArgs;
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &PruneArgs) -> Result<()> {
-    let name = super::name(&args.name)?;
+    let name = &args.name;
     let keep = usize::try_from(args.keep).unwrap_or(usize::MAX);
     let deleted = ctx
         .lockbox
-        .prune(&name, keep)
+        .prune(name, keep)
         .await
         .with_context(|| format!("cannot prune {name} in table {}", ctx.table))?;
-    super::delete::print_deleted(ctx, &name, &deleted, "Deleted")
+    super::delete::print_deleted(ctx, name, &deleted, "Deleted")
 }

@@ -4,22 +4,27 @@
 use std::io::Read;
 
 use anyhow::{bail, Context as _, Result};
-use lockbox::envelope::Digest;
-use lockbox::{ExposeSecret as _, FormatPolicy, PutOptions, SecretValue};
+use lockbox::{ExposeSecret as _, SecretValue};
 use zeroize::Zeroizing;
 
-use crate::args::{DigestArg, OutputMode, PutArgs};
-use crate::Ctx;
+use super::Ctx;
+use crate::args::{OutputMode, PutArgs};
+use crate::output::json;
+use crate::values;
 
 pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
-    let name = super::name(&args.name)?;
-    let mut pairs = args.context.clone();
+    let name = &args.name;
+    let mut pairs = Vec::with_capacity(args.context.len() + 1);
     let value = if args.prompt {
         // With --prompt there is no value argument: what sits there is context.
         if let Some(first) = &args.value {
-            pairs.insert(0, first.clone());
+            pairs.push(values::context_pair(first).map_err(|e| {
+                crate::exit::usage(format!(
+                    "with --prompt, the argument after the name is encryption context: {e}"
+                ))
+            })?);
         }
-        prompt(&args.name)?
+        prompt(name.as_str())?
     } else {
         match args.value.as_deref() {
             None => bail!(crate::exit::usage(
@@ -28,28 +33,19 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
             Some(v) => read_value(v)?,
         }
     };
+    pairs.extend(args.context.iter().cloned());
     crate::test_panic_point("after-read", value.expose_secret());
-    let options = PutOptions {
-        // credstash's -a ignores -v: the next version.
-        version: if args.autoversion {
-            None
-        } else {
-            super::opt_version(args.version.as_deref())?
-        },
-        context: super::context(&pairs)?,
-        comment: args.comment.clone(),
-        format: args.digest.map(|d| FormatPolicy::Credstash(digest(d))),
-    };
+    let options = args.write.put_options(super::context(&pairs)?);
     let version = ctx
         .lockbox
-        .put(&name, &value, &options)
+        .put(name, &value, &options)
         .await
         .with_context(|| format!("cannot store {name} in table {}", ctx.table))?;
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "name": name.as_str(),
-            "version": version.get(),
-        })),
+        OutputMode::Json => crate::output::print_json(&json::Stored {
+            name: name.as_str(),
+            version: version.get(),
+        }),
         OutputMode::Text => {
             println!("{name} has been stored as version {version}");
             Ok(())
@@ -59,18 +55,7 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
 
 /// The value argument: `-`, `@FILE`, or the value itself (with a warning).
 fn read_value(arg: &str) -> Result<SecretValue> {
-    if arg == "-" {
-        let mut buf = Zeroizing::new(Vec::new());
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .context("cannot read the value from standard input")?;
-        return Ok(SecretValue::from_slice(&buf));
-    }
-    if let Some(path) = arg.strip_prefix('@') {
-        let bytes = Zeroizing::new(std::fs::read(path).with_context(|| {
-            format!("cannot read the value from file {path:?}; check the path after @")
-        })?);
+    if let Some(bytes) = read_input(arg, "the value")? {
         return Ok(SecretValue::from_slice(&bytes));
     }
     eprintln!(
@@ -78,6 +63,35 @@ fn read_value(arg: &str) -> Result<SecretValue> {
          process list; prefer `-` (stdin), `@FILE` or --prompt"
     );
     Ok(SecretValue::from(arg))
+}
+
+/// What `put` and `put-all` read for `-` (standard input) and `@FILE` (a leading
+/// `~/` is the home directory, as credstash reads it), every byte as it is; `None`
+/// for any other argument, which is the input itself.
+pub(super) fn read_input(arg: &str, what: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let mut buf = Zeroizing::new(Vec::new());
+    if arg == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .with_context(|| format!("cannot read {what} from standard input"))?;
+        return Ok(Some(buf));
+    }
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(None);
+    };
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    let file = match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    };
+    let mut f = std::fs::File::open(&file).with_context(|| {
+        format!("cannot read {what} from file {path:?}; check the path after @")
+    })?;
+    f.read_to_end(&mut buf).with_context(|| {
+        format!("cannot read {what} from file {path:?}; check the path after @")
+    })?;
+    Ok(Some(buf))
 }
 
 /// Ask twice on the terminal, without echo.
@@ -96,15 +110,4 @@ fn prompt(name: &str) -> Result<SecretValue> {
         ));
     }
     Ok(SecretValue::from_slice(first.as_bytes()))
-}
-
-fn digest(d: DigestArg) -> Digest {
-    match d {
-        DigestArg::Sha => Digest::Sha1,
-        DigestArg::Sha224 => Digest::Sha224,
-        DigestArg::Sha256 => Digest::Sha256,
-        DigestArg::Sha384 => Digest::Sha384,
-        DigestArg::Sha512 => Digest::Sha512,
-        DigestArg::Md5 => Digest::Md5,
-    }
 }

@@ -4,12 +4,9 @@
 use anyhow::{Context as _, Result};
 use lockbox::lifecycle::rewrap::{RewrapOptions, RewrapReport};
 
-use super::lifecycle::{
-    self, contexts_json, needs_context_line, print_group, reason_line, reasons_json, refs_json,
-    INCOMPLETE,
-};
+use super::lifecycle::{self, needs_context_line, print_group, reason_line, INCOMPLETE};
+use super::{Ctx, Reading};
 use crate::args::{OutputMode, RewrapArgs};
-use crate::{Ctx, Reading};
 
 pub async fn run(ctx: &Ctx, args: &RewrapArgs) -> Result<()> {
     let options = lifecycle::run_options(ctx, Some(&args.select), None, args.dry_run)?;
@@ -62,24 +59,9 @@ pub async fn run(ctx: &Ctx, args: &RewrapArgs) -> Result<()> {
         .with_context(|| format!("cannot rewrap table {} to {}", ctx.table, args.to_key))?;
     drop(options);
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "table": ctx.table,
-            "to_key": report.to_key,
-            "from_keys": report.from_keys,
-            "dry_run": report.dry_run,
-            "considered": report.considered,
-            "rewrapped": refs_json(&report.rewrapped),
-            "unchanged": refs_json(&report.unchanged),
-            "needs_context": contexts_json(&report.needs_context),
-            "failed": reasons_json(&report.failed),
-            "to_rewrap": refs_json(&report.to_rewrap),
-            "pin_before": report.pin_before,
-            "pin_moved": report.pin_moved,
-            "pin_kept": report.pin_kept,
-            "moved_after_pin": report.moved_after_pin,
-            "passes": report.passes,
-            "complete": report.is_complete(),
-        }))?,
+        OutputMode::Json => {
+            crate::output::print_json(&crate::output::json::Rewrapped::of(&ctx.table, &report))?
+        }
         OutputMode::Text => print_text(ctx, &report),
     }
     if report.dry_run || report.is_complete() {

@@ -4,27 +4,28 @@
 use anyhow::{Context as _, Result};
 use lockbox::{SetupOptions, SetupResult, TableMode, TableRecord};
 
+use super::Ctx;
 use crate::args::{OutputMode, SetupArgs};
-use crate::Ctx;
 
 pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     let mode = match args.compat {
         Some(crate::args::Compat::Credstash) => TableMode::Credstash,
         None => TableMode::Sealed,
     };
-    let mut tags = Vec::new();
-    for t in &args.tags {
-        let (k, v) = t
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| {
-                crate::exit::usage(format!("--tags {t:?}: a tag is written KEY=VALUE"))
-            })?;
-        tags.push((k.to_owned(), v.to_owned()));
-    }
+    // credstash saves the region before it sets up the table, whatever happens next.
+    let saved = match &args.save_kms_region {
+        None => None,
+        Some(region) => {
+            crate::credstash_file::save_kms_region(region)?;
+            if ctx.output == OutputMode::Text {
+                println!("KMS region set to {region}");
+            }
+            Some(region.as_str())
+        }
+    };
     let mut options = SetupOptions::new(mode);
     options.store = args.store.clone();
-    options.tags = tags;
+    options.tags = args.tags.clone();
     let report = ctx
         .lockbox
         .setup_with(&options)
@@ -33,25 +34,26 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     let record = &report.record;
     let created = report.result == SetupResult::Created;
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "table": ctx.table,
-            "created": created,
-            "format": if created { Some(mode.as_str()) } else { None },
-            "result": match &report.result {
+        OutputMode::Json => crate::output::print_json(&crate::output::json::Setup {
+            created,
+            format: created.then(|| mode.as_str()),
+            kms_key: record.key_arn.as_deref(),
+            mode: record.mode.as_deref(),
+            recorded: match &report.result {
+                SetupResult::Recorded(tags) => tags,
+                _ => &[],
+            },
+            saved_kms_region: saved,
+            result: match &report.result {
                 SetupResult::Created => "created",
                 SetupResult::Unchanged => "unchanged",
                 SetupResult::Recorded(_) => "recorded",
                 SetupResult::Refused(_) => "refused",
                 _ => "other",
             },
-            "recorded": match &report.result {
-                SetupResult::Recorded(tags) => tags.clone(),
-                _ => Vec::new(),
-            },
-            "mode": record.mode,
-            "store": record.store,
-            "kms_key": record.key_arn,
-        }))?,
+            store: record.store.as_deref(),
+            table: &ctx.table,
+        })?,
         OutputMode::Text => match &report.result {
             SetupResult::Created => {
                 let mut parts = vec![format!("new items in the {} format", mode.as_str())];

@@ -5,11 +5,9 @@ use anyhow::{Context as _, Result};
 use lockbox::lifecycle::sync::{SyncOptions, SyncReport};
 use lockbox::{Error, Lockbox};
 
-use super::lifecycle::{
-    self, arn_region, key_in_region, print_group, reason_line, reasons_json, refs_json, INCOMPLETE,
-};
+use super::lifecycle::{self, arn_region, key_in_region, print_group, reason_line, INCOMPLETE};
+use super::{Ctx, Reading};
 use crate::args::{OutputMode, SyncArgs};
-use crate::{Ctx, Reading};
 
 pub async fn run(ctx: &Ctx, args: &SyncArgs) -> Result<()> {
     let options = lifecycle::run_options(ctx, None, args.names.as_deref(), args.dry_run)?;
@@ -41,22 +39,12 @@ pub async fn run(ctx: &Ctx, args: &SyncArgs) -> Result<()> {
         None => target_table.clone(),
     };
     match ctx.output {
-        OutputMode::Json => crate::output::print_json(&serde_json::json!({
-            "source": ctx.table,
-            "target": target_table,
-            "target_region": args.to_region,
-            "store": report.store,
-            "created_target": report.created_target,
-            "dry_run": report.dry_run,
-            "considered": report.considered,
-            "copied": refs_json(&report.copied),
-            "unchanged": refs_json(&report.unchanged),
-            "conflicts": reasons_json(&report.conflicts),
-            "failed": reasons_json(&report.failed),
-            "to_copy": refs_json(&report.to_copy),
-            "to_check": refs_json(&report.to_check),
-            "complete": report.is_complete(),
-        }))?,
+        OutputMode::Json => crate::output::print_json(&crate::output::json::Synced::of(
+            &ctx.table,
+            &target_table,
+            args.to_region.as_deref(),
+            &report,
+        ))?,
         OutputMode::Text => print_text(ctx, &place, &report),
     }
     if report.is_complete() {

@@ -5,7 +5,6 @@
 
 pub mod env;
 pub mod files;
-pub mod hygiene;
 pub mod resolve;
 pub mod spec;
 pub mod supervise;

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use lockbox::{EncryptionContext, SecretRef};
@@ -234,15 +233,21 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         super::files::check_path(path, args.allow_disk)?;
     }
 
-    let mut pairs: BTreeMap<String, String> = manifest.context;
+    // The flags override the manifest key by key.
+    let mut pairs: BTreeMap<&str, &str> = manifest
+        .context
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     for p in &args.context {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| usage(format!("--context {p:?} is not KEY=VALUE")))?;
-        pairs.insert(k.to_owned(), v.to_owned());
+        pairs.insert(&p.key, &p.value);
     }
-    let context = EncryptionContext::from_pairs(pairs.iter().map(|(k, v)| format!("{k}={v}")))
-        .context("the encryption context is given as --context KEY=VALUE")?;
+    let mut context = EncryptionContext::new();
+    for (k, v) in pairs {
+        context
+            .insert(k, v)
+            .context("the encryption context is given as --context KEY=VALUE")?;
+    }
 
     let mut prefixes = manifest.prefix;
     prefixes.extend(args.prefix.iter().cloned());
@@ -271,95 +276,9 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
     })
 }
 
-/// `30s`, `5m`, `1h`, `500ms`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m, 1h or 500ms"))?;
-    let d = match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
-    };
-    if d.is_zero() {
-        return Err(format!("{text:?}: a duration must be more than zero"));
-    }
-    Ok(d)
-}
-
-/// What `--watch` does when a secret changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnChange {
-    /// Stop the child with SIGTERM and start it again with the new values.
-    Restart,
-    /// Rewrite the files, then send this signal.
-    Signal(rustix::process::Signal),
-}
-
-/// Signals `exec` forwards and `--on-change signal:` accepts.
-pub const SIGNALS: &[(&str, rustix::process::Signal)] = &[
-    ("HUP", rustix::process::Signal::HUP),
-    ("INT", rustix::process::Signal::INT),
-    ("QUIT", rustix::process::Signal::QUIT),
-    ("TERM", rustix::process::Signal::TERM),
-    ("USR1", rustix::process::Signal::USR1),
-    ("USR2", rustix::process::Signal::USR2),
-];
-
-/// `restart` or `signal:SIGHUP` (also `signal:HUP`).
-pub fn parse_on_change(text: &str) -> Result<OnChange, String> {
-    if text == "restart" {
-        return Ok(OnChange::Restart);
-    }
-    let name = text
-        .strip_prefix("signal:")
-        .ok_or_else(|| format!("{text:?}: use `restart` or `signal:SIGHUP`"))?;
-    let bare = name.strip_prefix("SIG").unwrap_or(name);
-    SIGNALS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(bare))
-        .map(|(_, s)| OnChange::Signal(*s))
-        .ok_or_else(|| {
-            format!(
-                "{name:?}: the signal is one of SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2"
-            )
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5d").is_err());
-        assert!(parse_duration("s").is_err());
-    }
-
-    #[test]
-    fn on_change() {
-        assert_eq!(parse_on_change("restart"), Ok(OnChange::Restart));
-        assert_eq!(
-            parse_on_change("signal:SIGHUP"),
-            Ok(OnChange::Signal(rustix::process::Signal::HUP))
-        );
-        assert_eq!(
-            parse_on_change("signal:usr1"),
-            Ok(OnChange::Signal(rustix::process::Signal::USR1))
-        );
-        assert!(parse_on_change("signal:KILL").is_err());
-        assert!(parse_on_change("reload").is_err());
-    }
 
     #[test]
     fn the_container_example_manifest_parses() {

@@ -21,9 +21,10 @@ use tokio::time::Instant;
 use super::env::{child_env, EnvPolicy};
 use super::files::Files;
 use super::resolve::{resolve, Failed, Resolved, LOG};
-use super::spec::{OnChange, Spec, Target, SIGNALS};
+use super::spec::{Spec, Target};
 use super::trampoline;
 use crate::exit::Coded;
+use crate::values::{OnChange, SIGNALS};
 
 /// How long a child has to exit after SIGTERM before it gets SIGKILL (restart).
 const STOP_GRACE: Duration = Duration::from_secs(10);

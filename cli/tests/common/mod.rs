@@ -80,7 +80,10 @@ pub fn run_with_stdin(c: &mut Command, stdin: &[u8]) -> Output {
         .stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn lockbox");
     let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin).expect("write stdin");
+    // A command refused while parsing exits before it reads its input.
+    if let Err(e) = input.write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     drop(input);
     child.wait_with_output().expect("wait for lockbox")
 }

@@ -1,0 +1,592 @@
+//! The documents `-o json` prints: the contract scripts rely on, one type per
+//! document. Every key is always present (`null` when there is nothing to say),
+//! and keys are printed in alphabetical order, as fields are declared here; a
+//! test holds each document to that order, so adding a field never moves another.
+//! Versions are numbers; a version as stored (a sort key) is a string.
+
+use std::collections::BTreeMap;
+
+use lockbox::lifecycle::doctor::{DoctorReport, Severity};
+use lockbox::lifecycle::migrate::MigrateReport;
+use lockbox::lifecycle::rewrap::RewrapReport;
+use lockbox::lifecycle::sync::SyncReport;
+use lockbox::lifecycle::ItemRef;
+use lockbox::ItemSummary;
+use serde::Serialize;
+
+/// `put` (and `putall`, per secret): the version stored.
+#[derive(Debug, Serialize)]
+pub struct Stored<'a> {
+    pub name: &'a str,
+    pub version: u64,
+}
+
+/// `get NAME`: one secret with a text value.
+#[derive(Serialize)]
+pub struct Value<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub version: u64,
+}
+
+/// One stored version (`list`, `history`): nothing decrypted.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub comment: Option<&'a str>,
+    /// RFC 3339 UTC.
+    pub created_at: Option<String>,
+    pub format: &'a str,
+    pub name: &'a str,
+    /// The version as stored.
+    pub sort_key: &'a str,
+    /// `null` for a sort key that is not a number.
+    pub version: Option<u64>,
+}
+
+impl<'a> Summary<'a> {
+    /// The summary of `item`.
+    pub fn of(item: &'a ItemSummary) -> Self {
+        Self {
+            comment: item.comment.as_deref(),
+            created_at: item.created_at.map(super::rfc3339),
+            format: &item.format,
+            name: &item.name,
+            sort_key: &item.sort_key,
+            version: item.version.map(|v| v.get()),
+        }
+    }
+}
+
+/// `delete`, `prune`: the versions deleted (`null` for a sort key that is not a
+/// number).
+#[derive(Debug, Serialize)]
+pub struct Deleted<'a> {
+    pub deleted: Vec<Option<u64>>,
+    pub name: &'a str,
+}
+
+/// `rollback`: the new version and the one whose value it holds.
+#[derive(Debug, Serialize)]
+pub struct RolledBack<'a> {
+    pub from: u64,
+    pub name: &'a str,
+    pub version: u64,
+}
+
+/// A secret that was not stored, and why (never its value).
+#[derive(Debug, Serialize)]
+pub struct Failure<'a> {
+    pub error: &'a str,
+    pub name: &'a str,
+}
+
+/// `import`.
+#[derive(Debug, Serialize)]
+pub struct Imported<'a> {
+    pub failed: Vec<Failure<'a>>,
+    pub stored: Vec<Stored<'a>>,
+    /// Names whose latest value already was the file's.
+    pub unchanged: Vec<&'a str>,
+}
+
+/// `put-all`.
+#[derive(Debug, Serialize)]
+pub struct PutAll<'a> {
+    pub failed: Vec<Failure<'a>>,
+    pub stored: Vec<Stored<'a>>,
+}
+
+/// `setup`.
+#[derive(Debug, Serialize)]
+pub struct Setup<'a> {
+    pub created: bool,
+    /// The mode of a table just created, else `null`.
+    pub format: Option<&'a str>,
+    pub kms_key: Option<&'a str>,
+    pub mode: Option<&'a str>,
+    /// Tags recorded on an existing table.
+    pub recorded: &'a [String],
+    /// `created`, `unchanged`, `recorded` or `refused`.
+    pub result: &'a str,
+    /// `--save-kms-region`'s region, saved in `~/.credstash`; only with that flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_kms_region: Option<&'a str>,
+    pub store: Option<&'a str>,
+    pub table: &'a str,
+}
+
+/// An item of a lifecycle report: its name and its version as stored.
+#[derive(Debug, Serialize)]
+pub struct Item<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+}
+
+/// The items `refs` names.
+pub fn items(refs: &[ItemRef]) -> Vec<Item<'_>> {
+    refs.iter()
+        .map(|r| Item {
+            name: &r.name,
+            version: &r.sort_key,
+        })
+        .collect()
+}
+
+/// An item with the reason it was left.
+#[derive(Debug, Serialize)]
+pub struct Reasoned<'a> {
+    pub name: &'a str,
+    pub reason: &'a str,
+    pub version: &'a str,
+}
+
+/// Items with a reason each.
+pub fn reasoned(items: &[(ItemRef, String)]) -> Vec<Reasoned<'_>> {
+    items
+        .iter()
+        .map(|(r, why)| Reasoned {
+            name: &r.name,
+            reason: why,
+            version: &r.sort_key,
+        })
+        .collect()
+}
+
+/// An item that needs the encryption context it was stored with.
+#[derive(Debug, Serialize)]
+pub struct NeedsContext<'a> {
+    /// The context keys stored with it, where its format records them.
+    pub context_keys: Option<&'a [String]>,
+    pub name: &'a str,
+    pub version: &'a str,
+}
+
+/// Items that need a context.
+pub fn needs_context(items: &[(ItemRef, Option<Vec<String>>)]) -> Vec<NeedsContext<'_>> {
+    items
+        .iter()
+        .map(|(r, keys)| NeedsContext {
+            context_keys: keys.as_deref(),
+            name: &r.name,
+            version: &r.sort_key,
+        })
+        .collect()
+}
+
+/// `migrate`.
+#[derive(Debug, Serialize)]
+pub struct Migrated<'a> {
+    pub complete: bool,
+    pub conflicts: Vec<Reasoned<'a>>,
+    pub considered: usize,
+    pub copied: Vec<Item<'a>>,
+    pub dry_run: bool,
+    pub failed: Vec<Reasoned<'a>>,
+    pub needs_context: Vec<NeedsContext<'a>>,
+    pub source: &'a str,
+    pub target: &'a str,
+    pub target_store: &'a str,
+    pub to_check: Vec<Item<'a>>,
+    pub to_copy: Vec<Item<'a>>,
+    pub unchanged: Vec<Item<'a>>,
+}
+
+impl<'a> Migrated<'a> {
+    /// The report of a migration from `source` to `target`.
+    pub fn of(source: &'a str, target: &'a str, r: &'a MigrateReport) -> Self {
+        Self {
+            complete: r.is_complete(),
+            conflicts: reasoned(&r.conflicts),
+            considered: r.considered,
+            copied: items(&r.copied),
+            dry_run: r.dry_run,
+            failed: reasoned(&r.failed),
+            needs_context: needs_context(&r.needs_context),
+            source,
+            target,
+            target_store: &r.target_store,
+            to_check: items(&r.to_check),
+            to_copy: items(&r.to_copy),
+            unchanged: items(&r.unchanged),
+        }
+    }
+}
+
+/// `rewrap`.
+#[derive(Debug, Serialize)]
+pub struct Rewrapped<'a> {
+    pub complete: bool,
+    pub considered: usize,
+    pub dry_run: bool,
+    pub failed: Vec<Reasoned<'a>>,
+    pub from_keys: &'a [String],
+    pub moved_after_pin: usize,
+    pub needs_context: Vec<NeedsContext<'a>>,
+    pub passes: u32,
+    pub pin_before: Option<&'a str>,
+    pub pin_kept: Option<&'a str>,
+    pub pin_moved: bool,
+    pub rewrapped: Vec<Item<'a>>,
+    pub table: &'a str,
+    pub to_key: &'a str,
+    pub to_rewrap: Vec<Item<'a>>,
+    pub unchanged: Vec<Item<'a>>,
+}
+
+impl<'a> Rewrapped<'a> {
+    /// The report of rewrapping `table`.
+    pub fn of(table: &'a str, r: &'a RewrapReport) -> Self {
+        Self {
+            complete: r.is_complete(),
+            considered: r.considered,
+            dry_run: r.dry_run,
+            failed: reasoned(&r.failed),
+            from_keys: &r.from_keys,
+            moved_after_pin: r.moved_after_pin,
+            needs_context: needs_context(&r.needs_context),
+            passes: r.passes,
+            pin_before: r.pin_before.as_deref(),
+            pin_kept: r.pin_kept.as_deref(),
+            pin_moved: r.pin_moved,
+            rewrapped: items(&r.rewrapped),
+            table,
+            to_key: &r.to_key,
+            to_rewrap: items(&r.to_rewrap),
+            unchanged: items(&r.unchanged),
+        }
+    }
+}
+
+/// `sync`.
+#[derive(Debug, Serialize)]
+pub struct Synced<'a> {
+    pub complete: bool,
+    pub conflicts: Vec<Reasoned<'a>>,
+    pub considered: usize,
+    pub copied: Vec<Item<'a>>,
+    pub created_target: bool,
+    pub dry_run: bool,
+    pub failed: Vec<Reasoned<'a>>,
+    pub source: &'a str,
+    pub store: Option<&'a str>,
+    pub target: &'a str,
+    pub target_region: Option<&'a str>,
+    pub to_check: Vec<Item<'a>>,
+    pub to_copy: Vec<Item<'a>>,
+    pub unchanged: Vec<Item<'a>>,
+}
+
+impl<'a> Synced<'a> {
+    /// The report of a sync from `source` to `target` (in `target_region`).
+    pub fn of(
+        source: &'a str,
+        target: &'a str,
+        target_region: Option<&'a str>,
+        r: &'a SyncReport,
+    ) -> Self {
+        Self {
+            complete: r.is_complete(),
+            conflicts: reasoned(&r.conflicts),
+            considered: r.considered,
+            copied: items(&r.copied),
+            created_target: r.created_target,
+            dry_run: r.dry_run,
+            failed: reasoned(&r.failed),
+            source,
+            store: r.store.as_deref(),
+            target,
+            target_region,
+            to_check: items(&r.to_check),
+            to_copy: items(&r.to_copy),
+            unchanged: items(&r.unchanged),
+        }
+    }
+}
+
+/// `doctor`.
+#[derive(Debug, Serialize)]
+pub struct Doctor<'a> {
+    pub description: Option<Description<'a>>,
+    pub findings: Vec<Finding<'a>>,
+    pub inventory: Inventory<'a>,
+    pub keys: Vec<KeyCheck<'a>>,
+    pub record: Option<Record<'a>>,
+    pub summary: Counts,
+    pub table: &'a str,
+    pub verified: bool,
+}
+
+/// The table as DynamoDB describes it.
+#[derive(Debug, Serialize)]
+pub struct Description<'a> {
+    pub arn: Option<&'a str>,
+    pub billing_mode: Option<&'a str>,
+    pub deletion_protection: Option<bool>,
+    pub item_count: Option<i64>,
+    pub multi_region_consistency: Option<&'a str>,
+    pub point_in_time_recovery: Option<bool>,
+    pub read_capacity: Option<i64>,
+    pub replicas: Vec<Replica<'a>>,
+    pub status: Option<&'a str>,
+    pub write_capacity: Option<i64>,
+}
+
+/// A replica of the table.
+#[derive(Debug, Serialize)]
+pub struct Replica<'a> {
+    pub region: &'a str,
+    pub status: Option<&'a str>,
+}
+
+/// What the table records (its tags).
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    pub kms_key: Option<&'a str>,
+    pub mode: Option<&'a str>,
+    pub store: Option<&'a str>,
+}
+
+/// A KMS key checked in one region.
+#[derive(Debug, Serialize)]
+pub struct KeyCheck<'a> {
+    pub arn: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub round_trip: bool,
+    pub state: Option<&'a str>,
+}
+
+/// What the items are.
+#[derive(Debug, Serialize)]
+pub struct Inventory<'a> {
+    pub binary_values: usize,
+    pub comments: usize,
+    pub context_bound: usize,
+    pub digests: &'a BTreeMap<String, usize>,
+    pub formats: &'a BTreeMap<String, usize>,
+    pub hmac_binary: usize,
+    pub hmac_string: usize,
+    pub hmac_uppercase: usize,
+    pub items: usize,
+    pub stores: &'a BTreeMap<String, usize>,
+    pub verified: usize,
+    pub versions_non_numeric: usize,
+    pub versions_padded: usize,
+    pub versions_unpadded: usize,
+    pub versions_zero: usize,
+}
+
+/// One finding.
+#[derive(Debug, Serialize)]
+pub struct Finding<'a> {
+    pub code: &'a str,
+    pub hint: Option<&'a str>,
+    pub items: Vec<Item<'a>>,
+    pub message: &'a str,
+    /// `error`, `warning` or `info`.
+    pub severity: &'a str,
+}
+
+/// How many findings of each severity.
+#[derive(Debug, Serialize)]
+pub struct Counts {
+    pub errors: usize,
+    pub notes: usize,
+    pub warnings: usize,
+}
+
+impl<'a> Doctor<'a> {
+    /// `report` as JSON.
+    pub fn of(report: &'a DoctorReport) -> Self {
+        let inv = &report.inventory;
+        Self {
+            description: report.description.as_ref().map(|d| Description {
+                arn: d.arn.as_deref(),
+                billing_mode: d.billing_mode.as_deref(),
+                deletion_protection: d.deletion_protection,
+                item_count: d.item_count,
+                multi_region_consistency: d.multi_region_consistency.as_deref(),
+                point_in_time_recovery: d.point_in_time_recovery,
+                read_capacity: d.read_capacity,
+                replicas: d
+                    .replicas
+                    .iter()
+                    .map(|r| Replica {
+                        region: &r.region,
+                        status: r.status.as_deref(),
+                    })
+                    .collect(),
+                status: d.status.as_deref(),
+                write_capacity: d.write_capacity,
+            }),
+            findings: report
+                .findings
+                .iter()
+                .map(|f| Finding {
+                    code: f.code,
+                    hint: f.hint.as_deref(),
+                    items: items(&f.items),
+                    message: &f.message,
+                    severity: f.severity.as_str(),
+                })
+                .collect(),
+            inventory: Inventory {
+                binary_values: inv.binary_values,
+                comments: inv.comments,
+                context_bound: inv.context_bound,
+                digests: &inv.digests,
+                formats: &inv.formats,
+                hmac_binary: inv.hmac_binary,
+                hmac_string: inv.hmac_string,
+                hmac_uppercase: inv.hmac_uppercase,
+                items: inv.items,
+                stores: &inv.stores,
+                verified: inv.verified,
+                versions_non_numeric: inv.versions_non_numeric,
+                versions_padded: inv.versions_padded,
+                versions_unpadded: inv.versions_unpadded,
+                versions_zero: inv.versions_zero,
+            },
+            keys: report
+                .keys
+                .iter()
+                .map(|k| KeyCheck {
+                    arn: k.arn.as_deref(),
+                    error: k.error.as_deref(),
+                    region: k.region.as_deref(),
+                    round_trip: k.round_trip,
+                    state: k.state.as_deref(),
+                })
+                .collect(),
+            record: report.record.as_ref().map(|r| Record {
+                kms_key: r.key_arn.as_deref(),
+                mode: r.mode.as_deref(),
+                store: r.store.as_deref(),
+            }),
+            summary: Counts {
+                errors: report.count(Severity::Error),
+                notes: report.count(Severity::Info),
+                warnings: report.count(Severity::Warning),
+            },
+            table: &report.table,
+            verified: report.verified,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Printed as declared is printed sorted: serde_json's own map (without
+    /// `preserve_order`) sorts keys at every level.
+    fn assert_sorted(doc: &impl Serialize) {
+        let direct = serde_json::to_string_pretty(doc).unwrap();
+        let sorted = serde_json::to_string_pretty(&serde_json::to_value(doc).unwrap()).unwrap();
+        assert_eq!(direct, sorted, "fields out of alphabetical order");
+    }
+
+    fn item() -> ItemRef {
+        ItemRef {
+            name: "a".into(),
+            sort_key: "0000000000000000001".into(),
+        }
+    }
+
+    #[test]
+    fn every_document_prints_its_keys_in_order() {
+        assert_sorted(&Summary {
+            comment: None,
+            created_at: Some(super::super::rfc3339(0)),
+            format: "credstash",
+            name: "a",
+            sort_key: "1",
+            version: None,
+        });
+        assert_sorted(&Stored {
+            name: "a",
+            version: 1,
+        });
+        assert_sorted(&Value {
+            name: "a",
+            value: "v",
+            version: 1,
+        });
+        assert_sorted(&Deleted {
+            deleted: vec![Some(1), None],
+            name: "a",
+        });
+        assert_sorted(&RolledBack {
+            from: 1,
+            name: "a",
+            version: 2,
+        });
+        let failures = || {
+            vec![Failure {
+                error: "e",
+                name: "a",
+            }]
+        };
+        let stored = || {
+            vec![Stored {
+                name: "b",
+                version: 1,
+            }]
+        };
+        assert_sorted(&Imported {
+            failed: failures(),
+            stored: stored(),
+            unchanged: vec!["c"],
+        });
+        assert_sorted(&PutAll {
+            failed: failures(),
+            stored: stored(),
+        });
+        let recorded = vec!["lockbox:store".to_owned()];
+        for saved in [None, Some("eu-west-1")] {
+            assert_sorted(&Setup {
+                created: true,
+                format: Some("sealed"),
+                kms_key: Some("arn"),
+                mode: Some("sealed"),
+                recorded: &recorded,
+                result: "created",
+                saved_kms_region: saved,
+                store: Some("s"),
+                table: "t",
+            });
+        }
+        let reasons = vec![(item(), "why".to_owned())];
+        let contexts = vec![(item(), Some(vec!["env".to_owned()])), (item(), None)];
+        let mut migrate = MigrateReport::default();
+        migrate.copied.push(item());
+        migrate.conflicts = reasons.clone();
+        migrate.needs_context = contexts.clone();
+        assert_sorted(&Migrated::of("s", "t", &migrate));
+        let mut rewrap = RewrapReport::default();
+        rewrap.failed = reasons.clone();
+        rewrap.needs_context = contexts;
+        rewrap.pin_before = Some("k".into());
+        assert_sorted(&Rewrapped::of("t", &rewrap));
+        let mut sync = SyncReport::default();
+        sync.failed = reasons;
+        sync.to_copy.push(item());
+        assert_sorted(&Synced::of("s", "t", Some("r"), &sync));
+        let mut doctor = DoctorReport::default();
+        doctor.description = Some(Default::default());
+        doctor.record = Some(Default::default());
+        doctor.keys.push(Default::default());
+        assert_sorted(&Doctor::of(&doctor));
+        assert_sorted(&Finding {
+            code: "c",
+            hint: None,
+            items: items(&[item()]),
+            message: "m",
+            severity: "error",
+        });
+        assert_sorted(&Replica {
+            region: "r",
+            status: None,
+        });
+    }
+}

@@ -1,0 +1,100 @@
+"""A canary value never reaches a repr, an exception's text, a traceback, a log
+record, or the process's stdout/stderr."""
+
+import logging
+import pickle
+import traceback
+
+import pytest
+
+import lockbox_secrets as lb
+import lockbox_secrets.credstash as dropin
+import lockbox_secrets._native as native
+from conftest import unique
+
+CANARY = "canary-7f3a9c-do-not-print"
+
+
+class Everything(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def all_logs():
+    handler = Everything()
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler.lines
+    root.removeHandler(handler)
+    root.setLevel(old)
+
+
+def texts_of(e):
+    out = [str(e), repr(e), "".join(traceback.format_exception(type(e), e, e.__traceback__))]
+    out += [repr(a) for a in getattr(e, "args", ())]
+    out += [repr(v) for v in vars(e).values()] if hasattr(e, "__dict__") else []
+    if isinstance(e, UnicodeDecodeError):
+        out.append(repr(e.object))
+    return out
+
+
+def test_canary_never_leaks(sealed_table, credstash_table, all_logs, capfd):
+    c = sealed_table
+    seen = []
+
+    def expect_error(call):
+        with pytest.raises(Exception) as e:
+            call()
+        seen.extend(texts_of(e.value))
+
+    c.put("leak/text", CANARY, context={"app": "x"}, comment="not secret")
+    c.put("leak/bytes", CANARY.encode() + b"\xff")
+    s = c.get("leak/text", context={"app": "x"})
+    seen += [repr(s), str(s), "%s" % s, "%r" % [s], repr(c), str(vars(lb))]
+    assert s.text() == CANARY
+    # Every error class a value can be near.
+    expect_error(lambda: c.get("leak/text"))  # context mismatch
+    expect_error(lambda: c.get("leak/text", context={"app": "y"}))
+    expect_error(lambda: c.put("leak/text", CANARY, version=1))  # version exists
+    expect_error(lambda: c.put("leak/text", [CANARY]))  # wrong type
+    expect_error(lambda: c.put("leak/text", CANARY, version=CANARY))
+    expect_error(lambda: c.get("leak/bytes").text())  # not UTF-8
+    expect_error(lambda: c.put("leak/x", CANARY, digest="SHA256"))  # sealed table
+    expect_error(lambda: pickle.dumps(s))
+    dead = lb.Client(table="t", endpoint_url="http://127.0.0.1:9", max_attempts=1)
+    expect_error(lambda: dead.put("leak/text", CANARY))
+    s.wipe()
+    expect_error(s.text)
+    # The credstash drop-in's paths.
+    dropin.putSecret("leak", CANARY, version="1", table=credstash_table, context={"k": "v"})
+    assert dropin.getSecret("leak", table=credstash_table, context={"k": "v"}) == CANARY
+    expect_error(lambda: dropin.getSecret("leak", table=credstash_table))
+    expect_error(lambda: dropin.getAllSecrets(table=credstash_table))
+    expect_error(lambda: dropin.putSecret("leak", CANARY, version="1", table=credstash_table))
+    expect_error(lambda: dropin.putSecret("leak", CANARY.encode(), table=credstash_table))
+    expect_error(lambda: dropin.putSecretAutoversion("leak", CANARY, table=credstash_table,
+                                                     context={"lockbox-x": "y"}))
+    dropin.putSecretAutoversion("leak2", CANARY, table=credstash_table)
+    dropin.deleteSecrets("leak2", table=credstash_table)
+    out, err = capfd.readouterr()
+    seen += [out, err] + all_logs
+    assert seen and not [t for t in seen if CANARY in t]
+
+
+@pytest.mark.skipif(not hasattr(native, "_test_panic"), reason="release build: no test hook")
+def test_a_panic_is_an_internal_error_without_its_payload(capfd):
+    with pytest.raises(lb.InternalError) as e:
+        native._test_panic(CANARY)
+    out, err = capfd.readouterr()
+    assert "internal error" in str(e.value)
+    assert "lockbox: internal error (a bug)" in err
+    assert not [t for t in texts_of(e.value) + [out, err] if CANARY in t]
+    # The interpreter goes on.
+    assert lb.Client(table=unique("after-panic")).table.startswith("after-panic")

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -209,7 +209,7 @@ impl Auth {
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
             ));
         };
-        let signed_at = parse_amz_date(amz_date)
+        let signed_at = crate::dates::parse_amz_date(amz_date)
             .ok_or_else(|| incomplete("X-Amz-Date is not in the ISO-8601 basic format."))?;
         let invalid = |m: String| auth_error("InvalidSignatureException", m);
         if !amz_date.starts_with(date) || date.len() != 8 {
@@ -237,15 +237,15 @@ impl Auth {
         if now > signed_at + MAX_SKEW {
             return Err(invalid(format!(
                 "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
-                amz_date_of(now - MAX_SKEW),
-                amz_date_of(now)
+                crate::dates::amz_date(now - MAX_SKEW),
+                crate::dates::amz_date(now)
             )));
         }
         if signed_at > now + MAX_SKEW {
             return Err(invalid(format!(
                 "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
-                amz_date_of(now + MAX_SKEW),
-                amz_date_of(now)
+                crate::dates::amz_date(now + MAX_SKEW),
+                crate::dates::amz_date(now)
             )));
         }
 
@@ -416,7 +416,7 @@ impl Auth {
             Decision::ImplicitDeny => Value::Null,
         };
         let line = json!({
-            "time": rfc3339(SystemTime::now()),
+            "time": crate::dates::rfc3339(SystemTime::now()),
             "request_id": request_id,
             "principal": principal,
             "action": check.action,
@@ -628,22 +628,24 @@ impl SignedRequest<'_> {
     }
 }
 
+/// What SigV4 leaves as it is: the unreserved characters `A-Za-z0-9-_.~`.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// The same for a path, whose `/` separators stay.
+const UNRESERVED_IN_PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+
 /// URI-encodes as SigV4 does: unreserved characters as-is, everything else `%XX`
 /// (upper case); `/` kept when `path` (so an already-encoded path is encoded again,
 /// as every service but S3 expects).
 fn encode(s: &str, path: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (path && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    if path && s.is_empty() {
+        return "/".to_owned();
     }
-    if out.is_empty() && path {
-        out.push('/');
-    }
-    out
+    let set = if path { UNRESERVED_IN_PATH } else { UNRESERVED };
+    utf8_percent_encode(s, set).to_string()
 }
 
 /// The query in canonical form: each name and value decoded, then encoded as SigV4
@@ -678,81 +680,9 @@ fn canonical_query(query: &str, plus_is_space: bool) -> String {
         .join("&")
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn parts_of(t: SystemTime) -> (i64, i64, i64, i64, i64, i64) {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    (y, m, d, s / 3600, (s / 60) % 60, s % 60)
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-pub fn amz_date_of(t: SystemTime) -> String {
-    let (y, m, d, hh, mm, ss) = parts_of(t);
-    format!("{y:04}{m:02}{d:02}T{hh:02}{mm:02}{ss:02}Z")
-}
-
-/// An HTTP date (RFC 7231 IMF-fixdate), `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn http_date_of(t: SystemTime) -> String {
-    httpdate::fmt_http_date(t)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let (y, m, d, hh, mm, ss) = parts_of(t);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-}
-
-fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?);
-    let secs = days * 86_400 + n(9..11)? * 3600 + n(11..13)? * 60 + n(13..15)?;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_round_trip() {
-        let t = parse_amz_date("20240229T235959Z").unwrap();
-        assert_eq!(amz_date_of(t), "20240229T235959Z");
-        assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(http_date_of(t), "Thu, 29 Feb 2024 23:59:59 GMT");
-        assert_eq!(
-            http_date_of(UNIX_EPOCH + Duration::from_secs(784_111_777)),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-        assert!(parse_amz_date("2024-02-29").is_none());
-    }
 
     #[test]
     fn query_is_canonicalized() {

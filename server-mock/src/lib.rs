@@ -20,6 +20,7 @@
 
 mod auth;
 mod authz;
+mod dates;
 mod delay;
 pub mod dynamodb;
 pub mod error;

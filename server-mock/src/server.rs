@@ -336,7 +336,7 @@ async fn aws(
     )
     .await;
     if skew != 0 {
-        if let Ok(date) = HeaderValue::from_str(&crate::auth::http_date_of(now)) {
+        if let Ok(date) = HeaderValue::from_str(&crate::dates::http_date(now)) {
             response.headers_mut().insert(header::DATE, date);
         }
     }

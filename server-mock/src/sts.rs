@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::auth::{rfc3339, Auth, Principal, Session};
+use crate::auth::{Auth, Principal, Session};
+use crate::dates::rfc3339;
 use crate::iam::{Decision, Request};
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";

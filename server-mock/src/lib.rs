@@ -15,11 +15,9 @@
 //! By default requests are not authenticated ("open mode"): any signed or unsigned
 //! request is served. With [`Config::iam`] ("strict mode") every request must be
 //! SigV4-signed by an identity of the identity file and is authorized against its
-//! IAM policies (`auth.rs`, `iam.rs`, `authz.rs`); STS and the container/IMDS
-//! credential endpoints live in `sts.rs`. The crate's README documents the file.
+//! IAM policies (`identity/`, which also holds STS and the container/IMDS
+//! credential endpoints). The crate's README documents the file.
 
-mod auth;
-mod authz;
 mod dates;
 mod delay;
 pub mod dynamodb;
@@ -27,13 +25,12 @@ pub mod error;
 mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
-mod iam;
+mod identity;
 pub mod kms;
 mod protocol;
 mod server;
 mod services;
 pub mod store;
-mod sts;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -189,8 +186,8 @@ struct Inner {
     kms: Arc<Kms>,
     dynamodb: Arc<DynamoDb>,
     faults: Faults,
-    auth: Option<Arc<auth::Auth>>,
-    imds_tokens: sts::ImdsTokens,
+    auth: Option<Arc<identity::Auth>>,
+    imds_tokens: identity::sts::ImdsTokens,
 }
 
 impl std::fmt::Debug for MockState {
@@ -216,12 +213,12 @@ impl MockState {
             None => None,
             Some(source) => {
                 let iam = match source {
-                    IamSource::File(p) => iam::IamConfig::load(p),
-                    IamSource::Json(text) => iam::IamConfig::from_json(text),
+                    IamSource::File(p) => identity::IamConfig::load(p),
+                    IamSource::Json(text) => identity::IamConfig::from_json(text),
                 }
                 .map_err(StartError::Iam)?;
                 Some(Arc::new(
-                    auth::Auth::new(
+                    identity::Auth::new(
                         iam,
                         &config.account_id,
                         config.credential_ttl,
@@ -266,7 +263,7 @@ impl MockState {
         Ok(state)
     }
 
-    fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<auth::Auth>>) -> Self {
+    fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<identity::Auth>>) -> Self {
         let kms = Arc::new(Kms::with_account(
             journal.clone(),
             config.account_id.clone(),
@@ -285,7 +282,7 @@ impl MockState {
                 dynamodb,
                 faults: Faults::default(),
                 auth,
-                imds_tokens: sts::ImdsTokens::default(),
+                imds_tokens: identity::sts::ImdsTokens::default(),
             }),
         }
     }
@@ -433,12 +430,12 @@ pub fn issue_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, StartError> {
-    let iam = iam::IamConfig::load(iam_file).map_err(StartError::Iam)?;
+    let iam = identity::IamConfig::load(iam_file).map_err(StartError::Iam)?;
     if iam.role(role).is_none_or(|r| !r.trust.web_identity) {
         return Err(StartError::Iam(format!(
             "role {role} does not exist or does not trust web identities"
         )));
     }
-    let key = auth::issuer_key(&iam);
-    Ok(auth::issue_jwt(&key, role, subject, ttl))
+    let key = identity::issuer_key(&iam);
+    Ok(identity::issue_jwt(&key, role, subject, ttl))
 }

@@ -214,7 +214,7 @@ async fn container_credentials(
     headers: HeaderMap,
 ) -> Response {
     match &state.inner.auth {
-        Some(auth) => crate::sts::container_credentials(auth, &role, &headers),
+        Some(auth) => crate::identity::sts::container_credentials(auth, &role, &headers),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -228,7 +228,9 @@ async fn imds_token(State(state): State<MockState>, headers: HeaderMap) -> Respo
 
 async fn imds_list(State(state): State<MockState>, headers: HeaderMap) -> Response {
     match &state.inner.auth {
-        Some(auth) => crate::sts::imds_credentials(auth, &state.inner.imds_tokens, None, &headers),
+        Some(auth) => {
+            crate::identity::sts::imds_credentials(auth, &state.inner.imds_tokens, None, &headers)
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -239,9 +241,12 @@ async fn imds_role(
     headers: HeaderMap,
 ) -> Response {
     match &state.inner.auth {
-        Some(auth) => {
-            crate::sts::imds_credentials(auth, &state.inner.imds_tokens, Some(&role), &headers)
-        }
+        Some(auth) => crate::identity::sts::imds_credentials(
+            auth,
+            &state.inner.imds_tokens,
+            Some(&role),
+            &headers,
+        ),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -255,14 +260,18 @@ fn sts(
     body: &[u8],
 ) -> Response {
     let request_id = protocol::request_id();
-    let params = crate::sts::parse_form(body);
+    let params = crate::identity::sts::parse_form(body);
     let Some(auth) = &state.inner.auth else {
-        return crate::sts::handle_open(&state.inner.config.account_id, &params, &request_id);
+        return crate::identity::sts::handle_open(
+            &state.inner.config.account_id,
+            &params,
+            &request_id,
+        );
     };
     let action = params.get("Action").map(String::as_str).unwrap_or("");
     if action == "AssumeRoleWithWebIdentity" {
         // Unsigned by design: the token is the credential.
-        return crate::sts::handle(auth, None, &params, &request_id);
+        return crate::identity::sts::handle(auth, None, &params, &request_id);
     }
     match auth.authenticate(
         "sts",
@@ -272,15 +281,17 @@ fn sts(
         body,
         SystemTime::now(),
     ) {
-        Ok((principal, _)) => crate::sts::handle(auth, Some(&principal), &params, &request_id),
+        Ok((principal, _)) => {
+            crate::identity::sts::handle(auth, Some(&principal), &params, &request_id)
+        }
         Err(e) => {
-            auth.audit_failure(
+            auth.audit().failure(
                 &request_id,
                 &format!("sts:{action}"),
                 access_key_id(headers).as_deref(),
                 &e.code,
             );
-            crate::sts::auth_error(&e.code, &e.message, &request_id)
+            crate::identity::sts::auth_error(&e.code, &e.message, &request_id)
         }
     }
 }
@@ -384,7 +395,7 @@ async fn call(
         ) {
             Ok((principal, _)) => principal,
             Err(err) => {
-                auth.audit_failure(
+                auth.audit().failure(
                     &request_id,
                     &action,
                     access_key_id(headers).as_deref(),
@@ -397,10 +408,13 @@ async fn call(
         let parsed: serde_json::Value =
             serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         let checks = match service {
-            Service::Kms => {
-                crate::authz::kms_checks(&state.inner.kms, &operation, &parsed, &ctx.region)
-            }
-            Service::DynamoDb => crate::authz::dynamodb_checks(
+            Service::Kms => crate::identity::authz::kms_checks(
+                &state.inner.kms,
+                &operation,
+                &parsed,
+                &ctx.region,
+            ),
+            Service::DynamoDb => crate::identity::authz::dynamodb_checks(
                 &state.inner.dynamodb,
                 &state.inner.config.account_id,
                 &operation,

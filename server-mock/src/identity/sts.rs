@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::auth::{Auth, Principal, Session};
+use super::auth::{Auth, Principal};
+use super::jwt::ISSUER;
+use super::policy::{Decision, Request};
+use super::sessions::Session;
 use crate::dates::rfc3339;
-use crate::iam::{Decision, Request};
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -171,7 +173,8 @@ pub fn handle(
             } else {
                 Decision::ImplicitDeny
             };
-            auth.audit_decision(request_id, Some(&caller_arn), &check, &decision, None);
+            auth.audit()
+                .decision(request_id, Some(&caller_arn), &check, &decision, None);
             if !trusted {
                 return error(
                     StatusCode::FORBIDDEN,
@@ -223,7 +226,7 @@ pub fn handle(
                     } else {
                         (StatusCode::BAD_REQUEST, "InvalidIdentityToken")
                     };
-                    auth.audit_decision(
+                    auth.audit().decision(
                         request_id,
                         None,
                         &check,
@@ -238,7 +241,8 @@ pub fn handle(
                     return error(status, code, &message, request_id);
                 }
             };
-            auth.audit_decision(request_id, Some(&sub), &check, &Decision::Trusted, None);
+            auth.audit()
+                .decision(request_id, Some(&sub), &check, &Decision::Trusted, None);
             let s = auth.new_session(role, &session_name);
             ok(
                 action,
@@ -247,7 +251,7 @@ pub fn handle(
                     credentials_xml(&s),
                     xml_escape(&sub),
                     assumed_xml(auth, &s),
-                    crate::auth::ISSUER
+                    ISSUER
                 ),
                 request_id,
             )
@@ -344,7 +348,7 @@ pub fn container_credentials(auth: &Auth, role: &str, headers: &HeaderMap) -> Re
         .role(role)
         .and_then(|r| r.trust.container_token.as_deref())
     else {
-        auth.audit_decision(
+        auth.audit().decision(
             &request_id,
             Some("container"),
             &check,
@@ -361,7 +365,7 @@ pub fn container_credentials(auth: &Auth, role: &str, headers: &HeaderMap) -> Re
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if given.is_empty() || !bool::from(given.ct_eq(expected.as_bytes())) {
-        auth.audit_decision(
+        auth.audit().decision(
             &request_id,
             Some("container"),
             &check,
@@ -373,7 +377,7 @@ pub fn container_credentials(auth: &Auth, role: &str, headers: &HeaderMap) -> Re
             "the Authorization header is not this role's container token",
         );
     }
-    auth.audit_decision(
+    auth.audit().decision(
         &request_id,
         Some("container"),
         &check,
@@ -450,7 +454,7 @@ pub fn imds_credentials(
                 resource: auth.role_arn(r),
                 context: BTreeMap::new(),
             };
-            auth.audit_decision(
+            auth.audit().decision(
                 &request_id,
                 Some("instance-profile"),
                 &check,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _, Result};
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
-use lockbox_mock::store::{create_private_dir, private_file, shared_mode};
+use lockbox_mock::private_fs::{create_private_dir, private_file, shared_mode};
 use rand::RngCore as _;
 
 /// The account of every ARN in the local state (the emulator's default).

@@ -27,7 +27,8 @@ impl AwsError {
         }
     }
 
-    /// An error with the status AWS usually sends for `code` (see [`default_status`]).
+    /// An error with the status AWS usually sends for `code`: 500 for internal
+    /// failures, 503 for unavailable services, 408 for timeouts, else 400.
     pub fn with_code(code: impl Into<String>, message: impl Into<String>) -> Self {
         let code = code.into();
         Self::new(default_status(&code), code, message)

@@ -20,10 +20,11 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::error::AwsError;
+use crate::journal::Journal;
 use crate::protocol::RequestContext;
-use crate::store::Journal;
+use crate::services::JsonService;
 
-pub use ciphertext::{encode_context, Context};
+use ciphertext::Context;
 
 /// The journal's name for this service.
 const SERVICE: &str = "kms";
@@ -123,6 +124,7 @@ enum Accept {
 
 impl Kms {
     /// An empty KMS for account `000000000000` that records its changes in `journal`.
+    #[cfg(test)]
     pub fn new(journal: Arc<dyn Journal>) -> Self {
         Self::with_account(journal, "000000000000")
     }
@@ -133,90 +135,6 @@ impl Kms {
             account: account.into(),
             journal,
             state: RwLock::new(State::default()),
-        }
-    }
-
-    /// Applies one journal record written by this service (start-up replay).
-    pub fn restore(&self, record: &Value) -> Result<(), String> {
-        let mut state = self.write();
-        match record.get("type").and_then(Value::as_str) {
-            Some("key") => {
-                let key = Key::from_record(record.get("key").unwrap_or(&Value::Null))?;
-                state.keys.insert(key.id, key);
-            }
-            Some("alias") => {
-                let (region, name) = alias_record_name(record)?;
-                let field = |name: &str| record.get(name).and_then(Value::as_f64);
-                let alias = Alias {
-                    key_id: record
-                        .get("key_id")
-                        .and_then(Value::as_str)
-                        .and_then(|s| Uuid::parse_str(s).ok())
-                        .ok_or("alias record without a key id")?,
-                    created: field("created").unwrap_or(0.0),
-                    updated: field("updated").unwrap_or(0.0),
-                };
-                state.aliases.insert((region, name), alias);
-            }
-            Some("delete_alias") => {
-                let key = alias_record_name(record)?;
-                state.aliases.remove(&key);
-            }
-            other => return Err(format!("unknown KMS record type {other:?}")),
-        }
-        Ok(())
-    }
-
-    /// Forgets every key and alias.
-    pub fn reset(&self) {
-        *self.write() = State::default();
-    }
-
-    /// Records that rebuild the current state when restored (for compaction).
-    pub fn snapshot(&self) -> Vec<Value> {
-        let state = self.read();
-        let keys = state
-            .keys
-            .values()
-            .map(|k| json!({"type": "key", "key": k.to_record()}));
-        let aliases = state.aliases.iter().map(|((region, name), a)| {
-            json!({
-                "type": "alias", "region": region, "name": name,
-                "key_id": a.key_id.to_string(), "created": a.created, "updated": a.updated,
-            })
-        });
-        keys.chain(aliases).collect()
-    }
-
-    /// Runs one operation (the part of `X-Amz-Target` after `TrentService.`).
-    pub fn handle(
-        &self,
-        operation: &str,
-        body: &Value,
-        ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
-        let body = Input::new(body)?;
-        let region = ctx.region.as_str();
-        match operation {
-            "CreateKey" => self.create_key(&body, region),
-            "DescribeKey" => self.describe_key(&body, region),
-            "ListKeys" => self.list_keys(&body, region),
-            "CreateAlias" => self.create_alias(&body, region),
-            "ListAliases" => self.list_aliases(&body, region),
-            "DeleteAlias" => self.delete_alias(&body, region),
-            "GenerateDataKey" => self.generate_data_key(&body, region, true),
-            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(&body, region, false),
-            "Encrypt" => self.encrypt(&body, region),
-            "Decrypt" => self.decrypt(&body, region),
-            "ReEncrypt" => self.re_encrypt(&body, region),
-            "EnableKey" => self.set_enabled(&body, region, true),
-            "DisableKey" => self.set_enabled(&body, region, false),
-            "ScheduleKeyDeletion" => self.schedule_key_deletion(&body, region),
-            "CancelKeyDeletion" => self.cancel_key_deletion(&body, region),
-            _ => Err(AwsError::with_code(
-                "UnknownOperationException",
-                format!("the emulator does not implement KMS {operation}"),
-            )),
         }
     }
 
@@ -712,6 +630,92 @@ impl Kms {
     }
 }
 
+impl JsonService for Kms {
+    /// Applies one journal record written by this service (start-up replay).
+    fn restore(&self, record: &Value) -> Result<(), String> {
+        let mut state = self.write();
+        match record.get("type").and_then(Value::as_str) {
+            Some("key") => {
+                let key = Key::from_record(record.get("key").unwrap_or(&Value::Null))?;
+                state.keys.insert(key.id, key);
+            }
+            Some("alias") => {
+                let (region, name) = alias_record_name(record)?;
+                let field = |name: &str| record.get(name).and_then(Value::as_f64);
+                let alias = Alias {
+                    key_id: record
+                        .get("key_id")
+                        .and_then(Value::as_str)
+                        .and_then(|s| Uuid::parse_str(s).ok())
+                        .ok_or("alias record without a key id")?,
+                    created: field("created").unwrap_or(0.0),
+                    updated: field("updated").unwrap_or(0.0),
+                };
+                state.aliases.insert((region, name), alias);
+            }
+            Some("delete_alias") => {
+                let key = alias_record_name(record)?;
+                state.aliases.remove(&key);
+            }
+            other => return Err(format!("unknown KMS record type {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// Forgets every key and alias.
+    fn reset(&self) {
+        *self.write() = State::default();
+    }
+
+    /// Records that rebuild the current state when restored (for compaction).
+    fn snapshot(&self) -> Vec<Value> {
+        let state = self.read();
+        let keys = state
+            .keys
+            .values()
+            .map(|k| json!({"type": "key", "key": k.to_record()}));
+        let aliases = state.aliases.iter().map(|((region, name), a)| {
+            json!({
+                "type": "alias", "region": region, "name": name,
+                "key_id": a.key_id.to_string(), "created": a.created, "updated": a.updated,
+            })
+        });
+        keys.chain(aliases).collect()
+    }
+
+    /// Runs one operation (the part of `X-Amz-Target` after `TrentService.`).
+    fn handle(
+        &self,
+        operation: &str,
+        body: &Value,
+        ctx: &RequestContext,
+    ) -> Result<Value, AwsError> {
+        let body = Input::new(body)?;
+        let region = ctx.region.as_str();
+        match operation {
+            "CreateKey" => self.create_key(&body, region),
+            "DescribeKey" => self.describe_key(&body, region),
+            "ListKeys" => self.list_keys(&body, region),
+            "CreateAlias" => self.create_alias(&body, region),
+            "ListAliases" => self.list_aliases(&body, region),
+            "DeleteAlias" => self.delete_alias(&body, region),
+            "GenerateDataKey" => self.generate_data_key(&body, region, true),
+            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(&body, region, false),
+            "Encrypt" => self.encrypt(&body, region),
+            "Decrypt" => self.decrypt(&body, region),
+            "ReEncrypt" => self.re_encrypt(&body, region),
+            "EnableKey" => self.set_enabled(&body, region, true),
+            "DisableKey" => self.set_enabled(&body, region, false),
+            "ScheduleKeyDeletion" => self.schedule_key_deletion(&body, region),
+            "CancelKeyDeletion" => self.cancel_key_deletion(&body, region),
+            _ => Err(AwsError::with_code(
+                "UnknownOperationException",
+                format!("the emulator does not implement KMS {operation}"),
+            )),
+        }
+    }
+}
+
 impl Key {
     fn arn(&self) -> String {
         format!(
@@ -1005,7 +1009,7 @@ fn lower_first(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NoJournal;
+    use crate::journal::NoJournal;
 
     fn kms() -> Kms {
         Kms::new(Arc::new(NoJournal))

@@ -24,7 +24,7 @@ use tower::Service as _;
 use crate::error::AwsError;
 use crate::faults::{FaultRule, ReadCaps};
 use crate::protocol::{self, RequestContext, Service};
-use crate::MockState;
+use crate::state::MockState;
 
 /// The largest request body accepted (DynamoDB batch writes stay far below it).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;

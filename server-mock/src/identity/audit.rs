@@ -22,7 +22,7 @@ impl AuditLog {
         let Some(p) = path else {
             return Ok(Self(None));
         };
-        let file = crate::store::private_file()
+        let file = crate::private_fs::private_file()
             .create(true)
             .append(true)
             .open(p)

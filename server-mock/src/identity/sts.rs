@@ -15,6 +15,7 @@ use super::jwt::ISSUER;
 use super::policy::{Decision, Request};
 use super::sessions::Session;
 use crate::dates::rfc3339;
+use crate::error::AwsError;
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -115,10 +116,11 @@ fn role_name(role_arn: &str) -> &str {
 }
 
 fn missing(param: &str, request_id: &str) -> Response {
+    let err = AwsError::missing_member(param);
     error(
         StatusCode::BAD_REQUEST,
         "ValidationError",
-        &format!("1 validation error detected: Value null at '{param}' failed to satisfy constraint: Member must not be null"),
+        &err.message,
         request_id,
     )
 }

@@ -1,10 +1,15 @@
 //! The AWS JSON wire protocols (awsJson1.0 for DynamoDB, awsJson1.1 for KMS):
 //! which service an `X-Amz-Target` names, and how answers and errors are framed.
+//! `input.rs` reads the members of a request body, for every service.
+
+mod input;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AwsError;
+
+pub(crate) use input::Input;
 
 /// An AWS service the emulator speaks over a JSON protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -30,6 +30,7 @@ mod journal;
 mod kms;
 pub mod private_fs;
 mod protocol;
+mod running;
 mod server;
 mod services;
 mod state;
@@ -38,12 +39,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
 pub use crate::error::AwsError;
+pub use crate::faults::{ArmedRule, FaultRule, Faults, InvalidFaultRule};
 pub use crate::journal::StoreError;
+pub use crate::running::{serve, spawn_thread, start, start_with, BackgroundMock, RunningMock};
 pub use crate::state::MockState;
 
 /// How an emulator is set up. `Config::default()` is in-memory, no added latency.
@@ -169,6 +168,9 @@ pub enum StartError {
     /// The identity file or the audit log is unusable.
     #[error("{0}")]
     Iam(String),
+    /// [`spawn_thread`] could not start its thread or its runtime.
+    #[error("cannot start the emulator's thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The emulator's routes, for serving in-process with any axum-compatible server.
@@ -177,91 +179,6 @@ pub enum StartError {
 /// binary); under another server they answer `500 InternalFailure` instead.
 pub fn router(state: MockState) -> axum::Router {
     server::router(state)
-}
-
-/// Starts an in-memory emulator on a free loopback port.
-pub async fn start() -> Result<RunningMock, StartError> {
-    start_with(Config::default()).await
-}
-
-/// Starts an emulator for `config` (on `127.0.0.1:0` unless it says otherwise).
-pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
-    let addr = config.listen;
-    let strict = config.is_strict();
-    let state = MockState::new(config)?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router(state), async move {
-        let _ = stopped.await;
-    }));
-    if strict {
-        tracing::info!(%local, "lockbox-mock is in strict mode: SigV4 and IAM policies enforced");
-    } else {
-        tracing::warn!(
-            %local,
-            "lockbox-mock is in open mode: requests are not authenticated or authorized"
-        );
-    }
-    Ok(RunningMock {
-        addr: local,
-        stop: Some(stop),
-        task: Some(task),
-    })
-}
-
-/// A running emulator. Dropping it stops the server without waiting; use
-/// [`RunningMock::shutdown`] to know when it has stopped.
-#[derive(Debug)]
-pub struct RunningMock {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl RunningMock {
-    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`.
-    pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The bound socket address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting, lets in-flight requests finish, and waits for the server.
-    /// When it returns, the data dir (if any) is released for another emulator.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningMock {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Serves `state` on an already-bound listener until `shutdown` resolves (the
-/// binary's entry point; [`start_with`] is the usual one).
-pub async fn serve(
-    listener: TcpListener,
-    state: MockState,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) {
-    server::serve(listener, router(state), shutdown).await
 }
 
 /// A web identity token (JWT, HS256) for `role` from the emulator's issuer, as

@@ -23,16 +23,13 @@ use tower::Service as _;
 
 use crate::error::AwsError;
 use crate::faults::{FaultRule, ReadCaps};
-use crate::protocol::{self, RequestContext, Service};
+use crate::protocol::{self, RequestContext, Service, DEFAULT_REGION};
 use crate::state::MockState;
 
 /// The largest request body accepted (DynamoDB batch writes stay far below it).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The region of unsigned requests, as the AWS SDKs default to.
-const DEFAULT_REGION: &str = "us-east-1";
 
 /// Lets a handler close its own connection without answering (`drop_response`).
 #[derive(Debug, Clone, Default)]
@@ -179,8 +176,13 @@ async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// `{"rules": [...]}`, each rule with its `fired` and `remaining` counts.
+fn fault_list(state: &MockState) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "rules": state.inner.faults.list() }))
+}
+
 async fn list_faults(State(state): State<MockState>) -> impl IntoResponse {
-    Json(state.inner.faults.list())
+    fault_list(&state)
 }
 
 async fn add_fault(State(state): State<MockState>, body: Bytes) -> Response {
@@ -189,8 +191,8 @@ async fn add_fault(State(state): State<MockState>, body: Bytes) -> Response {
         Err(e) => return bad_request(format!("invalid fault rule: {e}")),
     };
     match state.inner.faults.add(rule) {
-        Ok(()) => (StatusCode::CREATED, Json(state.inner.faults.list())).into_response(),
-        Err(e) => bad_request(e),
+        Ok(()) => (StatusCode::CREATED, fault_list(&state)).into_response(),
+        Err(e) => bad_request(e.to_string()),
     }
 }
 

@@ -126,6 +126,26 @@ impl MockState {
         }
     }
 
+    /// The fault rules: add, list and clear them in process, as `/_mock/faults`
+    /// does over HTTP.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// The ARN of the KMS key `alias` names in `region`, after creating a key and
+    /// the alias there if the alias does not exist yet, durably, as `CreateKey`
+    /// and `CreateAlias` would (without authorization or fault rules: this is the
+    /// harness's hook, not a client's call). Blocking: it may fsync the journal.
+    pub fn ensure_alias_in(&self, region: &str, alias: &str) -> Result<String, AwsError> {
+        self.inner.kms.ensure_alias(region, alias)
+    }
+
+    /// The ARN of the KMS key `key_id` names in `region` (a key id, key ARN, alias
+    /// name or alias ARN), if it names one.
+    pub fn key_arn_in(&self, region: &str, key_id: &str) -> Option<String> {
+        self.inner.kms.key_arn_of(region, key_id)
+    }
+
     /// The service behind a name, if this build emulates it.
     fn service(&self, service: Service) -> Option<&dyn JsonService> {
         match service {

@@ -1,4 +1,5 @@
-//! Aliases: `CreateAlias`, `ListAliases`, `DeleteAlias`.
+//! Aliases: `CreateAlias`, `ListAliases`, `DeleteAlias`, and the in-process
+//! `ensure_alias` hook.
 
 use serde_json::{json, Value};
 
@@ -37,6 +38,33 @@ impl Kms {
             .append(SERVICE, &record::alias(region, name, &alias))?;
         state.aliases.insert(slot, alias);
         Ok(json!({}))
+    }
+
+    /// The key ARN `alias` names in `region`, first creating a key and the alias
+    /// when the alias does not exist (both journaled, as `CreateKey` and
+    /// `CreateAlias` would be); one lock held throughout, so concurrent callers
+    /// agree on one key.
+    pub(crate) fn ensure_alias(&self, region: &str, alias: &str) -> Result<String, AwsError> {
+        validate_alias_name(alias)?;
+        let slot = (region.to_owned(), alias.to_owned());
+        let mut state = self.write();
+        if let Some(existing) = state.aliases.get(&slot) {
+            return Ok(self.key_arn(region, existing.key_id));
+        }
+        let key = self.new_key(region, &format!("created with {alias} by ensure_alias"));
+        let arn = key.arn();
+        let key_id = key.id;
+        self.save_key(&mut state, key)?;
+        let now = now();
+        let alias_entry = Alias {
+            key_id,
+            created: now,
+            updated: now,
+        };
+        self.journal
+            .append(SERVICE, &record::alias(region, alias, &alias_entry))?;
+        state.aliases.insert(slot, alias_entry);
+        Ok(arn)
     }
 
     pub(super) fn list_aliases(&self, body: &Input<'_>, region: &str) -> Result<Value, AwsError> {

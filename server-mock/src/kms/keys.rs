@@ -40,9 +40,17 @@ impl Kms {
                 "Member must have length less than or equal to 8192",
             ));
         }
+        let key = self.new_key(region, description);
+        let mut state = self.write();
+        self.save_key(&mut state, key.clone())?;
+        Ok(json!({ "KeyMetadata": key.metadata() }))
+    }
+
+    /// A new enabled key in `region`, with fresh material (not yet saved).
+    pub(super) fn new_key(&self, region: &str, description: &str) -> Key {
         let mut material = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(material.as_mut());
-        let key = Key {
+        Key {
             id: Uuid::new_v4(),
             region: region.to_owned(),
             account: self.account.clone(),
@@ -51,10 +59,7 @@ impl Kms {
             state: KeyState::Enabled,
             deletion: None,
             material,
-        };
-        let mut state = self.write();
-        self.save_key(&mut state, key.clone())?;
-        Ok(json!({ "KeyMetadata": key.metadata() }))
+        }
     }
 
     pub(super) fn describe_key(&self, body: &Input<'_>, region: &str) -> Result<Value, AwsError> {

@@ -174,6 +174,15 @@ impl Kms {
         Some(self.key_arn(region, ciphertext::key_id(&blob)?))
     }
 
+    /// The ARN of the key `key_id` names in `region` (a key id, key ARN, alias name
+    /// or alias ARN), if it names one.
+    pub(crate) fn key_arn_of(&self, region: &str, key_id: &str) -> Option<String> {
+        let state = self.read();
+        self.find(&state, region, key_id, Accept::KeyOrAlias)
+            .ok()
+            .map(Key::arn)
+    }
+
     /// An alias's ARN in `region`.
     pub fn authz_alias_arn(&self, region: &str, name: &str) -> String {
         self.alias_arn(region, name)

@@ -86,6 +86,10 @@ const AUTH_ERRORS: [&str; 6] = [
     "AccessDeniedException",
 ];
 
+/// The region of unsigned requests, as the AWS SDKs default to, and of the
+/// in-process hooks that name none.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+
 /// Per-request facts an operation may depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {

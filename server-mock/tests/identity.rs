@@ -782,19 +782,9 @@ async fn web_identity_tokens_from_issue_token_assume_their_role() {
     );
 }
 
-/// The `whoami` example as a plain binary. `cargo test --all-targets` builds
-/// examples only as test harnesses, so `scripts/test` runs
-/// `cargo build --workspace --examples` first, which leaves `examples/whoami`.
+/// The `whoami` helper (`src/bin/whoami.rs`), built by `cargo test` with the tests.
 fn whoami() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(format!("whoami{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p lockbox-mock --examples` first (scripts/test does)",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_whoami"))
 }
 
 /// Runs `whoami` with only `env` (plus an empty HOME), returning (success, stdout, stderr).

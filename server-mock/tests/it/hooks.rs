@@ -2,13 +2,11 @@
 //! alias made sure of (`ensure_alias`), fault rules (`faults`), and an emulator on
 //! its own thread (`spawn_thread`). What they do is what clients then see.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 
+use crate::common::{faults, kms_client, kms_client_in};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use common::{faults, kms_client, kms_client_in};
 use lockbox_mock::{Config, FaultRule};
 
 #[tokio::test]

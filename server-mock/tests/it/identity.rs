@@ -1,16 +1,14 @@
 //! Strict mode (`--iam`): SigV4 verification, per-identity policies, STS, the
 //! credential endpoints and the audit log, through the real AWS SDK clients.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use crate::common::{self, create_credstash_table, http, MockProcess};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::primitives::Blob;
-use common::{create_credstash_table, http, MockProcess};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "000000000000";

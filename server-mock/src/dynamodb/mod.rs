@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod items;
 mod leading;
 mod legacy;
+mod number;
 mod read;
 mod request;
 mod reserved;

@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::super::value::{AttrValue, Item, Number};
+use super::super::number::Number;
+use super::super::value::{AttrValue, Item};
 use super::{CmpOp, Cond, Operand, Path, PathElem};
 
 /// The value at `path` in `item`, if any.

@@ -11,11 +11,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::config::{Config, StartError};
 use crate::error::AwsError;
 use crate::faults::Faults;
 use crate::protocol::DEFAULT_REGION;
+use crate::server;
 use crate::state::MockState;
-use crate::{router, server, Config, StartError};
 
 /// Starts an in-memory emulator on a free loopback port.
 pub async fn start() -> Result<RunningMock, StartError> {
@@ -34,9 +35,13 @@ pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router(state.clone()), async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(server::serve(
+        listener,
+        server::router(state.clone()),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     if strict {
         tracing::info!(%local, "lockbox-mock is in strict mode: SigV4 and IAM policies enforced");
     } else {
@@ -60,7 +65,7 @@ pub async fn serve(
     state: MockState,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
-    server::serve(listener, router(state), shutdown).await
+    server::serve(listener, server::router(state), shutdown).await
 }
 
 /// A running emulator. Dropping it stops the server without waiting; use

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::config::{Config, IamSource, StartError};
 use crate::dynamodb::DynamoDb;
 use crate::error::AwsError;
 use crate::faults::Faults;
@@ -11,7 +12,6 @@ use crate::journal::{FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE}
 use crate::kms::Kms;
 use crate::protocol::{RequestContext, Service};
 use crate::services::JsonService;
-use crate::{Config, IamSource, StartError};
 
 /// All emulated state, shared by every request. Cheap to clone.
 #[derive(Clone)]

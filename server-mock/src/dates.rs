@@ -16,18 +16,16 @@ fn utc(t: SystemTime) -> OffsetDateTime {
         .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc())
 }
 
+/// Year, month, day, hour, minute and second.
+fn fields(t: OffsetDateTime) -> (i32, u8, u8, u8, u8, u8) {
+    let (h, mi, s) = t.to_hms();
+    (t.year(), u8::from(t.month()), t.day(), h, mi, s)
+}
+
 /// `YYYYMMDDTHHMMSSZ`, as in `x-amz-date`.
 pub(crate) fn amz_date(t: SystemTime) -> String {
-    let t = utc(t);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let (y, mo, d, h, mi, s) = fields(utc(t));
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
 /// Parses `x-amz-date` (`YYYYMMDDTHHMMSSZ`, digits only): `None` for anything else,
@@ -60,16 +58,8 @@ pub(crate) fn parse_amz_date(s: &str) -> Option<SystemTime> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339 in UTC, whole seconds).
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let t = utc(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let (y, mo, d, h, mi, s) = fields(utc(t));
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 /// An HTTP date (RFC 7231 IMF-fixdate), `Sun, 06 Nov 1994 08:49:37 GMT`.

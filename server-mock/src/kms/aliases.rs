@@ -2,8 +2,9 @@
 //! `ensure_alias` hook.
 
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use super::{limit, marker, now, page_of, record, Accept, Alias, KeyState, Kms, SERVICE};
+use super::{limit, marker, now, page_of, record, Accept, Alias, KeyState, Kms, State, SERVICE};
 use crate::error::AwsError;
 use crate::protocol::Input;
 
@@ -18,8 +19,10 @@ impl Kms {
             return Err(key.invalid_state());
         }
         let key_id = key.id;
-        let slot = (region.to_owned(), name.to_owned());
-        if state.aliases.contains_key(&slot) {
+        if state
+            .aliases
+            .contains_key(&(region.to_owned(), name.to_owned()))
+        {
             return Err(AwsError::with_code(
                 "AlreadyExistsException",
                 format!(
@@ -28,15 +31,7 @@ impl Kms {
                 ),
             ));
         }
-        let now = now();
-        let alias = Alias {
-            key_id,
-            created: now,
-            updated: now,
-        };
-        self.journal
-            .append(SERVICE, &record::alias(region, name, &alias))?;
-        state.aliases.insert(slot, alias);
+        self.save_new_alias(&mut state, region, name, key_id)?;
         Ok(json!({}))
     }
 
@@ -52,19 +47,32 @@ impl Kms {
             return Ok(self.key_arn(region, existing.key_id));
         }
         let key = self.new_key(region, &format!("created with {alias} by ensure_alias"));
-        let arn = key.arn();
-        let key_id = key.id;
+        let (arn, key_id) = (key.arn(), key.id);
         self.save_key(&mut state, key)?;
+        self.save_new_alias(&mut state, region, alias, key_id)?;
+        Ok(arn)
+    }
+
+    /// Journals a new alias of `key_id`, then adds it: acknowledged means durable.
+    fn save_new_alias(
+        &self,
+        state: &mut State,
+        region: &str,
+        name: &str,
+        key_id: Uuid,
+    ) -> Result<(), AwsError> {
         let now = now();
-        let alias_entry = Alias {
+        let alias = Alias {
             key_id,
             created: now,
             updated: now,
         };
         self.journal
-            .append(SERVICE, &record::alias(region, alias, &alias_entry))?;
-        state.aliases.insert(slot, alias_entry);
-        Ok(arn)
+            .append(SERVICE, &record::alias(region, name, &alias))?;
+        state
+            .aliases
+            .insert((region.to_owned(), name.to_owned()), alias);
+        Ok(())
     }
 
     pub(super) fn list_aliases(&self, body: &Input<'_>, region: &str) -> Result<Value, AwsError> {

@@ -16,6 +16,15 @@ pub fn secret_name(text: &str) -> Result<SecretName, String> {
     SecretName::new(text).map_err(|e| e.to_string())
 }
 
+/// `prune --keep N`: how many versions to keep, at least 1.
+pub fn keep(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("--keep must be at least 1 (to delete every version, use `delete`)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a number of versions")),
+    }
+}
+
 /// A version: a number from 1, or credstash's 19-digit padded form.
 pub fn version(text: &str) -> Result<Version, String> {
     text.parse::<Version>().map_err(|e| e.to_string())

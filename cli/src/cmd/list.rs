@@ -5,15 +5,18 @@ use lockbox::backend::ItemSummary;
 use lockbox::escape_untrusted;
 
 use super::Ctx;
-use crate::args::OutputMode;
+use crate::args::{ListArgs, OutputMode};
 use crate::output;
 
-pub async fn run(ctx: &Ctx) -> Result<()> {
-    let items = ctx
+pub async fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
+    let mut items = ctx
         .lockbox
         .list()
         .await
         .with_context(|| format!("cannot list the secrets in table {}", ctx.table))?;
+    if let Some(filter) = &args.pattern {
+        items.retain(|i| crate::names::selects(filter, &i.name));
+    }
     print_items(ctx, &items)
 }
 

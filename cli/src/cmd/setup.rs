@@ -36,7 +36,14 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     match ctx.output {
         OutputMode::Json => crate::output::print_json(&crate::output::json::Setup {
             created,
-            format: created.then(|| mode.as_str()),
+            // The mode new items are written in, whatever the table's age: what
+            // it records, else credstash's (a table lockbox did not create).
+            format: Some(
+                record
+                    .mode
+                    .as_deref()
+                    .unwrap_or(TableMode::Credstash.as_str()),
+            ),
             kms_key: record.key_arn.as_deref(),
             mode: record.mode.as_deref(),
             recorded: match &report.result {

@@ -169,7 +169,8 @@ fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -
     for p in &spec.prefixes {
         let mut any = false;
         for n in names {
-            if let Some(rest) = n.strip_prefix(p.as_str()).filter(|r| !r.is_empty()) {
+            // At a segment boundary: `prod/app` is `prod/app/`, never `prod/apple/`.
+            if let Some(rest) = crate::names::under(p, n) {
                 any = true;
                 by_var
                     .entry(crate::output::shell_var(rest))

@@ -14,6 +14,27 @@ use lockbox::lifecycle::ItemRef;
 use lockbox::ItemSummary;
 use serde::Serialize;
 
+/// Any failure under `-o json`, printed on stdout (stderr has the same as text).
+#[derive(Debug, Serialize)]
+pub struct ErrorDocument<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+/// What failed, its class and exit code, and what to do.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// The `caused by:` lines, outermost first.
+    pub causes: Vec<&'a str>,
+    /// `not_found`, `access_denied`, `bad_credentials`, `usage`, ... (docs/JSON.md).
+    pub class: &'a str,
+    /// The exit code.
+    pub code: u8,
+    /// What to do next.
+    pub hints: Vec<&'a str>,
+    /// What happened.
+    pub message: &'a str,
+}
+
 /// `put` (and `putall`, per secret): the version stored.
 #[derive(Debug, Serialize)]
 pub struct Stored<'a> {
@@ -85,8 +106,8 @@ pub struct Failure<'a> {
 pub struct Imported<'a> {
     pub failed: Vec<Failure<'a>>,
     pub stored: Vec<Stored<'a>>,
-    /// Names whose latest value already was the file's.
-    pub unchanged: Vec<&'a str>,
+    /// Secrets whose latest version already held the file's value.
+    pub unchanged: Vec<Stored<'a>>,
 }
 
 /// `put-all`.
@@ -536,7 +557,10 @@ mod tests {
         assert_sorted(&Imported {
             failed: failures(),
             stored: stored(),
-            unchanged: vec!["c"],
+            unchanged: vec![Stored {
+                name: "c",
+                version: 2,
+            }],
         });
         assert_sorted(&PutAll {
             failed: failures(),

@@ -1,0 +1,576 @@
+//! The operator-experience review (shared/reviews/operator-ux-review.md), one
+//! test per finding, named after its id: what the operator ran, and what lockbox
+//! must do instead of a silent wrong result or a misleading error. Run against
+//! another build with `LOCKBOX_TEST_BIN=PATH` (how each was seen failing first).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{create_key, http, remote, run_with_stdin, stderr, Local};
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An in-memory emulator reached with `--endpoint-url`, as in remote.rs.
+struct Remote {
+    _rt: tokio::runtime::Runtime,
+    endpoint: String,
+    home: tempfile::TempDir,
+}
+
+impl Remote {
+    fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(lockbox_mock::start()).unwrap();
+        let endpoint = mock.endpoint_url();
+        rt.spawn(async move {
+            let _mock = mock;
+            std::future::pending::<()>().await
+        });
+        create_key(&endpoint, "alias/credstash");
+        Self {
+            _rt: rt,
+            endpoint,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_with_stdin(&mut remote(self.home.path(), &self.endpoint, args), stdin)
+    }
+}
+
+/// U1: `exec --prefix prod/app` (no trailing `/`) gives `$DB_PASSWORD`, and never
+/// takes `prod/apple/*`.
+#[test]
+fn u1_exec_prefix_matches_at_a_segment_boundary() {
+    let l = Local::new();
+    l.put("prod/app/db.password", b"pw1", &[]);
+    l.put("prod/apple/token", b"other", &[]);
+    let env = l.ok_text(&[
+        "exec",
+        "--prefix",
+        "prod/app",
+        "--pristine",
+        "--no-path",
+        "--no-home",
+        "--",
+        "/usr/bin/env",
+    ]);
+    assert_eq!(env, "DB_PASSWORD=pw1\n");
+    // `env` names them the same way.
+    assert_eq!(
+        l.ok_text(&["env", "prod/app"]),
+        "export DB_PASSWORD='pw1'\n"
+    );
+}
+
+/// U2: an empty value is refused (a failed producer in a pipeline), unless
+/// `--allow-empty`.
+#[test]
+fn u2_empty_values_are_refused_unless_allowed() {
+    let l = Local::new();
+    l.put("db.pw", b"live", &[]);
+    let out = l.run_stdin(&["put", "db.pw", "-"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-empty"), "{}", stderr(&out));
+    assert_eq!(l.ok_text(&["get", "db.pw"]), "live\n");
+    let out = l.run_stdin(&["import", "-", "-f", "json"], br#"{"a": "x", "b": ""}"#);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(l.ok_text(&["keys"]), "db.pw\n", "nothing was imported");
+    let out = l.run_stdin(&["putall", "-"], br#"{"c": ""}"#);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    l.put("db.pw", b"", &["--allow-empty"]);
+    assert_eq!(l.ok_text(&["get", "db.pw"]), "\n");
+}
+
+/// U3: `-f yaml` reads back as the same strings in PyYAML (YAML 1.1) for the
+/// review's values, as keys and as values.
+#[test]
+fn u3_yaml_is_safe_for_yaml_1_1_readers() {
+    let Some(venv) = common::venv() else { return };
+    let l = Local::new();
+    let values = [
+        "yes",
+        "on",
+        "no",
+        "off",
+        "Yes",
+        "NO",
+        "2001-12-14",
+        "12:30:45",
+        "1:20",
+        "1_000",
+        "<<",
+        "=",
+    ];
+    for v in values {
+        l.put(&format!("k.{v}"), v.as_bytes(), &[]);
+        l.put(v, b"plain", &[]);
+    }
+    let yaml = l.path().join("out.yaml");
+    std::fs::write(&yaml, l.ok(&["export", "-f", "yaml"])).unwrap();
+    let out = Command::new(venv.join("bin").join("python"))
+        .args([
+            "-c",
+            "import json, sys, yaml\nd = yaml.safe_load(open(sys.argv[1]))\n\
+             print(json.dumps({str(k): [type(k).__name__, type(v).__name__, str(v)] for k, v in d.items()}))",
+        ])
+        .arg(&yaml)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: BTreeMap<String, (String, String, String)> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    for v in values {
+        let key = format!("k.{v}");
+        assert_eq!(got[&key], ("str".into(), "str".into(), v.to_owned()), "{v}");
+        assert_eq!(got[v], ("str".into(), "str".into(), "plain".into()), "{v}");
+    }
+}
+
+/// U4: the binary-value hint does not corrupt the file, and `get --out FILE`
+/// writes the exact bytes, mode 0600, refusing to overwrite unless --force.
+#[test]
+fn u4_binary_values_go_to_a_private_file_exactly() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let l = Local::new();
+    let bytes = [0u8, 0xff, 0xfe, b'\n', 7];
+    l.put("tls.key", &bytes, &[]);
+    let out = l.run(&["export"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("lockbox get tls.key --out FILE") && !stderr(&out).contains("> FILE"),
+        "{}",
+        stderr(&out)
+    );
+    let file = l.path().join("tls.key");
+    let path = file.display().to_string();
+    l.ok(&["get", "tls.key", "--out", &path]);
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = l.run(&["get", "tls.key", "--out", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    l.ok(&["get", "tls.key", "--out", &path, "--force"]);
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+/// Runs `lockbox --local=STATE args` on a pseudo-terminal (util-linux `script`),
+/// typing `lines` one by one after a pause; returns (exit code, terminal output).
+fn on_terminal(l: &Local, args: &str, lines: &[&str]) -> Option<(i32, String)> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipping the terminal part: no /usr/bin/script");
+        return None;
+    }
+    let cmd = format!(
+        "{} --local={} {args}",
+        common::bin().display(),
+        l.state().display()
+    );
+    let mut child = Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_clear()
+        .env("HOME", l.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(l.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(format!("{line}\r").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// U5: `put NAME -` typed at a terminal is not echoed and stores no newline;
+/// E1: `prune` asks like `delete`.
+#[test]
+fn u5_e1_terminal_put_and_prune_confirmation() {
+    let l = Local::new();
+    let Some((code, screen)) = on_terminal(&l, "put tty.stdin -", &["abc", "abc"]) else {
+        return;
+    };
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("abc"), "echoed: {screen}");
+    assert_eq!(l.ok(&["get", "-n", "tty.stdin"]), b"abc");
+    for v in ["1", "2", "3"] {
+        l.put("pr.x", v.as_bytes(), &[]);
+    }
+    let (code, screen) = on_terminal(&l, "prune pr.x --keep 1", &["n"]).unwrap();
+    assert_eq!(code, 1, "{screen}");
+    assert!(
+        screen.contains("Delete 2 of 3 versions of pr.x"),
+        "{screen}"
+    );
+    assert_eq!(l.ok_text(&["history", "pr.x"]).lines().count(), 3);
+    l.ok(&["prune", "pr.x", "--keep", "1", "--yes"]);
+    assert_eq!(l.ok_text(&["history", "pr.x"]).lines().count(), 1);
+}
+
+/// U6: a wrong region is reported as such (the key lives elsewhere), not as an
+/// encryption-context mismatch.
+#[test]
+fn u6_wrong_region_is_not_a_context_error() {
+    let l = Local::new();
+    l.put("svc/token", b"t", &[]);
+    let out = l.run(&["-r", "eu-west-1", "get", "svc/token"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("encryption context does not match"), "{err}");
+    assert!(
+        err.contains("the table's KMS key is in region us-east-1") && err.contains("-r us-east-1"),
+        "{err}"
+    );
+}
+
+/// U7: a refused signature or an expired token points at the credentials, not
+/// at IAM policies.
+#[test]
+fn u7_bad_credentials_get_a_credentials_hint() {
+    let r = Remote::start();
+    r.run(&["setup"], b"");
+    let rule = serde_json::json!({"target": "*", "error": "ExpiredTokenException"});
+    let (status, body) = http(&r.endpoint, "/_mock/faults", None, &rule.to_string());
+    assert_eq!(status, 201, "{body}");
+    let out = r.run(&["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("credentials are wrong or expired") && !stderr(&out).contains("IAM"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// U8: hints repeat the flags in use and suggest the closest names.
+#[test]
+fn u8_hints_carry_the_flags_and_the_closest_names() {
+    let l = Local::new();
+    l.ok(&["-t", "cs-table", "setup"]);
+    l.put("db.password", b"x", &["-t", "cs-table"]);
+    l.put("/prod/app/x", b"x", &["-t", "cs-table"]);
+    for (typo, meant) in [
+        ("db.pasword", "db.password"),
+        ("DB.PASSWORD", "db.password"),
+        ("prod/app/x", "/prod/app/x"),
+    ] {
+        let out = l.run(&["-t", "cs-table", "get", typo]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("did you mean `{meant}`?")), "{err}");
+        let flags = format!("`lockbox --local={} -t cs-table keys`", l.state().display());
+        assert!(err.contains(&flags), "{err}");
+    }
+}
+
+/// U9: several `--local` commands at once against one state directory all
+/// succeed, and a long-running `exec --file` does not lock the others out.
+#[test]
+#[ignore = "the shared --local state lands with the emulator's shared journal"]
+fn u9_local_state_serves_several_processes_at_once() {
+    let l = Local::new();
+    l.put("prod/api/token", b"tok1", &[]);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            l.cmd(&["get", "prod/api/token"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(out.stdout, b"tok1\n");
+    }
+    // A supervised command holding its secrets: the store stays usable, so a
+    // rotation can be tried while it runs.
+    let mut long = l
+        .cmd(&[
+            "exec",
+            "--watch",
+            "1h",
+            "--env",
+            "T=prod/api/token",
+            "--",
+            "sleep",
+            "30",
+        ])
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the supervisor has read its secret, then while it runs.
+    let mut rotated = false;
+    for _ in 0..100 {
+        let out = l.run_stdin(&["put", "prod/api/token", "-"], b"tok2");
+        if out.status.success() {
+            rotated = true;
+            break;
+        }
+        assert!(
+            !stderr(&out).contains("--data-dir"),
+            "names the emulator's flag: {}",
+            stderr(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = long.kill();
+    let _ = long.wait();
+    assert!(rotated, "the state stayed locked while exec ran");
+    assert_eq!(l.ok_text(&["get", "prod/api/token"]), "tok2\n");
+}
+
+/// U10: the first run without AWS shows lockbox's one error, not the AWS SDK's
+/// warnings.
+#[test]
+fn u10_no_sdk_warnings_without_aws() {
+    let home = tempfile::tempdir().unwrap();
+    let mut c = Command::new(common::bin());
+    c.env_clear()
+        .env("HOME", home.path())
+        // Instance metadata at a closed loopback port: refused at once.
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
+        .current_dir(home.path())
+        .args(["--endpoint-url", "http://127.0.0.1:9", "get", "foo"]);
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("WARN"), "{err}");
+    assert!(err.starts_with("lockbox: error:"), "{err}");
+}
+
+/// U12: `-o json` is honoured with `-f`, has one indentation, one shape for
+/// `import`'s lists, and errors are JSON.
+#[test]
+fn u12_json_output_is_one_contract() {
+    let l = Local::new();
+    l.put("a", b"1", &[]);
+    let out = l.run(&["-o", "json", "getall", "-f", "yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["class"], "usage");
+    let map = l.ok_text(&["-o", "json", "getall"]);
+    assert_eq!(
+        map, "{\n  \"a\": \"1\"\n}\n",
+        "2-space indent, as every document"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(
+        &l.run_stdin(
+            &["-o", "json", "import", "-", "-f", "json"],
+            br#"{"a": "1"}"#,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        doc["unchanged"],
+        serde_json::json!([{"name": "a", "version": 1}])
+    );
+    let out = l.run(&["-o", "json", "get", "missing"]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], 3);
+    assert_eq!(doc["error"]["class"], "not_found");
+    let doc: serde_json::Value = serde_json::from_slice(&l.ok(&["-o", "json", "setup"])).unwrap();
+    assert_eq!(doc["format"], "sealed", "setup always reports the mode");
+}
+
+/// U13: `lockbox man` is the whole manual, and the pages it names exist.
+#[test]
+fn u13_man_pages_exist() {
+    let l = Local::new();
+    let page = l.ok_text(&["man"]);
+    assert!(page.contains("LOCKBOX EXEC") && page.contains("EXIT STATUS"));
+    assert!(page.contains("LOCKBOX_LOG"));
+    let dir = l.path().join("man");
+    l.ok(&["man", "--dir", &dir.display().to_string()]);
+    let top = std::fs::read_to_string(dir.join("lockbox.1")).unwrap();
+    for named in top
+        .split(|c: char| c.is_whitespace() || c == '\\' || c == '(')
+        .filter(|w| w.starts_with("lockbox\\-") || w.starts_with("lockbox-"))
+    {
+        let file = format!(
+            "{}.1",
+            named.replace("\\-", "-").trim_end_matches(['(', '1', ')'])
+        );
+        assert!(dir.join(&file).is_file(), "{file} is named but missing");
+    }
+    assert!(dir.join("lockbox-exec.1").is_file());
+}
+
+/// U14: `policy` uses the configured region and refuses a malformed account.
+#[test]
+fn u14_policy_takes_the_configured_region() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_with_stdin(
+        common::bare(home.path())
+            .env("AWS_REGION", "eu-west-1")
+            .args(["policy", "reader", "x/*", "--account", "123456789012"]),
+        b"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text(&out).contains("arn:aws:dynamodb:eu-west-1:123456789012:table/credential-store"));
+    let out = run_with_stdin(
+        common::bare(home.path()).args(["policy", "reader", "x/*", "--account", "12"]),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run_with_stdin(
+        common::bare(home.path()).args(["policy", "reader", "x/*"]),
+        b"",
+    );
+    assert!(
+        stderr(&out).contains("placeholder account"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// U15: a wildcard that matches nothing is "not found".
+#[test]
+fn u15_empty_wildcard_is_not_found() {
+    let l = Local::new();
+    l.put("/prod/app/x", b"x", &[]);
+    let out = l.run(&["get", "prod/app/*", "-f", "env"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
+
+/// U16: `setup --compat credstash` on a sealed table is refused, not "nothing
+/// changed" with exit 0.
+#[test]
+fn u16_setup_reports_a_mode_mismatch() {
+    let l = Local::new();
+    l.ok(&["setup"]);
+    let out = l.run(&["setup", "--compat", "credstash"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("records mode sealed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// U19: `--local` in a subdirectory uses the project's `.lockbox`, and a typo in
+/// `-t` does not create a table.
+#[test]
+fn u19_local_finds_the_project_state_from_a_subdirectory() {
+    let l = Local::new();
+    let project = l.path();
+    let out = run_with_stdin(
+        common::bare(project).args(["--local", "put", "prod/api/token", "-"]),
+        b"tok",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sub = project.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let mut c = common::bare(project);
+    c.current_dir(&sub)
+        .args(["--local", "get", "prod/api/token"]);
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.stdout, b"tok\n", "{}", stderr(&out));
+    assert!(!sub.join(".lockbox").exists(), "a second, empty store");
+    let mut c = common::bare(project);
+    c.current_dir(&sub)
+        .args(["--local", "-t", "typo", "get", "prod/api/token"]);
+    let out = run_with_stdin(&mut c, b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("table typo does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The review's put -d note: credstash's format is refused in a sealed table.
+#[test]
+fn put_digest_into_a_sealed_table_is_refused() {
+    let l = Local::new();
+    let out = l.run_stdin(&["put", "x", "-", "-d", "SHA256"], b"v");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// B3, B6, B7: exit codes follow CLI.md's table.
+#[test]
+fn b3_b6_b7_usage_errors_are_exit_2() {
+    let l = Local::new();
+    let out = l.run(&["put", "x", "@missing-file"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let big = l.path().join("big");
+    std::fs::write(&big, vec![b'x'; 500_000]).unwrap();
+    let out = l.run(&["put", "x", &format!("@{}", big.display())]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("400 KB"), "{}", stderr(&out));
+}
+
+/// B5, D1, F2, F3, H3 and chamber's `find`: what chamber users reach for.
+#[test]
+fn chamber_habits() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let l = Local::new();
+    for (n, v) in [
+        ("staging/db", "s1"),
+        ("staging/api", "s2"),
+        ("staging2/db", "x"),
+        ("prod/db", "p"),
+    ] {
+        l.put(n, v.as_bytes(), &[]);
+    }
+    // B5: put --skip-unchanged.
+    let out = l.ok_text(&["put", "prod/db", "p", "--skip-unchanged"]);
+    assert!(out.contains("unchanged at version 1"), "{out}");
+    // D1: list and keys take a filter.
+    assert_eq!(l.ok_text(&["keys", "staging"]), "staging/api\nstaging/db\n");
+    assert_eq!(l.ok_text(&["list", "staging/*"]).lines().count(), 2);
+    // find, by name and by value (stdin).
+    assert_eq!(
+        l.ok_text(&["find", "DB"]),
+        "prod/db\nstaging/db\nstaging2/db\n"
+    );
+    let out = l.run_stdin(&["find", "--by-value"], b"s2");
+    assert_eq!(text(&out), "staging/api\n", "{}", stderr(&out));
+    // F3: export --out, 0600.
+    let file = l.path().join("app.json");
+    l.ok(&["export", "--out", &file.display().to_string()]);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // F2: import --prefix and .env input.
+    let env = l.path().join("app.env");
+    std::fs::write(&env, "# app\nexport A=1\nB='single $x'\nC=\"x $HOME\\n\"\n").unwrap();
+    l.ok(&["import", &env.display().to_string(), "--prefix", "imp/"]);
+    assert_eq!(l.ok_text(&["get", "imp/A"]), "1\n");
+    assert_eq!(l.ok_text(&["get", "-n", "imp/C"]), "x $HOME\n");
+    // H3: chamber's `exec SERVICE -- CMD`.
+    let out = l.run(&["exec", "staging", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--prefix staging"),
+        "{}",
+        stderr(&out)
+    );
+}

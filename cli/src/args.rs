@@ -197,11 +197,14 @@ impl GlobalArgs {
     /// `-p`, `--endpoint-url`, `--local=DIR`), as a hint's command repeats them.
     pub fn store_flags(&self) -> String {
         let mut flags = Vec::new();
-        if let Some(dir) = &self.local {
-            flags.push(format!(
+        match &self.local {
+            // The default directory: plain `--local` finds it again.
+            Some(dir) if dir.as_os_str() == ".lockbox" => flags.push("--local".to_owned()),
+            Some(dir) => flags.push(format!(
                 "--local={}",
                 shell_word(&dir.display().to_string())
-            ));
+            )),
+            None => {}
         }
         let mut pair = |flag: &str, value: &Option<String>| {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {

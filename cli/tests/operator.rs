@@ -283,66 +283,114 @@ fn u8_hints_carry_the_flags_and_the_closest_names() {
     }
 }
 
+/// Waits (up to a minute) until `done` holds; the bound only stops a hung test.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("gave up waiting for {what}");
+}
+
 /// U9: several `--local` commands at once against one state directory all
-/// succeed, and a long-running `exec --file` does not lock the others out.
+/// succeed, and while an `exec --watch` runs on it a rotation goes through at
+/// once and reaches the supervised command.
 #[test]
-#[ignore = "the shared --local state lands with the emulator's shared journal"]
 fn u9_local_state_serves_several_processes_at_once() {
     let l = Local::new();
     l.put("prod/api/token", b"tok1", &[]);
     let children: Vec<_> = (0..4)
-        .map(|_| {
-            l.cmd(&["get", "prod/api/token"])
-                .stdin(std::process::Stdio::null())
+        .map(|i| {
+            let mut args = vec!["get", "prod/api/token"];
+            if i % 2 == 1 {
+                // Writers too: each stores a version of its own.
+                args = vec!["put", "prod/api/other", "-"];
+            }
+            let mut child = l
+                .cmd(&args)
+                .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
-                .unwrap()
+                .unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"x").unwrap();
+            (args[0], child)
         })
         .collect();
-    for child in children {
+    for (command, child) in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        assert_eq!(out.stdout, b"tok1\n");
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        if command == "get" {
+            assert_eq!(out.stdout, b"tok1\n");
+        }
     }
-    // A supervised command holding its secrets: the store stays usable, so a
+    let history = l.ok_text(&["history", "prod/api/other"]);
+    assert_eq!(history.lines().count(), 2, "both writes kept: {history}");
+
+    // A supervised command holding its secret: the store stays usable, so a
     // rotation can be tried while it runs.
-    let mut long = l
+    let seen = l.path().join("seen");
+    let script = format!("echo \"$T\" >> {}; exec sleep 60", seen.display());
+    let mut watch = l
         .cmd(&[
             "exec",
             "--watch",
-            "1h",
+            "300ms",
             "--env",
             "T=prod/api/token",
             "--",
-            "sleep",
-            "30",
+            "/bin/sh",
+            "-c",
+            &script,
         ])
         .env("PATH", "/usr/bin:/bin")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Until the supervisor has read its secret, then while it runs.
-    let mut rotated = false;
-    for _ in 0..100 {
-        let out = l.run_stdin(&["put", "prod/api/token", "-"], b"tok2");
-        if out.status.success() {
-            rotated = true;
-            break;
-        }
-        assert!(
-            !stderr(&out).contains("--data-dir"),
-            "names the emulator's flag: {}",
-            stderr(&out)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    wait_for("the supervised command", || read(&seen) == "tok1\n");
+    let out = l.run_stdin(&["put", "prod/api/token", "-"], b"tok2");
+    let rotated = out.status.success();
+    if rotated {
+        wait_for("the restart with the new value", || {
+            read(&seen) == "tok1\ntok2\n"
+        });
     }
-    let _ = long.kill();
-    let _ = long.wait();
-    assert!(rotated, "the state stayed locked while exec ran");
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        rotated,
+        "the state is locked while exec runs: {}",
+        stderr(&out)
+    );
     assert_eq!(l.ok_text(&["get", "prod/api/token"]), "tok2\n");
+}
+
+/// U9: a state directory held by a standalone emulator is refused in
+/// `--local`'s words, not the emulator's `--data-dir`.
+#[test]
+fn u9_a_directory_held_by_lockbox_mock_names_local() {
+    let l = Local::new();
+    l.put("x", b"1", &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mock = rt
+        .block_on(lockbox_mock::start_with(
+            lockbox_mock::Config::builder().data_dir(l.state()),
+        ))
+        .unwrap();
+    let out = l.run(&["get", "x"]);
+    rt.block_on(mock.shutdown());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("held by a lockbox-mock server"), "{err}");
+    assert!(
+        err.contains("--local=DIR") && !err.contains("--data-dir"),
+        "{err}"
+    );
 }
 
 /// U10: the first run without AWS shows lockbox's one error, not the AWS SDK's

@@ -289,12 +289,12 @@ pub enum Command {
     Put(PutArgs),
     /// Store every secret of a flat JSON object {"NAME": "VALUE", ...} (credstash's
     /// putall), each as `put` stores it
-    #[command(alias = "putall")]
+    #[command(visible_alias = "putall")]
     PutAll(PutAllArgs),
     /// Print a secret (or, with `*` in NAME, a map of the matching secrets)
     Get(GetArgs),
     /// Print the latest version of every secret, all or nothing
-    #[command(alias = "getall")]
+    #[command(visible_alias = "getall")]
     GetAll(GetAllArgs),
     /// List every stored version: name, version, comment, format, creation time
     List(ListArgs),
@@ -441,9 +441,13 @@ pub struct PolicyArgs {
 /// The two policies `policy` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PolicyRole {
-    /// Read (GetItem/Query/BatchGetItem + kms:Decrypt)
+    /// Read: get, exec --env, a manifest of names (dynamodb:GetItem, Query,
+    /// BatchGetItem, DescribeTable, ListTagsOfResource + kms:Decrypt; with
+    /// --allow-list also dynamodb:Scan for list, keys, getall, wildcards, --prefix)
     Reader,
-    /// Write new versions (PutItem + kms:GenerateDataKey), no decrypt
+    /// Write new versions with put (dynamodb:PutItem, GetItem, Query,
+    /// DescribeTable, ListTagsOfResource + kms:GenerateDataKey); no decrypt, so no
+    /// rollback, delete, prune, or import that compares with the stored value
     Writer,
 }
 
@@ -718,7 +722,8 @@ pub struct ExecArgs {
     /// Encryption context pair for every secret (repeatable)
     #[arg(long = "context", value_name = "KEY=VALUE", value_parser = values::context_pair)]
     pub context: Vec<ContextPair>,
-    /// Give up if the secrets are not all read within this time (e.g. 30s, 2m, 500ms)
+    /// Give up if the secrets are not all read within this time (e.g. 30s, 2m,
+    /// 500ms; a bare number is seconds)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
     pub deadline: std::time::Duration,
     /// When two --prefix names make one variable, let the lexicographically last name win
@@ -739,7 +744,8 @@ pub struct ExecArgs {
     /// Leave the core-size limit alone (by default it is set to 0 for lockbox and the command)
     #[arg(long)]
     pub allow_core_dumps: bool,
-    /// Stay as a supervisor and re-read the secrets every INTERVAL (±10% jitter)
+    /// Stay as a supervisor and re-read the secrets every INTERVAL (±10% jitter;
+    /// e.g. 5m, 30s; a bare number is seconds)
     #[arg(long, value_name = "INTERVAL", value_parser = values::duration)]
     pub watch: Option<std::time::Duration>,
     /// What to do when a watched secret changes: `restart` (new environment) or

@@ -622,3 +622,62 @@ fn chamber_habits() {
         stderr(&out)
     );
 }
+
+/// A6: `--local` says which AWS flags it ignores, rather than ignoring them
+/// without a word.
+#[test]
+fn a6_local_names_the_flags_it_ignores() {
+    let l = Local::new();
+    l.put("x", b"1", &[]);
+    let out = l.run(&["--profile", "prod", "--kms-region", "eu-west-1", "get", "x"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--local ignores --profile, --kms-region"),
+        "{}",
+        stderr(&out)
+    );
+    let out = l.run(&["get", "x"]);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// H7: `exec` with nothing declared says so instead of running without a word.
+#[test]
+fn h7_exec_without_declarations_warns() {
+    let l = Local::new();
+    let out = l
+        .cmd(&["exec", "--", "true"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no secrets declared"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// H8, I3, J3: the help says a bare duration is seconds and what each policy
+/// role may do; completions offer credstash's `getall`.
+#[test]
+fn h8_i3_j3_help_and_completions() {
+    let l = Local::new();
+    // Help text wraps at the terminal's width: compare word by word.
+    let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let exec_help = flat(&l.ok_text(&["exec", "--help"]));
+    assert!(
+        exec_help.contains("a bare number is seconds"),
+        "{exec_help}"
+    );
+    let policy_help = flat(&l.ok_text(&["policy", "--help"]));
+    for want in [
+        "GetItem",
+        "DescribeTable",
+        "no rollback, delete, prune",
+        "Scan",
+    ] {
+        assert!(policy_help.contains(want), "{want}: {policy_help}");
+    }
+    let bash = l.ok_text(&["completions", "bash"]);
+    assert!(bash.contains("getall"), "getall is not completed");
+}

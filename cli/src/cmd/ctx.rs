@@ -199,6 +199,21 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
 /// names there on first use.
 async fn use_local(cli: &Cli, local: &local::Local, options: &mut AwsOptions) -> Result<()> {
     let g = &cli.global;
+    let ignored: Vec<&str> = [
+        (g.endpoint_url.is_some(), "--endpoint-url"),
+        (g.profile.is_some(), "--profile"),
+        (g.arn.is_some() || g.arn_short.is_some(), "--arn"),
+        (g.kms_region.is_some(), "--kms-region"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if !ignored.is_empty() {
+        eprintln!(
+            "lockbox: warning: --local ignores {} (the embedded emulator is the store)",
+            ignored.join(", ")
+        );
+    }
     let region = g
         .region
         .clone()

@@ -17,6 +17,13 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
     let inherited: Vec<_> = std::env::vars_os().collect();
     let spec = spec::build(args, &inherited)?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
+    if spec.bindings.is_empty() && spec.prefixes.is_empty() {
+        eprintln!(
+            "lockbox: warning: no secrets declared (--env, --file, --prefix, --manifest or \
+             a lockbox:// reference in the environment); {} runs with its environment as it is",
+            program.to_string_lossy()
+        );
+    }
     let launch = Launch {
         program: program.clone(),
         args: rest.to_vec(),

@@ -681,3 +681,29 @@ fn h8_i3_j3_help_and_completions() {
     let bash = l.ok_text(&["completions", "bash"]);
     assert!(bash.contains("getall"), "getall is not completed");
 }
+
+/// F2: a CSV header row is no secret, and a file that names a secret twice
+/// (JSON keys, CSV rows) is refused rather than the last one kept.
+#[test]
+fn f2_import_header_rows_and_names_set_twice() {
+    let l = Local::new();
+    let out = l.run_stdin(&["import", "-", "-f", "csv"], b"name,value\na,b\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(l.ok_text(&["keys"]), "a\n");
+    let out = l.run_stdin(
+        &["import", "-"],
+        br#"{"dup": "s3cret-1", "dup": "s3cret-2"}"#,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("dup is set twice"), "{err}");
+    assert!(!err.contains("s3cret"), "a value in the error: {err}");
+    let out = l.run_stdin(&["import", "-", "-f", "csv"], b"c,1\nc,2\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("row 2: c is set twice"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(l.ok_text(&["keys"]), "a\n", "nothing more was stored");
+}

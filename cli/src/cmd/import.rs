@@ -183,25 +183,75 @@ fn read_entries(path: &Path, format: Option<ImportFormat>) -> Result<Entries> {
         Some(ImportFormat::Yaml) => parse_yaml(&bytes).with_context(|| format!("{what} is not a flat YAML mapping of names to string values")),
         Some(ImportFormat::Csv) => parse_csv(&bytes).with_context(|| format!("{what} is not CSV with name,value rows")),
         Some(ImportFormat::Dotenv) => parse_dotenv(&bytes).with_context(|| format!("{what} is not a .env file of NAME=value lines")),
-        None => parse_json(&bytes).or_else(|_| parse_yaml(&bytes)).with_context(|| {
-            format!("{what} is neither a flat JSON object nor a flat YAML mapping of names to string values; pass -f to say which it is (json, yaml, csv or dotenv)")
-        }),
+        None => match parse_json(&bytes) {
+            // Valid JSON but for a name set twice: that is what is wrong with it.
+            Err(e) if e.to_string().contains(" is set twice (line ") => {
+                Err(e.context(format!("{what} is not a flat JSON object of names to string values")))
+            }
+            parsed => parsed.or_else(|_| parse_yaml(&bytes)).with_context(|| {
+                format!("{what} is neither a flat JSON object nor a flat YAML mapping of names to string values; pass -f to say which it is (json, yaml, csv or dotenv)")
+            }),
+        },
     }
     .map_err(|e| crate::exit::usage(format!("{e:#}")))
 }
 
+/// A JSON object whose keys are all different: serde_json keeps the last of
+/// two equal keys, and a file that names a secret twice is a mistake.
+struct UniqueKeys(BTreeMap<String, serde_json::Value>);
+
+/// The start of the error [`UniqueKeys`] gives: it names a key, never a value.
+const SET_TWICE: &str = "set twice: ";
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some((k, v)) = access.next_entry::<String, serde_json::Value>()? {
+                    if map.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "{SET_TWICE}{}",
+                            escape_untrusted(&k)
+                        )));
+                    }
+                    map.insert(k, v);
+                }
+                Ok(UniqueKeys(map))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 fn parse_json(bytes: &[u8]) -> Result<Entries> {
     // serde_json's message quotes a mismatched scalar (`invalid type: string
-    // "s3cret", expected a map`): keep the position only, as for YAML.
-    let map: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => anyhow::anyhow!(
-                "not a JSON object of names to values (line {} column {})",
-                e.line(),
-                e.column()
-            ),
-            _ => anyhow::anyhow!("invalid JSON at line {} column {}", e.line(), e.column()),
-        })?;
+    // "s3cret", expected a map`): keep the position only, as for YAML, unless
+    // it is ours, which names a key.
+    let UniqueKeys(map) = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data if e.to_string().starts_with(SET_TWICE) => {
+            let text = e.to_string();
+            let name = text[SET_TWICE.len()..]
+                .rsplit_once(" at line ")
+                .map_or(&text[SET_TWICE.len()..], |(name, _)| name)
+                .to_owned();
+            anyhow::anyhow!("{name} is set twice (line {})", e.line())
+        }
+        serde_json::error::Category::Data => anyhow::anyhow!(
+            "not a JSON object of names to values (line {} column {})",
+            e.line(),
+            e.column()
+        ),
+        _ => anyhow::anyhow!("invalid JSON at line {} column {}", e.line(), e.column()),
+    })?;
     let mut out = Entries::new();
     for (k, v) in map {
         match v {
@@ -351,7 +401,23 @@ fn parse_csv(bytes: &[u8]) -> Result<Entries> {
                 record.len()
             );
         }
-        out.insert(record[0].to_owned(), Zeroizing::new(record[1].to_owned()));
+        // A header row, as spreadsheets and other tools write one, is no secret.
+        if i == 0
+            && record[0].eq_ignore_ascii_case("name")
+            && record[1].eq_ignore_ascii_case("value")
+        {
+            continue;
+        }
+        if out
+            .insert(record[0].to_owned(), Zeroizing::new(record[1].to_owned()))
+            .is_some()
+        {
+            bail!(
+                "row {}: {} is set twice",
+                i + 1,
+                escape_untrusted(&record[0])
+            );
+        }
     }
     Ok(out)
 }

@@ -574,6 +574,13 @@ fn b3_b6_b7_usage_errors_are_exit_2() {
     let out = l.run(&["put", "x", &format!("@{}", big.display())]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("400 KB"), "{}", stderr(&out));
+    // B3: --prompt with no terminal.
+    let out = l.run(&["put", "x", "--prompt"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // B7: a manifest that cannot be read.
+    let out = l.run(&["exec", "--manifest", "missing.toml", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--manifest"), "{}", stderr(&out));
 }
 
 /// B5, D1, F2, F3, H3 and chamber's `find`: what chamber users reach for.

@@ -82,8 +82,13 @@ struct Manifest {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+    // A manifest that cannot be read is bad input, as `put @FILE`'s file is.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the manifest {}: {e}; check the path after --manifest",
+            path.display()
+        ))
+    })?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

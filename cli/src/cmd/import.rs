@@ -54,12 +54,26 @@ pub async fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     );
     let (mut stored, mut unchanged, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     let mut first_error: Option<anyhow::Error> = None;
+    // Set once KMS refuses to decrypt a current value (a writer's role, as
+    // `lockbox policy writer` makes it): from then on nothing is compared.
+    let mut compare = true;
     for (name, value) in &entries {
         // The file's names may come from anywhere: shown as text, they are escaped.
         let shown = escape_untrusted(name);
         bar.set_message(shown.clone().into_owned());
-        match import_one(ctx, name, value, &context, args.comment.as_deref()).await {
+        match import_one(ctx, name, value, &context, args.comment.as_deref(), compare).await {
             Ok(Imported::Stored(v)) => stored.push((name.clone(), v.get())),
+            Ok(Imported::StoredUncompared(v)) => {
+                compare = false;
+                bar.suspend(|| {
+                    eprintln!(
+                        "lockbox: warning: KMS refuses to decrypt the current values \
+                         (kms:Decrypt, which a writer's role lacks), so they cannot be \
+                         compared: every secret of the file is stored as a new version"
+                    )
+                });
+                stored.push((name.clone(), v.get()));
+            }
             Ok(Imported::Unchanged(v)) => unchanged.push((name.clone(), v.get())),
             Err(e) => {
                 let why = format!("{e:#}");
@@ -119,23 +133,39 @@ enum Imported {
     Stored(lockbox::Version),
     /// Its latest version, which already held the file's value.
     Unchanged(lockbox::Version),
+    /// Stored as this version, without comparing: KMS refused to decrypt the
+    /// current value.
+    StoredUncompared(lockbox::Version),
 }
 
-/// Store one secret unless its latest value is the same.
+/// Store one secret unless (when `compare`) its latest value is the same.
 async fn import_one(
     ctx: &Ctx,
     name: &str,
     value: &str,
     context: &lockbox::EncryptionContext,
     comment: Option<&str>,
+    compare: bool,
 ) -> Result<Imported> {
     let name = lockbox::SecretName::new(name).context("the secret name is not usable")?;
     let value = SecretValue::from(value);
-    match ctx.lockbox.get(&name, context).await {
-        Ok(current) if current.value == value => return Ok(Imported::Unchanged(current.version)),
-        Ok(_) | Err(Error::NotFound { .. }) => {}
-        Err(e) => {
-            return Err(anyhow::Error::from(e).context("cannot read its current value to compare"))
+    let mut uncompared = false;
+    if compare {
+        match ctx.lockbox.get(&name, context).await {
+            Ok(current) if current.value == value => {
+                return Ok(Imported::Unchanged(current.version))
+            }
+            Ok(_) | Err(Error::NotFound { .. }) => {}
+            // A writer may store without reading: store, and say it was not compared.
+            Err(Error::AccessDenied {
+                service: lockbox::Service::Kms,
+                ..
+            }) => uncompared = true,
+            Err(e) => {
+                return Err(
+                    anyhow::Error::from(e).context("cannot read its current value to compare")
+                )
+            }
         }
     }
     let options = PutOptions {
@@ -143,9 +173,12 @@ async fn import_one(
         comment: comment.map(str::to_owned),
         ..PutOptions::default()
     };
-    Ok(Imported::Stored(
-        ctx.lockbox.put(&name, &value, &options).await?,
-    ))
+    let version = ctx.lockbox.put(&name, &value, &options).await?;
+    Ok(if uncompared {
+        Imported::StoredUncompared(version)
+    } else {
+        Imported::Stored(version)
+    })
 }
 
 fn read_entries(path: &Path, format: Option<ImportFormat>) -> Result<Entries> {

@@ -714,3 +714,36 @@ fn f2_import_header_rows_and_names_set_twice() {
     );
     assert_eq!(l.ok_text(&["keys"]), "a\n", "nothing more was stored");
 }
+
+/// G2: exec's context mismatch says how to give the context, names the secret
+/// once, and a comma-joined `--context` is pointed out; E2: a version typed
+/// where a context pair goes says where versions go.
+#[test]
+fn g2_e2_context_and_version_hints() {
+    let l = Local::new();
+    l.put("ctx.s", b"v", &["env=prod", "team=core"]);
+    let out = l
+        .cmd(&[
+            "exec",
+            "--context",
+            "env=prod,team=core",
+            "--env",
+            "DB=ctx.s",
+            "--",
+            "true",
+        ])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("has a value with `,KEY=` in it"), "{err}");
+    assert!(
+        err.contains("hint: give the context the secrets were stored with: --context"),
+        "{err}"
+    );
+    assert_eq!(err.matches("ctx.s").count(), 1, "the name once: {err}");
+    let out = l.run(&["rollback", "ctx.s", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--to 1"), "{}", stderr(&out));
+}

@@ -131,7 +131,18 @@ impl Failed {
             if !f.targets.is_empty() {
                 m.push_str(&format!(" ({})", esc(&f.targets.join(", "))));
             }
-            m.push_str(&format!(": {}: {}", f.class, esc(&f.reason)));
+            // The SDK's reason often starts with the name, already shown.
+            let reason = f
+                .reason
+                .strip_prefix(&format!("{}: ", f.what))
+                .unwrap_or(&f.reason);
+            m.push_str(&format!(": {}: {}", f.class, esc(reason)));
+        }
+        if self.failures.iter().any(|f| f.class == "context mismatch") {
+            m.push_str(
+                "\n  hint: give the context the secrets were stored with: --context KEY=VALUE \
+                 (once per pair), or `context` in the manifest",
+            );
         }
         m
     }

@@ -183,6 +183,26 @@ fn bad_credentials(message: &str) -> bool {
 }
 
 /// The CLI's view of `e`.
+/// What to run for a KMS key that cannot be used: create a missing alias's key,
+/// enable a disabled one, else look at it.
+fn key_hint(key: &str, reason: &str) -> String {
+    let alias = key.starts_with("alias/");
+    let key = crate::args::shell_word(key);
+    if reason.starts_with("no such key") && alias {
+        format!(
+            "create it with `aws kms create-key --description lockbox` and then `aws kms \
+             create-alias --alias-name {key} --target-key-id KEY_ID` (KEY_ID from the first), \
+             or pass another key with -k"
+        )
+    } else if reason.starts_with("the key is disabled") {
+        format!("enable it with `aws kms enable-key --key-id KEY_ID` (`aws kms describe-key --key-id {key}` shows KEY_ID), or pass another key with -k")
+    } else if reason.starts_with("the key is pending deletion") {
+        format!("cancel its deletion with `aws kms cancel-key-deletion --key-id KEY_ID`, then enable it (`aws kms describe-key --key-id {key}` shows KEY_ID)")
+    } else {
+        format!("check the key with `aws kms describe-key --key-id {key}` or pass -k")
+    }
+}
+
 pub fn class(e: &Error) -> Class {
     let code = match e.kind() {
         ErrorKind::NotFound => NOT_FOUND,
@@ -245,9 +265,9 @@ pub fn class(e: &Error) -> Class {
             ),
             "access_denied",
         ),
-        Error::KeyUnavailable { .. } => (
+        Error::KeyUnavailable { key, reason, .. } => (
             "access denied",
-            Some("check the key with `aws kms describe-key` or pass -k".into()),
+            Some(key_hint(key, reason)),
             "key_unavailable",
         ),
         Error::ContextMismatch { .. } => (

@@ -747,3 +747,39 @@ fn g2_e2_context_and_version_hints() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--to 1"), "{}", stderr(&out));
 }
+
+/// A2 / mistake 4: a KMS key that cannot be used gets the commands that fix it:
+/// a missing alias is created, a disabled key enabled.
+#[test]
+fn a2_a_missing_or_disabled_key_gets_the_commands_that_fix_it() {
+    let r = Remote::start();
+    let out = r.run(&["-k", "alias/nope", "setup"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aws kms create-alias --alias-name alias/nope"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, body) = http(
+        &r.endpoint,
+        "/",
+        Some("TrentService.DescribeKey"),
+        r#"{"KeyId":"alias/credstash"}"#,
+    );
+    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = key["KeyMetadata"]["KeyId"].as_str().unwrap();
+    r.run(&["setup"], b"");
+    http(
+        &r.endpoint,
+        "/",
+        Some("TrentService.DisableKey"),
+        &format!(r#"{{"KeyId":"{id}"}}"#),
+    );
+    let out = r.run(&["put", "x", "-"], b"v");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aws kms enable-key"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -66,6 +66,14 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 let mut parts = vec![format!("new items in the {} format", mode.as_str())];
                 parts.extend(describe(record).into_iter().skip(1));
                 println!("Created table {} ({})", ctx.table, parts.join("; "));
+                if mode == TableMode::Sealed {
+                    // credstash 1.17 reading a sealed item says only `argument
+                    // should be a bytes-like object ...`: say it here instead.
+                    eprintln!(
+                        "lockbox: note: credstash clients cannot read the sealed format; if any \
+                         still use this table, it needs `--compat credstash` (a new table)"
+                    );
+                }
             }
             SetupResult::Unchanged => println!(
                 "Credential Store table {} already exists; nothing changed ({})",

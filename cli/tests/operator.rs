@@ -783,3 +783,50 @@ fn a2_a_missing_or_disabled_key_gets_the_commands_that_fix_it() {
         stderr(&out)
     );
 }
+
+/// H6: under `exec --watch -v`, a poll that finds nothing new is logged at
+/// debug, so info shows what changed, not every unchanged poll.
+#[test]
+fn h6_unchanged_polls_are_debug() {
+    use std::io::BufRead as _;
+    let l = Local::new();
+    l.put("w", b"1", &[]);
+    let mut child = l
+        .cmd(&[
+            "exec", "-vv", "--watch", "200ms", "--env", "T=w", "--", "sleep", "60",
+        ])
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        })
+    };
+    wait_for("an unchanged poll", || {
+        log.lock()
+            .unwrap()
+            .contains("DEBUG $T <- w version 1 (unchanged)")
+    });
+    // SIGTERM: the supervisor stops its command, then exits.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    reader.join().unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.matches("INFO $T <- w version 1").count(), 1, "{log}");
+}

@@ -269,6 +269,9 @@ pub async fn resolve(
     mut reuse: Reuse,
 ) -> Result<Resolved, Failed> {
     let until = Instant::now() + deadline;
+    // What the running command already has (a --watch re-check): logged at
+    // debug, so -v shows what changed, not every unchanged poll.
+    let known: std::collections::HashSet<(String, u64)> = reuse.keys().cloned().collect();
     let mut failures = Vec::new();
     let mut bindings = spec.bindings.clone();
     if !spec.prefixes.is_empty() {
@@ -409,7 +412,11 @@ pub async fn resolve(
                 continue;
             }
         }
-        tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
+        if known.contains(&(s.name.clone(), s.version)) {
+            tracing::debug!(target: LOG, "{} <- {} version {} (unchanged)", b.target, s.name, s.version);
+        } else {
+            tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
+        }
         resolved
             .versions
             .insert(b.target.clone(), (s.name.clone(), s.version));

@@ -830,3 +830,24 @@ fn h6_unchanged_polls_are_debug() {
     let log = log.lock().unwrap();
     assert_eq!(log.matches("INFO $T <- w version 1").count(), 1, "{log}");
 }
+
+/// H5: a table that does not exist is said once, not counted against every
+/// declaration (which were never tried).
+#[test]
+fn h5_a_missing_table_is_said_once() {
+    let l = Local::new();
+    let out = l
+        .cmd(&[
+            "-t", "nosuch", "exec", "--env", "A=x", "--env", "B=y", "--prefix", "p/", "--", "true",
+        ])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("true was not started: table nosuch does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("secrets could not be read"), "{err}");
+}

@@ -91,7 +91,8 @@ type Why = (&'static str, u8, String);
 /// Everything that failed; the exit code is the most severe class's.
 #[derive(Debug)]
 pub struct Failed {
-    /// Each failure.
+    /// Each failure; or, when the table itself cannot be used (it does not
+    /// exist), that one failure with an empty `what`.
     pub failures: Vec<Failure>,
     /// How many distinct secrets or prefixes were asked for.
     pub total: usize,
@@ -121,6 +122,12 @@ impl Failed {
     /// line (a forged `hint:`) to the report.
     pub fn message(&self, command: &str) -> String {
         use lockbox::escape_untrusted as esc;
+        if let [f] = self.failures.as_slice() {
+            if f.what.is_empty() {
+                // No secret was tried: say what is wrong once, not per secret.
+                return format!("{command} was not started: {}", esc(&f.reason));
+            }
+        }
         let mut m = format!(
             "{command} was not started: {} of {} secrets could not be read",
             self.failures.len(),
@@ -292,6 +299,19 @@ pub async fn resolve(
         };
         let items = match listed {
             Ok(Ok(items)) => items,
+            Ok(Err(e @ lockbox::Error::TableNotFound { .. })) => {
+                let (class, code) = classify(&e);
+                return Err(Failed {
+                    failures: vec![Failure {
+                        what: String::new(),
+                        targets: Vec::new(),
+                        class,
+                        code,
+                        reason: e.to_string(),
+                    }],
+                    total: spec.prefixes.len() + spec.bindings.len(),
+                });
+            }
             Ok(Err(e)) => {
                 let (class, code) = classify(&e);
                 return Err(fail(class, code, e.to_string()));

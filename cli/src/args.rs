@@ -148,7 +148,14 @@ pub struct GlobalArgs {
     pub log_file: Option<PathBuf>,
 
     /// Output for people (text) or scripts (json)
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        env = "LOCKBOX_OUTPUT",
+        default_value_t = OutputMode::Text
+    )]
     pub output: OutputMode,
 
     /// Run against an embedded emulator with its state in DIR (default ./.lockbox);

@@ -851,3 +851,35 @@ fn h5_a_missing_table_is_said_once() {
     );
     assert!(!err.contains("secrets could not be read"), "{err}");
 }
+
+/// H7's manifest half and the JSON section's LOCKBOX_OUTPUT: a manifest's
+/// `prefix` may be one string, and LOCKBOX_OUTPUT=json asks for JSON as -o does.
+#[test]
+fn h7_manifest_prefix_string_and_lockbox_output() {
+    let l = Local::new();
+    l.put("prod/app/db.user", b"admin", &[]);
+    let manifest = l.path().join("m.toml");
+    std::fs::write(&manifest, "prefix = \"prod/app\"\n").unwrap();
+    let out = l
+        .cmd(&[
+            "exec",
+            "--manifest",
+            &manifest.display().to_string(),
+            "--",
+            "sh",
+            "-c",
+            "echo \"$DB_USER\"",
+        ])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text(&out), "admin\n");
+    let out = l
+        .cmd(&["get", "prod/app/db.user"])
+        .env("LOCKBOX_OUTPUT", "json")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["value"], "admin");
+}

@@ -73,12 +73,27 @@ struct Manifest {
     env: BTreeMap<String, String>,
     #[serde(default)]
     files: BTreeMap<PathBuf, String>,
-    #[serde(default)]
+    /// A list, or one prefix as a string (`prefix = "prod/app/"`).
+    #[serde(default, deserialize_with = "one_or_many")]
     prefix: Vec<String>,
     #[serde(default)]
     refs: Vec<String>,
     #[serde(default)]
     context: BTreeMap<String, String>,
+}
+
+/// A string or a list of strings, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest> {
@@ -107,7 +122,7 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     parsed.map_err(|e| {
         usage(format!(
             "the manifest {} is not valid: {e}\n  it takes `env` (VAR = \"NAME[@VERSION]\"), \
-             `files` (PATH = \"NAME[@VERSION]\"), `prefix` (a list), `refs` (a list of \
+             `files` (PATH = \"NAME[@VERSION]\"), `prefix` (a list, or one string), `refs` (a list of \
              variables that may hold lockbox:// references) and `context` (KEY = \"VALUE\")",
             path.display()
         ))

@@ -355,6 +355,10 @@ pub struct ListArgs {
     /// `/` or `.` boundary (`staging` lists `staging/db`, not `staging2/db`)
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
+    /// A table for people: NAME, VERSION (a plain number), CREATED, FORMAT,
+    /// COMMENT (the default lines are credstash's, for scripts)
+    #[arg(short = 'l', long)]
+    pub long: bool,
 }
 
 /// `keys`.

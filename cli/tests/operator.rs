@@ -883,3 +883,27 @@ fn h7_manifest_prefix_string_and_lockbox_output() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["value"], "admin");
 }
+
+/// D2: `list -l` is a table for people: a header, the version as a number,
+/// columns aligned; the default lines stay credstash's.
+#[test]
+fn d2_list_long_is_a_table() {
+    let l = Local::new();
+    l.put("a", b"1", &["-c", "first"]);
+    l.put("a-much-longer-name", b"2", &[]);
+    let out = l.ok_text(&["list", "-l"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("NAME                VERSION  CREATED"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("a                   1        20"),
+        "{out}"
+    );
+    assert!(lines[1].ends_with("sealed  first"), "{out}");
+    assert!(l
+        .ok_text(&["list"])
+        .contains("-- version 0000000000000000001"));
+}

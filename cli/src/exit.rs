@@ -284,9 +284,16 @@ pub fn class(e: &Error) -> Class {
             ),
             "integrity",
         ),
-        Error::UntrustedKey { .. } | Error::UnsupportedFormat { .. } => {
-            ("integrity check failed", None, "integrity")
-        }
+        Error::UntrustedKey { key, .. } => (
+            "integrity check failed",
+            Some(format!(
+                "if that key is yours, trust it with `--trust-key {}` (or LOCKBOX_TRUST_KEYS); \
+                 otherwise someone wrote this item under a key of their own: check CloudTrail",
+                crate::args::shell_word(key)
+            )),
+            "integrity",
+        ),
+        Error::UnsupportedFormat { .. } => ("integrity check failed", None, "integrity"),
         Error::Rollback { .. } => (
             "integrity check failed",
             Some(

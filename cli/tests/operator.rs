@@ -907,3 +907,33 @@ fn d2_list_long_is_a_table() {
         .ok_text(&["list"])
         .contains("-- version 0000000000000000001"));
 }
+
+/// J2: an item under a key this reader does not trust gets a hint naming the
+/// option that trusts a key (the message's "trusted keys" exist as --trust-key).
+#[test]
+fn j2_an_untrusted_key_names_trust_key() {
+    let r = Remote::start();
+    create_key(&r.endpoint, "alias/other");
+    // A table lockbox did not create: no key pin, so a writer may use any key.
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("DynamoDB_20120810.CreateTable"),
+        r#"{"TableName": "bare", "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"},
+                          {"AttributeName": "version", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [{"AttributeName": "name", "AttributeType": "S"},
+                                     {"AttributeName": "version", "AttributeType": "S"}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let out = r.run(&["-t", "bare", "-k", "alias/other", "put", "u", "-"], b"v");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = r.run(&["-t", "bare", "get", "u"], b"");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--trust-key"), "{}", stderr(&out));
+    let out = r.run(
+        &["-t", "bare", "--trust-key", "alias/other", "get", "u"],
+        b"",
+    );
+    assert_eq!(text(&out), "v\n", "{}", stderr(&out));
+}

@@ -96,6 +96,12 @@ fn prepare_dir(dir: &Path) -> Result<()> {
         .open(dir.join(".gitignore"))
         .and_then(|mut f| f.write_all(GITIGNORE.as_bytes()))
         .with_context(cannot)?;
+    // A new, empty store: said, so a run from the wrong directory (or a typo in
+    // --local=DIR) is not mistaken for secrets that went missing.
+    eprintln!(
+        "lockbox: note: created new local state in {}",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -148,9 +154,18 @@ impl Local {
     /// the alias at it on first use; any other key must already be there.
     pub async fn ensure_key(&self, key: &str, region: &str) -> Result<()> {
         if key.starts_with("alias/") {
+            let existed = self.mock.state().key_arn_in(region, key).is_some();
             self.mock
                 .ensure_alias_in(region, key)
                 .with_context(|| format!("the embedded emulator could not create {key}"))?;
+            if !existed && region != lockbox::DEFAULT_REGION {
+                // Keys are per region, as in AWS: -r makes another key.
+                eprintln!(
+                    "lockbox: note: created KMS key {key} in {region} in the local state; \
+                     local keys are per region, as in AWS, so it is not the key of {}",
+                    lockbox::DEFAULT_REGION
+                );
+            }
         } else if self.mock.state().key_arn_in(region, key).is_none() {
             bail!(
                 "KMS key {key} does not exist in the local state {}; in local mode use an \

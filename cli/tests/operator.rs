@@ -937,3 +937,30 @@ fn j2_an_untrusted_key_names_trust_key() {
     );
     assert_eq!(text(&out), "v\n", "{}", stderr(&out));
 }
+
+/// U19 and A6: new local state is said when it is created (once), and so is a
+/// key `-r` makes in another region.
+#[test]
+fn u19_a6_new_local_state_and_regional_keys_are_said() {
+    let l = Local::new();
+    let out = l.run(&["keys"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "note: created new local state in {}",
+            l.state().display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = l.run(&["keys"]);
+    assert!(stderr(&out).is_empty(), "said again: {}", stderr(&out));
+    let out = l.run(&["-r", "eu-west-1", "keys"]);
+    assert!(
+        stderr(&out).contains("created KMS key alias/credstash in eu-west-1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = l.run(&["-r", "eu-west-1", "keys"]);
+    assert!(stderr(&out).is_empty(), "said again: {}", stderr(&out));
+}

@@ -410,6 +410,11 @@ fn u10_no_sdk_warnings_without_aws() {
     let err = stderr(&out);
     assert!(!err.contains("WARN"), "{err}");
     assert!(err.starts_with("lockbox: error:"), "{err}");
+    // Not only the last provider's (instance metadata's) error.
+    assert!(
+        err.contains("no usable AWS credentials: none found (tried: the environment"),
+        "{err}"
+    );
 }
 
 /// U12: `-o json` is honoured with `-f`, has one indentation, one shape for

@@ -303,7 +303,19 @@ pub fn class(e: &Error) -> Class {
             ),
             "integrity",
         ),
-        Error::Throttled { .. } => ("throttled", Some(retry.into()), "throttled"),
+        Error::Throttled { service, .. } => (
+            "throttled",
+            Some(match service {
+                lockbox::Service::DynamoDb => "retry later; lower --concurrency, or raise the \
+                     table's capacity (on-demand tables adapt to a new peak within minutes)"
+                    .into(),
+                lockbox::Service::Kms => "retry later; lower --concurrency, or ask AWS for a \
+                     higher KMS request quota"
+                    .into(),
+                _ => retry.into(),
+            }),
+            "throttled",
+        ),
         Error::Timeout { .. } => ("timed out", Some(retry.into()), "timeout"),
         Error::Unavailable { .. } => (
             "unavailable",

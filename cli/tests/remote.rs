@@ -143,6 +143,12 @@ fn throttling_is_exit_6() {
     let out = r.run(&["get", "x"], b"");
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(stderr(&out).contains("retry later"), "{}", stderr(&out));
+    // What helps with throttling (review M#10), not only the network.
+    assert!(
+        stderr(&out).contains("lower --concurrency"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

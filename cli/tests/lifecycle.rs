@@ -249,7 +249,7 @@ fn names_of(list: &Value) -> Vec<String> {
             format!(
                 "{}@{}",
                 i["name"].as_str().unwrap(),
-                i["version"].as_str().unwrap()
+                i["sort_key"].as_str().unwrap()
             )
         })
         .collect()

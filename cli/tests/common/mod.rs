@@ -13,6 +13,14 @@ pub use lockbox_testkit::{venv, wait_for, Reaped};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lockbox");
 
+/// The binary under test: `LOCKBOX_TEST_BIN` when set (to run a suite against
+/// another build, such as the one before a fix), else this package's.
+pub fn bin() -> PathBuf {
+    std::env::var_os("LOCKBOX_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BIN))
+}
+
 /// A scratch directory with an embedded-emulator state dir inside.
 pub struct Local {
     pub dir: tempfile::TempDir,
@@ -68,7 +76,7 @@ impl Local {
 
 /// The binary with no inherited environment: nothing can point it at real AWS.
 pub fn bare(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
     // HOME is a fresh tempdir, so there is no ~/.aws either.
     c.env_clear()
         .env("HOME", home)

@@ -24,7 +24,7 @@ class LockboxError(Exception):
 
     Attributes:
         message: what went wrong (the SDK's message, as the CLI prints it).
-        hint: what to do next, or None (the CLI's ``hint:`` line).
+        hint: what to do next, or None.
         kind: the error class: ``not_found``, ``already_exists``, ``denied``,
             ``integrity``, ``unavailable``, ``throttled``, ``timeout``,
             ``conflict``, ``usage`` or ``other``.

@@ -14,10 +14,10 @@ const ERRORS_MODULE: &str = "lockbox_secrets._errors";
 
 /// What to do next, for the classes where the SDK's message does not say.
 ///
-/// The same table as the CLI's (`cli/src/exit.rs`, `hint`), copied rather than
-/// shared: the CLI keeps its own, private, and the words are the CLI's (they name
-/// its commands and flags). `tests/test_errors.py` checks the copy against the
-/// CLI's output.
+/// The CLI has its own (`cli/src/exit.rs`), which repeats the flags in use and
+/// suggests close names; a program's exception gives the advice without them.
+/// `tests/test_errors.py` checks that an exception has a hint exactly where the
+/// CLI gives one for the same error.
 pub fn hint(e: &Error) -> Option<&'static str> {
     Some(match e {
         Error::NotFound { .. } => "check the name and version with `lockbox list`",

@@ -1,5 +1,7 @@
 """The exceptions: one class per SDK error class, each with the message and the
-hint the lockbox CLI prints for the same error (checked against the CLI itself)."""
+exit code the lockbox CLI gives the same error (checked against the CLI itself),
+and a hint of its own (the CLI's hints repeat the flags in use and suggest close
+names, which a program's exception cannot)."""
 
 import pytest
 
@@ -21,22 +23,27 @@ def cli_error(table, *args, input=None):
 def test_messages_hints_and_exit_codes_match_the_cli(sealed_table):
     c, t = sealed_table, sealed_table.table
     c.put("db", "v1", context={"app": "web"})
+    not_found = "check the name and version with `lockbox list`"
     cases = [
-        (lambda: c.get("missing"), ("get", "missing"), None, lb.NotFoundError),
+        (lambda: c.get("missing"), ("get", "missing"), None, lb.NotFoundError, not_found),
         (lambda: c.get("db", 7, context={"app": "web"}), ("get", "-v", "7", "db", "app=web"),
-         None, lb.NotFoundError),
-        (lambda: c.get("db"), ("get", "db"), None, lb.ContextMismatchError),
+         None, lb.NotFoundError, not_found),
+        (lambda: c.get("db"), ("get", "db"), None, lb.ContextMismatchError,
+         "pass the same KEY=VALUE context pairs the secret was stored with"),
         (lambda: c.put("db", "x", version=1), ("put", "-v", "1", "db", "-"), b"x",
-         lb.AlreadyExistsError),
+         lb.AlreadyExistsError,
+         "leave out -v to write the next version; existing versions are never overwritten"),
         (lambda: c.get("db", context={"lockbox-x": "1"}), ("get", "db", "lockbox-x=1"), None,
-         lb.UsageError),
+         lb.UsageError, None),
     ]
-    for call, argv, stdin, cls in cases:
+    for call, argv, stdin, cls, hint in cases:
         with pytest.raises(lb.LockboxError) as e:
             call()
-        code, message, hint = cli_error(t, *argv, input=stdin)
+        code, message, cli_hint = cli_error(t, *argv, input=stdin)
         assert type(e.value) is cls, argv
         assert (e.value.message, e.value.hint) == (message, hint), argv
+        # Where the CLI has no hint, neither has the exception.
+        assert (cli_hint is None) == (hint is None), (argv, cli_hint)
         if cls is not lb.AlreadyExistsError:  # the CLI exits 1 for it, as for "other"
             assert e.value.exit_code == code, argv
 

@@ -23,6 +23,10 @@ pub const TRANSIENT: u8 = 6;
 /// `--fail-on`, or migrate, rewrap or sync did not finish every item (each is
 /// listed). Running it again after fixing them is safe.
 pub const INCOMPLETE: u8 = 7;
+/// A label moved, or a rotation started or ended, since this command read the
+/// labels (another operator was first): nothing was changed. Unlike exit 6,
+/// running it again as it is does not help; read the labels again and decide.
+pub const CONFLICT: u8 = 8;
 
 /// An error the CLI raises itself, with its exit code (for cases the SDK has no
 /// variant for, like a bad flag combination found after parsing).
@@ -110,6 +114,7 @@ pub fn class(e: &Error) -> Class {
         ErrorKind::NotFound => NOT_FOUND,
         ErrorKind::Denied => ACCESS,
         ErrorKind::Integrity => INTEGRITY,
+        ErrorKind::Conflict if matches!(e, Error::Label { .. }) => CONFLICT,
         ErrorKind::Throttled
         | ErrorKind::Timeout
         | ErrorKind::Unavailable
@@ -287,6 +292,22 @@ mod tests {
                 TRANSIENT,
             ),
             (Error::InvalidContext { reason: "x".into() }, USAGE),
+            // A lost label move is not transient; writers colliding on a version are.
+            (
+                Error::Label {
+                    name: name(),
+                    kind: ErrorKind::Conflict,
+                    reason: "label stable moved".into(),
+                },
+                CONFLICT,
+            ),
+            (
+                Error::Contention {
+                    name: name(),
+                    attempts: 5,
+                },
+                TRANSIENT,
+            ),
             (
                 Error::VersionExists {
                     name: name(),

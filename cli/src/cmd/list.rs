@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use lockbox::backend::ItemSummary;
 use lockbox::escape_untrusted;
 
+use super::label::Labelled as _;
 use super::Ctx;
 use crate::args::OutputMode;
 use crate::output;
@@ -11,14 +12,14 @@ use crate::output;
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let items = ctx
         .lockbox
-        .list()
+        .list_labelled()
         .await
         .with_context(|| format!("cannot list the secrets in table {}", ctx.table))?;
     print_items(ctx, &items)
 }
 
 /// Print summaries: credstash's `NAME -- version V -- comment C` line, then the
-/// format and creation time where known. Every field but the time is whatever a
+/// format, creation time and labels where known. Every field but the time is whatever a
 /// table writer stored, so each goes through [`escape_untrusted`] (the JSON output
 /// escapes control characters itself).
 pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
@@ -42,6 +43,10 @@ pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
                 ));
                 if let Some(t) = i.created_at {
                     out.push_str(&format!(" -- created {}", output::rfc3339(t)));
+                }
+                if !i.labels.is_empty() {
+                    let labels: Vec<&str> = i.labels.iter().map(|l| l.as_str()).collect();
+                    out.push_str(&format!(" -- labels {}", labels.join(", ")));
                 }
                 out.push('\n');
             }

@@ -43,7 +43,7 @@ pub fn cannot_read(name: &SecretName, table: &str) -> String {
 }
 
 /// "label stable of deploy", "field /password of db version 3".
-fn describe(r: &Reference) -> String {
+pub(crate) fn describe(r: &Reference) -> String {
     let mut out = String::new();
     if let Some(p) = &r.pointer {
         out.push_str(&format!("field {p} of "));

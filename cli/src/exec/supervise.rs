@@ -342,7 +342,7 @@ pub async fn supervise(
                         match w.on_change {
                             OnChange::Signal(sig) => {
                                 let env_changed = new.versions.iter().any(|(t, v)| {
-                                    matches!(t, Target::Env(_)) && resolved.versions.get(t) != Some(v)
+                                    !matches!(t, Target::File(_)) && resolved.versions.get(t) != Some(v)
                                 });
                                 if env_changed {
                                     tracing::warn!(

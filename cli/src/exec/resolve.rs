@@ -406,8 +406,19 @@ pub async fn resolve(
                 match lockbox::json::fields(&s.value, b.secret.pointer.as_ref(), prefix_of(b)) {
                     Ok(members) => members,
                     Err(reason) => {
+                        // Names that collide or are no variable are refused as
+                        // `-f dotenv` refuses them; the rest fails closed as a
+                        // missing field does.
+                        let refused = match &reason {
+                            lockbox::json::FieldError::Collision { .. } => Some("collision"),
+                            lockbox::json::FieldError::BadVariable { .. } => Some("unusable value"),
+                            _ => None,
+                        };
                         let e = field_error(&b.secret, reason);
-                        let (class, code) = classify(&e);
+                        let (class, code) = match refused {
+                            Some(word) => (word, exit::USAGE),
+                            None => classify(&e),
+                        };
                         failures.push(Failure {
                             what: shown(&b.secret),
                             targets: vec![b.target.to_string()],

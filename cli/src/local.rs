@@ -15,9 +15,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_kms::error::ProvideErrorMetadata;
-use lockbox_mock::store::{create_private_dir, private_file, shared_mode};
+use aws_sdk_kms::config::Credentials;
+use lockbox_mock::private_fs::{create_private_dir, private_file, shared_mode};
 use rand::RngCore as _;
 
 /// The account of every ARN in the local state (the emulator's default).
@@ -130,55 +129,20 @@ impl Local {
         self.mock.endpoint_url()
     }
 
-    /// Make sure `key` exists: create a key and, for an alias, point it there.
+    /// Make sure `key` exists: for an alias, the emulator creates a key and points
+    /// the alias at it on first use; any other key must already be there.
     pub async fn ensure_key(&self, key: &str, region: &str) -> Result<()> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .http_client(http)
-            .region(Region::new(region.to_owned()))
-            .endpoint_url(self.endpoint_url())
-            .credentials_provider(self.credentials())
-            .build();
-        let kms = aws_sdk_kms::Client::from_conf(config);
-        match kms.describe_key().key_id(key).send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.code() == Some("NotFoundException") => {}
-            Err(e) => {
-                return Err(anyhow::Error::from(e)).with_context(|| {
-                    format!("the embedded emulator could not look up KMS key {key}")
-                })
-            }
-        }
-        let alias = if key.starts_with("alias/") {
-            key
-        } else {
+        if key.starts_with("alias/") {
+            self.mock
+                .ensure_alias_in(region, key)
+                .with_context(|| format!("the embedded emulator could not create {key}"))?;
+        } else if self.mock.state().key_arn_in(region, key).is_none() {
             bail!(
                 "KMS key {key} does not exist in the local state {}; in local mode use an \
                  alias (alias/NAME), which is created on first use",
                 self.dir.display()
             )
-        };
-        let created = kms
-            .create_key()
-            .description(format!("lockbox --local key for {alias}"))
-            .send()
-            .await
-            .context("the embedded emulator could not create a KMS key")?;
-        let id = created
-            .key_metadata()
-            .map(|m| m.key_id().to_owned())
-            .context("CreateKey answered without a key id")?;
-        kms.create_alias()
-            .alias_name(alias)
-            .target_key_id(id)
-            .send()
-            .await
-            .with_context(|| format!("the embedded emulator could not create {alias}"))?;
+        }
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! Strict mode's SigV4 check (`server-mock/src/auth.rs`): the Authorization
+//! Strict mode's SigV4 check (`server-mock/src/identity/sigv4.rs`): the Authorization
 //! header parser and the canonical request. Arbitrary headers never panic and
 //! never authenticate (nobody can forge the HMAC); a request signed by the AWS
 //! SDK's own signer (`aws-sigv4`) with arbitrary query, headers and body

@@ -27,7 +27,8 @@ impl AwsError {
         }
     }
 
-    /// An error with the status AWS usually sends for `code` (see [`default_status`]).
+    /// An error with the status AWS usually sends for `code`: 500 for internal
+    /// failures, 503 for unavailable services, 408 for timeouts, else 400.
     pub fn with_code(code: impl Into<String>, message: impl Into<String>) -> Self {
         let code = code.into();
         Self::new(default_status(&code), code, message)
@@ -36,6 +37,25 @@ impl AwsError {
     /// `400 ValidationException`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
+    /// `400 ValidationException` for a required member the request left out, worded
+    /// as AWS's front end words it (`name` as in the request, `KeyId`, quoted as
+    /// the member `keyId`; a path such as `transactItems.1.member.put` as it is).
+    pub(crate) fn missing_member(name: &str) -> Self {
+        Self::validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            member_name(name)
+        ))
+    }
+
+    /// `400 ValidationException` for a member that breaks `rule` (`Member must have
+    /// length ...`), worded as AWS's front end words it.
+    pub(crate) fn constraint(name: &str, rule: &str) -> Self {
+        Self::validation(format!(
+            "1 validation error detected: Value at '{}' failed to satisfy constraint: {rule}",
+            member_name(name)
+        ))
     }
 
     /// `400 SerializationException`: the body is not the JSON shape the operation takes.
@@ -50,6 +70,16 @@ impl AwsError {
             "InternalFailure",
             message,
         )
+    }
+}
+
+/// A member's name as AWS quotes it in validation messages: lower camel case
+/// (`KeyId` is `keyId`).
+fn member_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
     }
 }
 
@@ -76,6 +106,27 @@ pub fn default_status(code: &str) -> StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_messages_name_the_member_as_aws_quotes_it() {
+        assert_eq!(
+            AwsError::missing_member("KeyId").message,
+            "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
+        );
+        assert_eq!(
+            AwsError::missing_member("transactItems.1.member.update.updateExpression").message,
+            "1 validation error detected: Value null at 'transactItems.1.member.update.updateExpression' failed to satisfy constraint: Member must not be null"
+        );
+        let err = AwsError::constraint("Limit", "Member must have value between 1 and 1000");
+        assert_eq!(
+            (err.status, err.code.as_str(), err.message.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                "1 validation error detected: Value at 'limit' failed to satisfy constraint: Member must have value between 1 and 1000"
+            )
+        );
+    }
 
     #[test]
     fn throttling_is_a_client_error_and_internal_is_a_server_error() {

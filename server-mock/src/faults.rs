@@ -1,6 +1,7 @@
-//! Fault injection: rules added at run time (`POST /_mock/faults`) that delay,
-//! fail or drop matching AWS calls, shorten their pages, or set the emulator's
-//! clock off, so clients' retries, pagination and fail-closed paths run.
+//! Fault injection: rules added at run time (`POST /_mock/faults`, or in process
+//! through [`Faults`]) that delay, fail or drop matching AWS calls, shorten their
+//! pages, or set the emulator's clock off, so clients' retries, pagination and
+//! fail-closed paths run.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,9 +15,11 @@ use crate::error::{default_status, AwsError};
 /// The largest clock offset a rule may set (a year), so the clock stays representable.
 const MAX_CLOCK_SKEW_S: u64 = 366 * 24 * 3600;
 
-/// One fault rule, as posted to `/_mock/faults`.
+/// One fault rule, as posted to `/_mock/faults` (the crate's README describes each
+/// field), or built in process: `FaultRule::new("kms:Decrypt").error("ThrottlingException").count(2)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FaultRule {
     /// `service:Operation`, `service:*` or `*` (e.g. `kms:Decrypt`, `dynamodb:*`).
     pub target: String,
@@ -58,9 +61,29 @@ pub struct FaultRule {
     pub clock_skew_s: Option<i64>,
 }
 
+/// A rule as listed: the rule, how often it fired, and how many firings remain
+/// (with a `count`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ArmedRule {
+    /// The rule as added.
+    #[serde(flatten)]
+    pub rule: FaultRule,
+    /// How many calls it has affected.
+    pub fired: u64,
+    /// How many more it will affect, when it has a `count`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
+}
+
+/// Why a fault rule was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidFaultRule(String);
+
 /// What the server must do to one call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// Wait this long first.
     pub latency: Duration,
     /// Answer this error instead of running the operation.
@@ -73,7 +96,7 @@ pub struct Fault {
 
 /// Limits a fault puts on one DynamoDB read (none by default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadCaps {
+pub(crate) struct ReadCaps {
     /// Query/Scan: items evaluated per page.
     pub page_items: Option<usize>,
     /// BatchGetItem: keys processed per call.
@@ -86,13 +109,92 @@ struct Armed {
     fired: u64,
 }
 
-/// The active rules, first match wins.
+/// The active rules, first match wins: what `/_mock/faults` adds, lists and
+/// clears, reached in process through `RunningMock::faults`.
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<Vec<Armed>>,
 }
 
 impl FaultRule {
+    /// A rule for `target` (`service:Operation`, `service:*` or `*`) that does
+    /// nothing yet; the methods below say what it does.
+    pub fn new(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            error: None,
+            status: None,
+            message: None,
+            latency_ms: None,
+            probability: None,
+            count: None,
+            drop_response: false,
+            page_size: None,
+            unprocessed_after: None,
+            clock_skew_s: None,
+        }
+    }
+
+    /// Answer this AWS error code instead of running the operation.
+    pub fn error(mut self, code: impl Into<String>) -> Self {
+        self.error = Some(code.into());
+        self
+    }
+
+    /// The HTTP status of [`FaultRule::error`].
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The message of [`FaultRule::error`].
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Answer this many milliseconds later.
+    pub fn latency_ms(mut self, ms: u64) -> Self {
+        self.latency_ms = Some(ms);
+        self
+    }
+
+    /// Affect a matching call with this chance (0–1).
+    pub fn probability(mut self, p: f64) -> Self {
+        self.probability = Some(p);
+        self
+    }
+
+    /// Affect this many calls, then stop.
+    pub fn count(mut self, count: u64) -> Self {
+        self.count = Some(count);
+        self
+    }
+
+    /// Close the connection instead of answering.
+    pub fn drop_response(mut self) -> Self {
+        self.drop_response = true;
+        self
+    }
+
+    /// Query/Scan: end each page after this many evaluated items.
+    pub fn page_size(mut self, items: usize) -> Self {
+        self.page_size = Some(items);
+        self
+    }
+
+    /// BatchGetItem: process this many keys, return the others unprocessed.
+    pub fn unprocessed_after(mut self, keys: usize) -> Self {
+        self.unprocessed_after = Some(keys);
+        self
+    }
+
+    /// Set the emulator's clock this many seconds off (negative: behind).
+    pub fn clock_skew_s(mut self, seconds: i64) -> Self {
+        self.clock_skew_s = Some(seconds);
+        self
+    }
+
     fn validate(&self) -> Result<(), String> {
         let target_ok = self.target == "*"
             || self
@@ -165,8 +267,8 @@ impl FaultRule {
 
 impl Faults {
     /// Adds a rule after the existing ones.
-    pub fn add(&self, rule: FaultRule) -> Result<(), String> {
-        rule.validate()?;
+    pub fn add(&self, rule: FaultRule) -> Result<(), InvalidFaultRule> {
+        rule.validate().map_err(InvalidFaultRule)?;
         self.lock().push(Armed { rule, fired: 0 });
         Ok(())
     }
@@ -176,26 +278,21 @@ impl Faults {
         self.lock().clear();
     }
 
-    /// The rules with how often each fired and how many firings remain.
-    pub fn list(&self) -> serde_json::Value {
-        let rules: Vec<_> = self
-            .lock()
+    /// The rules in order, with how often each fired and how many firings remain.
+    pub fn list(&self) -> Vec<ArmedRule> {
+        self.lock()
             .iter()
-            .map(|a| {
-                let mut v = serde_json::to_value(&a.rule).unwrap_or_default();
-                v["fired"] = a.fired.into();
-                if let Some(count) = a.rule.count {
-                    v["remaining"] = count.saturating_sub(a.fired).into();
-                }
-                v
+            .map(|a| ArmedRule {
+                rule: a.rule.clone(),
+                fired: a.fired,
+                remaining: a.rule.count.map(|c| c.saturating_sub(a.fired)),
             })
-            .collect();
-        serde_json::json!({ "rules": rules })
+            .collect()
     }
 
     /// The fault for one call of `service:operation`, consuming one use of the
     /// first matching rule that fires (clock rules aside: see [`Faults::clock_skew`]).
-    pub fn check(&self, service: &str, operation: &str) -> Fault {
+    pub(crate) fn check(&self, service: &str, operation: &str) -> Fault {
         let mut rules = self.lock();
         let mut rng = rand::thread_rng();
         for armed in rules.iter_mut() {
@@ -236,7 +333,7 @@ impl Faults {
     /// The emulator's clock offset in seconds for one call of `service:operation`
     /// (checked before authentication), consuming one use of the first matching
     /// clock rule that fires; 0 when none does.
-    pub fn clock_skew(&self, service: &str, operation: &str) -> i64 {
+    pub(crate) fn clock_skew(&self, service: &str, operation: &str) -> i64 {
         let mut rules = self.lock();
         let mut rng = rand::thread_rng();
         for armed in rules.iter_mut() {
@@ -287,7 +384,54 @@ mod tests {
         );
         assert!(faults.check("kms", "Decrypt").error.is_some());
         assert!(faults.check("kms", "Decrypt").error.is_none());
-        assert_eq!(faults.list()["rules"][0]["remaining"], 0);
+        assert_eq!(faults.list()[0].remaining, Some(0));
+    }
+
+    #[test]
+    fn rules_built_in_process_equal_rules_posted_as_json() {
+        assert_eq!(
+            FaultRule::new("kms:Decrypt")
+                .error("ThrottlingException")
+                .status(400)
+                .message("slow down")
+                .latency_ms(5)
+                .probability(0.5)
+                .count(2)
+                .drop_response(),
+            rule(
+                r#"{"target":"kms:Decrypt","error":"ThrottlingException","status":400,
+                    "message":"slow down","latency_ms":5,"probability":0.5,"count":2,
+                    "drop_response":true}"#
+            )
+        );
+        assert_eq!(
+            FaultRule::new("dynamodb:*")
+                .page_size(7)
+                .unprocessed_after(3),
+            rule(r#"{"target":"dynamodb:*","page_size":7,"unprocessed_after":3}"#)
+        );
+        assert_eq!(
+            FaultRule::new("*").clock_skew_s(-60),
+            rule(r#"{"target":"*","clock_skew_s":-60}"#)
+        );
+        // Listed as `GET /_mock/faults` shows them: the rule's fields, then the counts.
+        let faults = Faults::default();
+        faults
+            .add(
+                FaultRule::new("kms:Decrypt")
+                    .error("ThrottlingException")
+                    .count(2),
+            )
+            .unwrap();
+        faults.check("kms", "Decrypt");
+        assert_eq!(
+            serde_json::json!({ "rules": faults.list() }).to_string(),
+            r#"{"rules":[{"count":2,"drop_response":false,"error":"ThrottlingException","fired":1,"remaining":1,"target":"kms:Decrypt"}]}"#
+        );
+        assert_eq!(
+            faults.add(FaultRule::new("kms")).unwrap_err().to_string(),
+            "target must be \"*\", \"service:*\" or \"service:Operation\", not \"kms\""
+        );
     }
 
     #[test]

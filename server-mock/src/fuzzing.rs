@@ -4,10 +4,9 @@
 
 use std::time::SystemTime;
 
-use crate::auth::Auth;
 pub use crate::dynamodb::fuzzing::{expression, ExpressionKind};
 use crate::error::AwsError;
-use crate::iam::IamConfig;
+use crate::identity::{Auth, IamConfig};
 use axum::http::{HeaderMap, Uri};
 
 /// The access key id of the one identity [`SigV4`] knows.

@@ -15,320 +15,35 @@
 //! By default requests are not authenticated ("open mode"): any signed or unsigned
 //! request is served. With [`Config::iam`] ("strict mode") every request must be
 //! SigV4-signed by an identity of the identity file and is authorized against its
-//! IAM policies (`auth.rs`, `iam.rs`, `authz.rs`); STS and the container/IMDS
-//! credential endpoints live in `sts.rs`. The crate's README documents the file.
+//! IAM policies (`identity/`, which also holds STS and the container/IMDS
+//! credential endpoints). The crate's README documents the file.
 
-mod auth;
-mod authz;
+mod config;
+mod dates;
 mod delay;
-pub mod dynamodb;
-pub mod error;
+mod dynamodb;
+mod error;
 mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
-mod iam;
-pub mod kms;
+mod identity;
+mod journal;
+mod kms;
+pub mod private_fs;
 mod protocol;
+mod running;
 mod server;
 mod services;
-pub mod store;
-mod sts;
+mod state;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-use crate::dynamodb::DynamoDb;
-use crate::error::AwsError;
-use crate::faults::Faults;
-use crate::kms::Kms;
-use crate::protocol::{RequestContext, Service};
-use crate::services::JsonService;
-use crate::store::{FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
-
-/// How an emulator is set up. `Config::default()` is in-memory, no added latency.
-#[derive(Debug, Clone)]
-pub struct Config {
-    data_dir: Option<PathBuf>,
-    latency: Duration,
-    account_id: String,
-    listen: SocketAddr,
-    iam: Option<IamSource>,
-    audit_log: Option<PathBuf>,
-    credential_ttl: Option<Duration>,
-}
-
-/// Where strict mode's identity file comes from.
-#[derive(Clone)]
-enum IamSource {
-    File(PathBuf),
-    Json(String),
-}
-
-impl std::fmt::Debug for IamSource {
-    /// The inline JSON holds secret keys: only its presence is shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IamSource::File(p) => f.debug_tuple("File").field(p).finish(),
-            IamSource::Json(_) => f.write_str("Json([REDACTED])"),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            data_dir: None,
-            latency: Duration::ZERO,
-            account_id: "000000000000".to_owned(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            iam: None,
-            audit_log: None,
-            credential_ttl: None,
-        }
-    }
-}
-
-impl Config {
-    /// The default configuration: in memory, no latency, `127.0.0.1:0`.
-    pub fn builder() -> Self {
-        Self::default()
-    }
-
-    /// Keep state durably in `dir` (created if missing) instead of in memory.
-    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.data_dir = Some(dir.into());
-        self
-    }
-
-    /// Make every AWS call take at least this long, counted from the request's
-    /// arrival (the emulator's own work is part of it, not added to it).
-    pub fn latency(mut self, latency: Duration) -> Self {
-        self.latency = latency;
-        self
-    }
-
-    /// The account id used in ARNs (default `000000000000`).
-    pub fn account_id(mut self, account: impl Into<String>) -> Self {
-        self.account_id = account.into();
-        self
-    }
-
-    /// Strict mode: authenticate every request (SigV4) and authorize it against the
-    /// identities and policies of this identity file (format: the crate's README).
-    pub fn iam(mut self, path: impl Into<PathBuf>) -> Self {
-        self.iam = Some(IamSource::File(path.into()));
-        self
-    }
-
-    /// Strict mode with the identity file given as JSON text.
-    pub fn iam_json(mut self, json: impl Into<String>) -> Self {
-        self.iam = Some(IamSource::Json(json.into()));
-        self
-    }
-
-    /// Append one JSON line per authorization decision to this file (strict mode).
-    pub fn audit_log(mut self, path: impl Into<PathBuf>) -> Self {
-        self.audit_log = Some(path.into());
-        self
-    }
-
-    /// Lifetime of temporary credentials (overrides the identity file's).
-    pub fn credential_ttl(mut self, ttl: Duration) -> Self {
-        self.credential_ttl = Some(ttl);
-        self
-    }
-
-    /// Whether requests are authenticated and authorized.
-    pub fn is_strict(&self) -> bool {
-        self.iam.is_some()
-    }
-
-    /// The address [`start_with`] binds (default `127.0.0.1:0`, a free port).
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = addr;
-        self
-    }
-}
-
-/// Why the emulator could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The data dir could not be opened, or its journal is damaged.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The identity file or the audit log is unusable.
-    #[error("{0}")]
-    Iam(String),
-}
-
-/// All emulated state, shared by every request. Cheap to clone.
-#[derive(Clone)]
-pub struct MockState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    config: Config,
-    journal: Arc<dyn Journal>,
-    kms: Arc<Kms>,
-    dynamodb: Arc<DynamoDb>,
-    faults: Faults,
-    auth: Option<Arc<auth::Auth>>,
-    imds_tokens: sts::ImdsTokens,
-}
-
-impl std::fmt::Debug for MockState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockState")
-            .field("config", &self.inner.config)
-            .field("kms", &self.inner.kms)
-            .field("dynamodb", &self.inner.dynamodb)
-            .finish_non_exhaustive()
-    }
-}
-
-impl MockState {
-    /// Empty in-memory state.
-    pub fn in_memory() -> Self {
-        Self::build(Config::default(), Arc::new(NoJournal), None)
-    }
-
-    /// State for `config`: with a data dir, replays its journal and compacts it.
-    /// A damaged journal is an error, never an empty store.
-    pub fn new(config: Config) -> Result<Self, StartError> {
-        let auth = match &config.iam {
-            None => None,
-            Some(source) => {
-                let iam = match source {
-                    IamSource::File(p) => iam::IamConfig::load(p),
-                    IamSource::Json(text) => iam::IamConfig::from_json(text),
-                }
-                .map_err(StartError::Iam)?;
-                Some(Arc::new(
-                    auth::Auth::new(
-                        iam,
-                        &config.account_id,
-                        config.credential_ttl,
-                        config.audit_log.as_deref(),
-                    )
-                    .map_err(StartError::Iam)?,
-                ))
-            }
-        };
-        let Some(dir) = config.data_dir.clone() else {
-            return Ok(Self::build(config, Arc::new(NoJournal), auth));
-        };
-        let (journal, entries) = FileJournal::open(&dir)?;
-        let journal = Arc::new(journal);
-        let state = Self::build(config, journal.clone(), auth);
-        for entry in &entries {
-            let result = if entry.service == RESET_SERVICE {
-                state.services().for_each(|(_, s)| s.reset());
-                Ok(())
-            } else {
-                match Service::from_name(&entry.service).and_then(|s| state.service(s)) {
-                    Some(service) => service.restore(&entry.record),
-                    None => Err(format!("unknown service {:?}", entry.service)),
-                }
-            };
-            result.map_err(|reason| StoreError::Corrupt {
-                path: journal.path().to_owned(),
-                line: entry.line,
-                reason: format!("cannot replay the record: {reason}"),
-            })?;
-        }
-        let snapshot: Vec<(String, serde_json::Value)> = state
-            .services()
-            .flat_map(|(name, s)| s.snapshot().into_iter().map(move |r| (name.to_owned(), r)))
-            .collect();
-        journal.compact(&snapshot)?;
-        tracing::info!(
-            path = %journal.path().display(),
-            replayed = entries.len(),
-            "state loaded from the data dir"
-        );
-        Ok(state)
-    }
-
-    fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<auth::Auth>>) -> Self {
-        let kms = Arc::new(Kms::with_account(
-            journal.clone(),
-            config.account_id.clone(),
-        ));
-        // DynamoDB tables are not partitioned by region here; ARNs name us-east-1.
-        let dynamodb = Arc::new(DynamoDb::with_region_account(
-            journal.clone(),
-            "us-east-1",
-            config.account_id.clone(),
-        ));
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                journal,
-                kms,
-                dynamodb,
-                faults: Faults::default(),
-                auth,
-                imds_tokens: sts::ImdsTokens::default(),
-            }),
-        }
-    }
-
-    /// The service behind a name, if this build emulates it.
-    fn service(&self, service: Service) -> Option<&dyn JsonService> {
-        match service {
-            Service::Kms => Some(self.inner.kms.as_ref()),
-            Service::DynamoDb => Some(self.inner.dynamodb.as_ref()),
-        }
-    }
-
-    fn services(&self) -> impl Iterator<Item = (&'static str, &dyn JsonService)> {
-        Service::ALL
-            .into_iter()
-            .filter_map(|s| self.service(s).map(|svc| (s.name(), svc)))
-    }
-
-    /// Runs one operation of `service` (blocking: it may fsync the journal).
-    fn call(
-        &self,
-        service: Service,
-        operation: &str,
-        body: &serde_json::Value,
-        ctx: &RequestContext,
-    ) -> Result<serde_json::Value, AwsError> {
-        match self.service(service) {
-            Some(s) => s.handle(operation, body, ctx),
-            None => Err(AwsError::with_code(
-                "UnknownOperationException",
-                format!("{} is not emulated by this build", service.name()),
-            )),
-        }
-    }
-
-    /// Empties every service, durably.
-    fn reset(&self) -> Result<(), AwsError> {
-        self.inner
-            .journal
-            .append(RESET_SERVICE, &serde_json::json!({ "reset": true }))?;
-        self.services().for_each(|(_, s)| s.reset());
-        Ok(())
-    }
-}
+pub use crate::config::{Config, StartError};
+pub use crate::error::AwsError;
+pub use crate::faults::{ArmedRule, FaultRule, Faults, InvalidFaultRule};
+pub use crate::journal::StoreError;
+pub use crate::running::{serve, spawn_thread, start, start_with, BackgroundMock, RunningMock};
+pub use crate::state::MockState;
 
 /// The emulator's routes, for serving in-process with any axum-compatible server.
 ///
@@ -336,91 +51,6 @@ impl MockState {
 /// binary); under another server they answer `500 InternalFailure` instead.
 pub fn router(state: MockState) -> axum::Router {
     server::router(state)
-}
-
-/// Starts an in-memory emulator on a free loopback port.
-pub async fn start() -> Result<RunningMock, StartError> {
-    start_with(Config::default()).await
-}
-
-/// Starts an emulator for `config` (on `127.0.0.1:0` unless it says otherwise).
-pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
-    let addr = config.listen;
-    let strict = config.is_strict();
-    let state = MockState::new(config)?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { addr, source })?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router(state), async move {
-        let _ = stopped.await;
-    }));
-    if strict {
-        tracing::info!(%local, "lockbox-mock is in strict mode: SigV4 and IAM policies enforced");
-    } else {
-        tracing::warn!(
-            %local,
-            "lockbox-mock is in open mode: requests are not authenticated or authorized"
-        );
-    }
-    Ok(RunningMock {
-        addr: local,
-        stop: Some(stop),
-        task: Some(task),
-    })
-}
-
-/// A running emulator. Dropping it stops the server without waiting; use
-/// [`RunningMock::shutdown`] to know when it has stopped.
-#[derive(Debug)]
-pub struct RunningMock {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl RunningMock {
-    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`.
-    pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The bound socket address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting, lets in-flight requests finish, and waits for the server.
-    /// When it returns, the data dir (if any) is released for another emulator.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for RunningMock {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Serves `state` on an already-bound listener until `shutdown` resolves (the
-/// binary's entry point; [`start_with`] is the usual one).
-pub async fn serve(
-    listener: TcpListener,
-    state: MockState,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) {
-    server::serve(listener, router(state), shutdown).await
 }
 
 /// A web identity token (JWT, HS256) for `role` from the emulator's issuer, as
@@ -432,12 +62,12 @@ pub fn issue_token(
     subject: &str,
     ttl: Duration,
 ) -> Result<String, StartError> {
-    let iam = iam::IamConfig::load(iam_file).map_err(StartError::Iam)?;
+    let iam = identity::IamConfig::load(iam_file).map_err(StartError::Iam)?;
     if iam.role(role).is_none_or(|r| !r.trust.web_identity) {
         return Err(StartError::Iam(format!(
             "role {role} does not exist or does not trust web identities"
         )));
     }
-    let key = auth::issuer_key(&iam);
-    Ok(auth::issue_jwt(&key, role, subject, ttl))
+    let key = identity::issuer_key(&iam);
+    Ok(identity::issue_jwt(&key, role, subject, ttl))
 }

@@ -95,7 +95,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     {
         let token = lockbox_mock::issue_token(iam, role, subject, Duration::from_secs(*ttl))?;
         // A bearer credential: readable by its owner only.
-        lockbox_mock::store::private_file()
+        lockbox_mock::private_fs::private_file()
             .write(true)
             .create(true)
             .truncate(true)

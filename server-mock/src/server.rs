@@ -23,16 +23,13 @@ use tower::Service as _;
 
 use crate::error::AwsError;
 use crate::faults::{FaultRule, ReadCaps};
-use crate::protocol::{self, RequestContext, Service};
-use crate::MockState;
+use crate::protocol::{self, RequestContext, Service, DEFAULT_REGION};
+use crate::state::MockState;
 
 /// The largest request body accepted (DynamoDB batch writes stay far below it).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The region of unsigned requests, as the AWS SDKs default to.
-const DEFAULT_REGION: &str = "us-east-1";
 
 /// Lets a handler close its own connection without answering (`drop_response`).
 #[derive(Debug, Clone, Default)]
@@ -179,8 +176,13 @@ async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// `{"rules": [...]}`, each rule with its `fired` and `remaining` counts.
+fn fault_list(state: &MockState) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "rules": state.inner.faults.list() }))
+}
+
 async fn list_faults(State(state): State<MockState>) -> impl IntoResponse {
-    Json(state.inner.faults.list())
+    fault_list(&state)
 }
 
 async fn add_fault(State(state): State<MockState>, body: Bytes) -> Response {
@@ -189,8 +191,8 @@ async fn add_fault(State(state): State<MockState>, body: Bytes) -> Response {
         Err(e) => return bad_request(format!("invalid fault rule: {e}")),
     };
     match state.inner.faults.add(rule) {
-        Ok(()) => (StatusCode::CREATED, Json(state.inner.faults.list())).into_response(),
-        Err(e) => bad_request(e),
+        Ok(()) => (StatusCode::CREATED, fault_list(&state)).into_response(),
+        Err(e) => bad_request(e.to_string()),
     }
 }
 
@@ -214,7 +216,7 @@ async fn container_credentials(
     headers: HeaderMap,
 ) -> Response {
     match &state.inner.auth {
-        Some(auth) => crate::sts::container_credentials(auth, &role, &headers),
+        Some(auth) => crate::identity::sts::container_credentials(auth, &role, &headers),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -228,7 +230,9 @@ async fn imds_token(State(state): State<MockState>, headers: HeaderMap) -> Respo
 
 async fn imds_list(State(state): State<MockState>, headers: HeaderMap) -> Response {
     match &state.inner.auth {
-        Some(auth) => crate::sts::imds_credentials(auth, &state.inner.imds_tokens, None, &headers),
+        Some(auth) => {
+            crate::identity::sts::imds_credentials(auth, &state.inner.imds_tokens, None, &headers)
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -239,9 +243,12 @@ async fn imds_role(
     headers: HeaderMap,
 ) -> Response {
     match &state.inner.auth {
-        Some(auth) => {
-            crate::sts::imds_credentials(auth, &state.inner.imds_tokens, Some(&role), &headers)
-        }
+        Some(auth) => crate::identity::sts::imds_credentials(
+            auth,
+            &state.inner.imds_tokens,
+            Some(&role),
+            &headers,
+        ),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -255,14 +262,18 @@ fn sts(
     body: &[u8],
 ) -> Response {
     let request_id = protocol::request_id();
-    let params = crate::sts::parse_form(body);
+    let params = crate::identity::sts::parse_form(body);
     let Some(auth) = &state.inner.auth else {
-        return crate::sts::handle_open(&state.inner.config.account_id, &params, &request_id);
+        return crate::identity::sts::handle_open(
+            &state.inner.config.account_id,
+            &params,
+            &request_id,
+        );
     };
     let action = params.get("Action").map(String::as_str).unwrap_or("");
     if action == "AssumeRoleWithWebIdentity" {
         // Unsigned by design: the token is the credential.
-        return crate::sts::handle(auth, None, &params, &request_id);
+        return crate::identity::sts::handle(auth, None, &params, &request_id);
     }
     match auth.authenticate(
         "sts",
@@ -272,15 +283,17 @@ fn sts(
         body,
         SystemTime::now(),
     ) {
-        Ok((principal, _)) => crate::sts::handle(auth, Some(&principal), &params, &request_id),
+        Ok((principal, _)) => {
+            crate::identity::sts::handle(auth, Some(&principal), &params, &request_id)
+        }
         Err(e) => {
-            auth.audit_failure(
+            auth.audit().failure(
                 &request_id,
                 &format!("sts:{action}"),
                 access_key_id(headers).as_deref(),
                 &e.code,
             );
-            crate::sts::auth_error(&e.code, &e.message, &request_id)
+            crate::identity::sts::auth_error(&e.code, &e.message, &request_id)
         }
     }
 }
@@ -336,7 +349,7 @@ async fn aws(
     )
     .await;
     if skew != 0 {
-        if let Ok(date) = HeaderValue::from_str(&crate::auth::http_date_of(now)) {
+        if let Ok(date) = HeaderValue::from_str(&crate::dates::http_date(now)) {
             response.headers_mut().insert(header::DATE, date);
         }
     }
@@ -384,7 +397,7 @@ async fn call(
         ) {
             Ok((principal, _)) => principal,
             Err(err) => {
-                auth.audit_failure(
+                auth.audit().failure(
                     &request_id,
                     &action,
                     access_key_id(headers).as_deref(),
@@ -397,10 +410,13 @@ async fn call(
         let parsed: serde_json::Value =
             serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         let checks = match service {
-            Service::Kms => {
-                crate::authz::kms_checks(&state.inner.kms, &operation, &parsed, &ctx.region)
-            }
-            Service::DynamoDb => crate::authz::dynamodb_checks(
+            Service::Kms => crate::identity::authz::kms_checks(
+                &state.inner.kms,
+                &operation,
+                &parsed,
+                &ctx.region,
+            ),
+            Service::DynamoDb => crate::identity::authz::dynamodb_checks(
                 &state.inner.dynamodb,
                 &state.inner.config.account_id,
                 &operation,

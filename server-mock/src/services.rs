@@ -1,11 +1,10 @@
 //! The one shape every emulated JSON service has, so the server, the journal replay
-//! and `/_mock/reset` treat them alike.
+//! and `/_mock/reset` treat them alike. It sits at the bottom: each service
+//! implements it (`kms/`, `dynamodb/`), and nothing here knows them.
 
 use serde_json::Value;
 
-use crate::dynamodb::DynamoDb;
 use crate::error::AwsError;
-use crate::kms::Kms;
 use crate::protocol::RequestContext;
 
 /// An emulated AWS JSON service.
@@ -23,44 +22,4 @@ pub(crate) trait JsonService: Send + Sync {
     fn reset(&self);
     /// Records that rebuild the current state.
     fn snapshot(&self) -> Vec<Value>;
-}
-
-impl JsonService for Kms {
-    fn handle(
-        &self,
-        operation: &str,
-        body: &Value,
-        ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
-        Kms::handle(self, operation, body, ctx)
-    }
-    fn restore(&self, record: &Value) -> Result<(), String> {
-        Kms::restore(self, record)
-    }
-    fn reset(&self) {
-        Kms::reset(self)
-    }
-    fn snapshot(&self) -> Vec<Value> {
-        Kms::snapshot(self)
-    }
-}
-
-impl JsonService for DynamoDb {
-    fn handle(
-        &self,
-        operation: &str,
-        body: &Value,
-        _ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
-        DynamoDb::handle(self, operation, body)
-    }
-    fn restore(&self, record: &Value) -> Result<(), String> {
-        DynamoDb::restore(self, record)
-    }
-    fn reset(&self) {
-        DynamoDb::reset(self)
-    }
-    fn snapshot(&self) -> Vec<Value> {
-        DynamoDb::snapshot(self)
-    }
 }

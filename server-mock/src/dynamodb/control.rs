@@ -61,9 +61,7 @@ impl DynamoDb {
         let mut defs: BTreeMap<String, KeyType> = BTreeMap::new();
         let def_list = list(body, "AttributeDefinitions")?;
         if def_list.is_empty() {
-            return Err(AwsError::validation(
-                "1 validation error detected: Value null at 'attributeDefinitions' failed to satisfy constraint: Member must not be null",
-            ));
+            return Err(AwsError::missing_member("attributeDefinitions"));
         }
         for d in def_list {
             let n = req_str(d, "AttributeName")?;
@@ -321,9 +319,7 @@ impl DynamoDb {
         let name = self.table_for_arn(body)?;
         let tags = parse_tags(body)?;
         if tags.is_empty() {
-            return Err(AwsError::validation(
-                "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
-            ));
+            return Err(AwsError::missing_member("tags"));
         }
         self.set_tags(&name, |t| t.extend(tags))?;
         Ok(json!({}))

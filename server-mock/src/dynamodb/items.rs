@@ -388,9 +388,5 @@ fn request_items(body: &Value) -> Result<&serde_json::Map<String, Value>, AwsErr
     body.get("RequestItems")
         .and_then(Value::as_object)
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| {
-            AwsError::validation(
-                "1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null",
-            )
-        })
+        .ok_or_else(|| AwsError::missing_member("requestItems"))
 }

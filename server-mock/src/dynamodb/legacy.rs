@@ -59,11 +59,7 @@ fn one(name: &str, spec: &Value, expected: bool) -> Result<Cond, AwsError> {
             ))),
         };
     }
-    let op = op.ok_or_else(|| {
-        AwsError::validation(
-            "1 validation error detected: Value null at 'comparisonOperator' failed to satisfy constraint: Member must not be null",
-        )
-    })?;
+    let op = op.ok_or_else(|| AwsError::missing_member("comparisonOperator"))?;
     let values: Vec<AttrValue> = match spec.get("AttributeValueList") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a

@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod items;
 mod leading;
 mod legacy;
+mod number;
 mod read;
 mod request;
 mod reserved;
@@ -28,7 +29,9 @@ use serde_json::{json, Value};
 
 use crate::error::AwsError;
 use crate::faults::ReadCaps;
-use crate::store::Journal;
+use crate::journal::Journal;
+use crate::protocol::RequestContext;
+use crate::services::JsonService;
 use table::{StoredKey, Table};
 use value::{item_from_json, map_to_json, Item};
 
@@ -62,6 +65,7 @@ impl fmt::Debug for DynamoDb {
 
 impl DynamoDb {
     /// An empty service in `us-east-1`, account `000000000000`.
+    #[cfg(test)]
     pub fn new(journal: Arc<dyn Journal>) -> Self {
         Self::with_region_account(journal, "us-east-1", "000000000000")
     }
@@ -80,12 +84,7 @@ impl DynamoDb {
         }
     }
 
-    /// Handle one awsJson1.0 operation; `operation` is the part after `DynamoDB_20120810.`.
-    pub fn handle(&self, operation: &str, body: &Value) -> Result<Value, AwsError> {
-        self.handle_capped(operation, body, ReadCaps::default())
-    }
-
-    /// [`DynamoDb::handle`] with the read limits of an injected fault.
+    /// [`JsonService::handle`] with the read limits of an injected fault.
     pub(crate) fn handle_capped(
         &self,
         operation: &str,
@@ -125,32 +124,6 @@ impl DynamoDb {
         }
     }
 
-    /// Re-apply one journal record at start-up.
-    pub fn restore(&self, record: &Value) -> Result<(), String> {
-        let mut st = self.write();
-        apply(&mut st, record)
-    }
-
-    /// Records that rebuild the current state (for compaction).
-    pub fn snapshot(&self) -> Vec<Value> {
-        let st = self.read();
-        let mut out = Vec::new();
-        for t in st.tables.values() {
-            out.push(t.to_record());
-            for part in t.items.values() {
-                for item in part.values() {
-                    out.push(json!({"op": "put", "table": t.name, "item": map_to_json(item)}));
-                }
-            }
-        }
-        out
-    }
-
-    /// Empty all state.
-    pub fn reset(&self) {
-        self.write().tables.clear();
-    }
-
     fn read(&self) -> RwLockReadGuard<'_, State> {
         // A panic while holding the lock leaves consistent data (we never panic
         // mid-mutation), so poisoning is not fatal.
@@ -186,6 +159,44 @@ impl DynamoDb {
             st,
             json!({"op": "delete", "table": table, "key": map_to_json(&key_item)}),
         )
+    }
+}
+
+impl JsonService for DynamoDb {
+    /// Handle one awsJson1.0 operation; `operation` is the part after `DynamoDB_20120810.`.
+    fn handle(
+        &self,
+        operation: &str,
+        body: &Value,
+        _ctx: &RequestContext,
+    ) -> Result<Value, AwsError> {
+        self.handle_capped(operation, body, ReadCaps::default())
+    }
+
+    /// Re-apply one journal record at start-up.
+    fn restore(&self, record: &Value) -> Result<(), String> {
+        let mut st = self.write();
+        apply(&mut st, record)
+    }
+
+    /// Records that rebuild the current state (for compaction).
+    fn snapshot(&self) -> Vec<Value> {
+        let st = self.read();
+        let mut out = Vec::new();
+        for t in st.tables.values() {
+            out.push(t.to_record());
+            for part in t.items.values() {
+                for item in part.values() {
+                    out.push(json!({"op": "put", "table": t.name, "item": map_to_json(item)}));
+                }
+            }
+        }
+        out
+    }
+
+    /// Empty all state.
+    fn reset(&self) {
+        self.write().tables.clear();
     }
 }
 

@@ -1,36 +1,21 @@
-//! Reading request fields, with the validation messages DynamoDB's front end uses.
+//! Reading DynamoDB request fields, with the validation messages its front end
+//! uses; the generic member readers are `protocol/input.rs`'s.
 
 use serde_json::Value;
 
 use super::expr::{parse_projection, Path, PathElem, Placeholders};
 use super::value::{item_from_json, Item};
 use crate::error::AwsError;
-
-/// Lower-camel member name as AWS quotes it in "1 validation error detected" messages.
-fn member(field: &str) -> String {
-    let mut c = field.chars();
-    c.next()
-        .map(|f| f.to_ascii_lowercase().to_string() + c.as_str())
-        .unwrap_or_default()
-}
+use crate::protocol::Input;
 
 /// An optional string member.
 pub(crate) fn opt_str<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, AwsError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(AwsError::serialization(format!("{field} must be a string"))),
-    }
+    Input::new(body).str(field)
 }
 
 /// A required string member.
 pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> Result<&'a str, AwsError> {
-    opt_str(body, field)?.ok_or_else(|| {
-        AwsError::validation(format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            member(field)
-        ))
-    })
+    Input::new(body).required_str(field)
 }
 
 /// The `TableName` member, checked for length and characters. DynamoDB also accepts
@@ -46,13 +31,10 @@ pub(crate) fn table_name(body: &Value) -> Result<&str, AwsError> {
 
 /// A required map of attribute values (`Item`, `Key`).
 pub(crate) fn req_item(body: &Value, field: &str) -> Result<Item, AwsError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Err(AwsError::validation(format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-            member(field)
-        ))),
-        Some(v) => item_from_json(v),
-    }
+    let value = Input::new(body)
+        .get(field)
+        .ok_or_else(|| AwsError::missing_member(field))?;
+    item_from_json(value)
 }
 
 /// Table names: 3–255 characters of `[a-zA-Z0-9_.-]`.
@@ -63,9 +45,10 @@ pub(crate) fn check_table_name(name: &str, member: &str) -> Result<(), AwsError>
         )));
     }
     if name.len() > 255 {
-        return Err(AwsError::validation(format!(
-            "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have length less than or equal to 255"
-        )));
+        return Err(AwsError::constraint(
+            member,
+            "Member must have length less than or equal to 255",
+        ));
     }
     if !name
         .bytes()
@@ -78,25 +61,16 @@ pub(crate) fn check_table_name(name: &str, member: &str) -> Result<(), AwsError>
     Ok(())
 }
 
-/// An optional boolean member.
+/// An optional boolean member (absent is false).
 pub(crate) fn opt_bool(body: &Value, field: &str) -> Result<bool, AwsError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(AwsError::serialization(format!(
-            "{field} must be a boolean"
-        ))),
-    }
+    Ok(Input::new(body).bool(field)?.unwrap_or(false))
 }
 
 /// The optional `Limit` member (at least 1).
 pub(crate) fn limit(body: &Value) -> Result<Option<usize>, AwsError> {
-    match body.get("Limit") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => {
-            let n = v
-                .as_i64()
-                .ok_or_else(|| AwsError::serialization("Limit must be an integer"))?;
+    match Input::new(body).int("Limit")? {
+        None => Ok(None),
+        Some(n) => {
             if n < 1 {
                 return Err(AwsError::validation(format!(
                     "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"

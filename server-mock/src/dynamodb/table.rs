@@ -9,7 +9,8 @@ use std::ops::Bound;
 
 use serde_json::{json, Value};
 
-use super::value::{item_size, AttrValue, Item, Number};
+use super::number::Number;
+use super::value::{item_size, AttrValue, Item};
 use crate::error::AwsError;
 
 /// A key attribute's scalar type.

@@ -7,19 +7,28 @@ use serde_json::{json, Value};
 
 use super::DynamoDb;
 use crate::error::AwsError;
-use crate::store::{Journal, NoJournal};
+use crate::journal::{Journal, NoJournal};
+use crate::protocol::RequestContext;
+use crate::services::JsonService;
 
 fn db() -> DynamoDb {
     DynamoDb::new(Arc::new(NoJournal))
 }
 
+/// One operation, as the server runs it for a request signed in `us-east-1`.
+fn call(db: &DynamoDb, op: &str, body: &Value) -> Result<Value, AwsError> {
+    let ctx = RequestContext {
+        region: "us-east-1".into(),
+    };
+    db.handle(op, body, &ctx)
+}
+
 fn ok(db: &DynamoDb, op: &str, body: Value) -> Value {
-    db.handle(op, &body)
-        .unwrap_or_else(|e| panic!("{op} failed: {e}"))
+    call(db, op, &body).unwrap_or_else(|e| panic!("{op} failed: {e}"))
 }
 
 fn err(db: &DynamoDb, op: &str, body: Value) -> AwsError {
-    db.handle(op, &body).expect_err("expected an error")
+    call(db, op, &body).expect_err("expected an error")
 }
 
 /// The credstash table: `name` HASH, `version` RANGE, both S.
@@ -39,7 +48,8 @@ fn credstash_table(db: &DynamoDb) {
 }
 
 fn put_secret(db: &DynamoDb, name: &str, version: u64) -> Result<Value, AwsError> {
-    db.handle(
+    call(
+        db,
         "PutItem",
         &json!({
             "TableName": "credential-store",
@@ -653,13 +663,13 @@ fn failed_journal_append_fails_the_write() {
     for r in db.snapshot() {
         failing.restore(&r).unwrap();
     }
-    let e = failing
-        .handle(
-            "PutItem",
-            &json!({"TableName": "credential-store",
-                     "Item": {"name": {"S": "a"}, "version": {"S": "1"}}}),
-        )
-        .unwrap_err();
+    let e = call(
+        &failing,
+        "PutItem",
+        &json!({"TableName": "credential-store",
+                 "Item": {"name": {"S": "a"}, "version": {"S": "1"}}}),
+    )
+    .unwrap_err();
     assert_eq!(e.code, "InternalFailure");
     let scan = ok(&failing, "Scan", json!({"TableName": "credential-store"}));
     assert_eq!(scan["Count"], 0);

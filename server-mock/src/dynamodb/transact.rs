@@ -39,11 +39,7 @@ fn list(body: &Value) -> Result<&Vec<Value>, AwsError> {
     let items = body
         .get("TransactItems")
         .and_then(Value::as_array)
-        .ok_or_else(|| {
-            AwsError::validation(
-                "1 validation error detected: Value null at 'transactItems' failed to satisfy constraint: Member must not be null",
-            )
-        })?;
+        .ok_or_else(|| AwsError::missing_member("transactItems"))?;
     if items.is_empty() || items.len() > 100 {
         return Err(AwsError::validation(
             "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1",
@@ -88,9 +84,7 @@ fn parse_step(entry: &Value) -> Result<Step<'_>, AwsError> {
         "Delete" => (req_item(spec, "Key")?, false, Action::Delete),
         _ => {
             let text = opt_str(spec, "UpdateExpression")?.ok_or_else(|| {
-                AwsError::validation(
-                    "1 validation error detected: Value null at 'transactItems.1.member.update.updateExpression' failed to satisfy constraint: Member must not be null",
-                )
+                AwsError::missing_member("transactItems.1.member.update.updateExpression")
             })?;
             let u = parse_update(text, &mut ph)?;
             (req_item(spec, "Key")?, false, Action::Update(u))

@@ -1,10 +1,15 @@
 //! The AWS JSON wire protocols (awsJson1.0 for DynamoDB, awsJson1.1 for KMS):
 //! which service an `X-Amz-Target` names, and how answers and errors are framed.
+//! `input.rs` reads the members of a request body, for every service.
+
+mod input;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AwsError;
+
+pub(crate) use input::Input;
 
 /// An AWS service the emulator speaks over a JSON protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +85,10 @@ const AUTH_ERRORS: [&str; 6] = [
     "ExpiredTokenException",
     "AccessDeniedException",
 ];
+
+/// The region of unsigned requests, as the AWS SDKs default to, and of the
+/// in-process hooks that name none.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
 /// Per-request facts an operation may depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]

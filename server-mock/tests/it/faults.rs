@@ -1,14 +1,12 @@
 //! Fault injection seen through real clients: retries on throttling, no retry on
 //! client errors, dropped responses applied exactly once, latency.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{add_fault, create_credstash_table, ddb_client, faults, http, kms_client};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
-use common::{add_fault, create_credstash_table, ddb_client, faults, http, kms_client};
 
 #[tokio::test]
 async fn throttled_decrypt_succeeds_through_sdk_retries() {

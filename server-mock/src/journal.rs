@@ -31,6 +31,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::AwsError;
+use crate::private_fs::{create_private_dir, private_file, shared_mode};
 
 /// Where a service writes its state changes. Implementations are cheap to clone.
 pub trait Journal: Send + Sync + std::fmt::Debug {
@@ -220,48 +221,6 @@ impl Journal for FileJournal {
                 )))
             }
         }
-    }
-}
-
-/// Creates `dir` if it is missing, with its parents; on Unix `dir` itself is
-/// created 0700 (parents as the umask says): the journal holds key material.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)?;
-    }
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    match builder.create(dir) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        other => other,
-    }
-}
-
-/// Options that create a file readable and writable by its owner only (0600 on
-/// Unix); an existing file keeps its mode.
-pub fn private_file() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-/// The permission bits of `dir` when group or others have any access to it.
-pub fn shared_mode(dir: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = fs::metadata(dir).ok()?.permissions().mode() & 0o777;
-        (mode & 0o077 != 0).then_some(mode)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
     }
 }
 

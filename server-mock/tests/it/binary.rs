@@ -1,14 +1,12 @@
 //! The `lockbox-mock` binary: URL on the first stdout line, health, and a clean
 //! exit on SIGTERM.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::{http, kms_client, MockProcess};
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine as _;
-use common::{http, kms_client, MockProcess};
 
 #[tokio::test]
 async fn prints_its_url_serves_health_and_stops_on_sigterm() {

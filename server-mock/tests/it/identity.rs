@@ -1,16 +1,14 @@
 //! Strict mode (`--iam`): SigV4 verification, per-identity policies, STS, the
 //! credential endpoints and the audit log, through the real AWS SDK clients.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use crate::common::{self, create_credstash_table, http, MockProcess};
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::primitives::Blob;
-use common::{create_credstash_table, http, MockProcess};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "000000000000";
@@ -782,19 +780,9 @@ async fn web_identity_tokens_from_issue_token_assume_their_role() {
     );
 }
 
-/// The `whoami` example as a plain binary. `cargo test --all-targets` builds
-/// examples only as test harnesses, so `scripts/test` runs
-/// `cargo build --workspace --examples` first, which leaves `examples/whoami`.
+/// The `whoami` helper (`src/bin/whoami.rs`), built by `cargo test` with the tests.
 fn whoami() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
-    let path = dir.join(format!("whoami{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p lockbox-mock --examples` first (scripts/test does)",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_whoami"))
 }
 
 /// Runs `whoami` with only `env` (plus an empty HOME), returning (success, stdout, stderr).

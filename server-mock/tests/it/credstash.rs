@@ -4,13 +4,11 @@
 //! Runs when `LOCKBOX_TEST_VENV` names the venv; otherwise it says so and passes,
 //! unless `LOCKBOX_REQUIRE_INTEROP=1` demands it.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use std::process::{Command, Output};
 
-use common::{kms_client, venv, MockProcess};
+use crate::common::{kms_client, venv, MockProcess};
 
 struct Credstash<'a> {
     bin: PathBuf,

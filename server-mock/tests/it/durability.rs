@@ -1,14 +1,12 @@
 //! Durability: acknowledged writes survive a restart and a `kill -9`; a damaged
 //! journal stops the start-up with a clear error instead of an empty store.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs;
 
+use crate::common::{self, create_credstash_table, ddb_client, kms_client, MockProcess};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kms::primitives::Blob;
-use common::{create_credstash_table, ddb_client, kms_client, MockProcess};
 use lockbox_mock::{Config, StartError};
 
 async fn key_with_alias(client: &aws_sdk_kms::Client, alias: &str) -> (String, Blob) {

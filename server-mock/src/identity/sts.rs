@@ -10,8 +10,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::auth::{rfc3339, Auth, Principal, Session};
-use crate::iam::{Decision, Request};
+use super::auth::{Auth, Principal};
+use super::jwt::ISSUER;
+use super::policy::{Decision, Request};
+use super::sessions::Session;
+use crate::dates::rfc3339;
+use crate::error::AwsError;
 
 const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -112,10 +116,11 @@ fn role_name(role_arn: &str) -> &str {
 }
 
 fn missing(param: &str, request_id: &str) -> Response {
+    let err = AwsError::missing_member(param);
     error(
         StatusCode::BAD_REQUEST,
         "ValidationError",
-        &format!("1 validation error detected: Value null at '{param}' failed to satisfy constraint: Member must not be null"),
+        &err.message,
         request_id,
     )
 }
@@ -170,7 +175,8 @@ pub fn handle(
             } else {
                 Decision::ImplicitDeny
             };
-            auth.audit_decision(request_id, Some(&caller_arn), &check, &decision, None);
+            auth.audit()
+                .decision(request_id, Some(&caller_arn), &check, &decision, None);
             if !trusted {
                 return error(
                     StatusCode::FORBIDDEN,
@@ -222,7 +228,7 @@ pub fn handle(
                     } else {
                         (StatusCode::BAD_REQUEST, "InvalidIdentityToken")
                     };
-                    auth.audit_decision(
+                    auth.audit().decision(
                         request_id,
                         None,
                         &check,
@@ -237,7 +243,8 @@ pub fn handle(
                     return error(status, code, &message, request_id);
                 }
             };
-            auth.audit_decision(request_id, Some(&sub), &check, &Decision::Trusted, None);
+            auth.audit()
+                .decision(request_id, Some(&sub), &check, &Decision::Trusted, None);
             let s = auth.new_session(role, &session_name);
             ok(
                 action,
@@ -246,7 +253,7 @@ pub fn handle(
                     credentials_xml(&s),
                     xml_escape(&sub),
                     assumed_xml(auth, &s),
-                    crate::auth::ISSUER
+                    ISSUER
                 ),
                 request_id,
             )
@@ -343,7 +350,7 @@ pub fn container_credentials(auth: &Auth, role: &str, headers: &HeaderMap) -> Re
         .role(role)
         .and_then(|r| r.trust.container_token.as_deref())
     else {
-        auth.audit_decision(
+        auth.audit().decision(
             &request_id,
             Some("container"),
             &check,
@@ -360,7 +367,7 @@ pub fn container_credentials(auth: &Auth, role: &str, headers: &HeaderMap) -> Re
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if given.is_empty() || !bool::from(given.ct_eq(expected.as_bytes())) {
-        auth.audit_decision(
+        auth.audit().decision(
             &request_id,
             Some("container"),
             &check,
@@ -372,7 +379,7 @@ pub fn container_credentials(auth: &Auth, role: &str, headers: &HeaderMap) -> Re
             "the Authorization header is not this role's container token",
         );
     }
-    auth.audit_decision(
+    auth.audit().decision(
         &request_id,
         Some("container"),
         &check,
@@ -449,7 +456,7 @@ pub fn imds_credentials(
                 resource: auth.role_arn(r),
                 context: BTreeMap::new(),
             };
-            auth.audit_decision(
+            auth.audit().decision(
                 &request_id,
                 Some("instance-profile"),
                 &check,

@@ -1,14 +1,12 @@
 //! KMS conformance: the real `aws-sdk-kms` client against the emulator.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::{http, kms_client, kms_client_in};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState};
 use aws_sdk_kms::Client;
-use common::{http, kms_client, kms_client_in};
 use lockbox_mock::RunningMock;
 
 async fn setup() -> (RunningMock, Client) {

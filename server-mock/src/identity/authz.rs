@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::policy::Request;
 use crate::dynamodb::DynamoDb;
-use crate::iam::Request;
 use crate::kms::Kms;
 
 /// The region DynamoDB ARNs name (tables are not partitioned by region here).

@@ -1,6 +1,5 @@
 //! Helpers shared by the emulator's integration tests: SDK clients pointed at an
 //! emulator, a tiny raw HTTP client for `/_mock`, and a guard for spawned binaries.
-#![allow(dead_code)] // Each test file uses a different subset.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

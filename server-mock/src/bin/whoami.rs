@@ -1,7 +1,9 @@
 //! Test helper: loads credentials with the AWS SDK's default chain (environment,
 //! container endpoint, IMDS, web identity...) and prints `GetCallerIdentity`'s ARN,
 //! `CALLS` times, `PAUSE_MS` apart: `whoami [CALLS] [PAUSE_MS]`. The identity tests
-//! run it as a child process with a hand-built environment.
+//! run it as a child process with a hand-built environment. A binary of this
+//! package (feature `whoami`, which the package's own tests turn on) so that
+//! `cargo test` builds it and the tests find it as `CARGO_BIN_EXE_whoami`.
 
 use std::time::Duration;
 

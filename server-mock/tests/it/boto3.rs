@@ -2,9 +2,7 @@
 //! retries throttling and does not retry client errors, and its modelled
 //! exceptions match the `__type` codes.
 
-mod common;
-
-use common::{add_fault, faults, python, venv};
+use crate::common::{add_fault, faults, python, venv};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn botocore_classifies_and_retries_like_aws() {

@@ -1,0 +1,136 @@
+//! [`Config`], how an emulator is set up, and [`StartError`], why it could not
+//! start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::journal::StoreError;
+
+/// How an emulator is set up. `Config::default()` is in-memory, no added latency.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) latency: Duration,
+    pub(crate) account_id: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) iam: Option<IamSource>,
+    pub(crate) audit_log: Option<PathBuf>,
+    pub(crate) credential_ttl: Option<Duration>,
+}
+
+/// Where strict mode's identity file comes from.
+#[derive(Clone)]
+pub(crate) enum IamSource {
+    File(PathBuf),
+    Json(String),
+}
+
+impl std::fmt::Debug for IamSource {
+    /// The inline JSON holds secret keys: only its presence is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IamSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            IamSource::Json(_) => f.write_str("Json([REDACTED])"),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            latency: Duration::ZERO,
+            account_id: "000000000000".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            iam: None,
+            audit_log: None,
+            credential_ttl: None,
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration: in memory, no latency, `127.0.0.1:0`.
+    pub fn builder() -> Self {
+        Self::default()
+    }
+
+    /// Keep state durably in `dir` (created if missing) instead of in memory.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Make every AWS call take at least this long, counted from the request's
+    /// arrival (the emulator's own work is part of it, not added to it).
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The account id used in ARNs (default `000000000000`).
+    pub fn account_id(mut self, account: impl Into<String>) -> Self {
+        self.account_id = account.into();
+        self
+    }
+
+    /// Strict mode: authenticate every request (SigV4) and authorize it against the
+    /// identities and policies of this identity file (format: the crate's README).
+    pub fn iam(mut self, path: impl Into<PathBuf>) -> Self {
+        self.iam = Some(IamSource::File(path.into()));
+        self
+    }
+
+    /// Strict mode with the identity file given as JSON text.
+    pub fn iam_json(mut self, json: impl Into<String>) -> Self {
+        self.iam = Some(IamSource::Json(json.into()));
+        self
+    }
+
+    /// Append one JSON line per authorization decision to this file (strict mode).
+    pub fn audit_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit_log = Some(path.into());
+        self
+    }
+
+    /// Lifetime of temporary credentials (overrides the identity file's).
+    pub fn credential_ttl(mut self, ttl: Duration) -> Self {
+        self.credential_ttl = Some(ttl);
+        self
+    }
+
+    /// Whether requests are authenticated and authorized.
+    pub fn is_strict(&self) -> bool {
+        self.iam.is_some()
+    }
+
+    /// The address [`start_with`](crate::start_with) binds (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The data dir could not be opened, or its journal is damaged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The identity file or the audit log is unusable.
+    #[error("{0}")]
+    Iam(String),
+    /// [`spawn_thread`](crate::spawn_thread) could not start its thread or its runtime.
+    #[error("cannot start the emulator's thread: {0}")]
+    Thread(std::io::Error),
+}

@@ -1,0 +1,188 @@
+//! [`MockState`]: every emulated service, the journal they write through, the
+//! fault rules and strict mode's identities, shared by every request.
+
+use std::sync::Arc;
+
+use crate::config::{Config, IamSource, StartError};
+use crate::dynamodb::DynamoDb;
+use crate::error::AwsError;
+use crate::faults::Faults;
+use crate::identity;
+use crate::journal::{FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
+use crate::kms::Kms;
+use crate::protocol::{RequestContext, Service};
+use crate::services::JsonService;
+
+/// All emulated state, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct MockState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    journal: Arc<dyn Journal>,
+    pub(crate) kms: Arc<Kms>,
+    pub(crate) dynamodb: Arc<DynamoDb>,
+    pub(crate) faults: Faults,
+    pub(crate) auth: Option<Arc<identity::Auth>>,
+    pub(crate) imds_tokens: identity::sts::ImdsTokens,
+}
+
+impl std::fmt::Debug for MockState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockState")
+            .field("config", &self.inner.config)
+            .field("kms", &self.inner.kms)
+            .field("dynamodb", &self.inner.dynamodb)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockState {
+    /// Empty in-memory state.
+    pub fn in_memory() -> Self {
+        Self::build(Config::default(), Arc::new(NoJournal), None)
+    }
+
+    /// State for `config`: with a data dir, replays its journal and compacts it.
+    /// A damaged journal is an error, never an empty store.
+    pub fn new(config: Config) -> Result<Self, StartError> {
+        let auth = match &config.iam {
+            None => None,
+            Some(source) => {
+                let iam = match source {
+                    IamSource::File(p) => identity::IamConfig::load(p),
+                    IamSource::Json(text) => identity::IamConfig::from_json(text),
+                }
+                .map_err(StartError::Iam)?;
+                Some(Arc::new(
+                    identity::Auth::new(
+                        iam,
+                        &config.account_id,
+                        config.credential_ttl,
+                        config.audit_log.as_deref(),
+                    )
+                    .map_err(StartError::Iam)?,
+                ))
+            }
+        };
+        let Some(dir) = config.data_dir.clone() else {
+            return Ok(Self::build(config, Arc::new(NoJournal), auth));
+        };
+        let (journal, entries) = FileJournal::open(&dir)?;
+        let journal = Arc::new(journal);
+        let state = Self::build(config, journal.clone(), auth);
+        for entry in &entries {
+            let result = if entry.service == RESET_SERVICE {
+                state.services().for_each(|(_, s)| s.reset());
+                Ok(())
+            } else {
+                match Service::from_name(&entry.service).and_then(|s| state.service(s)) {
+                    Some(service) => service.restore(&entry.record),
+                    None => Err(format!("unknown service {:?}", entry.service)),
+                }
+            };
+            result.map_err(|reason| StoreError::Corrupt {
+                path: journal.path().to_owned(),
+                line: entry.line,
+                reason: format!("cannot replay the record: {reason}"),
+            })?;
+        }
+        let snapshot: Vec<(String, serde_json::Value)> = state
+            .services()
+            .flat_map(|(name, s)| s.snapshot().into_iter().map(move |r| (name.to_owned(), r)))
+            .collect();
+        journal.compact(&snapshot)?;
+        tracing::info!(
+            path = %journal.path().display(),
+            replayed = entries.len(),
+            "state loaded from the data dir"
+        );
+        Ok(state)
+    }
+
+    fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<identity::Auth>>) -> Self {
+        let kms = Arc::new(Kms::with_account(
+            journal.clone(),
+            config.account_id.clone(),
+        ));
+        // DynamoDB tables are not partitioned by region here; ARNs name us-east-1.
+        let dynamodb = Arc::new(DynamoDb::with_region_account(
+            journal.clone(),
+            "us-east-1",
+            config.account_id.clone(),
+        ));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                journal,
+                kms,
+                dynamodb,
+                faults: Faults::default(),
+                auth,
+                imds_tokens: identity::sts::ImdsTokens::default(),
+            }),
+        }
+    }
+
+    /// The fault rules: add, list and clear them in process, as `/_mock/faults`
+    /// does over HTTP.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// The ARN of the KMS key `alias` names in `region`, after creating a key and
+    /// the alias there if the alias does not exist yet, durably, as `CreateKey`
+    /// and `CreateAlias` would (without authorization or fault rules: this is the
+    /// harness's hook, not a client's call). Blocking: it may fsync the journal.
+    pub fn ensure_alias_in(&self, region: &str, alias: &str) -> Result<String, AwsError> {
+        self.inner.kms.ensure_alias(region, alias)
+    }
+
+    /// The ARN of the KMS key `key_id` names in `region` (a key id, key ARN, alias
+    /// name or alias ARN), if it names one.
+    pub fn key_arn_in(&self, region: &str, key_id: &str) -> Option<String> {
+        self.inner.kms.key_arn_of(region, key_id)
+    }
+
+    /// The service behind a name, if this build emulates it.
+    fn service(&self, service: Service) -> Option<&dyn JsonService> {
+        match service {
+            Service::Kms => Some(self.inner.kms.as_ref()),
+            Service::DynamoDb => Some(self.inner.dynamodb.as_ref()),
+        }
+    }
+
+    fn services(&self) -> impl Iterator<Item = (&'static str, &dyn JsonService)> {
+        Service::ALL
+            .into_iter()
+            .filter_map(|s| self.service(s).map(|svc| (s.name(), svc)))
+    }
+
+    /// Runs one operation of `service` (blocking: it may fsync the journal).
+    pub(crate) fn call(
+        &self,
+        service: Service,
+        operation: &str,
+        body: &serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Value, AwsError> {
+        match self.service(service) {
+            Some(s) => s.handle(operation, body, ctx),
+            None => Err(AwsError::with_code(
+                "UnknownOperationException",
+                format!("{} is not emulated by this build", service.name()),
+            )),
+        }
+    }
+
+    /// Empties every service, durably.
+    pub(crate) fn reset(&self) -> Result<(), AwsError> {
+        self.inner
+            .journal
+            .append(RESET_SERVICE, &serde_json::json!({ "reset": true }))?;
+        self.services().for_each(|(_, s)| s.reset());
+        Ok(())
+    }
+}

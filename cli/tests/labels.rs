@@ -519,7 +519,10 @@ fn names_holding_at_and_hash_stay_readable() {
     };
     let (value, err) = echo("X=deploy@stable");
     assert_eq!(value, "literal\n");
-    assert!(err.contains("deploy%40stable"), "{err}");
+    assert!(
+        err.contains("deploy%40stable") && err.contains("not as label stable of deploy"),
+        "{err}"
+    );
     assert_eq!(echo("X=lockbox://deploy@stable").0, "labelled\n");
     assert_eq!(echo("X=a#b").0, "hash\n");
     assert_eq!(echo("X=user@example.com").0, "mail\n");

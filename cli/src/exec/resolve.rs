@@ -510,15 +510,25 @@ async fn prefer_literal_names(lockbox: &Lockbox, bindings: &mut [Binding], until
         };
         if found {
             let plain = Reference::latest(literal.clone());
+            // Once per name and process: `--watch` resolves again and again.
+            static WARNED: std::sync::Mutex<BTreeSet<String>> =
+                std::sync::Mutex::new(BTreeSet::new());
+            let first = WARNED
+                .lock()
+                .map(|mut w| w.insert(literal.to_string()))
+                .unwrap_or(true);
+            let grammar = std::mem::replace(&mut b.secret, plain.clone());
+            if !first {
+                continue;
+            }
             tracing::warn!(
                 "{}: {} is read as the existing secret of that name, not as {} (the reference \
                  grammar's reading); write it {} to read that secret without this warning",
                 lockbox::escape_untrusted(&b.target.to_string()),
                 lockbox::escape_untrusted(literal.as_str()),
-                lockbox::escape_untrusted(&crate::cmd::get_ref::describe(&b.secret)),
+                lockbox::escape_untrusted(&crate::cmd::get_ref::describe(&grammar)),
                 lockbox::escape_untrusted(&plain.to_string()),
             );
-            b.secret = plain;
         }
     }
 }

@@ -569,3 +569,35 @@ fn fan_out_collisions_and_bad_fields_start_nothing() {
         assert!(!marker.exists(), "{decls:?} started the command");
     }
 }
+
+#[test]
+fn setup_labels_readies_a_table_shared_with_credstash() {
+    let r = Remote::start();
+    r.ok(&["-t", "shared", "setup", "--compat", "credstash"], b"");
+    r.ok(&["-t", "shared", "put", "a", "-"], b"one");
+    r.ok(&["-t", "shared", "put", "a", "-"], b"two");
+    // Without the companion table, labels say how to make it.
+    let err = r.fails(&["-t", "shared", "label", "a", "stable=1"], b"", 2);
+    assert!(err.contains("setup --labels"), "{err}");
+    let setup = r.json(&["-t", "shared", "setup", "--labels"]);
+    assert_eq!(
+        setup["labels"],
+        serde_json::json!({"created": true, "table": "shared.lockbox-labels"})
+    );
+    assert_eq!(setup["mode"], "credstash");
+    let again = r.json(&["-t", "shared", "setup", "--labels"]);
+    assert_eq!(again["labels"]["created"], false);
+    r.ok(&["-t", "shared", "label", "a", "stable=1"], b"");
+    let labels = r.json(&["-t", "shared", "label", "a"]);
+    assert_eq!(labels["derived"], true);
+    assert_eq!(
+        labels["labels"],
+        serde_json::json!({"current": 2, "previous": 1, "stable": 1})
+    );
+    // A sealed table needs no other table.
+    let sealed = r.json(&["setup", "--labels"]);
+    assert_eq!(
+        sealed["labels"],
+        serde_json::json!({"created": false, "table": null})
+    );
+}

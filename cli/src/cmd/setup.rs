@@ -10,6 +10,12 @@ use crate::args::{OutputMode, SetupArgs};
 pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     let mode = match args.compat {
         Some(crate::args::Compat::Credstash) => TableMode::Credstash,
+        // `setup --labels` on a table shared with credstash that exists: its
+        // labels are what is asked for, not another mode.
+        None if args.labels => match ctx.lockbox.table_mode().await {
+            Ok(Some(TableMode::Credstash)) => TableMode::Credstash,
+            _ => TableMode::Sealed,
+        },
         None => TableMode::Sealed,
     };
     // credstash saves the region before it sets up the table, whatever happens next.

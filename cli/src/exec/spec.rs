@@ -210,7 +210,7 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         if args.pristine {
             return Err(usage(format!(
                 "{from} names {var}, but --pristine reads no declaration from the inherited \
-                 environment; declare the secret with --env {var}=NAME[@VERSION] instead"
+                 environment; declare the secret with --env {var}=NAME instead"
             )));
         }
         ref_vars.insert(var.as_str());

@@ -637,6 +637,8 @@ mod tests {
         assert_eq!(failed(&[ACCESS, INTEGRITY]).code(), INTEGRITY);
         assert_eq!(failed(&[OTHER, TRANSIENT]).code(), TRANSIENT);
         assert_eq!(failed(&[USAGE, TRANSIENT]).code(), USAGE);
+        assert_eq!(failed(&[TRANSIENT, CONFLICT]).code(), CONFLICT);
+        assert_eq!(failed(&[CONFLICT, USAGE]).code(), USAGE);
         assert_eq!(failed(&[OTHER]).code(), OTHER);
     }
 

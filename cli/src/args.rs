@@ -149,7 +149,14 @@ pub struct GlobalArgs {
     pub log_file: Option<PathBuf>,
 
     /// Output for people (text) or scripts (json)
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputMode::Text)]
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        env = "LOCKBOX_OUTPUT",
+        default_value_t = OutputMode::Text
+    )]
     pub output: OutputMode,
 
     /// Run against an embedded emulator with its state in DIR (default ./.lockbox);
@@ -165,7 +172,63 @@ pub struct GlobalArgs {
     pub local: Option<PathBuf>,
 }
 
+/// Whether the command line asks for `-o json`, looked for before it is parsed
+/// (so that a usage error can be JSON too).
+pub fn json_asked(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    args.iter().enumerate().any(|(i, a)| {
+        matches!(a.as_str(), "-ojson" | "--output=json")
+            || (matches!(a.as_str(), "-o" | "--output")
+                && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
+}
+
+/// `text` quoted for a POSIX shell when it needs it (for commands in hints).
+pub fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:@%+,".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 impl GlobalArgs {
+    /// The flags of this run that choose the store (`-t`, `-r`, `--kms-region`,
+    /// `-p`, `--endpoint-url`, `--local=DIR`), as a hint's command repeats them.
+    pub fn store_flags(&self) -> String {
+        let mut flags = Vec::new();
+        match &self.local {
+            // The default directory: plain `--local` finds it again.
+            Some(dir) if dir.as_os_str() == ".lockbox" => flags.push("--local".to_owned()),
+            Some(dir) => flags.push(format!(
+                "--local={}",
+                shell_word(&dir.display().to_string())
+            )),
+            None => {}
+        }
+        let mut pair = |flag: &str, value: &Option<String>| {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                flags.push(format!("{flag} {}", shell_word(v)));
+            }
+        };
+        pair("-t", &self.table);
+        pair("-r", &self.region);
+        if self.local.is_none() {
+            pair("--kms-region", &self.kms_region);
+            pair("-p", &self.profile);
+            pair("--endpoint-url", &self.endpoint_url);
+        }
+        flags.join(" ")
+    }
+
     /// `-t` (or `LOCKBOX_TABLE`), else `CREDSTASH_DEFAULT_TABLE`, else credstash's
     /// default; an empty variable counts as unset.
     pub fn table(&self) -> String {
@@ -214,6 +277,8 @@ pub enum ImportFormat {
     Yaml,
     /// name,value rows
     Csv,
+    /// A .env file: NAME=value lines (`export ` and quotes allowed, # comments)
+    Dotenv,
 }
 
 /// `setup --compat`.
@@ -232,17 +297,20 @@ pub enum Command {
     Put(PutArgs),
     /// Store every secret of a flat JSON object {"NAME": "VALUE", ...} (credstash's
     /// putall), each as `put` stores it
-    #[command(alias = "putall")]
+    #[command(visible_alias = "putall")]
     PutAll(PutAllArgs),
     /// Print a secret (or, with `*` in NAME, a map of the matching secrets)
     Get(GetArgs),
     /// Print the latest version of every secret, all or nothing
-    #[command(alias = "getall")]
+    #[command(visible_alias = "getall")]
     GetAll(GetAllArgs),
     /// List every stored version: name, version, comment, format, creation time
-    List,
+    List(ListArgs),
     /// List secret names
-    Keys,
+    Keys(KeysArgs),
+    /// Find secrets by name (text anywhere in it, or a `*` pattern), or by value
+    /// (--by-value: the value is read from stdin, never the command line)
+    Find(FindArgs),
     /// Every version of one secret
     History(HistoryArgs),
     /// Delete one version, or every version, of a secret
@@ -260,8 +328,11 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Store every secret of a JSON, YAML or CSV file (skipping unchanged ones)
     Import(ImportArgs),
-    /// Print the latest value of every secret as a map
+    /// Print the latest value of every secret as a map (what `import` reads back)
     Export(ExportArgs),
+    /// Print `export VAR='value'` lines for every secret under PREFIX, named as
+    /// `exec --prefix` names them (chamber's `env`)
+    Env(EnvArgs),
     /// Run a command with secrets in its environment or in memory-backed files:
     /// all of them, or the command is not started
     Exec(ExecArgs),
@@ -281,8 +352,79 @@ pub enum Command {
     Sync(SyncArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
-    /// Print the man page (roff)
-    Man,
+    /// Print the man page (roff), or write one page per command into a directory
+    Man(ManArgs),
+}
+
+/// `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only these names: a `*` pattern (`staging/*`), or a prefix matched at a
+    /// `/` or `.` boundary (`staging` lists `staging/db`, not `staging2/db`)
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
+    /// A table for people: NAME, VERSION (a plain number), CREATED, FORMAT,
+    /// COMMENT (the default lines are credstash's, for scripts)
+    #[arg(short = 'l', long)]
+    pub long: bool,
+}
+
+/// `keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Only these names (as for `list`)
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
+}
+
+/// `find`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+        lockbox find db             names holding `db` (any letter case)\n  \
+        lockbox find 'prod/*/token'  names matching the pattern\n  \
+        printf '%s' \"$LEAKED\" | lockbox find --by-value    which secrets hold this value\n\n\
+        --by-value decrypts the latest version of every secret (kms:Decrypt on each) and \
+        compares in constant time; only names are printed, never a value.")]
+pub struct FindArgs {
+    /// Text the name contains (any letter case), or a `*` pattern
+    #[arg(value_name = "TEXT", required_unless_present = "by_value")]
+    pub text: Option<String>,
+    /// Find the secrets whose latest value equals the value on stdin (a prompt
+    /// without echo on a terminal)
+    #[arg(long, conflicts_with = "text")]
+    pub by_value: bool,
+    /// With --by-value: encryption context KEY=VALUE for every secret (repeatable)
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
+}
+
+/// `env`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  eval \"$(lockbox env prod/app)\"   # $DB_PASSWORD from prod/app/db.password\n\n\
+        Names are made as `exec --prefix` makes them: the part after PREFIX (matched at a `/` \
+        or `.` boundary), upper-cased, other characters as `_`. A prefix that matches no \
+        secret is an error (exit 3), as in exec."
+)]
+pub struct EnvArgs {
+    /// Every secret under PREFIX (repeatable; a later prefix wins for one variable)
+    #[arg(value_name = "PREFIX", required = true, num_args = 1..)]
+    pub prefix: Vec<String>,
+    /// Encryption context KEY=VALUE for every secret (repeatable)
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
+    /// Print NAME='value' lines without `export `
+    #[arg(long)]
+    pub no_export: bool,
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write lockbox.1 and one lockbox-COMMAND.1 per command into DIR instead
+    /// of printing one page
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `policy`.
@@ -318,9 +460,13 @@ pub struct PolicyArgs {
 /// The two policies `policy` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PolicyRole {
-    /// Read (GetItem/Query/BatchGetItem + kms:Decrypt)
+    /// Read: get, exec --env, a manifest of names (dynamodb:GetItem, Query,
+    /// BatchGetItem, DescribeTable, ListTagsOfResource + kms:Decrypt; with
+    /// --allow-list also dynamodb:Scan for list, keys, getall, wildcards, --prefix)
     Reader,
-    /// Write new versions (PutItem + kms:GenerateDataKey), no decrypt
+    /// Write new versions with put (dynamodb:PutItem, GetItem, Query,
+    /// DescribeTable, ListTagsOfResource + kms:GenerateDataKey); no decrypt, so no
+    /// rollback, delete, prune, or import that compares with the stored value
     Writer,
 }
 
@@ -367,6 +513,10 @@ pub struct PutArgs {
     /// Ask for the value on the terminal, twice, without echo
     #[arg(short = 'P', long)]
     pub prompt: bool,
+    /// Store nothing when the latest version already holds this value (prints
+    /// that version)
+    #[arg(long)]
+    pub skip_unchanged: bool,
     #[command(flatten)]
     pub write: WriteArgs,
 }
@@ -387,6 +537,10 @@ pub struct WriteArgs {
     /// Write credstash's format with this HMAC digest
     #[arg(short = 'd', long, ignore_case = true, value_parser = values::digest())]
     pub digest: Option<Digest>,
+    /// Store an empty value (refused otherwise: an empty value is usually a
+    /// producer that failed, as in `false | lockbox put NAME -`)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 impl WriteArgs {
@@ -449,6 +603,23 @@ pub struct GetArgs {
     /// Format of the map printed for a wildcard [default: json]
     #[arg(short = 'f', long, value_enum)]
     pub format: Option<MapFormat>,
+    #[command(flatten)]
+    pub out: OutFile,
+    /// With `*`: print an empty map when no name matches (an error otherwise, exit 3)
+    #[arg(long)]
+    pub allow_no_match: bool,
+}
+
+/// Where a value or a map goes instead of stdout.
+#[derive(Debug, Args)]
+pub struct OutFile {
+    /// Write to FILE (created with mode 0600; no newline is added to a value)
+    /// instead of stdout
+    #[arg(long = "out", value_name = "FILE")]
+    pub path: Option<PathBuf>,
+    /// With --out: replace FILE if it exists
+    #[arg(long, requires = "path")]
+    pub force: bool,
 }
 
 /// `get-all`.
@@ -463,6 +634,8 @@ pub struct GetAllArgs {
     /// Output format [default: json]
     #[arg(short = 'f', long, value_enum)]
     pub format: Option<MapFormat>,
+    #[command(flatten)]
+    pub out: OutFile,
 }
 
 /// `history`.
@@ -493,9 +666,12 @@ pub struct PruneArgs {
     /// Secret name
     #[arg(value_parser = values::secret_name)]
     pub name: SecretName,
-    /// How many of the newest versions to keep
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// How many of the newest versions to keep (at least 1)
+    #[arg(long, value_name = "N", value_parser = values::keep)]
     pub keep: u64,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 /// `rollback`.
@@ -620,12 +796,19 @@ pub struct ImportArgs {
     /// Encryption context KEY=VALUE pairs for every secret
     #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
     pub context: Vec<ContextPair>,
-    /// File format [default: from the extension; JSON, then YAML]
+    /// File format [default: from the name (.json, .yaml, .yml, .csv, .env); JSON,
+    /// then YAML]
     #[arg(short = 'f', long, value_enum)]
     pub format: Option<ImportFormat>,
     /// Comment stored with every new version
     #[arg(short = 'c', long)]
     pub comment: Option<String>,
+    /// Store each NAME as PREFIX followed by NAME (`--prefix prod/app/`)
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Store empty values too (refused otherwise)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// `export`.
@@ -634,9 +817,11 @@ pub struct ExportArgs {
     /// Encryption context KEY=VALUE pairs (one context for every secret)
     #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
     pub context: Vec<ContextPair>,
-    /// Output format
-    #[arg(short = 'f', long, value_enum, default_value_t = MapFormat::Json)]
-    pub format: MapFormat,
+    /// Output format [default: json]
+    #[arg(short = 'f', long, value_enum)]
+    pub format: Option<MapFormat>,
+    #[command(flatten)]
+    pub out: OutFile,
 }
 
 /// `exec`.
@@ -684,7 +869,8 @@ pub struct ExecArgs {
     /// Encryption context pair for every secret (repeatable)
     #[arg(long = "context", value_name = "KEY=VALUE", value_parser = values::context_pair)]
     pub context: Vec<ContextPair>,
-    /// Give up if the secrets are not all read within this time (e.g. 30s, 2m, 500ms)
+    /// Give up if the secrets are not all read within this time (e.g. 30s, 2m,
+    /// 500ms; a bare number is seconds)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = values::duration)]
     pub deadline: std::time::Duration,
     /// When two --prefix names make one variable, let the lexicographically last name win
@@ -705,7 +891,8 @@ pub struct ExecArgs {
     /// Leave the core-size limit alone (by default it is set to 0 for lockbox and the command)
     #[arg(long)]
     pub allow_core_dumps: bool,
-    /// Stay as a supervisor and re-read the secrets every INTERVAL (±10% jitter)
+    /// Stay as a supervisor and re-read the secrets every INTERVAL (±10% jitter;
+    /// e.g. 5m, 30s; a bare number is seconds)
     #[arg(long, value_name = "INTERVAL", value_parser = values::duration)]
     pub watch: Option<std::time::Duration>,
     /// What to do when a watched secret changes: `restart` (new environment) or

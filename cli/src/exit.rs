@@ -84,6 +84,9 @@ pub fn bad_value(e: &clap::Error) -> Option<anyhow::Error> {
 
 /// The exit code for `err`: the first classified error in its chain.
 pub fn code(err: &anyhow::Error) -> u8 {
+    if let Some(code) = err.downcast_ref::<Advice>().and_then(|a| a.code) {
+        return code;
+    }
     for cause in err.chain() {
         if let Some(c) = cause.downcast_ref::<Coded>() {
             return c.code;
@@ -95,20 +98,115 @@ pub fn code(err: &anyhow::Error) -> u8 {
     OTHER
 }
 
+/// How this run reached its store, as the flags that say so (`-t T`,
+/// `--local=DIR`, `-r R`...), so a hint's command runs against the same store:
+/// `lockbox -t cs-table list`, not `lockbox list`. Set once by `main`.
+static INVOCATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether errors are printed as JSON on stdout too (`-o json`). Set once by `main`.
+static JSON_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Remember the flags that select the store, for the hints' commands.
+pub fn set_invocation(flags: String) {
+    let _ = INVOCATION.set(flags);
+}
+
+/// Print errors as a JSON document on stdout as well (`-o json`).
+pub fn set_json_errors(yes: bool) {
+    JSON_ERRORS.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether errors are printed as JSON too.
+pub fn json_errors() -> bool {
+    JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `lockbox FLAGS rest`, with the flags of this run that select the store, in
+/// backquotes: a command a hint can give.
+pub fn lockbox_cmd(rest: &str) -> String {
+    match INVOCATION.get().map(String::as_str) {
+        None | Some("") => format!("`lockbox {rest}`"),
+        Some(flags) => format!("`lockbox {flags} {rest}`"),
+    }
+}
+
+/// What the CLI found out about a failure once it happened (the closest names,
+/// where the key really lives), put in front of the error with `.context`: its
+/// hints replace the class's own, and it may change the error's line and code.
+/// [`report`] prints it; it is never shown as a line of the chain.
+#[derive(Debug, Default)]
+pub struct Advice {
+    /// Said instead of the first SDK error's message.
+    pub message: Option<String>,
+    /// The exit code, when the diagnosis changes the class.
+    pub code: Option<u8>,
+    /// What to do next; empty keeps the class's hint.
+    pub hints: Vec<String>,
+}
+
+impl std::fmt::Display for Advice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message.as_deref().unwrap_or("advice"))
+    }
+}
+
 /// What the CLI says of an SDK error: its exit code (from the error's class), a
 /// word for `exec`'s failure report, and what to do next where the SDK's message
 /// does not say. The one table every command and `exec` use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
     /// The exit code.
     pub code: u8,
     /// A few words: "not found", "access denied", ...
     pub word: &'static str,
     /// What to do next.
-    pub hint: Option<&'static str>,
+    pub hint: Option<String>,
+    /// A name for scripts (`-o json`'s `class`): `not_found`, `access_denied`...
+    pub id: &'static str,
+}
+
+/// AWS error codes that refuse the credentials themselves (an unknown access
+/// key, a wrong secret key, an expired session), not the identity's permissions.
+const BAD_CREDENTIALS: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+];
+
+/// Whether an access-denied answer is about the credentials (the SDK's message
+/// starts with AWS's error code).
+fn bad_credentials(message: &str) -> bool {
+    let code = message.split(':').next().unwrap_or("");
+    BAD_CREDENTIALS.contains(&code)
 }
 
 /// The CLI's view of `e`.
+/// What to run for a KMS key that cannot be used: create a missing alias's key,
+/// enable a disabled one, else look at it.
+fn key_hint(key: &str, reason: &str) -> String {
+    let alias = key.starts_with("alias/");
+    let key = crate::args::shell_word(key);
+    if reason.starts_with("no such key") && alias {
+        format!(
+            "create it with `aws kms create-key --description lockbox` and then `aws kms \
+             create-alias --alias-name {key} --target-key-id KEY_ID` (KEY_ID from the first), \
+             or pass another key with -k"
+        )
+    } else if reason.starts_with("the key is disabled") {
+        format!("enable it with `aws kms enable-key --key-id KEY_ID` (`aws kms describe-key --key-id {key}` shows KEY_ID), or pass another key with -k")
+    } else if reason.starts_with("the key is pending deletion") {
+        format!("cancel its deletion with `aws kms cancel-key-deletion --key-id KEY_ID`, then enable it (`aws kms describe-key --key-id {key}` shows KEY_ID)")
+    } else {
+        format!("check the key with `aws kms describe-key --key-id {key}` or pass -k")
+    }
+}
+
 pub fn class(e: &Error) -> Class {
     let code = match e.kind() {
         ErrorKind::NotFound => NOT_FOUND,
@@ -122,84 +220,152 @@ pub fn class(e: &Error) -> Class {
         ErrorKind::Usage => USAGE,
         _ => OTHER,
     };
-    let (word, hint) = match e {
-        Error::NotFound { .. } => (
+    let retry = "retry later; check the network and the AWS service health";
+    let (word, hint, id): (&'static str, Option<String>, &'static str) = match e {
+        Error::NotFound { name, version } => (
             "not found",
-            Some("check the name and version with `lockbox list`"),
+            Some(match version {
+                Some(_) => format!(
+                    "see its versions with {}",
+                    lockbox_cmd(&format!("history {name}"))
+                ),
+                None => format!("check the name with {}", lockbox_cmd("keys")),
+            }),
+            "not_found",
         ),
-        Error::TableNotFound { .. } => ("not found", None),
+        Error::TableNotFound { .. } => ("not found", None, "not_found"),
+        Error::Label {
+            name,
+            kind: ErrorKind::Conflict,
+            ..
+        } => (
+            "label conflict",
+            Some(format!(
+                "nothing was changed; see where the labels are now with {}, then decide \
+                 (running the same command again does not help)",
+                lockbox_cmd(&format!("label {name}"))
+            )),
+            "label_conflict",
+        ),
         Error::NoCredentials { .. } => (
             "no credentials",
             Some(
                 "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
-                 role), or try `lockbox --local` for the embedded emulator",
+                 role), or try `lockbox --local` for the embedded emulator"
+                    .into(),
             ),
+            "no_credentials",
         ),
         Error::ClockSkew { .. } => (
             "access denied",
             Some(
                 "check this machine's clock and time zone (NTP: `timedatectl`, `chronyc \
-                 tracking`); AWS refuses requests signed more than 15 minutes off its clock",
+                 tracking`); AWS refuses requests signed more than 15 minutes off its clock"
+                    .into(),
             ),
+            "access_denied",
+        ),
+        Error::AccessDenied { message, .. } if bad_credentials(message) => (
+            "bad credentials",
+            Some(
+                "the credentials are wrong or expired, not the permissions: check \
+                 AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN or the profile \
+                 (-p, AWS_PROFILE), run `aws sso login`, or refresh the role session"
+                    .into(),
+            ),
+            "bad_credentials",
         ),
         Error::AccessDenied { .. } => (
             "access denied",
-            Some("the identity lacks a permission: check its IAM policy and the KMS key policy"),
+            Some(
+                "the identity lacks a permission: check its IAM policy and the KMS key policy"
+                    .into(),
+            ),
+            "access_denied",
         ),
-        Error::KeyUnavailable { .. } => (
+        Error::KeyUnavailable { key, reason, .. } => (
             "access denied",
-            Some("check the key with `aws kms describe-key` or pass -k"),
+            Some(key_hint(key, reason)),
+            "key_unavailable",
         ),
         Error::ContextMismatch { .. } => (
             "context mismatch",
-            Some("pass the same KEY=VALUE context pairs the secret was stored with"),
+            Some("pass the same KEY=VALUE context pairs the secret was stored with".into()),
+            "context_mismatch",
         ),
         Error::Integrity { .. } => (
             "integrity check failed",
             Some(
                 "the stored item was altered or copied; restore it from a backup or write a \
-                 new version",
+                 new version"
+                    .into(),
             ),
+            "integrity",
         ),
-        Error::UntrustedKey { .. } | Error::UnsupportedFormat { .. } => {
-            ("integrity check failed", None)
-        }
+        Error::UntrustedKey { key, .. } => (
+            "integrity check failed",
+            Some(format!(
+                "if that key is yours, trust it with `--trust-key {}` (or LOCKBOX_TRUST_KEYS); \
+                 otherwise someone wrote this item under a key of their own: check CloudTrail",
+                crate::args::shell_word(key)
+            )),
+            "integrity",
+        ),
+        Error::UnsupportedFormat { .. } => ("integrity check failed", None, "integrity"),
         Error::Rollback { .. } => (
             "integrity check failed",
             Some(
                 "if the newer versions were deleted on purpose, restart the reader; otherwise \
-                 restore them (point-in-time recovery) and find who deleted them (CloudTrail)",
+                 restore them (point-in-time recovery) and find who deleted them (CloudTrail)"
+                    .into(),
             ),
+            "integrity",
         ),
-        Error::Throttled { .. } => (
+        Error::Throttled { service, .. } => (
             "throttled",
-            Some("retry later; check the network and the AWS service health"),
+            Some(match service {
+                lockbox::Service::DynamoDb => "retry later; lower --concurrency, or raise the \
+                     table's capacity (on-demand tables adapt to a new peak within minutes)"
+                    .into(),
+                lockbox::Service::Kms => "retry later; lower --concurrency, or ask AWS for a \
+                     higher KMS request quota"
+                    .into(),
+                _ => retry.into(),
+            }),
+            "throttled",
         ),
-        Error::Timeout { .. } => (
-            "timed out",
-            Some("retry later; check the network and the AWS service health"),
-        ),
+        Error::Timeout { .. } => ("timed out", Some(retry.into()), "timeout"),
         Error::Unavailable { .. } => (
             "unavailable",
-            Some("check --endpoint-url / --region and the network, then retry"),
+            Some("check --endpoint-url / --region and the network, then retry".into()),
+            "unavailable",
         ),
         Error::VersionExists { .. } => (
             "already exists",
-            Some("leave out -v to write the next version; existing versions are never overwritten"),
+            Some(
+                "leave out -v to write the next version; existing versions are never overwritten"
+                    .into(),
+            ),
+            "already_exists",
         ),
         _ => match e.kind() {
-            ErrorKind::NotFound => ("not found", None),
-            ErrorKind::Denied => ("access denied", None),
-            ErrorKind::Integrity => ("integrity check failed", None),
-            ErrorKind::Usage => ("unusable input", None),
-            ErrorKind::Conflict => ("contention", None),
-            ErrorKind::Throttled => ("throttled", None),
-            ErrorKind::Timeout => ("timed out", None),
-            ErrorKind::Unavailable => ("unavailable", None),
-            _ => ("error", None),
+            ErrorKind::NotFound => ("not found", None, "not_found"),
+            ErrorKind::Denied => ("access denied", None, "access_denied"),
+            ErrorKind::Integrity => ("integrity check failed", None, "integrity"),
+            ErrorKind::Usage => ("unusable input", None, "usage"),
+            ErrorKind::Conflict => ("contention", None, "contention"),
+            ErrorKind::Throttled => ("throttled", None, "throttled"),
+            ErrorKind::Timeout => ("timed out", None, "timeout"),
+            ErrorKind::Unavailable => ("unavailable", None, "unavailable"),
+            _ => ("error", None, "error"),
         },
     };
-    Class { code, word, hint }
+    Class {
+        code,
+        word,
+        hint,
+        id,
+    }
 }
 
 /// The exit code of an SDK error's class.
@@ -208,8 +374,44 @@ pub fn sdk_code(e: &Error) -> u8 {
 }
 
 /// What to do next, for the classes where the SDK's message does not say.
-fn hint(err: &anyhow::Error) -> Option<&'static str> {
-    class(err.chain().find_map(|c| c.downcast_ref::<Error>())?).hint
+fn hints(err: &anyhow::Error) -> Vec<String> {
+    if let Some(advice) = err.downcast_ref::<Advice>() {
+        if !advice.hints.is_empty() {
+            return advice.hints.clone();
+        }
+    }
+    err.chain()
+        .find_map(|c| c.downcast_ref::<Error>())
+        .and_then(|e| class(e).hint)
+        .into_iter()
+        .collect()
+}
+
+/// The class name scripts see for `err` (`-o json`).
+fn class_id(err: &anyhow::Error) -> &'static str {
+    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<Error>()) {
+        return class(e).id;
+    }
+    match code(err) {
+        USAGE => "usage",
+        NOT_FOUND => "not_found",
+        ACCESS => "access_denied",
+        INTEGRITY => "integrity",
+        TRANSIENT => "unavailable",
+        INCOMPLETE => "incomplete",
+        CONFLICT => "label_conflict",
+        _ => "error",
+    }
+}
+
+/// The SDK's words for `e`, where the CLI says it better: a missing table is
+/// named with the region the CLI looked in (the hint says what to do; the SDK's
+/// "create it with `lockbox setup`" is wrong for a mistyped `-t` or region).
+fn sdk_message(e: &Error) -> Option<String> {
+    match e {
+        Error::TableNotFound { table, .. } => Some(format!("table {table} does not exist")),
+        _ => None,
+    }
 }
 
 /// One error of a chain as it is printed. Messages embed text from tables, files
@@ -218,7 +420,10 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
 /// line, such as a forged `hint:`, is escaped ([`escape_untrusted`]). Only a
 /// [`Coded`] message, composed by the CLI, keeps its line breaks.
 fn printable(cause: &(dyn std::error::Error + 'static)) -> String {
-    let text = cause.to_string();
+    let text = match cause.downcast_ref::<Error>().and_then(sdk_message) {
+        Some(text) => text,
+        None => cause.to_string(),
+    };
     if cause.downcast_ref::<Coded>().is_some() {
         text.split('\n')
             .map(escape_untrusted)
@@ -229,26 +434,64 @@ fn printable(cause: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// Print `err` on stderr (what happened, why, what to do) and return its exit code.
-pub fn report(err: &anyhow::Error) -> u8 {
+/// The lines [`report`] prints for `err`: what happened, then each cause.
+pub fn lines(err: &anyhow::Error) -> Vec<String> {
+    let advice = err.downcast_ref::<Advice>();
     let mut chain = err.chain();
-    let mut sdk_error = false;
-    if let Some(top) = chain.next() {
-        eprintln!("lockbox: error: {}", printable(top));
-        sdk_error = top.downcast_ref::<Error>().is_some();
+    if advice.is_some() {
+        chain.next();
     }
+    let mut out = Vec::new();
+    let mut sdk_error = false;
     for cause in chain {
         // The SDK's message already carries its sources' text (AWS's error context).
         if sdk_error {
             break;
         }
-        eprintln!("  caused by: {}", printable(cause));
         sdk_error = cause.downcast_ref::<Error>().is_some();
+        match advice.and_then(|a| a.message.as_ref()) {
+            Some(message) if sdk_error => out.push(escape_untrusted(message).into_owned()),
+            _ => out.push(printable(cause)),
+        }
     }
-    if let Some(h) = hint(err) {
+    out
+}
+
+/// Print `err` on stderr (what happened, why, what to do) and return its exit
+/// code; under `-o json`, also print it on stdout as one JSON document:
+/// `{"error": {"class", "code", "hints", "message", "causes"}}`.
+pub fn report(err: &anyhow::Error) -> u8 {
+    let lines = lines(err);
+    let hints = hints(err);
+    let code = code(err);
+    for (i, line) in lines.iter().enumerate() {
+        if i == 0 {
+            eprintln!("lockbox: error: {line}");
+        } else {
+            eprintln!("  caused by: {line}");
+        }
+    }
+    for h in &hints {
         eprintln!("  hint: {h}");
     }
-    code(err)
+    // Exit 7 comes after the command's own report, which says what is left: one
+    // document on stdout, not two.
+    if json_errors() && code != INCOMPLETE {
+        let (message, causes) = lines
+            .split_first()
+            .map_or(("", &[][..]), |(m, c)| (m.as_str(), c));
+        let doc = crate::output::json::ErrorDocument {
+            error: crate::output::json::ErrorBody {
+                causes: causes.iter().map(String::as_str).collect(),
+                class: class_id(err),
+                code,
+                hints: hints.iter().map(String::as_str).collect(),
+                message,
+            },
+        };
+        let _ = crate::output::print_json(&doc);
+    }
+    code
 }
 
 #[cfg(test)]
@@ -327,13 +570,31 @@ mod tests {
             source: None,
         });
         assert_eq!(code(&skew), ACCESS);
-        assert!(hint(&skew).unwrap().contains("clock"));
+        assert!(hints(&skew)[0].contains("clock"));
         let denied = anyhow::Error::new(Error::AccessDenied {
             service: lockbox::Service::Kms,
             message: "AccessDeniedException: no".into(),
             source: None,
         });
-        assert!(hint(&denied).unwrap().contains("IAM policy"));
+        assert!(hints(&denied)[0].contains("IAM policy"));
+        // A refused signature or an expired token is about the credentials.
+        for message in [
+            "InvalidSignatureException: The request signature we calculated does not match",
+            "UnrecognizedClientException: The security token included in the request is invalid",
+            "ExpiredTokenException: The security token included in the request is expired",
+        ] {
+            let bad = anyhow::Error::new(Error::AccessDenied {
+                service: lockbox::Service::DynamoDb,
+                message: message.into(),
+                source: None,
+            });
+            assert_eq!(code(&bad), ACCESS);
+            let h = &hints(&bad)[0];
+            assert!(
+                h.contains("credentials are wrong or expired") && !h.contains("IAM"),
+                "{h}"
+            );
+        }
         assert_eq!(code(&anyhow::anyhow!("x")), OTHER);
     }
 

@@ -1,7 +1,9 @@
 //! `--local[=DIR]`: the embedded emulator, so every command runs on a laptop or in
 //! CI with no AWS account, through the same AWS SDK code path production uses.
 //!
-//! The emulator runs in-process on a free loopback port with its state under DIR;
+//! The emulator runs in-process on a free loopback port with its state under DIR,
+//! which several lockbox processes use at once (each runs its own emulator on the
+//! shared journal, so they serve one store, in one order);
 //! the first use creates the KMS key (and its alias) the configured key names. The
 //! table is created by the caller through `Lockbox::setup`.
 //!
@@ -94,6 +96,12 @@ fn prepare_dir(dir: &Path) -> Result<()> {
         .open(dir.join(".gitignore"))
         .and_then(|mut f| f.write_all(GITIGNORE.as_bytes()))
         .with_context(cannot)?;
+    // A new, empty store: said, so a run from the wrong directory (or a typo in
+    // --local=DIR) is not mistaken for secrets that went missing.
+    eprintln!(
+        "lockbox: note: created new local state in {}",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -102,16 +110,29 @@ impl Local {
     pub async fn start(dir: &Path) -> Result<Self> {
         prepare_dir(dir)?;
         let credentials = random_credentials();
+        // Shared: every lockbox --local process on DIR runs its own emulator on
+        // one journal, so commands can run at once and a long `exec --watch`
+        // leaves the store usable.
         let config = lockbox_mock::Config::builder()
             .data_dir(dir)
+            .shared()
             .iam_json(identity_file(&credentials).as_str());
-        let mock = lockbox_mock::start_with(config).await.with_context(|| {
-            format!(
-                "cannot start the embedded emulator on {} (is another lockbox --local \
-                 using it? each state directory serves one process at a time)",
-                dir.display()
-            )
-        })?;
+        let mock = match lockbox_mock::start_with(config).await {
+            Ok(mock) => mock,
+            Err(lockbox_mock::StartError::Store(lockbox_mock::StoreError::InUse { .. })) => {
+                bail!(
+                    "the local state directory {} is held by a lockbox-mock server; stop \
+                     it, or give lockbox another directory with --local=DIR",
+                    dir.display()
+                )
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot start the embedded emulator on {}",
+                    dir.display()
+                )))
+            }
+        };
         Ok(Self {
             mock,
             dir: dir.to_owned(),
@@ -133,9 +154,18 @@ impl Local {
     /// the alias at it on first use; any other key must already be there.
     pub async fn ensure_key(&self, key: &str, region: &str) -> Result<()> {
         if key.starts_with("alias/") {
+            let existed = self.mock.state().key_arn_in(region, key).is_some();
             self.mock
                 .ensure_alias_in(region, key)
                 .with_context(|| format!("the embedded emulator could not create {key}"))?;
+            if !existed && region != lockbox::DEFAULT_REGION {
+                // Keys are per region, as in AWS: -r makes another key.
+                eprintln!(
+                    "lockbox: note: created KMS key {key} in {region} in the local state; \
+                     local keys are per region, as in AWS, so it is not the key of {}",
+                    lockbox::DEFAULT_REGION
+                );
+            }
         } else if self.mock.state().key_arn_in(region, key).is_none() {
             bail!(
                 "KMS key {key} does not exist in the local state {}; in local mode use an \

@@ -20,9 +20,11 @@ pub struct Logging {
     to_file: bool,
 }
 
-/// lockbox's default: warnings, without the embedded emulator's open-mode notice
-/// and the AWS runtime's retry chatter.
-const DEFAULT: &str = "warn,lockbox_mock=error,aws_smithy_runtime=error";
+/// lockbox's default: warnings, without the embedded emulator's open-mode notice,
+/// the AWS runtime's retry chatter, and the AWS configuration loader's warnings
+/// (each provider of the credential and region chains that failed, with its raw
+/// HTTP answer): lockbox reports the outcome itself, once, as its own error.
+const DEFAULT: &str = "warn,lockbox_mock=error,aws_smithy_runtime=error,aws_config=error";
 
 /// The tracing filter for `level` (or, without it, `LOCKBOX_LOG`'s `env`), with
 /// `exec`'s verbosity on top.
@@ -94,8 +96,8 @@ impl Logging {
     /// stderr in any case), so the file tells what happened.
     pub fn failed(&self, err: &anyhow::Error) {
         if self.to_file {
-            let text = format!("{err:#}");
-            tracing::error!("{}", lockbox::escape_untrusted(&text));
+            // As printed: each line escaped already.
+            tracing::error!("{}", crate::exit::lines(err).join(": "));
         }
     }
 }

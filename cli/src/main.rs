@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod advice;
 mod args;
 mod aws_profile;
 mod cmd;
@@ -12,6 +13,7 @@ mod exit;
 mod hygiene;
 mod local;
 mod logging;
+mod names;
 mod output;
 mod values;
 mod yaml;
@@ -29,11 +31,23 @@ fn main() -> ExitCode {
         return code;
     }
     install_panic_hook();
+    // Asked for before the command line is parsed, so that a usage error is
+    // JSON too.
+    exit::set_json_errors(args::json_asked(std::env::args_os()));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             if let Some(bad) = exit::bad_value(&e) {
                 return ExitCode::from(exit::report(&bad));
+            }
+            if e.use_stderr() && exit::json_errors() {
+                return ExitCode::from(exit::report(&exit::usage(
+                    e.render()
+                        .to_string()
+                        .trim_start_matches("error: ")
+                        .trim_end()
+                        .to_owned(),
+                )));
             }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
@@ -43,6 +57,8 @@ fn main() -> ExitCode {
             });
         }
     };
+    exit::set_json_errors(cli.global.output == args::OutputMode::Json);
+    exit::set_invocation(cli.global.store_flags());
     let verbosity = match &cli.command {
         Command::Exec(a) => a.verbose,
         _ => 0,

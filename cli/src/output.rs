@@ -27,7 +27,7 @@ pub fn text_map(secrets: &[Secret]) -> Result<TextMap<'_>> {
         let value = s.value.expose_str().map_err(|_| {
             crate::exit::usage(format!(
                 "secret {} holds binary (non-UTF-8) data, which a text map format cannot carry; \
-                 read it on its own with `lockbox get {} > FILE`",
+                 read it on its own with `lockbox get {} --out FILE` (or `get -n`, which adds no newline)",
                 s.name, s.name
             ))
         })?;
@@ -131,6 +131,100 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
         .context("cannot write to standard output")
 }
 
+/// The map formats' choice under `-o`: `-o json` prints the map as every JSON
+/// document is printed (2-space indent); a text format asked for with it is a
+/// usage error, so a script never gets another format than it asked for.
+pub fn map_format(
+    output: crate::args::OutputMode,
+    format: Option<MapFormat>,
+) -> Result<Option<MapFormat>> {
+    match (output, format) {
+        (crate::args::OutputMode::Json, None | Some(MapFormat::Json)) => Ok(None),
+        (crate::args::OutputMode::Json, Some(f)) => Err(crate::exit::usage(format!(
+            "-o json prints JSON, and -f {} asks for another format; leave out one of them",
+            format_name(f)
+        ))),
+        (crate::args::OutputMode::Text, f) => Ok(Some(f.unwrap_or(MapFormat::Json))),
+    }
+}
+
+fn format_name(f: MapFormat) -> &'static str {
+    match f {
+        MapFormat::Json => "json",
+        MapFormat::Yaml => "yaml",
+        MapFormat::Csv => "csv",
+        MapFormat::Dotenv => "dotenv",
+        MapFormat::Env => "env",
+    }
+}
+
+/// `map` as `-o json` prints it: one JSON object, sorted, 2-space indent.
+pub fn json_map(map: &TextMap<'_>) -> Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(serde_json::to_string_pretty(map).context("rendering JSON")?);
+    text.push('\n');
+    Ok(text)
+}
+
+/// Write `bytes` to stdout, or to `out`'s file: created with mode 0600, refused
+/// if it exists unless `--force` (then replaced whole: written to a 0600
+/// temporary file beside it and renamed over it, so it is never seen half
+/// written or with looser permissions).
+pub fn emit(out: &crate::args::OutFile, bytes: &[u8]) -> Result<()> {
+    match &out.path {
+        None => write_stdout(bytes),
+        Some(path) => write_private_file(path, bytes, out.force),
+    }
+}
+
+/// See [`emit`].
+pub fn write_private_file(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let shown = path.display().to_string();
+    let shown = lockbox::escape_untrusted(&shown);
+    let open = |p: &std::path::Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(p)
+    };
+    if !force {
+        let mut f = open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                crate::exit::usage(format!(
+                    "{shown} exists; pass --force to replace it, or choose another file"
+                ))
+            } else {
+                crate::exit::usage(format!("cannot create {shown}: {e}"))
+            }
+        })?;
+        return f
+            .write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {shown}"));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.lockbox-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(crate::exit::usage(format!("cannot write {shown}: {e}")));
+    }
+    Ok(())
+}
+
 /// Unix seconds as RFC 3339 UTC (`2026-11-23T10:52:56Z`); seconds past the
 /// calendar's end (year 9999) read as its last second.
 pub fn rfc3339(secs: u64) -> String {
@@ -164,7 +258,7 @@ pub fn value_text(s: &Secret) -> Result<&str> {
     s.value.expose_str().map_err(|_| {
         crate::exit::usage(format!(
             "secret {} holds binary (non-UTF-8) data, which JSON output cannot carry; \
-             use text output (`lockbox get {} > FILE`)",
+             read it with `lockbox get {} --out FILE` (or `get -n > FILE`, which adds no newline)",
             s.name, s.name
         ))
     })

@@ -16,6 +16,15 @@ pub fn secret_name(text: &str) -> Result<SecretName, String> {
     SecretName::new(text).map_err(|e| e.to_string())
 }
 
+/// `prune --keep N`: how many versions to keep, at least 1.
+pub fn keep(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("--keep must be at least 1 (to delete every version, use `delete`)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a number of versions")),
+    }
+}
+
 /// A version: a number from 1, or credstash's 19-digit padded form.
 pub fn version(text: &str) -> Result<Version, String> {
     text.parse::<Version>().map_err(|e| e.to_string())
@@ -63,8 +72,33 @@ pub struct ContextPair {
 /// `KEY=VALUE`.
 pub fn context_pair(text: &str) -> Result<ContextPair, String> {
     // The SDK's checks, and its words for what is wrong.
-    EncryptionContext::from_pairs([text]).map_err(|e| e.to_string())?;
+    EncryptionContext::from_pairs([text]).map_err(|e| {
+        let mut message = e.to_string();
+        if text.chars().all(|c| c.is_ascii_digit()) {
+            // `rollback NAME 2`, `get NAME 2`: a version given where a pair goes.
+            message.push_str(&format!(
+                " (a version is given with -v {text}, or in rollback with --to {text})"
+            ));
+        }
+        message
+    })?;
     let (key, value) = text.split_once('=').unwrap_or((text, ""));
+    // `env=prod,team=core` is one pair whose value is `prod,team=core`; it was
+    // almost surely meant as two.
+    let looks_like_pairs = value.split(',').skip(1).any(|part| {
+        part.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+    });
+    if looks_like_pairs {
+        eprintln!(
+            "lockbox: warning: the context pair {key}=... has a value with `,KEY=` in it; \
+             to give several pairs, give each on its own (KEY=VALUE KEY=VALUE, or \
+             --context once per pair)"
+        );
+    }
     Ok(ContextPair {
         key: key.to_owned(),
         value: value.to_owned(),

@@ -593,7 +593,8 @@ fn walk(credstash: &Path, endpoint: &str, home: &Path) -> Vec<String> {
         let lb_args = tables(s.args, "lb");
         if s.check == Check::PromptNeedsTerminal {
             let lb = prompt_without_terminal(endpoint, home, &lb_args);
-            if lb.status.code() != Some(1) || !stderr(&lb).contains("needs a terminal") {
+            // A usage error (docs/CLI.md: `--prompt` without a terminal is exit 2).
+            if lb.status.code() != Some(2) || !stderr(&lb).contains("needs a terminal") {
                 failures.push(format!(
                     "lockbox {:?}: {:?}\n{}",
                     s.args,

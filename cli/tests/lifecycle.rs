@@ -238,22 +238,7 @@ fn kill_half_way(r: &Remote, args: &[&str], progressed: impl Fn() -> bool) {
 
 /// credstash 1.17.1 from the venv, against the emulator.
 fn credstash(venv: &Path, r: &Remote, table: &str, args: &[&str]) -> Output {
-    Command::new(venv.join("bin").join("credstash"))
-        .arg("-t")
-        .arg(table)
-        .args(args)
-        .env_clear()
-        .env("HOME", r.home.path())
-        .env("PATH", "/usr/bin:/bin")
-        .env("AWS_ENDPOINT_URL_KMS", &r.endpoint)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &r.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .current_dir(r.home.path())
-        .output()
-        .expect("run credstash")
+    lockbox_testkit::Credstash::new(venv, &r.endpoint, table).run(args, None)
 }
 
 fn names_of(list: &Value) -> Vec<String> {
@@ -264,7 +249,7 @@ fn names_of(list: &Value) -> Vec<String> {
             format!(
                 "{}@{}",
                 i["name"].as_str().unwrap(),
-                i["version"].as_str().unwrap()
+                i["sort_key"].as_str().unwrap()
             )
         })
         .collect()

@@ -52,7 +52,25 @@ fn missing_table_is_exit_3_and_says_to_run_setup() {
     let r = Remote::start();
     let out = r.run(&["get", "x"], b"");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("lockbox setup"), "{}", stderr(&out));
+    // Default table and region: a store not set up yet. The hint's command
+    // repeats the flags in use, so it sets up the store that was asked for.
+    let endpoint = format!("`lockbox --endpoint-url {} setup`", r.endpoint);
+    assert!(stderr(&out).contains(&endpoint), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("table credential-store does not exist in region us-east-1"),
+        "{}",
+        stderr(&out)
+    );
+    // A table named with -t is probably a typo: no `setup` advice, which would
+    // create a second, empty store.
+    let out = r.run(&["-t", "credential-stor", "get", "x"], b"");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("check the table name (-t credential-stor)")
+            && !stderr(&out).contains("setup"),
+        "{}",
+        stderr(&out)
+    );
     r.ok(&["setup"], b"");
     let out = r.run(&["get", "x"], b"");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -125,6 +143,12 @@ fn throttling_is_exit_6() {
     let out = r.run(&["get", "x"], b"");
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(stderr(&out).contains("retry later"), "{}", stderr(&out));
+    // What helps with throttling (review M#10), not only the network.
+    assert!(
+        stderr(&out).contains("lower --concurrency"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

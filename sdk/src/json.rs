@@ -61,7 +61,7 @@ impl JsonPointer {
     /// The pointer written in a URI fragment (RFC 6901 §6): `%XX` escapes are
     /// decoded (UTF-8) before the pointer is read.
     pub fn from_fragment(fragment: &str) -> crate::Result<Self> {
-        let text = crate::reference::percent_decode(fragment).map_err(|reason| {
+        let text = crate::text::percent_decode(fragment).map_err(|reason| {
             bad_pointer(
                 fragment,
                 &format!("its percent-encoding is invalid: {reason}"),

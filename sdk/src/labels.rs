@@ -310,7 +310,7 @@ impl Lockbox {
     ) -> Result<LabelMove> {
         let (store, in_table) = match self.label_home().await? {
             Home::InTable if version.get() == crate::MAX_VERSION => {
-                return Err(reserved_version(name))
+                return Err(crate::lockbox::reserved_version(name))
             }
             Home::InTable => (self.inner.store.clone(), true),
             Home::Companion(store) => {
@@ -773,18 +773,6 @@ pub(crate) fn missing_version(name: &SecretName, version: Version) -> Error {
         name,
         ErrorKind::NotFound,
         &format!("it has no version {version}, so no label can name it"),
-    )
-}
-
-pub(crate) fn reserved_version(name: &SecretName) -> Error {
-    label_error(
-        name,
-        ErrorKind::Usage,
-        &format!(
-            "version {} is reserved in a sealed table: its sort key holds the secret's label \
-             document",
-            crate::MAX_VERSION
-        ),
     )
 }
 

@@ -92,7 +92,7 @@ pub(crate) struct Inner {
     pub(crate) one_shot: bool,
     /// What un-pinned reads returned of each name (the highest version, or the
     /// revision of its labels): a later read never goes back.
-    pub(crate) seen: Mutex<HashMap<SecretName, crate::read::Seen>>,
+    pub(crate) seen: Mutex<HashMap<SecretName, Seen>>,
 }
 
 impl std::fmt::Debug for Lockbox {
@@ -466,7 +466,7 @@ impl Lockbox {
             None => next_after(name, latest.as_ref())?,
         };
         if sealed && version.get() == crate::MAX_VERSION {
-            return Err(crate::labels::reserved_version(name));
+            return Err(reserved_version(name));
         }
         // credstash's data key does not depend on the version, so one key serves
         // every attempt; the sealed format binds the version and needs a fresh one.
@@ -521,7 +521,7 @@ impl Lockbox {
                     labelled |= follow && sealed && head.document.is_some();
                     version = next_after(name, head.latest.as_ref())?.max(version.next()?);
                     if sealed && version.get() == crate::MAX_VERSION {
-                        return Err(crate::labels::reserved_version(name));
+                        return Err(reserved_version(name));
                     }
                     // Exponential backoff with full jitter: under heavy contention
                     // it spreads writers out instead of letting them collide again.
@@ -915,6 +915,33 @@ pub(crate) fn next_after(name: &SecretName, latest: Option<&ItemSummary>) -> Res
                 v = v.get()
             ),
         }),
+    }
+}
+
+/// What a [`Lockbox`] has read of one name, so a later read never goes back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen {
+    /// The highest version an un-pinned read returned while the name had no
+    /// labels.
+    pub(crate) version: Option<Version>,
+    /// The highest revision of its labels read, and the version an un-pinned
+    /// read got at that revision.
+    pub(crate) revision: Option<(u64, Option<Version>)>,
+    /// The highest revision of its labels read from the companion table of a
+    /// table shared with credstash (which un-pinned reads never consult).
+    pub(crate) companion: Option<u64>,
+}
+
+/// Version `9999999999999999999` of a sealed table holds the label document.
+pub(crate) fn reserved_version(name: &SecretName) -> Error {
+    Error::Label {
+        name: name.clone(),
+        kind: ErrorKind::Usage,
+        reason: format!(
+            "version {} is reserved in a sealed table: its sort key holds the secret's label \
+             document",
+            crate::MAX_VERSION
+        ),
     }
 }
 

@@ -15,20 +15,6 @@ use crate::{
     SecretRef, Selector, Version,
 };
 
-/// What a [`Lockbox`] has read of one name, so a later read never goes back.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Seen {
-    /// The highest version an un-pinned read returned while the name had no
-    /// labels.
-    version: Option<Version>,
-    /// The highest revision of its labels read, and the version an un-pinned
-    /// read got at that revision.
-    revision: Option<(u64, Option<Version>)>,
-    /// The highest revision of its labels read from the companion table of a
-    /// table shared with credstash (which un-pinned reads never consult).
-    companion: Option<u64>,
-}
-
 impl Lockbox {
     /// The mode the table records (`None` for a table lockbox did not create).
     pub async fn table_mode(&self) -> Result<Option<TableMode>> {

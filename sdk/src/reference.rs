@@ -179,7 +179,7 @@ impl FromStr for Reference {
             Some((name, l)) if is_label_like(l) => (name, Selector::Label(Label::new(l)?)),
             _ => (head, Selector::Latest),
         };
-        let decoded = percent_decode(name).map_err(|reason| Error::InvalidName {
+        let decoded = crate::text::percent_decode(name).map_err(|reason| Error::InvalidName {
             name: crate::escape_untrusted(name).into_owned(),
             reason: format!("in a reference, {reason}"),
         })?;
@@ -222,33 +222,6 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
-}
-
-/// Decode `%XX` escapes (the result must be UTF-8); a `%` not followed by two
-/// hex digits is an error.
-pub(crate) fn percent_decode(text: &str) -> std::result::Result<String, String> {
-    if !text.contains('%') {
-        return Ok(text.to_owned());
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'%' {
-            out.push(bytes[i]);
-            i += 1;
-            continue;
-        }
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .ok_or("`%` starts an escape of two hex digits (write `%` itself as `%25`)")?;
-        out.push(hex);
-        i += 3;
-    }
-    String::from_utf8(out).map_err(|_| "the decoded escapes are not UTF-8".to_owned())
 }
 
 #[cfg(test)]

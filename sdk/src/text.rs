@@ -68,6 +68,31 @@ pub fn has_unsafe_characters(text: &str) -> bool {
     text.chars().any(needs_escape)
 }
 
+/// Decodes `%XX` escapes (the result must be UTF-8). A `%` not followed by two
+/// hex digits is an error: the decoder of the `percent-encoding` crate would
+/// pass it through unchanged, and a reference that means something else than it
+/// says is worse than one refused.
+pub(crate) fn percent_decode(text: &str) -> Result<String, String> {
+    if !text.contains('%') {
+        return Ok(text.to_owned());
+    }
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('%') {
+        if !bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+        {
+            return Err(
+                "`%` starts an escape of two hex digits (write `%` itself as `%25`)".into(),
+            );
+        }
+    }
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(Cow::into_owned)
+        .map_err(|_| "the decoded escapes are not UTF-8".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub struct Config {
     pub(crate) iam: Option<IamSource>,
     pub(crate) audit_log: Option<PathBuf>,
     pub(crate) credential_ttl: Option<Duration>,
+    pub(crate) shared: bool,
 }
 
 /// Where strict mode's identity file comes from.
@@ -46,6 +47,7 @@ impl Default for Config {
             iam: None,
             audit_log: None,
             credential_ttl: None,
+            shared: false,
         }
     }
 }
@@ -97,6 +99,14 @@ impl Config {
     /// Lifetime of temporary credentials (overrides the identity file's).
     pub fn credential_ttl(mut self, ttl: Duration) -> Self {
         self.credential_ttl = Some(ttl);
+        self
+    }
+
+    /// Share the data dir with emulators in other processes, at once: each
+    /// operation first applies what the others wrote, so all of them serve one
+    /// store. Without it, an emulator holds its data dir alone for its life.
+    pub fn shared(mut self) -> Self {
+        self.shared = true;
         self
     }
 

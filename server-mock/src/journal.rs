@@ -18,6 +18,18 @@
 //! one space, and the JSON `{"s": service, "r": record}`. A line is written with one
 //! `write` and made durable with `fdatasync` before the write is acknowledged.
 //!
+//! # Sharing a data dir between processes
+//!
+//! A data dir is normally held by one emulator for its life (`DIR/lock`, an
+//! exclusive `flock`). With [`crate::Config::shared`] several emulators, each in
+//! its own process, serve one data dir at once, the journal being the state they
+//! share: each holds `DIR/lock` shared for its life, and every operation takes
+//! `DIR/write.lock` exclusively, first applies the records the others appended
+//! since ([`FileJournal::catch_up`]), then runs and appends its own, so every
+//! process sees one history, in one order. The journal is compacted only by an
+//! emulator that finds itself alone when it opens the dir; an emulator holding
+//! it exclusively and shared ones exclude each other (`InUse`).
+//!
 //! Only the last line can be half-written by a crash, and that write was never
 //! acknowledged: a final line without its newline is dropped with a warning. A bad
 //! line anywhere else, or a complete line with a wrong checksum, is corruption and
@@ -26,6 +38,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -110,8 +123,46 @@ pub struct FileJournal {
     dir: PathBuf,
     inner: Mutex<Writer>,
     /// Holds an exclusive `flock` on `DIR/lock` while the journal is open, so two
-    /// emulators never interleave writes. The kernel drops it when the process dies.
-    _lock: File,
+    /// emulators never interleave writes (a shared one in shared mode). The
+    /// kernel drops it when the process dies.
+    lock: File,
+    /// In shared mode: the lock every operation takes, and this process's turn.
+    shared: Option<Shared>,
+}
+
+/// What a journal shared with other processes needs besides the file.
+#[derive(Debug)]
+struct Shared {
+    /// `DIR/write.lock`: held exclusively for each operation, across processes.
+    write_lock: File,
+    /// One operation at a time within this process (a `flock` is per open file
+    /// description, so threads of one process do not exclude each other by it).
+    turn: Mutex<()>,
+    /// Whether a [`Turn`] is held: an append outside one would land between
+    /// other processes' records unseen, so it is refused.
+    in_turn: AtomicBool,
+    /// Whether no other emulator had the dir open when this one opened it.
+    alone: bool,
+}
+
+/// An operation's hold on a shared journal: this process's turn and the
+/// cross-process lock, released when dropped.
+#[must_use]
+#[derive(Debug)]
+pub struct Turn<'a> {
+    _turn: std::sync::MutexGuard<'a, ()>,
+    file: &'a File,
+    in_turn: &'a AtomicBool,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.in_turn.store(false, Ordering::SeqCst);
+        #[cfg(unix)]
+        {
+            let _ = rustix::fs::flock(self.file, rustix::fs::FlockOperation::Unlock);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -129,12 +180,67 @@ impl FileJournal {
     ///
     /// The caller replays the records, then calls [`FileJournal::compact`].
     pub fn open(dir: &Path) -> Result<(FileJournal, Vec<Entry>), StoreError> {
+        Self::open_as(dir, false)
+    }
+
+    /// Opens the journal in `dir` to share it with emulators of other processes
+    /// (see the module's documentation). Until [`FileJournal::finish_open`], this
+    /// opener holds the write lock: the caller replays the records (and compacts
+    /// the journal, if [`FileJournal::may_compact`]), then calls it.
+    pub fn open_shared(dir: &Path) -> Result<(FileJournal, Vec<Entry>), StoreError> {
+        Self::open_as(dir, true)
+    }
+
+    /// Whether compacting is safe: no other emulator has the journal open.
+    pub fn may_compact(&self) -> bool {
+        self.shared.as_ref().is_none_or(|s| s.alone)
+    }
+
+    /// After the start-up replay (and compaction) of a shared journal: hold the
+    /// data dir shared from now on, so others may open it too, and let them in.
+    pub fn finish_open(&self) -> Result<(), StoreError> {
+        if let Some(shared) = &self.shared {
+            #[cfg(unix)]
+            {
+                use rustix::fs::{flock, FlockOperation};
+                let lock_path = self.dir.join("lock");
+                if shared.alone {
+                    flock(&self.lock, FlockOperation::LockShared)
+                        .map_err(|e| io_err("cannot lock", &lock_path)(e.into()))?;
+                }
+                let _ = flock(&shared.write_lock, FlockOperation::Unlock);
+            }
+        }
+        Ok(())
+    }
+
+    fn open_as(dir: &Path, share: bool) -> Result<(FileJournal, Vec<Entry>), StoreError> {
         create_private_dir(dir).map_err(io_err("cannot create data dir", dir))?;
         warn_if_shared(dir);
-        let lock = lock_dir(dir)?;
+        // Openers take the write lock first, so that a shared emulator that
+        // found itself alone can compact, then share the dir, before anyone
+        // looks at it.
+        let write_lock = open_lock_file(dir, "write.lock")?;
+        lock_blocking(&write_lock, &dir.join("write.lock"))?;
+        let (lock, alone) = lock_dir(dir, share)?;
         let path = dir.join(FILE_NAME);
         let entries = match fs::read(&path) {
-            Ok(bytes) => parse(&path, &bytes)?,
+            Ok(bytes) => {
+                let entries = parse(&path, &bytes)?;
+                if share && !alone {
+                    // No compaction will drop a torn last line: cut it off, so
+                    // the next record starts on a line of its own.
+                    let whole = whole_lines(&bytes);
+                    if whole < bytes.len() {
+                        OpenOptions::new()
+                            .write(true)
+                            .open(&path)
+                            .and_then(|f| f.set_len(whole as u64).and_then(|()| f.sync_data()))
+                            .map_err(io_err("cannot truncate", &path))?;
+                    }
+                }
+                entries
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 write_atomically(dir, &path, &[])?;
                 Vec::new()
@@ -146,6 +252,20 @@ impl FileJournal {
             .open(&path)
             .map_err(io_err("cannot open", &path))?;
         let len = file.metadata().map_err(io_err("cannot stat", &path))?.len();
+        let shared = if share {
+            Some(Shared {
+                write_lock,
+                turn: Mutex::new(()),
+                in_turn: AtomicBool::new(false),
+                alone,
+            })
+        } else {
+            #[cfg(unix)]
+            {
+                let _ = rustix::fs::flock(&write_lock, rustix::fs::FlockOperation::Unlock);
+            }
+            None
+        };
         let journal = FileJournal {
             path,
             dir: dir.to_owned(),
@@ -154,9 +274,64 @@ impl FileJournal {
                 len,
                 broken: false,
             }),
-            _lock: lock,
+            lock,
+            shared,
         };
         Ok((journal, entries))
+    }
+
+    /// In shared mode: wait for this operation's turn (in this process, then
+    /// across processes) and read the records other emulators appended since
+    /// this one last looked, for the caller to apply before it runs the
+    /// operation. `None` for a journal this emulator holds alone.
+    pub fn catch_up(&self) -> Result<Option<(Turn<'_>, Vec<Entry>)>, AwsError> {
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        let turn = shared.turn.lock().unwrap_or_else(|p| p.into_inner());
+        lock_blocking(&shared.write_lock, &self.dir.join("write.lock"))
+            .map_err(|e| AwsError::internal(format!("cannot lock the emulator's journal: {e}")))?;
+        shared.in_turn.store(true, Ordering::SeqCst);
+        let turn = Turn {
+            _turn: turn,
+            file: &shared.write_lock,
+            in_turn: &shared.in_turn,
+        };
+        let mut writer = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let failed =
+            |e: io::Error| AwsError::internal(format!("cannot read the emulator's journal: {e}"));
+        let size = writer.file.metadata().map_err(failed)?.len();
+        if size < writer.len {
+            return Err(AwsError::internal(
+                "the emulator's journal shrank under a running emulator; restart it",
+            ));
+        }
+        if size == writer.len {
+            return Ok(Some((turn, Vec::new())));
+        }
+        let mut bytes = Vec::with_capacity((size - writer.len) as usize);
+        {
+            use std::io::{Read as _, Seek as _, SeekFrom};
+            let mut file = File::open(&self.path).map_err(failed)?;
+            file.seek(SeekFrom::Start(writer.len)).map_err(failed)?;
+            file.take(size - writer.len)
+                .read_to_end(&mut bytes)
+                .map_err(failed)?;
+        }
+        let whole = whole_lines(&bytes);
+        if whole < bytes.len() {
+            // The writer of this last line died before finishing it (it held
+            // the lock we now hold): the record was never acknowledged.
+            writer
+                .file
+                .set_len(writer.len + whole as u64)
+                .and_then(|()| writer.file.sync_data())
+                .map_err(failed)?;
+        }
+        let entries = parse_records(&self.path, &bytes[..whole], 0)
+            .map_err(|e| AwsError::internal(format!("cannot read the emulator's journal: {e}")))?;
+        writer.len += whole as u64;
+        Ok(Some((turn, entries)))
     }
 
     /// Replaces the journal with `records` (a snapshot of the current state), written
@@ -188,6 +363,15 @@ impl FileJournal {
 impl Journal for FileJournal {
     fn append(&self, service: &str, record: &serde_json::Value) -> Result<(), AwsError> {
         let line = line(service, record);
+        if self
+            .shared
+            .as_ref()
+            .is_some_and(|s| !s.in_turn.load(Ordering::SeqCst))
+        {
+            return Err(AwsError::internal(
+                "a write to the shared journal outside an operation's turn (a bug)",
+            ));
+        }
         let mut writer = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if writer.broken {
             return Err(AwsError::internal(
@@ -234,28 +418,63 @@ fn warn_if_shared(dir: &Path) {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File, StoreError> {
-    let path = dir.join("lock");
-    let file = private_file()
+fn open_lock_file(dir: &Path, name: &str) -> Result<File, StoreError> {
+    let path = dir.join(name);
+    private_file()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(io_err("cannot open", &path))?;
+        .map_err(io_err("cannot open", &path))
+}
+
+/// Waits for an exclusive `flock` on `file`.
+fn lock_blocking(file: &File, path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use rustix::fs::{flock, FlockOperation};
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                return Err(StoreError::InUse {
-                    path: dir.to_owned(),
-                })
+        loop {
+            match flock(file, FlockOperation::LockExclusive) {
+                Ok(()) => break,
+                Err(e) if e == rustix::io::Errno::INTR => continue,
+                Err(e) => return Err(io_err("cannot lock", path)(e.into())),
             }
-            Err(e) => return Err(io_err("cannot lock", &path)(e.into())),
         }
     }
-    Ok(file)
+    Ok(())
+}
+
+/// Locks `DIR/lock`: exclusively, or for `share`, exclusively if no other
+/// emulator has it (the second value: alone), else shared. `InUse` when an
+/// emulator holds it in the other way.
+fn lock_dir(dir: &Path, share: bool) -> Result<(File, bool), StoreError> {
+    let path = dir.join("lock");
+    let file = open_lock_file(dir, "lock")?;
+    #[cfg(unix)]
+    {
+        use rustix::fs::{flock, FlockOperation};
+        let in_use = || StoreError::InUse {
+            path: dir.to_owned(),
+        };
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok((file, true)),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK && !share => return Err(in_use()),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {}
+            Err(e) => return Err(io_err("cannot lock", &path)(e.into())),
+        }
+        match flock(&file, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok((file, false)),
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(in_use()),
+            Err(e) => Err(io_err("cannot lock", &path)(e.into())),
+        }
+    }
+    #[cfg(not(unix))]
+    Ok((file, true))
+}
+
+/// How many bytes of `bytes` are whole lines (up to and with the last newline).
+fn whole_lines(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
 }
 
 fn line(service: &str, record: &serde_json::Value) -> String {
@@ -293,6 +512,27 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Entry>, StoreError> {
         // Only a torn header: the file was never fully created.
         None => return Err(corrupt(1, "the header is incomplete".to_owned())),
     }
+    let rest: Vec<(usize, &[u8])> = lines.collect();
+    parse_lines(path, rest)
+}
+
+/// The records of whole lines read past the header, numbered from `first + 1`.
+fn parse_records(path: &Path, bytes: &[u8], first: usize) -> Result<Vec<Entry>, StoreError> {
+    let lines: Vec<(usize, &[u8])> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, l)| (first + i + 1, l))
+        .collect();
+    parse_lines(path, lines)
+}
+
+fn parse_lines(path: &Path, lines: Vec<(usize, &[u8])>) -> Result<Vec<Entry>, StoreError> {
+    let corrupt = |line: usize, reason: String| StoreError::Corrupt {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
     let mut entries = Vec::new();
     for (number, raw) in lines {
         let text = std::str::from_utf8(raw).map_err(|_| corrupt(number, "not UTF-8".to_owned()))?;
@@ -364,6 +604,83 @@ mod tests {
 
     fn reopen(dir: &Path) -> Result<Vec<Entry>, StoreError> {
         FileJournal::open(dir).map(|(_, entries)| entries)
+    }
+
+    /// Opens `dir` shared, as an emulator of its own process would (a `flock`
+    /// belongs to the open file, so two opens in one process exclude each other
+    /// as two processes do).
+    fn open_shared(dir: &Path) -> FileJournal {
+        let (journal, _) = FileJournal::open_shared(dir).unwrap();
+        journal.finish_open().unwrap();
+        journal
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn shared_journals_see_each_others_records_in_one_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open_shared(dir.path());
+        let b = open_shared(dir.path());
+        assert!(a.may_compact() && !b.may_compact());
+        {
+            let (_turn, seen) = a.catch_up().unwrap().unwrap();
+            assert!(seen.is_empty());
+            a.append("kms", &json!({"n": 1})).unwrap();
+        }
+        {
+            let (_turn, seen) = b.catch_up().unwrap().unwrap();
+            let got: Vec<_> = seen.iter().map(|e| e.record.clone()).collect();
+            assert_eq!(got, vec![json!({"n": 1})]);
+            b.append("dynamodb", &json!({"n": 2})).unwrap();
+        }
+        let (_turn, seen) = a.catch_up().unwrap().unwrap();
+        let got: Vec<_> = seen.iter().map(|e| e.record.clone()).collect();
+        assert_eq!(got, vec![json!({"n": 2})]);
+        drop(_turn);
+        drop((a, b));
+        assert_eq!(reopen(dir.path()).unwrap().len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_journal_refuses_an_append_outside_a_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open_shared(dir.path());
+        assert!(a.append("kms", &json!({"n": 1})).is_err());
+        drop(a.catch_up().unwrap());
+        assert!(a.append("kms", &json!({"n": 1})).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn shared_and_sole_emulators_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = open_shared(dir.path());
+        let err = FileJournal::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+        drop(shared);
+        let (sole, _) = FileJournal::open(dir.path()).unwrap();
+        let err = FileJournal::open_shared(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+        drop(sole);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_torn_line_of_another_process_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = open_shared(dir.path());
+        let b = open_shared(dir.path());
+        let mut file = OpenOptions::new().append(true).open(a.path()).unwrap();
+        file.write_all(b"0123456789abcdef {\"s\":\"kms\"").unwrap();
+        {
+            let (_turn, seen) = a.catch_up().unwrap().unwrap();
+            assert!(seen.is_empty());
+            a.append("kms", &json!({"n": 1})).unwrap();
+        }
+        let (_turn, seen) = b.catch_up().unwrap().unwrap();
+        let got: Vec<_> = seen.iter().map(|e| e.record.clone()).collect();
+        assert_eq!(got, vec![json!({"n": 1})]);
     }
 
     #[test]

@@ -409,6 +409,16 @@ async fn call(
         };
         let parsed: serde_json::Value =
             serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        if state.is_shared() {
+            // The checks resolve keys and tables: see what other processes made.
+            let worker = state.clone();
+            let caught_up = tokio::task::spawn_blocking(move || worker.in_turn(|| Ok(())))
+                .await
+                .unwrap_or_else(|_| Err(AwsError::internal("catching up panicked")));
+            if let Err(err) = caught_up {
+                return protocol::failure(service, &request_id, &err);
+            }
+        }
         let checks = match service {
             Service::Kms => crate::identity::authz::kms_checks(
                 &state.inner.kms,
@@ -453,11 +463,13 @@ async fn call(
             };
             let caps = fault.caps;
             let op = operation.clone();
-            let run = move |state: &MockState| match service {
-                Service::DynamoDb if caps != ReadCaps::default() => {
-                    state.inner.dynamodb.handle_capped(&op, &body, caps)
-                }
-                _ => state.call(service, &op, &body, &ctx),
+            let run = move |state: &MockState| {
+                state.in_turn(|| match service {
+                    Service::DynamoDb if caps != ReadCaps::default() => {
+                        state.inner.dynamodb.handle_capped(&op, &body, caps)
+                    }
+                    _ => state.call(service, &op, &body, &ctx),
+                })
             };
             if state.inner.config.data_dir.is_some() {
                 // Operations may fsync the journal: keep that off the async workers.

@@ -8,7 +8,7 @@ use crate::dynamodb::DynamoDb;
 use crate::error::AwsError;
 use crate::faults::Faults;
 use crate::identity;
-use crate::journal::{FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
+use crate::journal::{Entry, FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
 use crate::kms::Kms;
 use crate::protocol::{RequestContext, Service};
 use crate::services::JsonService;
@@ -22,6 +22,9 @@ pub struct MockState {
 pub(crate) struct Inner {
     pub(crate) config: Config,
     journal: Arc<dyn Journal>,
+    /// The journal, when it is shared with emulators of other processes: every
+    /// operation first applies what they appended (see [`MockState::in_turn`]).
+    shared: Option<Arc<FileJournal>>,
     pub(crate) kms: Arc<Kms>,
     pub(crate) dynamodb: Arc<DynamoDb>,
     pub(crate) faults: Faults,
@@ -70,15 +73,44 @@ impl MockState {
         let Some(dir) = config.data_dir.clone() else {
             return Ok(Self::build(config, Arc::new(NoJournal), auth));
         };
-        let (journal, entries) = FileJournal::open(&dir)?;
+        let share = config.shared;
+        let (journal, entries) = if share {
+            FileJournal::open_shared(&dir)?
+        } else {
+            FileJournal::open(&dir)?
+        };
         let journal = Arc::new(journal);
-        let state = Self::build(config, journal.clone(), auth);
-        for entry in &entries {
+        let mut state = Self::build(config, journal.clone(), auth);
+        state.apply(&journal, &entries)?;
+        if journal.may_compact() {
+            let snapshot: Vec<(String, serde_json::Value)> = state
+                .services()
+                .flat_map(|(name, s)| s.snapshot().into_iter().map(move |r| (name.to_owned(), r)))
+                .collect();
+            journal.compact(&snapshot)?;
+        }
+        journal.finish_open()?;
+        if share {
+            Arc::get_mut(&mut state.inner)
+                .expect("the state is not shared before new returns")
+                .shared = Some(journal.clone());
+        }
+        tracing::info!(
+            path = %journal.path().display(),
+            replayed = entries.len(),
+            "state loaded from the data dir"
+        );
+        Ok(state)
+    }
+
+    /// Applies journal records, as replay and catching up do.
+    fn apply(&self, journal: &FileJournal, entries: &[Entry]) -> Result<(), StoreError> {
+        for entry in entries {
             let result = if entry.service == RESET_SERVICE {
-                state.services().for_each(|(_, s)| s.reset());
+                self.services().for_each(|(_, s)| s.reset());
                 Ok(())
             } else {
-                match Service::from_name(&entry.service).and_then(|s| state.service(s)) {
+                match Service::from_name(&entry.service).and_then(|s| self.service(s)) {
                     Some(service) => service.restore(&entry.record),
                     None => Err(format!("unknown service {:?}", entry.service)),
                 }
@@ -89,17 +121,32 @@ impl MockState {
                 reason: format!("cannot replay the record: {reason}"),
             })?;
         }
-        let snapshot: Vec<(String, serde_json::Value)> = state
-            .services()
-            .flat_map(|(name, s)| s.snapshot().into_iter().map(move |r| (name.to_owned(), r)))
-            .collect();
-        journal.compact(&snapshot)?;
-        tracing::info!(
-            path = %journal.path().display(),
-            replayed = entries.len(),
-            "state loaded from the data dir"
-        );
-        Ok(state)
+        Ok(())
+    }
+
+    /// Whether the data dir is shared with emulators of other processes.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.inner.shared.is_some()
+    }
+
+    /// Runs `f` in this emulator's turn on a shared journal, after applying what
+    /// other processes appended since its last turn; plainly runs `f` otherwise.
+    /// Everything that reads or writes the services' state goes through here.
+    pub(crate) fn in_turn<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, AwsError>,
+    ) -> Result<T, AwsError> {
+        let Some(journal) = &self.inner.shared else {
+            return f();
+        };
+        let Some((turn, entries)) = journal.catch_up()? else {
+            return f();
+        };
+        self.apply(journal, &entries)
+            .map_err(|e| AwsError::internal(e.to_string()))?;
+        let result = f();
+        drop(turn);
+        result
     }
 
     fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<identity::Auth>>) -> Self {
@@ -117,6 +164,7 @@ impl MockState {
             inner: Arc::new(Inner {
                 config,
                 journal,
+                shared: None,
                 kms,
                 dynamodb,
                 faults: Faults::default(),
@@ -137,13 +185,17 @@ impl MockState {
     /// and `CreateAlias` would (without authorization or fault rules: this is the
     /// harness's hook, not a client's call). Blocking: it may fsync the journal.
     pub fn ensure_alias_in(&self, region: &str, alias: &str) -> Result<String, AwsError> {
-        self.inner.kms.ensure_alias(region, alias)
+        self.in_turn(|| self.inner.kms.ensure_alias(region, alias))
     }
 
     /// The ARN of the KMS key `key_id` names in `region` (a key id, key ARN, alias
     /// name or alias ARN), if it names one.
     pub fn key_arn_in(&self, region: &str, key_id: &str) -> Option<String> {
-        self.inner.kms.key_arn_of(region, key_id)
+        self.in_turn(|| Ok(self.inner.kms.key_arn_of(region, key_id)))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e.message, "cannot catch up with the shared journal");
+                None
+            })
     }
 
     /// The service behind a name, if this build emulates it.
@@ -179,10 +231,12 @@ impl MockState {
 
     /// Empties every service, durably.
     pub(crate) fn reset(&self) -> Result<(), AwsError> {
-        self.inner
-            .journal
-            .append(RESET_SERVICE, &serde_json::json!({ "reset": true }))?;
-        self.services().for_each(|(_, s)| s.reset());
-        Ok(())
+        self.in_turn(|| {
+            self.inner
+                .journal
+                .append(RESET_SERVICE, &serde_json::json!({ "reset": true }))?;
+            self.services().for_each(|(_, s)| s.reset());
+            Ok(())
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! The backend contract suite: written once against [`Fixture`], run against the
 //! in-memory backends and against the AWS backends pointed at the emulator
-//! (see `tests/tests/contract.rs`).
+//! (see `tests/tests/it/contract.rs`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The label and reference contract: version labels, staged rotation and JSON
 //! fields, written once against [`Fixture`] and run against the in-memory
 //! backends and against the AWS backends pointed at the emulator (see
-//! `tests/tests/labels.rs`).
+//! `tests/tests/it/labels.rs`).
 
 use lockbox::backend::TableMode;
 use lockbox::{

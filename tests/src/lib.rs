@@ -3,25 +3,15 @@
 #![allow(missing_debug_implementations)]
 
 pub mod contract;
-pub mod credstash;
 pub mod labels;
 
 use std::sync::Arc;
 
-use aws_credential_types::Credentials;
 use lockbox::backend::{MemoryKeyService, MemorySecretStore, SecretStore};
 use lockbox::{AwsOptions, Lockbox, LockboxBuilder};
 
-/// Static credentials for the emulator (open mode accepts any signature).
-pub fn test_credentials() -> Credentials {
-    Credentials::new(
-        "AKIDLOCKBOXTEST",
-        "test-secret",
-        None,
-        None,
-        "lockbox-tests",
-    )
-}
+pub use lockbox_testkit::aws::{credentials as test_credentials, ddb_client, kms_client};
+pub use lockbox_testkit::faults::{add_fault, clear_faults, faults, fired};
 
 /// What a contract test gets: ways to build lockboxes over one fresh table, with
 /// two master keys `A` (the default) and `B`.
@@ -142,90 +132,4 @@ impl Fixture for EmulatorFixture {
             &self.table,
         ))
     }
-}
-
-/// A KMS client for the emulator.
-pub fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
-        .credentials_provider(test_credentials())
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
-
-/// A DynamoDB client for the emulator.
-pub fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(test_credentials())
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
-}
-
-/// Add a fault rule to the emulator at `endpoint` (`POST /_mock/faults`).
-pub async fn add_fault(endpoint: &str, rule: serde_json::Value) {
-    let status = mock_request(endpoint, "POST", "/_mock/faults", &rule.to_string()).await;
-    assert!(
-        status.starts_with("HTTP/1.1 2"),
-        "fault rule refused: {status}"
-    );
-}
-
-/// Remove every fault rule (`DELETE /_mock/faults`).
-pub async fn clear_faults(endpoint: &str) {
-    let status = mock_request(endpoint, "DELETE", "/_mock/faults", "").await;
-    assert!(
-        status.starts_with("HTTP/1.1 2"),
-        "clearing faults: {status}"
-    );
-}
-
-/// The emulator's fault rules with their `fired` counts (`GET /_mock/faults`).
-pub async fn faults(endpoint: &str) -> serde_json::Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request =
-        format!("GET /_mock/faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).expect("the rule list is JSON")
-}
-
-/// How often each fault rule has fired, by its target.
-pub async fn fired(endpoint: &str) -> std::collections::BTreeMap<String, u64> {
-    faults(endpoint).await["rules"]
-        .as_array()
-        .expect("a list of rules")
-        .iter()
-        .map(|r| {
-            (
-                r["target"].as_str().unwrap_or_default().to_owned(),
-                r["fired"].as_u64().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-/// Send one request to the emulator's control API; returns the status line.
-async fn mock_request(endpoint: &str, method: &str, path: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    response.lines().next().unwrap_or_default().to_owned()
 }

@@ -49,17 +49,50 @@ impl Reading {
     }
 }
 
-/// `--local[=DIR]`, else `LOCKBOX_LOCAL` (a directory, or `1`/`true` for the
-/// default; `0`/`false` or empty for off).
+/// The default state directory's name.
+const DEFAULT_LOCAL: &str = ".lockbox";
+
+/// `--local[=DIR]`, else `LOCKBOX_LOCAL` (a directory, or `1`/`true`/`yes`/`on`
+/// for the default; `0`/`false`/`no`/`off` or empty for off). The default,
+/// `.lockbox`, is looked for in the working directory and then in each parent,
+/// as git looks for `.git`, so a command run in a subdirectory of a project
+/// uses the project's state rather than starting an empty one.
 fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
-    if let Some(dir) = &global.local {
-        return Some(dir.clone());
+    let dir = match &global.local {
+        Some(dir) => dir.clone(),
+        None => match std::env::var("LOCKBOX_LOCAL").ok()?.as_str() {
+            "" | "0" | "false" | "no" | "off" => return None,
+            "1" | "true" | "yes" | "on" => PathBuf::from(DEFAULT_LOCAL),
+            dir => PathBuf::from(dir),
+        },
+    };
+    if dir != std::path::Path::new(DEFAULT_LOCAL) {
+        return Some(dir);
     }
-    match std::env::var("LOCKBOX_LOCAL").ok()?.as_str() {
-        "" | "0" | "false" | "no" => None,
-        "1" | "true" | "yes" => Some(PathBuf::from(".lockbox")),
-        dir => Some(PathBuf::from(dir)),
+    Some(find_upwards().unwrap_or(dir))
+}
+
+/// The nearest `.lockbox` state directory of this user in the working
+/// directory or a parent; one owned by another user is never taken (it could
+/// hold keys someone else chose).
+fn find_upwards() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    let cwd = std::env::current_dir().ok()?;
+    let uid = rustix::process::getuid().as_raw();
+    for dir in cwd.ancestors() {
+        let candidate = dir.join(DEFAULT_LOCAL);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.is_dir() && m.uid() == uid => {
+                return Some(if dir == cwd {
+                    PathBuf::from(DEFAULT_LOCAL)
+                } else {
+                    candidate
+                });
+            }
+            _ => {}
+        }
     }
+    None
 }
 
 /// Run `command` with a [`Ctx`] for `cli`'s store, on a runtime of its own that
@@ -81,7 +114,15 @@ pub fn with_store<T>(cli: &Cli, command: impl AsyncFnOnce(&Ctx) -> Result<T>) ->
         // Run, then stop the emulator whatever happened, so its state dir is released.
         let result = async {
             let ctx = open(cli, local.as_ref()).await?;
-            command(&ctx).await
+            match command(&ctx).await {
+                Ok(done) => Ok(done),
+                // What can be found out now that it failed (the closest names,
+                // the key's region), while the store is still reachable.
+                Err(e) => Err(match crate::advice::diagnose(cli, &ctx, &e).await {
+                    Some(advice) => e.context(advice),
+                    None => e,
+                }),
+            }
         }
         .await;
         if let Some(local) = local {
@@ -134,8 +175,11 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         builder = builder.table_mode(mode);
     }
     let lockbox = builder.build()?;
-    if local.is_some() && !matches!(cli.command, Command::Setup(_)) {
-        // First use of a local state dir: a sealed table, as `lockbox setup` makes.
+    // First use of a local state dir: a sealed table, as `lockbox setup` makes;
+    // only the default table (or LOCKBOX_TABLE's), so a mistyped `-t` is
+    // reported as missing rather than created empty.
+    let default_table = g.table.is_none() || std::env::var("LOCKBOX_TABLE").ok() == g.table;
+    if local.is_some() && default_table && !matches!(cli.command, Command::Setup(_)) {
         lockbox
             .setup(lockbox::TableMode::Sealed, &[])
             .await
@@ -155,6 +199,21 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
 /// names there on first use.
 async fn use_local(cli: &Cli, local: &local::Local, options: &mut AwsOptions) -> Result<()> {
     let g = &cli.global;
+    let ignored: Vec<&str> = [
+        (g.endpoint_url.is_some(), "--endpoint-url"),
+        (g.profile.is_some(), "--profile"),
+        (g.arn.is_some() || g.arn_short.is_some(), "--arn"),
+        (g.kms_region.is_some(), "--kms-region"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect();
+    if !ignored.is_empty() {
+        eprintln!(
+            "lockbox: warning: --local ignores {} (the embedded emulator is the store)",
+            ignored.join(", ")
+        );
+    }
     let region = g
         .region
         .clone()

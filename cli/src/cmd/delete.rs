@@ -14,21 +14,12 @@ use crate::output;
 pub async fn run(ctx: &Ctx, args: &DeleteArgs) -> Result<()> {
     let name = &args.name;
     let version = args.version;
-    if !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+    if !args.yes {
         let what = match version {
             Some(v) => format!("version {v} of {name}"),
             None => format!("every version of {name}"),
         };
-        eprint!("Delete {what} from table {}? [y/N] ", ctx.table);
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .context("cannot read the confirmation")?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            bail!("not deleted: the answer was not yes (pass --yes to skip the question)");
-        }
+        confirm(&format!("Delete {what} from table {}?", ctx.table))?;
     }
     let deleted = ctx
         .lockbox
@@ -36,6 +27,25 @@ pub async fn run(ctx: &Ctx, args: &DeleteArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot delete {name} from table {}", ctx.table))?;
     print_deleted(ctx, name, &deleted, "Deleting")
+}
+
+/// On a terminal (stdin and stderr), ask `question` and go on only on a yes;
+/// without a terminal, go on (credstash's scripts never answered a question).
+pub fn confirm(question: &str) -> Result<()> {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(());
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the confirmation")?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        bail!("not deleted: the answer was not yes (pass --yes to skip the question)");
+    }
+    Ok(())
 }
 
 /// `Deleting NAME -- version V` per deleted item (credstash's lines), or JSON.

@@ -13,9 +13,17 @@ use crate::values::OnChange;
 use super::{Ctx, Done};
 
 pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
+    chamber_habit(args)?;
     let inherited: Vec<_> = std::env::vars_os().collect();
     let spec = spec::build(args, &inherited)?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
+    if spec.bindings.is_empty() && spec.prefixes.is_empty() {
+        eprintln!(
+            "lockbox: warning: no secrets declared (--env, --file, --prefix, --manifest or \
+             a lockbox:// reference in the environment); {} runs with its environment as it is",
+            program.to_string_lossy()
+        );
+    }
     let launch = Launch {
         program: program.clone(),
         args: rest.to_vec(),
@@ -47,4 +55,38 @@ pub async fn run(ctx: &Ctx, args: &ExecArgs) -> Result<Done> {
         on_change: args.on_change.unwrap_or(OnChange::Restart),
     });
     Ok(Done::Exit(supervise(&launch, resolved, watch).await?))
+}
+
+/// chamber's `exec SERVICE -- COMMAND`: lockbox takes secrets as options, so the
+/// service would be run as the command. When the first word is followed by a
+/// literal `--` and is no program that can be found, say what was meant rather
+/// than failing to start it.
+fn chamber_habit(args: &ExecArgs) -> Result<()> {
+    let [first, second, rest @ ..] = args.command.as_slice() else {
+        return Ok(());
+    };
+    if second != "--" || rest.is_empty() {
+        return Ok(());
+    }
+    let first = first.to_string_lossy();
+    let runnable = if first.contains('/') {
+        std::path::Path::new(&*first).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(&*first).is_file()))
+            .unwrap_or(false)
+    };
+    if runnable {
+        return Ok(());
+    }
+    let service = lockbox::escape_untrusted(&first);
+    let command: Vec<String> = rest
+        .iter()
+        .map(|a| crate::args::shell_word(&a.to_string_lossy()))
+        .collect();
+    Err(crate::exit::usage(format!(
+        "exec takes the secrets as options, not as a service name: did you mean `lockbox exec \
+         --prefix {service} -- {}`? ({service} is no command that can be found)",
+        command.join(" ")
+    )))
 }

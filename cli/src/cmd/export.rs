@@ -7,5 +7,5 @@ use crate::args::ExportArgs;
 
 pub async fn run(ctx: &Ctx, args: &ExportArgs) -> Result<()> {
     let context = super::context(&args.context)?;
-    super::get_all::print_all(ctx, &context, None, args.format).await
+    super::get_all::print_all(ctx, &context, None, args.format, &args.out).await
 }

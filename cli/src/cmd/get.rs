@@ -25,12 +25,30 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
             return print_matching(ctx, args, pattern, version, &context).await
         }
     };
+    if args.format.is_some() {
+        // credstash ignores it too; a script may carry it.
+        eprintln!(
+            "lockbox: warning: -f formats the map a `*` pattern prints; {name} is one secret, \
+             printed as its value"
+        );
+    }
     let secret = match version {
         None => ctx.lockbox.get(name, &context).await,
         Some(v) => ctx.lockbox.get_version(name, v, &context).await,
     }
     .with_context(|| super::get_ref::cannot_read(name, &ctx.table))?;
     crate::test_panic_point("after-fetch", secret.value.expose_secret());
+    if args.out.path.is_some() {
+        // The bytes as stored: no newline, whatever -n says.
+        output::emit(&args.out, secret.value.expose_secret())?;
+        if ctx.output == OutputMode::Json {
+            output::print_json(&output::json::Stored {
+                name: secret.name.as_str(),
+                version: secret.version.get(),
+            })?;
+        }
+        return Ok(());
+    }
     match ctx.output {
         OutputMode::Json => output::print_json(&output::json::Value {
             name: secret.name.as_str(),
@@ -38,16 +56,19 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
             version: secret.version.get(),
         }),
         OutputMode::Text => {
-            output::write_stdout(secret.value.expose_secret())?;
+            let mut bytes = zeroize::Zeroizing::new(secret.value.expose_secret().to_vec());
             if !args.noline {
-                output::write_stdout(b"\n")?;
+                bytes.push(b'\n');
             }
-            Ok(())
+            output::write_stdout(&bytes)
         }
     }
 }
 
-/// Every secret whose name matches `pattern`, as a map: all or nothing.
+/// Every secret whose name matches `pattern`, as a map: all or nothing. A
+/// pattern that matches nothing is an error (exit 3), as `exec --prefix` treats
+/// a prefix with no secret: a sourced file of no variables would start an app
+/// without its secrets.
 async fn print_matching(
     ctx: &Ctx,
     args: &GetArgs,
@@ -55,66 +76,39 @@ async fn print_matching(
     version: Option<lockbox::Version>,
     context: &lockbox::EncryptionContext,
 ) -> Result<()> {
+    let format = output::map_format(ctx.output, args.format)?;
     let names: Vec<String> = super::all_names(ctx)
         .await?
         .into_iter()
         .filter(|n| wildcard_match(pattern, n))
         .collect();
+    if names.is_empty() && !args.allow_no_match {
+        return Err(crate::exit::coded(
+            crate::exit::NOT_FOUND,
+            format!(
+                "no secret in table {} matches {pattern:?}; nothing was printed (pass \
+                 --allow-no-match to print an empty map)",
+                ctx.table
+            ),
+        ));
+    }
     let secrets = ctx
         .lockbox
         .get_many(&super::refs(&names, version)?, context)
         .await
         .with_context(|| format!("cannot read the secrets matching {pattern:?}"))?;
     let map = output::text_map(&secrets)?;
-    let format = args.format.unwrap_or(match ctx.output {
-        OutputMode::Json | OutputMode::Text => MapFormat::Json,
-    });
+    let Some(format) = format else {
+        return output::emit(&args.out, output::json_map(&map)?.as_bytes());
+    };
     let text = output::render_map(&map, format)?;
-    // credstash writes a wildcard's JSON without a final newline (getall's with one).
+    // credstash writes a wildcard's JSON without a final newline (getall's with
+    // one); a file gets its final newline.
     let bytes = match format {
-        MapFormat::Json => text.trim_end_matches('\n').as_bytes(),
+        MapFormat::Json if args.out.path.is_none() => text.trim_end_matches('\n').as_bytes(),
         _ => text.as_bytes(),
     };
-    output::write_stdout(bytes)
+    output::emit(&args.out, bytes)
 }
 
-/// `*` matches any run of characters; everything else matches itself (credstash
-/// compiles the pattern as an unescaped regex, so its `.` matches anything).
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, rest) = parts.split_first().expect("split yields one part at least");
-    let Some(mut remaining) = text.strip_prefix(first) else {
-        return false;
-    };
-    let Some((last, middle)) = rest.split_last() else {
-        return remaining.is_empty();
-    };
-    for part in middle {
-        match remaining.find(part) {
-            Some(i) => remaining = &remaining[i + part.len()..],
-            None => return false,
-        }
-    }
-    remaining.len() >= last.len() && remaining.ends_with(last)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard_match as m;
-
-    #[test]
-    fn wildcards() {
-        assert!(m("a*", "abc"));
-        assert!(m("*c", "abc"));
-        assert!(m("a*c", "abc"));
-        assert!(m("a*c", "ac"));
-        assert!(!m("a*c", "abcd"));
-        assert!(m("*", ""));
-        assert!(m("a*b*c", "aXbYc"));
-        assert!(!m("a*b*c", "acb"));
-        assert!(!m("ab*ba", "aba"));
-        assert!(m("db.*", "db.password"));
-        assert!(!m("db.*", "dbXpassword"));
-        assert!(m("x+(*", "x+(y"));
-    }
-}
+pub use crate::names::wildcard_match;

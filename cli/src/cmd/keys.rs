@@ -3,11 +3,14 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::args::OutputMode;
+use crate::args::{KeysArgs, OutputMode};
 use crate::output;
 
-pub async fn run(ctx: &Ctx) -> Result<()> {
-    let names = super::all_names(ctx).await?;
+pub async fn run(ctx: &Ctx, args: &KeysArgs) -> Result<()> {
+    let mut names = super::all_names(ctx).await?;
+    if let Some(filter) = &args.pattern {
+        names.retain(|n| crate::names::selects(filter, n));
+    }
     match ctx.output {
         OutputMode::Json => output::print_json(&names),
         OutputMode::Text => {

@@ -6,16 +6,68 @@ use lockbox::escape_untrusted;
 
 use super::label::Labelled as _;
 use super::Ctx;
-use crate::args::OutputMode;
+use crate::args::{ListArgs, OutputMode};
 use crate::output;
 
-pub async fn run(ctx: &Ctx) -> Result<()> {
-    let items = ctx
+pub async fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
+    let mut items = ctx
         .lockbox
         .list_labelled()
         .await
         .with_context(|| format!("cannot list the secrets in table {}", ctx.table))?;
+    if let Some(filter) = &args.pattern {
+        items.retain(|i| crate::names::selects(filter, &i.name));
+    }
+    if args.long && ctx.output == OutputMode::Text {
+        return output::write_stdout(table(&items).as_bytes());
+    }
     print_items(ctx, &items)
+}
+
+/// `list -l`: aligned columns with a header, the version as a number (the sort
+/// key as stored when it is not one), `-` where nothing is known. Every field a
+/// table writer stored is escaped.
+fn table(items: &[ItemSummary]) -> String {
+    let rows: Vec<[String; 5]> = items
+        .iter()
+        .map(|i| {
+            [
+                escape_untrusted(&i.name).into_owned(),
+                i.version.map_or_else(
+                    || escape_untrusted(&i.sort_key).into_owned(),
+                    |v| v.get().to_string(),
+                ),
+                i.created_at.map_or_else(|| "-".to_owned(), output::rfc3339),
+                escape_untrusted(&i.format).into_owned(),
+                escape_untrusted(i.comment.as_deref().unwrap_or("")).into_owned(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "VERSION", "CREATED", "FORMAT", "COMMENT"].map(str::to_owned);
+    let mut width = [0usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2],
+            w3 = width[3],
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// Print summaries: credstash's `NAME -- version V -- comment C` line, then the

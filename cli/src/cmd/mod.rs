@@ -5,8 +5,10 @@ pub mod completions;
 mod ctx;
 pub mod delete;
 pub mod doctor;
+pub mod env;
 pub mod exec;
 pub mod export;
+pub mod find;
 pub mod get;
 pub mod get_all;
 pub mod get_ref;
@@ -52,16 +54,24 @@ fn success(_: ()) -> Done {
 /// Run the command `cli` names.
 pub fn run(cli: &Cli) -> Result<Done> {
     match &cli.command {
-        Command::Completions(a) => completions::run(a).map(success),
-        Command::Man => man::run().map(success),
+        Command::Completions(a) => {
+            not_json(cli, "completions", "a shell script")?;
+            completions::run(a).map(success)
+        }
+        Command::Man(a) => {
+            not_json(cli, "man", "roff")?;
+            man::run(a).map(success)
+        }
         Command::Policy(a) => policy::run(a, &cli.global).map(success),
         Command::Setup(a) => with_store(cli, async |ctx| setup::run(ctx, a).await.map(success)),
         Command::Put(a) => with_store(cli, async |ctx| put::run(ctx, a).await.map(success)),
         Command::PutAll(a) => with_store(cli, async |ctx| put_all::run(ctx, a).await.map(success)),
         Command::Get(a) => with_store(cli, async |ctx| get::run(ctx, a).await.map(success)),
         Command::GetAll(a) => with_store(cli, async |ctx| get_all::run(ctx, a).await.map(success)),
-        Command::List => with_store(cli, async |ctx| list::run(ctx).await.map(success)),
-        Command::Keys => with_store(cli, async |ctx| keys::run(ctx).await.map(success)),
+        Command::List(a) => with_store(cli, async |ctx| list::run(ctx, a).await.map(success)),
+        Command::Keys(a) => with_store(cli, async |ctx| keys::run(ctx, a).await.map(success)),
+        Command::Find(a) => with_store(cli, async |ctx| find::run(ctx, a).await.map(success)),
+        Command::Env(a) => with_store(cli, async |ctx| env::run(ctx, a).await.map(success)),
         Command::History(a) => with_store(cli, async |ctx| history::run(ctx, a).await.map(success)),
         Command::Delete(a) => with_store(cli, async |ctx| delete::run(ctx, a).await.map(success)),
         Command::Prune(a) => with_store(cli, async |ctx| prune::run(ctx, a).await.map(success)),
@@ -78,6 +88,17 @@ pub fn run(cli: &Cli) -> Result<Done> {
         Command::Sync(a) => with_store(cli, async |ctx| sync::run(ctx, a).await.map(success)),
         Command::Exec(a) => with_store(cli, async |ctx| exec::run(ctx, a).await),
     }
+}
+
+/// `-o json` asks for what `command` cannot print (it prints `what`): a usage
+/// error, rather than output the script did not ask for.
+fn not_json(cli: &Cli, command: &str, what: &str) -> Result<()> {
+    if cli.global.output == crate::args::OutputMode::Json {
+        return Err(crate::exit::usage(format!(
+            "`lockbox {command}` prints {what}, not JSON; leave out -o json"
+        )));
+    }
+    Ok(())
 }
 
 /// The encryption context of the `KEY=VALUE` arguments.

@@ -14,9 +14,32 @@ const PLACEHOLDER_ACCOUNT: &str = crate::local::ACCOUNT;
 pub fn run(args: &PolicyArgs, global: &GlobalArgs) -> Result<()> {
     let table = &global.table();
     let key = global.key.as_str();
-    let region = global.region.as_deref().unwrap_or(lockbox::DEFAULT_REGION);
+    // The region every other command uses: -r, else the AWS configuration's
+    // (AWS_REGION, AWS_DEFAULT_REGION, the profile's), else us-east-1.
+    let region = &configured_region(global);
     if args.pattern.is_empty() {
         bail!("the name pattern is empty; give one such as 'app1/*'");
+    }
+    if let Some(a) = &args.account {
+        if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            bail!(crate::exit::usage(format!(
+                "--account {}: an AWS account id is 12 digits",
+                lockbox::escape_untrusted(a)
+            )));
+        }
+    }
+    if let Some(arn) = &args.key_arn {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let ok = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[2] == "kms"
+            && (parts[5].starts_with("key/") || parts[5].starts_with("alias/"));
+        if !ok {
+            bail!(crate::exit::usage(format!(
+                "--key-arn {}: a KMS key ARN reads arn:aws:kms:REGION:ACCOUNT:key/ID",
+                lockbox::escape_untrusted(arn)
+            )));
+        }
     }
     let account = match &args.account {
         Some(a) => a.as_str(),
@@ -69,4 +92,30 @@ pub fn run(args: &PolicyArgs, global: &GlobalArgs) -> Result<()> {
         PolicyRole::Writer => writer_policy(&args.pattern, &scope),
     };
     output::print_json(&policy)
+}
+
+/// `-r`, else the region of the AWS configuration (environment, then the
+/// profile files), else lockbox's default; read without any network call.
+fn configured_region(global: &GlobalArgs) -> String {
+    if let Some(r) = global.region.as_deref().filter(|r| !r.is_empty()) {
+        return r.to_owned();
+    }
+    let from_files = async {
+        use aws_config::meta::region::ProvideRegion as _;
+        let env = aws_config::environment::region::EnvironmentVariableRegionProvider::new();
+        if let Some(r) = env.region().await {
+            return Some(r);
+        }
+        let mut profile = aws_config::profile::ProfileFileRegionProvider::builder();
+        if let Some(name) = &global.profile {
+            profile = profile.profile_name(name);
+        }
+        profile.build().region().await
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .ok()
+        .and_then(|rt| rt.block_on(from_files))
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| lockbox::DEFAULT_REGION.to_owned())
 }

@@ -1,7 +1,7 @@
 //! `put`: store a new version. The value comes from stdin (`-`), a file (`@FILE`),
 //! the terminal (`--prompt`), or, for credstash compatibility, the argument itself.
 
-use std::io::Read;
+use std::io::{IsTerminal as _, Read};
 
 use anyhow::{bail, Context as _, Result};
 use lockbox::{ExposeSecret as _, SecretValue};
@@ -30,15 +30,60 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
             None => bail!(crate::exit::usage(
                 "put needs a value: `-` reads stdin, `@FILE` reads a file, --prompt asks on the terminal"
             )),
-            Some(v) => read_value(v)?,
+            // Typed at a terminal, stdin would echo the secret and keep the
+            // Enter key's newline: ask as --prompt does instead.
+            Some("-") if std::io::stdin().is_terminal() => {
+                eprintln!(
+                    "lockbox: standard input is a terminal: the value is asked for without echo \
+                     (as with --prompt); pipe it in to store bytes as they are"
+                );
+                prompt(name.as_str())?
+            }
+            Some(v) => {
+                let value = read_value(v)?;
+                if value.expose_secret().ends_with(b"\n") && std::io::stderr().is_terminal() {
+                    eprintln!(
+                        "lockbox: note: the value ends with a newline, which is stored with it \
+                         (as credstash does); use `printf '%s'` rather than `echo` to leave it out"
+                    );
+                }
+                value
+            }
         }
     };
+    check_value(name.as_str(), value.expose_secret(), args.write.allow_empty)?;
     pairs.extend(args.context.iter().cloned());
     if args.json {
         check_json(name, &value)?;
     }
     crate::test_panic_point("after-read", value.expose_secret());
     let options = args.write.put_options(super::context(&pairs)?);
+    if args.skip_unchanged {
+        match ctx.lockbox.get(name, &options.context).await {
+            Ok(current) if current.value == value => {
+                return match ctx.output {
+                    OutputMode::Json => crate::output::print_json(&json::Stored {
+                        name: name.as_str(),
+                        version: current.version.get(),
+                    }),
+                    OutputMode::Text => {
+                        println!(
+                            "{name} is unchanged at version {}; nothing was stored",
+                            current.version
+                        );
+                        Ok(())
+                    }
+                };
+            }
+            Ok(_) | Err(lockbox::Error::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "cannot read the latest {name} to compare (--skip-unchanged needs \
+                     kms:Decrypt); nothing was stored"
+                )))
+            }
+        }
+    }
     let version = ctx
         .lockbox
         .put(name, &value, &options)
@@ -54,6 +99,31 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The largest value `put` sends: a DynamoDB item holds at most 400 KB, name,
+/// key and attributes included (credstash's base64 makes a value a third larger).
+pub const MAX_VALUE_LEN: usize = 400_000;
+
+/// Refuse what would be stored wrong or fail late: an empty value (a producer
+/// that failed, `false | lockbox put NAME -`, or Enter twice at the prompt)
+/// unless `--allow-empty`, and a value no DynamoDB item can hold.
+pub(super) fn check_value(name: &str, value: &[u8], allow_empty: bool) -> Result<()> {
+    let shown = lockbox::escape_untrusted(name);
+    if value.is_empty() && !allow_empty {
+        bail!(crate::exit::usage(format!(
+            "the value of {shown} is empty; nothing was stored (pass --allow-empty to store an \
+             empty secret)"
+        )));
+    }
+    if value.len() > MAX_VALUE_LEN {
+        bail!(crate::exit::usage(format!(
+            "the value of {shown} is {} bytes; a DynamoDB item holds about 400 KB (about 300 KB \
+             in credstash's format); keep large files elsewhere and store a reference",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The value argument: `-`, `@FILE`, or the value itself (with a warning).
@@ -88,24 +158,29 @@ pub(super) fn read_input(arg: &str, what: &str) -> Result<Option<Zeroizing<Vec<u
         (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
         _ => std::path::PathBuf::from(path),
     };
-    let mut f = std::fs::File::open(&file).with_context(|| {
-        format!("cannot read {what} from file {path:?}; check the path after @")
-    })?;
-    f.read_to_end(&mut buf).with_context(|| {
-        format!("cannot read {what} from file {path:?}; check the path after @")
-    })?;
+    let unreadable = |e: std::io::Error| {
+        crate::exit::usage(format!(
+            "cannot read {what} from file {}: {e}; check the path after @",
+            lockbox::escape_untrusted(&format!("{path:?}"))
+        ))
+    };
+    let mut f = std::fs::File::open(&file).map_err(unreadable)?;
+    f.read_to_end(&mut buf).map_err(unreadable)?;
     Ok(Some(buf))
 }
 
 /// Ask twice on the terminal, without echo.
 fn prompt(name: &str) -> Result<SecretValue> {
+    // Without a terminal there is nothing to ask: a usage error, without the
+    // errno of the failed open.
+    let no_terminal =
+        |_| crate::exit::usage("--prompt needs a terminal; use `-` to read the value from stdin");
     let first = Zeroizing::new(
-        rpassword::prompt_password(format!("{name}: "))
-            .context("--prompt needs a terminal; use `-` to read the value from stdin")?,
+        rpassword::prompt_password(format!("Value for {name} (not echoed): "))
+            .map_err(no_terminal)?,
     );
     let second = Zeroizing::new(
-        rpassword::prompt_password(format!("{name} (again): "))
-            .context("--prompt needs a terminal; use `-` to read the value from stdin")?,
+        rpassword::prompt_password(format!("{name} (again): ")).map_err(no_terminal)?,
     );
     if *first != *second {
         bail!(crate::exit::usage(

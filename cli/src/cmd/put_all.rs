@@ -24,6 +24,10 @@ use crate::output::json;
 
 pub async fn run(ctx: &Ctx, args: &PutAllArgs) -> Result<()> {
     let entries = read(&args.credentials)?;
+    // Checked whole before anything is stored, as the rest of the input.
+    for (name, value) in &entries {
+        super::put::check_value(name.as_str(), value.as_bytes(), args.write.allow_empty)?;
+    }
     let options = args.write.put_options(super::context(&args.context)?);
     // Secrets are independent: stored concurrently, reported in the input's order.
     let results: Vec<_> = futures::stream::iter(&entries)

@@ -47,7 +47,14 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     match ctx.output {
         OutputMode::Json => crate::output::print_json(&crate::output::json::Setup {
             created,
-            format: created.then(|| mode.as_str()),
+            // The mode new items are written in, whatever the table's age: what
+            // it records, else credstash's (a table lockbox did not create).
+            format: Some(
+                record
+                    .mode
+                    .as_deref()
+                    .unwrap_or(TableMode::Credstash.as_str()),
+            ),
             kms_key: record.key_arn.as_deref(),
             labels: labels
                 .as_ref()
@@ -76,6 +83,14 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 let mut parts = vec![format!("new items in the {} format", mode.as_str())];
                 parts.extend(describe(record).into_iter().skip(1));
                 println!("Created table {} ({})", ctx.table, parts.join("; "));
+                if mode == TableMode::Sealed {
+                    // credstash 1.17 reading a sealed item says only `argument
+                    // should be a bytes-like object ...`: say it here instead.
+                    eprintln!(
+                        "lockbox: note: credstash clients cannot read the sealed format; if any \
+                         still use this table, it needs `--compat credstash` (a new table)"
+                    );
+                }
             }
             SetupResult::Unchanged => println!(
                 "Credential Store table {} already exists; nothing changed ({})",

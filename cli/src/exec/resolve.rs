@@ -32,14 +32,12 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Copies of every value by name and version, so a re-check (`--watch`) does
-    /// not fetch pinned versions again: they never change.
+    /// Copies of every value by the reference read, so a re-check (`--watch`)
+    /// does not fetch pinned versions again (they never change) and knows what
+    /// the running command has.
     pub fn reuse(&self) -> Reuse {
         let mut out = Reuse::new();
         for (target, source) in &self.sources {
-            if !matches!(source.selector, Selector::Version(_)) {
-                continue;
-            }
             let Some((name, version)) = self.versions.get(target) else {
                 continue;
             };
@@ -78,7 +76,8 @@ impl From<Secret> for Got {
     }
 }
 
-/// Values already read, by the reference (pinned to a version) read.
+/// Values already read, by the reference read (only those pinned to a version
+/// are taken instead of a fetch).
 pub type Reuse = HashMap<Reference, Got>;
 
 /// One thing that could not be resolved.
@@ -102,7 +101,8 @@ type Why = (&'static str, u8, String);
 /// Everything that failed; the exit code is the most severe class's.
 #[derive(Debug)]
 pub struct Failed {
-    /// Each failure.
+    /// Each failure; or, when the table itself cannot be used (it does not
+    /// exist), that one failure with an empty `what`.
     pub failures: Vec<Failure>,
     /// How many distinct secrets or prefixes were asked for.
     pub total: usize,
@@ -133,6 +133,12 @@ impl Failed {
     /// line (a forged `hint:`) to the report.
     pub fn message(&self, command: &str) -> String {
         use lockbox::escape_untrusted as esc;
+        if let [f] = self.failures.as_slice() {
+            if f.what.is_empty() {
+                // No secret was tried: say what is wrong once, not per secret.
+                return format!("{command} was not started: {}", esc(&f.reason));
+            }
+        }
         let mut m = format!(
             "{command} was not started: {} of {} secrets could not be read",
             self.failures.len(),
@@ -143,7 +149,18 @@ impl Failed {
             if !f.targets.is_empty() {
                 m.push_str(&format!(" ({})", esc(&f.targets.join(", "))));
             }
-            m.push_str(&format!(": {}: {}", f.class, esc(&f.reason)));
+            // The SDK's reason often starts with the name, already shown.
+            let reason = f
+                .reason
+                .strip_prefix(&format!("{}: ", f.what))
+                .unwrap_or(&f.reason);
+            m.push_str(&format!(": {}: {}", f.class, esc(reason)));
+        }
+        if self.failures.iter().any(|f| f.class == "context mismatch") {
+            m.push_str(
+                "\n  hint: give the context the secrets were stored with: --context KEY=VALUE \
+                 (once per pair), or `context` in the manifest",
+            );
         }
         m
     }
@@ -181,7 +198,8 @@ fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -
     for p in &spec.prefixes {
         let mut any = false;
         for n in names {
-            if let Some(rest) = n.strip_prefix(p.as_str()).filter(|r| !r.is_empty()) {
+            // At a segment boundary: `prod/app` is `prod/app/`, never `prod/apple/`.
+            if let Some(rest) = crate::names::under(p, n) {
                 any = true;
                 by_var
                     .entry(crate::output::shell_var(rest))
@@ -270,6 +288,12 @@ pub async fn resolve(
     mut reuse: Reuse,
 ) -> Result<Resolved, Failed> {
     let until = Instant::now() + deadline;
+    // What the running command already has (a --watch re-check): logged at
+    // debug, so -v shows what changed, not every unchanged poll.
+    let known: std::collections::HashSet<(String, u64)> = reuse
+        .values()
+        .map(|got| (got.name.clone(), got.version))
+        .collect();
     let mut failures = Vec::new();
     let mut bindings = spec.bindings.clone();
     if !spec.prefixes.is_empty() {
@@ -290,6 +314,19 @@ pub async fn resolve(
         };
         let items = match listed {
             Ok(Ok(items)) => items,
+            Ok(Err(e @ lockbox::Error::TableNotFound { .. })) => {
+                let (class, code) = classify(&e);
+                return Err(Failed {
+                    failures: vec![Failure {
+                        what: String::new(),
+                        targets: Vec::new(),
+                        class,
+                        code,
+                        reason: e.to_string(),
+                    }],
+                    total: spec.prefixes.len() + spec.bindings.len(),
+                });
+            }
             Ok(Err(e)) => {
                 let (class, code) = classify(&e);
                 return Err(fail(class, code, e.to_string()));
@@ -449,7 +486,11 @@ pub async fn resolve(
         if !usable {
             continue;
         }
-        tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
+        if known.contains(&(s.name.clone(), s.version)) {
+            tracing::debug!(target: LOG, "{} <- {} version {} (unchanged)", b.target, s.name, s.version);
+        } else {
+            tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
+        }
         resolved
             .versions
             .insert(b.target.clone(), (s.name.clone(), s.version));

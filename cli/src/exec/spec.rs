@@ -87,7 +87,8 @@ struct Manifest {
     env: BTreeMap<String, String>,
     #[serde(default)]
     files: BTreeMap<PathBuf, String>,
-    #[serde(default)]
+    /// A list, or one prefix as a string (`prefix = "prod/app/"`).
+    #[serde(default, deserialize_with = "one_or_many")]
     prefix: Vec<String>,
     #[serde(default)]
     refs: Vec<String>,
@@ -97,9 +98,28 @@ struct Manifest {
     context: BTreeMap<String, String>,
 }
 
+/// A string or a list of strings, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
 fn read_manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+    // A manifest that cannot be read is bad input, as `put @FILE`'s file is.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the manifest {}: {e}; check the path after --manifest",
+            path.display()
+        ))
+    })?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -118,9 +138,9 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     parsed.map_err(|e| {
         usage(format!(
             "the manifest {} is not valid: {e}\n  it takes `env` (VAR = \"REF\"), `files` \
-             (PATH = \"REF\"), `env_json` (PREFIX = \"REF\"), `prefix` (a list), `refs` \
-             (a list of variables that may hold lockbox:// references) and `context` \
-             (KEY = \"VALUE\"); a REF is NAME[@VERSION|@LABEL][#/json/pointer]",
+             (PATH = \"REF\"), `env_json` (PREFIX = \"REF\"), `prefix` (a list, or one \
+             string), `refs` (a list of variables that may hold lockbox:// references) and \
+             `context` (KEY = \"VALUE\"); a REF is NAME[@VERSION|@LABEL][#/json/pointer]",
             path.display()
         ))
     })

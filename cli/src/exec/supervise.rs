@@ -341,13 +341,19 @@ pub async fn supervise(
                         }
                         match w.on_change {
                             OnChange::Signal(sig) => {
-                                let env_changed = new.versions.iter().any(|(t, v)| {
-                                    !matches!(t, Target::File(_)) && resolved.versions.get(t) != Some(v)
-                                });
-                                if env_changed {
+                                let env_changed: Vec<String> = new
+                                    .versions
+                                    .iter()
+                                    .filter(|(t, v)| {
+                                        !matches!(t, Target::File(_)) && resolved.versions.get(t) != Some(v)
+                                    })
+                                    .map(|(t, _)| t.to_string())
+                                    .collect();
+                                if !env_changed.is_empty() {
                                     tracing::warn!(
-                                        "an environment variable's secret changed; a signal cannot \
-                                         update a running process's environment: use --on-change restart"
+                                        "the secret of {} changed; a signal cannot update a running \
+                                         process's environment: use --on-change restart",
+                                        env_changed.join(", ")
                                     );
                                 }
                                 let _ = rustix::process::kill_process(child, sig);

@@ -14,6 +14,27 @@ use lockbox::lifecycle::ItemRef;
 use lockbox::ItemSummary;
 use serde::Serialize;
 
+/// Any failure under `-o json`, printed on stdout (stderr has the same as text).
+#[derive(Debug, Serialize)]
+pub struct ErrorDocument<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+/// What failed, its class and exit code, and what to do.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// The `caused by:` lines, outermost first.
+    pub causes: Vec<&'a str>,
+    /// `not_found`, `access_denied`, `bad_credentials`, `usage`, ... (docs/JSON.md).
+    pub class: &'a str,
+    /// The exit code.
+    pub code: u8,
+    /// What to do next.
+    pub hints: Vec<&'a str>,
+    /// What happened.
+    pub message: &'a str,
+}
+
 /// `put` (and `putall`, per secret): the version stored.
 #[derive(Debug, Serialize)]
 pub struct Stored<'a> {
@@ -95,8 +116,8 @@ pub struct Failure<'a> {
 pub struct Imported<'a> {
     pub failed: Vec<Failure<'a>>,
     pub stored: Vec<Stored<'a>>,
-    /// Names whose latest value already was the file's.
-    pub unchanged: Vec<&'a str>,
+    /// Secrets whose latest version already held the file's value.
+    pub unchanged: Vec<Stored<'a>>,
 }
 
 /// `put-all`.
@@ -110,7 +131,8 @@ pub struct PutAll<'a> {
 #[derive(Debug, Serialize)]
 pub struct Setup<'a> {
     pub created: bool,
-    /// The mode of a table just created, else `null`.
+    /// The format new items are written in: the recorded mode, else
+    /// `credstash` (a table lockbox did not create).
     pub format: Option<&'a str>,
     pub kms_key: Option<&'a str>,
     /// With `--labels`: where labels are kept; `null` without it.
@@ -127,11 +149,21 @@ pub struct Setup<'a> {
     pub table: &'a str,
 }
 
-/// An item of a lifecycle report: its name and its version as stored.
+/// An item of a lifecycle report: its name and version, as every list of
+/// stored versions gives them (`list`'s [`Summary`] too): the version as stored
+/// (`sort_key`) and as a number (`null` for a sort key that is not one).
 #[derive(Debug, Serialize)]
 pub struct Item<'a> {
     pub name: &'a str,
-    pub version: &'a str,
+    pub sort_key: &'a str,
+    pub version: Option<u64>,
+}
+
+/// The version number of a sort key, if it is one.
+fn number(sort_key: &str) -> Option<u64> {
+    lockbox::Version::from_sort_key(sort_key)
+        .ok()
+        .map(|v| v.get())
 }
 
 /// The items `refs` names.
@@ -139,7 +171,8 @@ pub fn items(refs: &[ItemRef]) -> Vec<Item<'_>> {
     refs.iter()
         .map(|r| Item {
             name: &r.name,
-            version: &r.sort_key,
+            sort_key: &r.sort_key,
+            version: number(&r.sort_key),
         })
         .collect()
 }
@@ -149,7 +182,8 @@ pub fn items(refs: &[ItemRef]) -> Vec<Item<'_>> {
 pub struct Reasoned<'a> {
     pub name: &'a str,
     pub reason: &'a str,
-    pub version: &'a str,
+    pub sort_key: &'a str,
+    pub version: Option<u64>,
 }
 
 /// Items with a reason each.
@@ -159,7 +193,8 @@ pub fn reasoned(items: &[(ItemRef, String)]) -> Vec<Reasoned<'_>> {
         .map(|(r, why)| Reasoned {
             name: &r.name,
             reason: why,
-            version: &r.sort_key,
+            sort_key: &r.sort_key,
+            version: number(&r.sort_key),
         })
         .collect()
 }
@@ -170,7 +205,8 @@ pub struct NeedsContext<'a> {
     /// The context keys stored with it, where its format records them.
     pub context_keys: Option<&'a [String]>,
     pub name: &'a str,
-    pub version: &'a str,
+    pub sort_key: &'a str,
+    pub version: Option<u64>,
 }
 
 /// Items that need a context.
@@ -180,7 +216,8 @@ pub fn needs_context(items: &[(ItemRef, Option<Vec<String>>)]) -> Vec<NeedsConte
         .map(|(r, keys)| NeedsContext {
             context_keys: keys.as_deref(),
             name: &r.name,
-            version: &r.sort_key,
+            sort_key: &r.sort_key,
+            version: number(&r.sort_key),
         })
         .collect()
 }
@@ -656,6 +693,294 @@ mod tests {
         }
     }
 
+    /// A sample of every document, by its name in docs/JSON.md.
+    fn samples() -> BTreeMap<&'static str, serde_json::Value> {
+        let v = |doc: &dyn erased::Doc| doc.value();
+        let mut out = BTreeMap::new();
+        out.insert(
+            "ErrorDocument",
+            v(&ErrorDocument {
+                error: ErrorBody {
+                    causes: vec![],
+                    class: "usage",
+                    code: 2,
+                    hints: vec![],
+                    message: "m",
+                },
+            }),
+        );
+        out.insert(
+            "ErrorBody",
+            v(&ErrorDocument {
+                error: ErrorBody {
+                    causes: vec![],
+                    class: "usage",
+                    code: 2,
+                    hints: vec![],
+                    message: "m",
+                },
+            })["error"]
+                .clone(),
+        );
+        out.insert(
+            "Stored",
+            v(&Stored {
+                name: "a",
+                version: 1,
+            }),
+        );
+        out.insert(
+            "Value",
+            v(&Value {
+                name: "a",
+                value: "v",
+                version: 1,
+            }),
+        );
+        out.insert(
+            "Summary",
+            v(&Summary {
+                comment: None,
+                created_at: None,
+                format: "f",
+                labels: vec![],
+                name: "a",
+                sort_key: "1",
+                version: None,
+            }),
+        );
+        out.insert(
+            "Deleted",
+            v(&Deleted {
+                deleted: vec![Some(1)],
+                name: "a",
+            }),
+        );
+        out.insert(
+            "RolledBack",
+            v(&RolledBack {
+                from: 1,
+                labels: None,
+                name: "a",
+                new_version: true,
+                version: 2,
+            }),
+        );
+        out.insert(
+            "Failure",
+            v(&Failure {
+                error: "e",
+                name: "a",
+            }),
+        );
+        out.insert(
+            "Imported",
+            v(&Imported {
+                failed: vec![],
+                stored: vec![],
+                unchanged: vec![],
+            }),
+        );
+        out.insert(
+            "PutAll",
+            v(&PutAll {
+                failed: vec![],
+                stored: vec![],
+            }),
+        );
+        out.insert(
+            "Setup",
+            v(&Setup {
+                created: true,
+                format: None,
+                kms_key: None,
+                labels: Some(SetupLabels {
+                    created: true,
+                    table: None,
+                }),
+                mode: None,
+                recorded: &[],
+                result: "created",
+                saved_kms_region: Some("r"),
+                store: None,
+                table: "t",
+            }),
+        );
+        let item = item();
+        out.insert("Item", v(&items(std::slice::from_ref(&item))[0]));
+        let why = vec![(item.clone(), "why".to_owned())];
+        out.insert("Reasoned", v(&reasoned(&why)[0]));
+        let ctx = vec![(item.clone(), None)];
+        out.insert("NeedsContext", v(&needs_context(&ctx)[0]));
+        out.insert(
+            "Migrated",
+            v(&Migrated::of("s", "t", &MigrateReport::default())),
+        );
+        out.insert(
+            "Rewrapped",
+            v(&Rewrapped::of("t", &RewrapReport::default())),
+        );
+        let sync = SyncReport::default();
+        out.insert("Synced", v(&Synced::of("s", "t", None, &sync)));
+        let mut doctor = DoctorReport::default();
+        doctor.description = Some(Default::default());
+        doctor.record = Some(Default::default());
+        doctor.keys.push(Default::default());
+        let doc = v(&Doctor::of(&doctor));
+        out.insert("Description", doc["description"].clone());
+        out.insert("Record", doc["record"].clone());
+        out.insert("KeyCheck", doc["keys"][0].clone());
+        out.insert("Inventory", doc["inventory"].clone());
+        out.insert("Counts", doc["summary"].clone());
+        out.insert("Doctor", doc);
+        out.insert(
+            "Replica",
+            v(&Replica {
+                region: "r",
+                status: None,
+            }),
+        );
+        let setup_labels = out["Setup"]["labels"].clone();
+        out.insert("SetupLabels", setup_labels);
+        out.insert(
+            "Selected",
+            v(&Selected {
+                field: Some("/a"),
+                label: None,
+                name: "a",
+                value: "v",
+                version: 1,
+            }),
+        );
+        let list = v(&LabelList {
+            derived: false,
+            labels: BTreeMap::from([("current", 1)]),
+            name: "a",
+            revision: 1,
+            rotation: Some(Rotation {
+                state: "pending",
+                token: "t",
+            }),
+        });
+        out.insert("Rotation", list["rotation"].clone());
+        out.insert("LabelList", list);
+        out.insert(
+            "LabelShown",
+            v(&LabelShown {
+                label: "current",
+                name: "a",
+                version: 1,
+            }),
+        );
+        let changed = v(&LabelChanged {
+            changed: true,
+            labels: BTreeMap::from([("stable", 1)]),
+            moved: vec![Moved {
+                from: None,
+                label: "stable",
+                to: Some(1),
+            }],
+            name: "a",
+            revision: 1,
+        });
+        out.insert("Moved", changed["moved"][0].clone());
+        out.insert("LabelChanged", changed);
+        out.insert(
+            "RotationStepDoc",
+            v(&RotationStepDoc {
+                changed: true,
+                labels: BTreeMap::new(),
+                name: "a",
+                state: "pending",
+                step: "start",
+                token: "t",
+                version: Some(1),
+            }),
+        );
+        out.insert(
+            "Finding",
+            v(&Finding {
+                code: "c",
+                hint: None,
+                items: vec![],
+                message: "m",
+                severity: "error",
+            }),
+        );
+        out
+    }
+
+    /// Serialize any document to a value.
+    mod erased {
+        pub trait Doc {
+            fn value(&self) -> serde_json::Value;
+        }
+        impl<T: serde::Serialize> Doc for T {
+            fn value(&self) -> serde_json::Value {
+                serde_json::to_value(self).unwrap()
+            }
+        }
+    }
+
+    /// The documents and their keys as docs/JSON.md's contract table lists them.
+    fn documented() -> BTreeMap<String, Vec<(String, Option<String>)>> {
+        let doc = include_str!("../../../docs/JSON.md");
+        let table = doc
+            .split("<!-- contract:begin -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- contract:end -->").next())
+            .expect("docs/JSON.md has its contract table");
+        let mut out = BTreeMap::new();
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`').to_owned();
+            let keys = cells[3]
+                .split(", ")
+                .map(|k| {
+                    let (key, nested) = k.split_once(" (").unwrap_or((k, ""));
+                    let nested = nested.trim_end_matches(')').trim_matches('*');
+                    (
+                        key.trim_matches('`').to_owned(),
+                        (!nested.is_empty()).then(|| nested.to_owned()),
+                    )
+                })
+                .collect();
+            out.insert(name, keys);
+        }
+        out
+    }
+
+    /// docs/JSON.md is the contract: it lists every document the CLI prints, each
+    /// with exactly the keys its struct prints, in order, and names the document a
+    /// nested object or list holds.
+    #[test]
+    fn the_documented_contract_is_what_is_printed() {
+        let documented = documented();
+        let samples = samples();
+        assert_eq!(
+            documented.keys().map(String::as_str).collect::<Vec<_>>(),
+            samples.keys().copied().collect::<Vec<_>>(),
+            "docs/JSON.md and the structs name different documents"
+        );
+        for (name, sample) in &samples {
+            let keys: Vec<&str> = sample
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let listed: Vec<&str> = documented[*name].iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, listed, "docs/JSON.md's keys of {name}");
+            for (key, nested) in &documented[*name] {
+                let Some(nested) = nested else { continue };
+                assert!(
+                    samples.contains_key(nested.as_str()),
+                    "{name}.{key}: {nested}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_document_prints_its_keys_in_order() {
         assert_sorted(&Summary {
@@ -702,7 +1027,10 @@ mod tests {
         assert_sorted(&Imported {
             failed: failures(),
             stored: stored(),
-            unchanged: vec!["c"],
+            unchanged: vec![Stored {
+                name: "c",
+                version: 2,
+            }],
         });
         assert_sorted(&PutAll {
             failed: failures(),

@@ -2,13 +2,24 @@
 //! (no inherited environment, loopback only), and raw calls to the emulator.
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+
+#[allow(unused_imports)] // each test file uses a different subset
+pub use lockbox_testkit::http::call as http;
+#[allow(unused_imports)]
+pub use lockbox_testkit::{venv, wait_for, Reaped};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lockbox");
+
+/// The binary under test: `LOCKBOX_TEST_BIN` when set (to run a suite against
+/// another build, such as the one before a fix), else this package's.
+pub fn bin() -> PathBuf {
+    std::env::var_os("LOCKBOX_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BIN))
+}
 
 /// A scratch directory with an embedded-emulator state dir inside.
 pub struct Local {
@@ -65,7 +76,7 @@ impl Local {
 
 /// The binary with no inherited environment: nothing can point it at real AWS.
 pub fn bare(home: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = Command::new(bin());
     // HOME is a fresh tempdir, so there is no ~/.aws either.
     c.env_clear()
         .env("HOME", home)
@@ -102,38 +113,6 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// An unsigned AWS JSON call (the emulator runs in open mode), or a `/_mock` call.
-/// Returns the status and the body.
-pub fn http(endpoint: &str, path: &str, target: Option<&str>, body: &str) -> (u16, String) {
-    let addr = endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect to the emulator");
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(t) = target {
-        let ct = if t.starts_with("TrentService") {
-            "application/x-amz-json-1.1"
-        } else {
-            "application/x-amz-json-1.0"
-        };
-        req.push_str(&format!("X-Amz-Target: {t}\r\nContent-Type: {ct}\r\n"));
-    } else {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).expect("send");
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).expect("read");
-    let status = resp[9..12].parse().expect("status");
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// Creates a KMS key with `alias` in the emulator at `endpoint`.
 pub fn create_key(endpoint: &str, alias: &str) {
     let (status, body) = http(endpoint, "/", Some("TrentService.CreateKey"), "{}");
@@ -152,28 +131,16 @@ pub fn create_key(endpoint: &str, alias: &str) {
 /// `lockbox --endpoint-url URL args...` with static test credentials.
 pub fn remote(home: &Path, endpoint: &str, args: &[&str]) -> Command {
     let mut c = bare(home);
-    c.env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+    c.env("AWS_ACCESS_KEY_ID", lockbox_testkit::aws::ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            lockbox_testkit::aws::SECRET_ACCESS_KEY,
+        )
         .env("AWS_REGION", "us-east-1")
         .arg("--endpoint-url")
         .arg(endpoint)
         .args(args);
     c
-}
-
-/// The venv with credstash (`LOCKBOX_TEST_VENV`), or `None` after saying the test
-/// is skipped; panics if `LOCKBOX_REQUIRE_INTEROP=1` demands it.
-pub fn venv() -> Option<PathBuf> {
-    match std::env::var_os("LOCKBOX_TEST_VENV") {
-        Some(dir) => Some(dir.into()),
-        None if std::env::var("LOCKBOX_REQUIRE_INTEROP").as_deref() == Ok("1") => {
-            panic!("LOCKBOX_REQUIRE_INTEROP=1 but LOCKBOX_TEST_VENV is unset: run scripts/test")
-        }
-        None => {
-            eprintln!("skipping: LOCKBOX_TEST_VENV is unset (scripts/test sets it)");
-            None
-        }
-    }
 }
 
 /// Fills the emulator state directory `data` in open mode: `alias/credstash`, a
@@ -217,24 +184,4 @@ pub fn populated_state(
     }
     rt.block_on(open.shutdown());
     key_arn
-}
-
-/// A child process killed and reaped on drop, so a failed assertion leaves
-/// nothing running.
-pub struct Reaped(pub Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Wait for `cond`, up to `secs`; fails the test naming `what` when it times out.
-pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -166,7 +166,9 @@ where
         SdkError::ConstructionFailure(_) | SdkError::DispatchFailure(_)
     ) && text.to_lowercase().contains("credentials")
     {
-        return Error::NoCredentials { message: text };
+        return Error::NoCredentials {
+            message: no_credentials_message(text),
+        };
     }
     match (&err, &endpoint) {
         (SdkError::DispatchFailure(_), Some(e)) => Error::Unavailable {
@@ -195,6 +197,21 @@ pub(crate) fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> 
     }
 }
 
+/// The default credential chain reports only its last provider (instance
+/// metadata), which misleads on a laptop: say that none was found, and where
+/// the chain looked, first.
+fn no_credentials_message(text: String) -> String {
+    let lower = text.to_lowercase();
+    if lower.contains("imds") || lower.contains("instance metadata") {
+        format!(
+            "none found (tried: the environment, the shared config and credentials files, \
+             web identity, the container, instance metadata; the last said: {text})"
+        )
+    } else {
+        text
+    }
+}
+
 /// The error and its sources, each once, joined by `: ` (without the Debug dump
 /// that `DisplayErrorContext` appends).
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
@@ -213,6 +230,20 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_credential_chain_says_where_it_looked() {
+        let imds = "failed to load IMDS session token: request forbidden".to_owned();
+        let message = no_credentials_message(imds);
+        assert!(
+            message.starts_with("none found (tried: the environment"),
+            "{message}"
+        );
+        assert!(message
+            .ends_with("the last said: failed to load IMDS session token: request forbidden)"));
+        let other = "the profile prod has no credentials".to_owned();
+        assert_eq!(no_credentials_message(other.clone()), other);
+    }
 
     #[test]
     fn signing_time_refusals_are_told_apart_from_bad_signatures() {

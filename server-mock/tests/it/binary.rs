@@ -59,6 +59,21 @@ fn a_busy_port_is_a_clear_error() {
     );
 }
 
+/// Review A7: a log that is not a terminal (a file, a pipe) has no colour codes.
+#[tokio::test]
+async fn the_log_has_no_colour_codes_off_a_terminal() {
+    let mut mock = MockProcess::spawn_logging(&[], "info").expect("spawn");
+    // Serving a request: it is up, its signal handler too.
+    http(&mock.endpoint, "GET", "/_mock/health", &[], "")
+        .await
+        .expect("answer");
+    sigterm(&mut mock).await;
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut mock.child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("listening"), "{log}");
+    assert!(!log.contains('\x1b'), "colour codes in the log: {log:?}");
+}
+
 #[tokio::test]
 async fn no_plaintext_or_data_key_reaches_the_log_or_the_journal() {
     const CANARY: &str = "CANARY-plaintext-7c1e4b";

@@ -180,3 +180,56 @@ async fn a_torn_last_line_is_dropped_at_start() {
         .unwrap();
     assert_still_there(&kms_client(&mock.endpoint_url()), "alias/a", &key, blob).await;
 }
+
+/// Two emulators sharing one data dir (`Config::shared`, as each `lockbox --local`
+/// process runs one) serve one store: what a client writes through one, a client
+/// of the other reads at once, a key created by one decrypts through the other,
+/// and after both stop the state is all there.
+#[tokio::test]
+async fn shared_emulators_serve_one_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config::builder().data_dir(dir.path()).shared();
+    let a = lockbox_mock::start_with(config()).await.expect("first");
+    let b = lockbox_mock::start_with(config()).await.expect("second");
+    let sole = lockbox_mock::start_with(Config::builder().data_dir(dir.path())).await;
+    assert!(
+        matches!(sole, Err(StartError::Store(_))),
+        "an emulator that holds the dir alone cannot join shared ones"
+    );
+    let (ddb_a, ddb_b) = (ddb_client(&a.endpoint_url()), ddb_client(&b.endpoint_url()));
+    create_credstash_table(&ddb_a, "shared-table").await;
+    let (_, blob) = key_with_alias(&kms_client(&b.endpoint_url()), "alias/shared").await;
+    for (i, client) in [&ddb_b, &ddb_a, &ddb_b].into_iter().enumerate() {
+        client
+            .put_item()
+            .table_name("shared-table")
+            .item("name", AttributeValue::S(format!("n{i}")))
+            .item("version", AttributeValue::S("1".into()))
+            .send()
+            .await
+            .expect("PutItem");
+    }
+    let plain = kms_client(&a.endpoint_url())
+        .decrypt()
+        .ciphertext_blob(blob)
+        .encryption_context("k", "v")
+        .send()
+        .await
+        .expect("Decrypt through the other emulator");
+    assert_eq!(plain.plaintext.unwrap().as_ref(), b"kept");
+    let count = |client: aws_sdk_dynamodb::Client| async move {
+        client
+            .scan()
+            .table_name("shared-table")
+            .send()
+            .await
+            .unwrap()
+            .count
+    };
+    assert_eq!(count(ddb_a.clone()).await, 3);
+    a.shutdown().await;
+    b.shutdown().await;
+    let again = lockbox_mock::start_with(config()).await.expect("restart");
+    assert_eq!(count(ddb_client(&again.endpoint_url())).await, 3);
+    again.shutdown().await;
+}

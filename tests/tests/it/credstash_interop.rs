@@ -7,7 +7,7 @@ use lockbox::{
     AwsOptions, EncryptionContext, ExposeSecret, Lockbox, PutOptions, SecretName, SecretValue,
     Version,
 };
-use lockbox_tests::credstash::{venv, Credstash};
+use lockbox_testkit::{venv, Credstash};
 use lockbox_tests::{kms_client, test_credentials};
 
 const TABLE: &str = "credential-store";

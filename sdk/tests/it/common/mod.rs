@@ -3,7 +3,6 @@
 //! taking a while over each, and records when it is told the batch is finishing.
 
 // Each test binary compiles this module and uses part of it.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -3,8 +3,6 @@
 //! `Lockbox` are seen at once, and an entry is only ever served for the exact
 //! encryption context it was decrypted with.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use lockbox::{
     SecretValue, Version,
 };
 
-use common::ObservedKeys;
+use crate::common::ObservedKeys;
 
 struct Fixture {
     keys: Arc<ObservedKeys>,

@@ -1,8 +1,11 @@
-//! Running the unmodified credstash 1.17.1 CLI (from the venv `scripts/setup-python`
-//! builds) against an emulator, with a clean environment.
+//! The Python venv `scripts/setup-python` builds (credstash 1.17.1, boto3, the
+//! lockbox package), and programs from it run hermetically against an emulator.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+use crate::aws::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 /// The venv named by `LOCKBOX_TEST_VENV`. `None` (the test says it skips) when
 /// unset, unless `LOCKBOX_REQUIRE_INTEROP=1`, which makes a missing venv a failure.
@@ -19,7 +22,42 @@ pub fn venv() -> Option<PathBuf> {
     }
 }
 
-/// The credstash CLI aimed at one emulator.
+/// `program` with no inherited environment but a HOME of its own (`home`, which
+/// holds no AWS config), the test credentials, `us-east-1`, and IMDS off.
+fn hermetic(program: &Path, home: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env_clear()
+        .env("HOME", home)
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(home);
+    c
+}
+
+/// Runs `python -c script` from `venv` aimed at `endpoint`; returns (success,
+/// stdout followed by stderr).
+pub fn python(venv: &Path, endpoint: &str, script: &str) -> (bool, String) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let out = hermetic(&venv.join("bin").join("python"), home.path())
+        .args(["-c", script])
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The credstash CLI aimed at one emulator and table.
+#[derive(Debug)]
 pub struct Credstash {
     bin: PathBuf,
     endpoint: String,
@@ -38,29 +76,17 @@ impl Credstash {
         }
     }
 
-    /// Run `credstash -t TABLE ARGS...`, with stdin from `input` if given.
+    /// Runs `credstash -t TABLE ARGS...`, with stdin from `input` if given.
     pub fn run(&self, args: &[&str], input: Option<&[u8]>) -> Output {
-        use std::io::Write;
-        let home = self.home.path();
-        let mut child = Command::new(&self.bin)
+        let mut child = hermetic(&self.bin, self.home.path())
             .arg("-t")
             .arg(&self.table)
             .args(args)
-            .env_clear()
-            .env("HOME", home)
-            .env("PATH", "/usr/bin:/bin")
             .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
             .env("AWS_ENDPOINT_URL_DYNAMODB", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", home.join("no-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .current_dir(home)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("run credstash");
         let mut stdin = child.stdin.take().expect("stdin");
@@ -71,7 +97,7 @@ impl Credstash {
         child.wait_with_output().expect("credstash output")
     }
 
-    /// Run and require success; returns stdout.
+    /// Runs and requires success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args, None);
         assert!(

@@ -3,8 +3,6 @@
 //! reads, one of decrypts), every outcome comes back in the order asked, and a
 //! one-shot lockbox tells its key service when the last fetch has started.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use lockbox::{
     SecretValue, DEFAULT_CONCURRENCY,
 };
 
-use common::ObservedKeys;
+use crate::common::ObservedKeys;
 
 /// `n` secrets `s/0000`.. with values `value-<i>` under keys whose every unwrap
 /// takes `unwrap`, and a way to open lockboxes on them.

@@ -775,6 +775,9 @@ pub struct RotateStartArgs {
     /// Check that the value is one JSON document first; nothing is stored otherwise
     #[arg(long)]
     pub json: bool,
+    /// Store an empty value (refused otherwise, as `put` refuses it)
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// `rotate finish`, `rotate abort`.

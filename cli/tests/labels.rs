@@ -601,3 +601,41 @@ fn setup_labels_readies_a_table_shared_with_credstash() {
         serde_json::json!({"created": false, "table": null})
     );
 }
+
+#[test]
+fn get_out_list_long_and_rotate_start_take_labels_and_fields_as_they_take_the_rest() {
+    let r = Remote::start();
+    r.put("db", r#"{"password":"pw"}"#, &[]);
+    r.put("db", r#"{"password":"pw2"}"#, &[]);
+    let out = r.home().join("pw");
+    let path = out.to_str().unwrap();
+    // --out: the field's bytes, no newline, never on stdout.
+    assert_eq!(
+        r.ok(&["get", "lockbox://db@1#/password", "--out", path], b""),
+        ""
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "pw");
+    let stored = r.json(&[
+        "get",
+        "db",
+        "--field",
+        "/password",
+        "--out",
+        path,
+        "--force",
+    ]);
+    assert_eq!(stored, serde_json::json!({"name": "db", "version": 2}));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "pw2");
+    // list -l: a LABELS column only once some version has labels.
+    assert!(!r.ok(&["list", "-l"], b"").contains("LABELS"));
+    r.ok(&["label", "db", "stable=1"], b"");
+    let long = r.ok(&["list", "-l"], b"");
+    let lines: Vec<&str> = long.lines().collect();
+    assert!(lines[0].contains("FORMAT  LABELS  "), "{long}");
+    assert!(lines[1].ends_with(" stable"), "{long}");
+    assert!(lines[2].ends_with(" current"), "{long}");
+    // rotate start refuses an empty value, as put does.
+    let err = r.fails(&["rotate", "start", "db", "-"], b"", 2);
+    assert!(err.contains("empty"), "{err}");
+    r.fails(&["get", "db", "--label", "pending"], b"", 3);
+}

@@ -104,6 +104,17 @@ pub async fn run(ctx: &Ctx, args: &GetArgs, reference: Reference) -> Result<()> 
             )
         })?;
     crate::test_panic_point("after-fetch", secret.value.expose_secret());
+    if args.out.path.is_some() {
+        // The bytes as read: no newline, whatever -n says (as `get NAME --out`).
+        output::emit(&args.out, secret.value.expose_secret())?;
+        if ctx.output == OutputMode::Json {
+            output::print_json(&output::json::Stored {
+                name: secret.name.as_str(),
+                version: secret.version.get(),
+            })?;
+        }
+        return Ok(());
+    }
     match ctx.output {
         OutputMode::Json => output::print_json(&output::json::Selected {
             field: reference.pointer.as_ref().map(|p| p.as_str()),
@@ -116,11 +127,11 @@ pub async fn run(ctx: &Ctx, args: &GetArgs, reference: Reference) -> Result<()> 
             version: secret.version.get(),
         }),
         OutputMode::Text => {
-            output::write_stdout(secret.value.expose_secret())?;
+            let mut bytes = zeroize::Zeroizing::new(secret.value.expose_secret().to_vec());
             if !args.noline {
-                output::write_stdout(b"\n")?;
+                bytes.push(b'\n');
             }
-            Ok(())
+            output::write_stdout(&bytes)
         }
     }
 }

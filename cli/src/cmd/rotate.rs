@@ -60,6 +60,7 @@ async fn start(ctx: &Ctx, args: &RotateStartArgs) -> Result<()> {
     };
     let value = super::put::read_new_value(name, value_arg, args.prompt)?;
     pairs.extend(args.context.iter().cloned());
+    super::put::check_value(name.as_str(), value.expose_secret(), args.allow_empty)?;
     if args.json {
         super::put::check_json(name, &value)?;
     }

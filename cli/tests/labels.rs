@@ -590,6 +590,9 @@ fn setup_labels_readies_a_table_shared_with_credstash() {
     r.ok(&["-t", "shared", "label", "a", "stable=1"], b"");
     let labels = r.json(&["-t", "shared", "label", "a"]);
     assert_eq!(labels["derived"], true);
+    let list = r.ok(&["-t", "shared", "list"], b"");
+    assert!(list.contains("-- labels previous, stable\n"), "{list}");
+    assert!(list.contains("-- labels current\n"), "{list}");
     assert_eq!(
         labels["labels"],
         serde_json::json!({"current": 2, "previous": 1, "stable": 1})

@@ -212,6 +212,12 @@ impl Labelled for Lockbox {
 }
 
 async fn fill(lockbox: &Lockbox, items: &mut [ItemSummary]) {
+    // Only credstash's items can have labels in a companion table: a sealed
+    // table's listing has its labels already, and is read in the calls it
+    // always took (no read of the table's record).
+    if !items.iter().any(|i| i.format == "credstash") {
+        return;
+    }
     if let Err(e) = lockbox.fill_labels(items).await {
         eprintln!(
             "lockbox: warning: the labels this table keeps in its companion table could not be \

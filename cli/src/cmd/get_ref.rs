@@ -91,6 +91,13 @@ fn with_flags(mut reference: Reference, args: &GetArgs) -> Result<Reference> {
 /// and the field read.
 pub async fn run(ctx: &Ctx, args: &GetArgs, reference: Reference) -> Result<()> {
     let reference = with_flags(reference, args)?;
+    if args.format.is_some() {
+        eprintln!(
+            "lockbox: warning: -f formats the map a `*` pattern prints; {} is one secret, \
+             printed as its value",
+            reference.to_uri()
+        );
+    }
     let context = super::context(&args.context)?;
     let secret = ctx
         .lockbox

@@ -312,13 +312,15 @@ pub fn label_spec(text: &str) -> Result<LabelSpec, String> {
     let to = match to {
         None => None,
         Some("") => {
-            return Err(format!(
-                "{text:?}: give a version after `=` (a number, or a label), or remove the                  label with --remove"
-            ))
+            return Err(
+                "give a version after `=` (a number, or a label), or remove the label \
+                 with --remove"
+                    .into(),
+            )
         }
         Some(to) if to.bytes().all(|b| b.is_ascii_digit()) => Some(LabelTo::Version(version(to)?)),
         Some(to) => Some(LabelTo::Label(lockbox::Label::new(to).map_err(|e| {
-            format!("{text:?}: after `=` comes a version number or a label: {e}")
+            format!("after `=` comes a version number or a label: {e}")
         })?)),
     };
     Ok(LabelSpec { label, to })

@@ -22,7 +22,8 @@ use crate::values::{self, ContextPair, LogLevel, NameOrPattern, OnChange};
         account: `lockbox --local setup`, then `lockbox --local put NAME -`.",
     after_help = "Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 access denied or \
         no credentials, 5 integrity or context mismatch, 6 throttled, unavailable or timed out, \
-        7 done with problems left (doctor found problems, migrate, rewrap or sync is incomplete)."
+        7 done with problems left (doctor found problems, migrate, rewrap or sync is incomplete), \
+        8 label conflict (a label moved or a rotation changed since it was read: nothing was changed)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -316,8 +317,15 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Delete all but the newest N versions of a secret
     Prune(PruneArgs),
-    /// Store version N's value as a new latest version (history stays intact)
+    /// Go back: store version N's value as a new latest version (--to N), or
+    /// move `current` back to `previous` (history stays intact)
     Rollback(RollbackArgs),
+    /// Show, set, move or remove the labels of a secret (`current`, `previous`,
+    /// `pending` or your own)
+    Label(LabelArgs),
+    /// A staged rotation: `start` stores a new value as `pending`, `finish` makes
+    /// it `current`, `abort` drops it
+    Rotate(RotateArgs),
     /// Store every secret of a JSON, YAML or CSV file (skipping unchanged ones)
     Import(ImportArgs),
     /// Print the latest value of every secret as a map (what `import` reads back)
@@ -480,6 +488,11 @@ pub struct SetupArgs {
     /// used whenever --kms-region is not given
     #[arg(long, value_name = "REGION")]
     pub save_kms_region: Option<String>,
+    /// Also make a table shared with credstash ready for version labels and
+    /// staged rotations: their companion table, TABLE.lockbox-labels, which
+    /// credstash clients never read (a sealed table keeps labels in place)
+    #[arg(long)]
+    pub labels: bool,
 }
 
 /// `put`.
@@ -494,6 +507,9 @@ pub struct PutArgs {
     /// Encryption context KEY=VALUE pairs
     #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
     pub context: Vec<ContextPair>,
+    /// Check that the value is one JSON document first; nothing is stored otherwise
+    #[arg(long)]
+    pub json: bool,
     /// Ask for the value on the terminal, twice, without echo
     #[arg(short = 'P', long)]
     pub prompt: bool,
@@ -563,7 +579,8 @@ pub struct PutAllArgs {
 /// `get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Secret name; `*` matches any text (everything else literally)
+    /// Secret name; `*` matches any text (everything else literally);
+    /// `lockbox://NAME[@VERSION|@LABEL][#/json/pointer]` is a reference
     #[arg(value_name = "NAME", value_parser = values::name_or_pattern)]
     pub name: NameOrPattern,
     /// Encryption context KEY=VALUE pairs
@@ -572,6 +589,14 @@ pub struct GetArgs {
     /// This version instead of the latest
     #[arg(short = 'v', long, value_name = "N", value_parser = values::version)]
     pub version: Option<Version>,
+    /// The version this label names (`current`, `previous`, `pending` or your own)
+    /// instead of the latest
+    #[arg(long, value_name = "LABEL", value_parser = values::label, conflicts_with = "version")]
+    pub label: Option<lockbox::Label>,
+    /// Only this field of a JSON value: an RFC 6901 pointer (`/password`,
+    /// `/users/0/name`); a string is printed as its text, anything else as JSON
+    #[arg(long, value_name = "POINTER", value_parser = values::json_pointer)]
+    pub field: Option<lockbox::JsonPointer>,
     /// No newline after the value
     #[arg(short = 'n', long)]
     pub noline: bool,
@@ -655,12 +680,115 @@ pub struct RollbackArgs {
     /// Secret name
     #[arg(value_parser = values::secret_name)]
     pub name: SecretName,
-    /// The version whose value becomes the new latest
+    /// The version whose value becomes the new latest, written as a new version.
+    /// Without it: `current` moves back to `previous` (a secret with labels), or,
+    /// in a table shared with credstash, the value of `previous` (the version
+    /// below the highest) is written anew
     #[arg(long, value_name = "N", value_parser = values::version)]
-    pub to: Version,
+    pub to: Option<Version>,
     /// Encryption context KEY=VALUE pairs
     #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
     pub context: Vec<ContextPair>,
+}
+
+/// `label`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+        lockbox label prod/db                       every label of prod/db\n  \
+        lockbox label prod/db stable                the version `stable` names\n  \
+        lockbox label prod/db stable=7              set or move `stable` to version 7\n  \
+        lockbox label prod/db stable=current        move `stable` to where `current` is\n  \
+        lockbox label prod/db current=6 --from 7    move `current` only if it is on 7\n  \
+        lockbox label prod/db stable --remove\n\n\
+        A change is one conditional write: of two operators moving one label at once, exactly \
+        one wins and the other gets exit 8 with nothing changed. Moving `current` moves the \
+        version it left to `previous`; un-pinned reads (`get NAME`, `exec --env VAR=NAME`) \
+        get `current`, never `pending`. Read a label with `get NAME --label L` or \
+        `exec --env VAR=NAME@L`.")]
+pub struct LabelArgs {
+    /// Secret name
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
+    /// LABEL shows the version it names; LABEL=VERSION sets or moves it (VERSION:
+    /// a number, or another label); without it, every label is listed
+    #[arg(value_name = "LABEL[=VERSION]", value_parser = values::label_spec)]
+    pub label: Option<values::LabelSpec>,
+    /// Change the label only if it names version V now (`none`: only if the
+    /// secret does not carry it) [default: wherever this command finds it]
+    #[arg(long, value_name = "V", requires = "label", value_parser = values::label_from)]
+    pub from: Option<values::LabelFrom>,
+    /// Remove LABEL (`current` can be moved, not removed)
+    #[arg(long, requires = "label")]
+    pub remove: bool,
+}
+
+/// `rotate`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A staged rotation, in the four steps of AWS Secrets Manager's:\n  \
+        printf '%s' \"$NEW\" | lockbox rotate start prod/db -     1. create: the new value is `pending`\n  \
+        lockbox get prod/db --label pending                   2-3. set it where it is used, test it\n  \
+        lockbox rotate finish prod/db                         4. `pending` becomes `current`\n\n\
+        Un-pinned reads get `current` until the rotation finishes. Each step run again does \
+        nothing more and says so (exit 0); --token names the rotation, so a step never acts on \
+        another one (exit 8)."
+)]
+pub struct RotateArgs {
+    #[command(subcommand)]
+    pub step: RotateStep,
+}
+
+/// The steps of a staged rotation.
+#[derive(Debug, Subcommand)]
+pub enum RotateStep {
+    /// Store a new value as a new version labelled `pending`; un-pinned reads
+    /// keep getting `current`
+    Start(RotateStartArgs),
+    /// Make the `pending` version `current` (the old `current` becomes `previous`)
+    Finish(RotateEndArgs),
+    /// Drop the `pending` version (it is deleted); `current` stays
+    Abort(RotateEndArgs),
+}
+
+/// `rotate start`.
+#[derive(Debug, Args)]
+pub struct RotateStartArgs {
+    /// Secret name
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
+    /// `-` reads stdin, `@FILE` reads FILE (bytes as they are); anything else is the
+    /// value itself, visible in shell history and the process list
+    pub value: Option<String>,
+    /// Encryption context KEY=VALUE pairs
+    #[arg(value_name = "KEY=VALUE", value_parser = values::context_pair)]
+    pub context: Vec<ContextPair>,
+    /// Ask for the value on the terminal, twice, without echo
+    #[arg(short = 'P', long)]
+    pub prompt: bool,
+    /// The rotation's token (letters, digits, `-`, `_`, `.`, `:`): a start run
+    /// again with it does nothing more [default: one drawn at random, printed]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Comment stored beside the new version (not encrypted)
+    #[arg(short = 'c', long)]
+    pub comment: Option<String>,
+    /// Check that the value is one JSON document first; nothing is stored otherwise
+    #[arg(long)]
+    pub json: bool,
+    /// Store an empty value (refused otherwise, as `put` refuses it)
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+/// `rotate finish`, `rotate abort`.
+#[derive(Debug, Args)]
+pub struct RotateEndArgs {
+    /// Secret name
+    #[arg(value_parser = values::secret_name)]
+    pub name: SecretName,
+    /// Act only on the rotation this token names [default: the one in progress]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// `import`.
@@ -706,26 +834,37 @@ pub struct ExportArgs {
         lockbox exec --env DB_PASSWORD=prod/db/password -- /app/server\n  \
         lockbox exec --prefix prod/app/ --file /dev/shm/tls.key=prod/tls/key -- /app/server\n  \
         DB_PASSWORD=lockbox://prod/db/password@3 lockbox exec --env-ref DB_PASSWORD -- /app/server\n  \
+        lockbox exec --env PGPASSWORD=prod/db#/password --env-json DB_=prod/db@previous -- /app/server\n  \
         lockbox exec --manifest /etc/lockbox.toml --watch 5m --on-change signal:SIGHUP -- /app/server\n\n\
         If any secret cannot be read the command is not started; every failure is named \
-        on stderr and the exit code is that of the most severe class (5, then 4, 3, 2, 6, 1). \
+        on stderr and the exit code is that of the most severe class (5, then 4, 3, 2, 8, 6, 1). \
         Otherwise lockbox becomes the command (execve), or supervises it with --file or \
         --watch, and exits with its status (128+N when killed by signal N).")]
 pub struct ExecArgs {
-    /// Put secret NAME (latest, or version VERSION) in variable VAR
-    #[arg(long = "env", value_name = "VAR=NAME[@VERSION]")]
+    /// Put secret NAME in variable VAR: its latest (`current`) version, version
+    /// VERSION or the one LABEL names, or one field of its JSON value (#/POINTER)
+    #[arg(long = "env", value_name = "VAR=NAME[@VERSION|@LABEL][#/POINTER]")]
     pub env: Vec<String>,
+    /// Every member of the JSON object REF names in its own variable: PREFIX
+    /// followed by the member's key upper-cased, other characters as `_`, nested
+    /// keys joined with `_` (repeatable)
+    #[arg(
+        long = "env-json",
+        value_name = "PREFIX=NAME[@VERSION|@LABEL][#/POINTER]"
+    )]
+    pub env_json: Vec<String>,
     /// Every secret whose name starts with PREFIX (latest version), in a variable named
     /// from the rest of its name: upper-cased, other characters as `_`
     #[arg(long = "prefix", value_name = "PREFIX")]
     pub prefix: Vec<String>,
-    /// Resolve VAR's inherited value if it is a reference (`lockbox://NAME[@VERSION]`);
+    /// Resolve VAR's inherited value if it is a reference
+    /// (`lockbox://NAME[@VERSION|@LABEL][#/POINTER]`);
     /// no other variable's value is ever resolved (repeatable; not with --pristine)
     #[arg(long = "env-ref", value_name = "VAR", conflicts_with = "pristine")]
     pub env_ref: Vec<String>,
-    /// Write secret NAME to PATH (mode 0400, on a memory-backed filesystem), removed
-    /// when the command exits
-    #[arg(long = "file", value_name = "PATH=NAME[@VERSION]")]
+    /// Write secret NAME (or one field of it) to PATH (mode 0400, on a
+    /// memory-backed filesystem), removed when the command exits
+    #[arg(long = "file", value_name = "PATH=NAME[@VERSION|@LABEL][#/POINTER]")]
     pub file: Vec<String>,
     /// A TOML, YAML (.yaml/.yml) or JSON (.json) file with the same declarations
     #[arg(long, value_name = "FILE")]

@@ -23,6 +23,10 @@ pub const TRANSIENT: u8 = 6;
 /// `--fail-on`, or migrate, rewrap or sync did not finish every item (each is
 /// listed). Running it again after fixing them is safe.
 pub const INCOMPLETE: u8 = 7;
+/// A label moved, or a rotation started or ended, since this command read the
+/// labels (another operator was first): nothing was changed. Unlike exit 6,
+/// running it again as it is does not help; read the labels again and decide.
+pub const CONFLICT: u8 = 8;
 
 /// An error the CLI raises itself, with its exit code (for cases the SDK has no
 /// variant for, like a bad flag combination found after parsing).
@@ -208,6 +212,7 @@ pub fn class(e: &Error) -> Class {
         ErrorKind::NotFound => NOT_FOUND,
         ErrorKind::Denied => ACCESS,
         ErrorKind::Integrity => INTEGRITY,
+        ErrorKind::Conflict if matches!(e, Error::Label { .. }) => CONFLICT,
         ErrorKind::Throttled
         | ErrorKind::Timeout
         | ErrorKind::Unavailable
@@ -229,6 +234,19 @@ pub fn class(e: &Error) -> Class {
             "not_found",
         ),
         Error::TableNotFound { .. } => ("not found", None, "not_found"),
+        Error::Label {
+            name,
+            kind: ErrorKind::Conflict,
+            ..
+        } => (
+            "label conflict",
+            Some(format!(
+                "nothing was changed; see where the labels are now with {}, then decide \
+                 (running the same command again does not help)",
+                lockbox_cmd(&format!("label {name}"))
+            )),
+            "label_conflict",
+        ),
         Error::NoCredentials { .. } => (
             "no credentials",
             Some(
@@ -381,6 +399,7 @@ fn class_id(err: &anyhow::Error) -> &'static str {
         INTEGRITY => "integrity",
         TRANSIENT => "unavailable",
         INCOMPLETE => "incomplete",
+        CONFLICT => "label_conflict",
         _ => "error",
     }
 }
@@ -516,6 +535,22 @@ mod tests {
                 TRANSIENT,
             ),
             (Error::InvalidContext { reason: "x".into() }, USAGE),
+            // A lost label move is not transient; writers colliding on a version are.
+            (
+                Error::Label {
+                    name: name(),
+                    kind: ErrorKind::Conflict,
+                    reason: "label stable moved".into(),
+                },
+                CONFLICT,
+            ),
+            (
+                Error::Contention {
+                    name: name(),
+                    attempts: 5,
+                },
+                TRANSIENT,
+            ),
             (
                 Error::VersionExists {
                     name: name(),

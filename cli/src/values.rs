@@ -37,10 +37,20 @@ pub enum NameOrPattern {
     Name(SecretName),
     /// A pattern: `*` matches any text, every other character itself.
     Pattern(String),
+    /// A reference, `lockbox://NAME[@VERSION|@LABEL][#/json/pointer]`: a version
+    /// or label and, optionally, one field of a JSON value.
+    Reference(lockbox::Reference),
 }
 
-/// A secret name, or a pattern when the text holds `*`.
+/// A secret name, a pattern when the text holds `*`, or a reference when it
+/// starts with `lockbox://` (a name is taken as it is written: `a@b` and `a#b`
+/// are names, as credstash reads them).
 pub fn name_or_pattern(text: &str) -> Result<NameOrPattern, String> {
+    if text.starts_with(lockbox::REFERENCE_SCHEME) {
+        return lockbox::Reference::from_uri(text)
+            .map(NameOrPattern::Reference)
+            .map_err(|e| e.to_string());
+    }
     if text.contains('*') {
         Ok(NameOrPattern::Pattern(text.to_owned()))
     } else {
@@ -251,6 +261,90 @@ pub fn on_change(text: &str) -> Result<OnChange, String> {
         })
 }
 
+/// A label: `current`, `previous`, `pending`, or one of the user's (a letter,
+/// then letters, digits, `-`, `_`).
+pub fn label(text: &str) -> Result<lockbox::Label, String> {
+    lockbox::Label::new(text).map_err(|e| e.to_string())
+}
+
+/// A JSON pointer naming a field (`/password`, `/users/0/name`): RFC 6901, in
+/// the form a JSON string holds it (`~1` for `/`, `~0` for `~`).
+pub fn json_pointer(text: &str) -> Result<lockbox::JsonPointer, String> {
+    let pointer = lockbox::JsonPointer::new(text).map_err(|e| {
+        if text.starts_with('/') {
+            e.to_string()
+        } else {
+            format!("{e} (for the member {text:?}, write /{text})")
+        }
+    })?;
+    if pointer.is_root() {
+        return Err("an empty pointer names the whole value; leave --field out".into());
+    }
+    Ok(pointer)
+}
+
+/// Where `label NAME LABEL=TO` moves a label: a version, or the version another
+/// label names now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelTo {
+    /// This version.
+    Version(Version),
+    /// Where this label is.
+    Label(lockbox::Label),
+}
+
+/// `LABEL` or `LABEL=VERSION` (`label` command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSpec {
+    /// The label.
+    pub label: lockbox::Label,
+    /// Where to move it; `None` shows (or with `--remove`, removes) it.
+    pub to: Option<LabelTo>,
+}
+
+/// `LABEL`, `LABEL=7` or `LABEL=OTHER` (the version label OTHER names).
+pub fn label_spec(text: &str) -> Result<LabelSpec, String> {
+    let (l, to) = match text.split_once('=') {
+        Some((l, to)) => (l, Some(to)),
+        None => (text, None),
+    };
+    let label = label(l)?;
+    let to = match to {
+        None => None,
+        Some("") => {
+            return Err(
+                "give a version after `=` (a number, or a label), or remove the label \
+                 with --remove"
+                    .into(),
+            )
+        }
+        Some(to) if to.bytes().all(|b| b.is_ascii_digit()) => Some(LabelTo::Version(version(to)?)),
+        Some(to) => Some(LabelTo::Label(lockbox::Label::new(to).map_err(|e| {
+            format!("after `=` comes a version number or a label: {e}")
+        })?)),
+    };
+    Ok(LabelSpec { label, to })
+}
+
+/// `label --from`: where the label must be for the change to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelFrom {
+    /// On this version.
+    Version(Version),
+    /// Nowhere: the secret does not carry the label.
+    Absent,
+}
+
+/// A version number, or `none` (the label must be absent).
+pub fn label_from(text: &str) -> Result<LabelFrom, String> {
+    if text == "none" {
+        return Ok(LabelFrom::Absent);
+    }
+    version(text)
+        .map(LabelFrom::Version)
+        .map_err(|e| format!("{e} (--from takes the version the label names now, or `none`)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +421,42 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn labels_pointers_and_references() {
+        assert!(matches!(
+            name_or_pattern("lockbox://db@stable#/password"),
+            Ok(NameOrPattern::Reference(_))
+        ));
+        // Without the scheme a name is a name, `@` and `#` included.
+        assert!(matches!(
+            name_or_pattern("deploy@stable"),
+            Ok(NameOrPattern::Name(_))
+        ));
+        assert!(matches!(name_or_pattern("a#b"), Ok(NameOrPattern::Name(_))));
+        assert!(name_or_pattern("lockbox://db#password").is_err());
+        assert_eq!(label("stable").unwrap().as_str(), "stable");
+        assert!(label("Current").is_err() && label("latest").is_err());
+        assert_eq!(json_pointer("/a~1b").unwrap().tokens(), ["a/b"]);
+        assert!(json_pointer("").is_err());
+        assert!(json_pointer("password").unwrap_err().contains("/password"));
+        let spec = label_spec("stable=7").unwrap();
+        assert_eq!(spec.label.as_str(), "stable");
+        assert_eq!(spec.to, Some(LabelTo::Version(version("7").unwrap())));
+        assert_eq!(
+            label_spec("stable=current").unwrap().to,
+            Some(LabelTo::Label(lockbox::Label::CURRENT))
+        );
+        assert_eq!(label_spec("stable").unwrap().to, None);
+        for bad in ["stable=", "=3", "stable=0", "stable=a.b", "7=3"] {
+            assert!(label_spec(bad).is_err(), "{bad}");
+        }
+        assert_eq!(label_from("none"), Ok(LabelFrom::Absent));
+        assert_eq!(
+            label_from("3"),
+            Ok(LabelFrom::Version(version("3").unwrap()))
+        );
+        assert!(label_from("current").is_err());
     }
 }

@@ -278,7 +278,8 @@ fn list_keys_history_delete_prune_rollback() {
         serde_json::from_slice(&l.ok(&["-o", "json", "rollback", "app.key", "--to", "3"])).unwrap();
     assert_eq!(
         rb,
-        serde_json::json!({"name": "app.key", "version": 6, "from": 3})
+        serde_json::json!({"name": "app.key", "version": 6, "from": 3, "labels": null,
+                           "new_version": true})
     );
 
     // prune keeps the newest N.
@@ -320,7 +321,8 @@ fn json_output_on_every_store_command() {
         setup,
         serde_json::json!({"table": "credential-store", "created": true, "format": "sealed",
                            "result": "created", "recorded": [], "mode": "sealed",
-                           "store": "000000000000/credential-store", "kms_key": key})
+                           "store": "000000000000/credential-store", "kms_key": key,
+                           "labels": null})
     );
     let setup: serde_json::Value = serde_json::from_slice(&l.ok(&["setup", "-o", "json"])).unwrap();
     assert_eq!(setup["created"], false);

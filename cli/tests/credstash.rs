@@ -763,3 +763,89 @@ fn the_assume_role_flag_runs_through_both_tools() {
     }
     rt.block_on(strict.shutdown());
 }
+
+/// What a credstash user's scripts read of table `t`.
+fn credstash_view(cs: &Tool<'_>) -> Vec<String> {
+    vec![
+        cs.ok(&["getall", "-f", "json"]),
+        cs.ok(&["getall"]),
+        cs.ok(&["list"]),
+        cs.ok(&["keys"]),
+        cs.ok(&["get", "app.key"]),
+        cs.ok(&["get", "db.conf"]),
+        cs.ok(&["get", "-v", "1", "app.key"]),
+        cs.ok(&["get", "app.*", "-f", "json"]),
+    ]
+}
+
+/// Labels, a staged rotation and JSON fields in a table shared with credstash:
+/// credstash 1.17.1's getall, list and get print exactly what they printed
+/// before any label existed, until a rotation finishes (which writes the new
+/// value as the next version, as `put` would); then credstash and lockbox read
+/// the same value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_in_a_credstash_table_change_nothing_credstash_reads() {
+    let Some(venv) = venv() else { return };
+    let credstash_bin = venv.join("bin").join("credstash");
+    let mock = lockbox_mock::start().await.unwrap();
+    let endpoint = mock.endpoint_url();
+    let home = tempfile::tempdir().unwrap();
+    tokio::task::spawn_blocking({
+        let endpoint = endpoint.clone();
+        let home = home.path().to_owned();
+        move || {
+            create_key(&endpoint, "alias/credstash");
+            let cs = Tool {
+                credstash: Some(&credstash_bin),
+                endpoint: &endpoint,
+                home: &home,
+                table: "shared",
+            };
+            let lb = Tool {
+                credstash: None,
+                ..cs
+            };
+            cs.ok(&["setup"]);
+            cs.ok(&["put", "app.key", "k-1"]);
+            cs.ok(&["put", "-a", "app.key", "k-2"]);
+            cs.ok(&["put", "db.conf", r#"{"user":"app","password":"pw"}"#]);
+            let before = credstash_view(&cs);
+
+            let value = home.join("new-value");
+            std::fs::write(&value, "k-3").unwrap();
+            let at_value = format!("@{}", value.display());
+            lb.ok(&["setup", "--compat", "credstash", "--labels"]);
+            lb.ok(&["label", "app.key", "stable=1"]);
+            lb.ok(&["label", "db.conf", "mine=1"]);
+            lb.ok(&["rotate", "start", "app.key", &at_value, "--token", "r1"]);
+            assert_eq!(lb.ok(&["get", "app.key", "--label", "pending"]), "k-3\n");
+            assert_eq!(lb.ok(&["get", "lockbox://db.conf#/user"]), "app\n");
+            assert_eq!(credstash_view(&cs), before, "labels and a pending version");
+            // lockbox's un-pinned reads agree with credstash's.
+            assert_eq!(lb.ok(&["get", "app.key"]), cs.ok(&["get", "app.key"]));
+            assert_eq!(
+                lb.ok(&["getall", "-f", "json"]),
+                cs.ok(&["getall", "-f", "json"])
+            );
+            lb.ok(&["rotate", "abort", "app.key"]);
+            assert_eq!(credstash_view(&cs), before, "an aborted rotation");
+
+            lb.ok(&["rotate", "start", "app.key", &at_value, "--token", "r2"]);
+            assert_eq!(credstash_view(&cs), before, "a second pending version");
+            lb.ok(&["rotate", "finish", "app.key"]);
+            assert_eq!(cs.ok(&["get", "app.key"]), "k-3\n");
+            assert_eq!(lb.ok(&["get", "app.key"]), "k-3\n");
+            assert_eq!(
+                lb.ok(&["getall", "-f", "json"]),
+                cs.ok(&["getall", "-f", "json"])
+            );
+            let after = credstash_view(&cs);
+            lb.ok(&["rotate", "finish", "app.key"]);
+            lb.ok(&["label", "app.key", "stable=2"]);
+            assert_eq!(credstash_view(&cs), after, "finishing twice, a label moved");
+        }
+    })
+    .await
+    .unwrap();
+    mock.shutdown().await;
+}

@@ -141,4 +141,41 @@ fn every_command_prints_its_documented_document() {
         let v = doc(args, b"", code, "ErrorDocument");
         assert_eq!(v["error"]["code"], code, "{args:?}");
     }
+    // Labels, a staged rotation and JSON fields, in a table of their own (the
+    // first one's key moved above).
+    let t = |args: &[&'static str]| [&["-t", "lbl"][..], args].concat();
+    doc(&t(&["setup"]), b"", 0, "Setup");
+    doc(
+        &t(&["put", "j", "-", "--json"]),
+        br#"{"u": "x"}"#,
+        0,
+        "Stored",
+    );
+    doc(&t(&["get", "lockbox://j#/u"]), b"", 0, "Selected");
+    doc(&t(&["get", "j", "--label", "current"]), b"", 0, "Selected");
+    doc(&t(&["label", "j", "stable=1"]), b"", 0, "LabelChanged");
+    doc(&t(&["label", "j", "stable"]), b"", 0, "LabelShown");
+    doc(
+        &t(&["rotate", "start", "j", "-"]),
+        br#"{"u": "y"}"#,
+        0,
+        "RotationStepDoc",
+    );
+    let labels = doc(&t(&["label", "j"]), b"", 0, "LabelList");
+    assert_eq!(labels["rotation"]["state"], "pending", "{labels}");
+    doc(&t(&["rotate", "finish", "j"]), b"", 0, "RotationStepDoc");
+    doc(&t(&["rotate", "finish", "j"]), b"", 0, "RotationStepDoc");
+    doc(&t(&["rollback", "j"]), b"", 0, "RolledBack");
+    let v = json(&l, &t(&["history", "j"]), b"", 0);
+    for (i, item) in v.as_array().unwrap().iter().enumerate() {
+        check(&c, "Summary", item, &format!("history j[{i}]"));
+    }
+    doc(&t(&["setup", "--labels"]), b"", 0, "Setup");
+    let v = doc(
+        &t(&["label", "j", "stable=2", "--from", "9"]),
+        b"",
+        8,
+        "ErrorDocument",
+    );
+    assert_eq!(v["error"]["class"], "label_conflict", "{v}");
 }

@@ -12,7 +12,10 @@
 //! Also here: `put` with the value in argv warns without echoing it; `exec`
 //! children get none of lockbox's configuration in either process model; every
 //! command is non-dumpable with a zero core limit, and a SIGSEGV or SIGABRT
-//! leaves no core (with a control showing this machine does write cores).
+//! leaves no core (with a control showing this machine does write cores). And
+//! JSON fields, `--env-json`, labels and staged rotations: a value inside a
+//! JSON document shows only where a read prints it, and every failing field
+//! starts nothing.
 
 mod common;
 
@@ -1841,4 +1844,227 @@ fn put_all_and_the_log_file_never_show_a_value_or_its_data_key() {
     let log_text = std::fs::read_to_string(log).unwrap();
     assert!(log_text.contains("TRACE"), "the log holds the diagnostics");
     assert_eq!(check_files(logs.path(), &e.needles(&canary)), 1);
+}
+
+/// JSON fields, fan-out, labels and staged rotations at trace level: the canary,
+/// stored inside JSON documents, in a value that is not JSON and in a binary
+/// one, appears only on the stdout of reads that print it. Every failing field
+/// (missing, `null`, not JSON, binary, not an object, a fan-out collision)
+/// starts nothing (a marker file proves it) and names the secret and pointer,
+/// never the value.
+#[test]
+fn json_fields_labels_and_rotations_show_a_value_only_where_it_is_printed() {
+    use Canary::{Never, OnStdout};
+    let canary = new_canary();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let open = start(&rt, data.path(), None);
+    let ep = open.endpoint_url();
+    create_key(&ep, "alias/credstash");
+    let h = home.path();
+    let c = |args: &[&str]| remote(h, &ep, args);
+    let mut rec = Record::default();
+    let doc =
+        format!(r#"{{"user":"app","password":"{canary}","nested":{{"k":"{canary}"}},"n":null}}"#);
+    let next = format!(r#"{{"user":"app","password":"{canary}-2"}}"#);
+    let mut binary = canary.as_bytes().to_vec();
+    binary.push(0xff);
+    rec.run("setup", c(&["setup"]), b"", 0, Never);
+    rec.run(
+        "put --json",
+        c(&["put", "db", "-", "--json"]),
+        doc.as_bytes(),
+        0,
+        Never,
+    );
+    rec.run(
+        "put text",
+        c(&["put", "text", "-"]),
+        canary.as_bytes(),
+        0,
+        Never,
+    );
+    rec.run("put binary", c(&["put", "bin", "-"]), &binary, 0, Never);
+    let broken = format!("{{\"a\": {canary}");
+    rec.run(
+        "put --json of a value that is not JSON",
+        c(&["put", "text", "-", "--json"]),
+        broken.as_bytes(),
+        2,
+        Never,
+    );
+    rec.run(
+        "rotate start --json of a value that is not JSON",
+        c(&["rotate", "start", "db", "-", "--json"]),
+        broken.as_bytes(),
+        2,
+        Never,
+    );
+
+    // Reads whose purpose is to print the field.
+    for (label, args) in [
+        ("get a field", vec!["get", "lockbox://db#/password"]),
+        ("get --field", vec!["get", "db", "--field", "/password"]),
+        (
+            "get -o json a field",
+            vec!["-o", "json", "get", "db", "--field", "/nested/k"],
+        ),
+        (
+            "get @current a field",
+            vec!["get", "lockbox://db@current#/password"],
+        ),
+    ] {
+        rec.run(label, c(&args), b"", 0, OnStdout);
+    }
+    let marker = h.join("started");
+    let print = |var: &str| format!("touch {}; printf %s \"${var}\"", marker.display());
+    let script = print("X");
+    rec.run(
+        "exec --env a field",
+        c(&[
+            "exec",
+            "--env",
+            "X=db#/password",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ]),
+        b"",
+        0,
+        OnStdout,
+    );
+    let script = print("P_K");
+    rec.run(
+        "exec --env-json",
+        c(&[
+            "exec",
+            "--env-json",
+            "P_=db#/nested",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+        ]),
+        b"",
+        0,
+        OnStdout,
+    );
+    std::fs::remove_file(&marker).unwrap();
+
+    // Failures: exit 3 like a missing secret (2 for a collision), nothing started.
+    for (label, args, code) in [
+        (
+            "get a missing field",
+            vec!["get", "db", "--field", "/nope"],
+            3,
+        ),
+        ("get a null field", vec!["get", "lockbox://db#/n"], 3),
+        (
+            "get into a string",
+            vec!["get", "lockbox://db#/password/x"],
+            3,
+        ),
+        (
+            "get a field of text",
+            vec!["get", "text", "--field", "/a"],
+            3,
+        ),
+        (
+            "get a field of binary",
+            vec!["get", "bin", "--field", "/a"],
+            3,
+        ),
+        (
+            "-o json get a missing field",
+            vec!["-o", "json", "get", "db", "--field", "/nope"],
+            3,
+        ),
+    ] {
+        rec.run(label, c(&args), b"", code, Never);
+    }
+    let script = print("X");
+    for (label, decls, code) in [
+        ("exec a missing field", vec!["--env", "X=db#/nope"], 3),
+        ("exec a field of text", vec!["--env", "X=text#/a"], 3),
+        ("exec a field of binary", vec!["--env", "X=bin#/a"], 3),
+        ("exec a null field", vec!["--env", "X=db#/n"], 3),
+        (
+            "exec --env-json with a null member",
+            vec!["--env-json", "P_=db"],
+            3,
+        ),
+        ("exec --env-json of text", vec!["--env-json", "P_=text"], 3),
+        (
+            "exec --env-json of a string",
+            vec!["--env-json", "P_=db#/password"],
+            3,
+        ),
+        (
+            "exec --env-json colliding with --env",
+            vec!["--env-json", "=db#/nested", "--env", "K=text"],
+            2,
+        ),
+    ] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(&decls);
+        args.extend_from_slice(&["--", "/bin/sh", "-c", &script]);
+        rec.run(label, c(&args), b"", code, Never);
+        assert!(!marker.exists(), "{label} started the command");
+    }
+
+    // Labels and a staged rotation: nothing prints a value but the reads.
+    rec.run(
+        "rotate start",
+        c(&["rotate", "start", "db", "-", "--token", "t1"]),
+        next.as_bytes(),
+        0,
+        Never,
+    );
+    rec.run(
+        "rotate start again",
+        c(&["-o", "json", "rotate", "start", "db", "-", "--token", "t1"]),
+        next.as_bytes(),
+        0,
+        Never,
+    );
+    rec.run(
+        "get pending",
+        c(&["get", "lockbox://db@pending#/password"]),
+        b"",
+        0,
+        OnStdout,
+    );
+    for (label, args, code) in [
+        ("label", vec!["label", "db"], 0),
+        ("-o json label", vec!["-o", "json", "label", "db"], 0),
+        ("label pending", vec!["label", "db", "pending"], 0),
+        ("history", vec!["-o", "json", "history", "db"], 0),
+        ("list", vec!["list"], 0),
+        ("rotate finish", vec!["rotate", "finish", "db"], 0),
+        (
+            "rotate finish again",
+            vec!["-o", "json", "rotate", "finish", "db"],
+            0,
+        ),
+        ("label stable", vec!["label", "db", "stable=1"], 0),
+        (
+            "label conflict",
+            vec!["label", "db", "stable=2", "--from", "2"],
+            8,
+        ),
+        ("rollback", vec!["-o", "json", "rollback", "db"], 0),
+        (
+            "rotate abort of nothing",
+            vec!["rotate", "abort", "db", "--token", "t9"],
+            8,
+        ),
+    ] {
+        rec.run(label, c(&args), b"", code, Never);
+    }
+    rt.block_on(open.shutdown());
+    let needles = canary_needles(&canary);
+    rec.check(&canary, &needles);
+    assert!(check_files(data.path(), &needles) > 0);
 }

@@ -12,6 +12,14 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
     let context = super::context(&args.context)?;
     let version = args.version;
     let name = match &args.name {
+        NameOrPattern::Reference(r) => return super::get_ref::run(ctx, args, r.clone()).await,
+        NameOrPattern::Name(name) if super::get_ref::selects(args) => {
+            let r = lockbox::Reference::latest(name.clone());
+            return super::get_ref::run(ctx, args, r).await;
+        }
+        NameOrPattern::Pattern(_) if super::get_ref::selects(args) => {
+            return Err(super::get_ref::not_with_a_pattern())
+        }
         NameOrPattern::Name(name) => name,
         NameOrPattern::Pattern(pattern) => {
             return print_matching(ctx, args, pattern, version, &context).await
@@ -28,7 +36,7 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
         None => ctx.lockbox.get(name, &context).await,
         Some(v) => ctx.lockbox.get_version(name, v, &context).await,
     }
-    .with_context(|| format!("cannot read {name} from table {}", ctx.table))?;
+    .with_context(|| super::get_ref::cannot_read(name, &ctx.table))?;
     crate::test_panic_point("after-fetch", secret.value.expose_secret());
     if args.out.path.is_some() {
         // The bytes as stored: no newline, whatever -n says.

@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use lockbox::backend::ItemSummary;
 use lockbox::escape_untrusted;
 
+use super::label::Labelled as _;
 use super::Ctx;
 use crate::args::{ListArgs, OutputMode};
 use crate::output;
@@ -11,7 +12,7 @@ use crate::output;
 pub async fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
     let mut items = ctx
         .lockbox
-        .list()
+        .list_labelled()
         .await
         .with_context(|| format!("cannot list the secrets in table {}", ctx.table))?;
     if let Some(filter) = &args.pattern {
@@ -24,13 +25,15 @@ pub async fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
 }
 
 /// `list -l`: aligned columns with a header, the version as a number (the sort
-/// key as stored when it is not one), `-` where nothing is known. Every field a
-/// table writer stored is escaped.
+/// key as stored when it is not one), `-` where nothing is known, and a LABELS
+/// column when some version has labels. Every field a table writer stored is
+/// escaped.
 fn table(items: &[ItemSummary]) -> String {
-    let rows: Vec<[String; 5]> = items
+    let labelled = items.iter().any(|i| !i.labels.is_empty());
+    let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
-            [
+            let mut row = vec![
                 escape_untrusted(&i.name).into_owned(),
                 i.version.map_or_else(
                     || escape_untrusted(&i.sort_key).into_owned(),
@@ -38,12 +41,27 @@ fn table(items: &[ItemSummary]) -> String {
                 ),
                 i.created_at.map_or_else(|| "-".to_owned(), output::rfc3339),
                 escape_untrusted(&i.format).into_owned(),
-                escape_untrusted(i.comment.as_deref().unwrap_or("")).into_owned(),
-            ]
+            ];
+            if labelled {
+                let labels: Vec<&str> = i.labels.iter().map(|l| l.as_str()).collect();
+                row.push(if labels.is_empty() {
+                    "-".to_owned()
+                } else {
+                    labels.join(",")
+                });
+            }
+            row.push(escape_untrusted(i.comment.as_deref().unwrap_or("")).into_owned());
+            row
         })
         .collect();
-    let header = ["NAME", "VERSION", "CREATED", "FORMAT", "COMMENT"].map(str::to_owned);
-    let mut width = [0usize; 4];
+    let mut header: Vec<String> = ["NAME", "VERSION", "CREATED", "FORMAT"]
+        .map(str::to_owned)
+        .to_vec();
+    if labelled {
+        header.push("LABELS".to_owned());
+    }
+    header.push("COMMENT".to_owned());
+    let mut width = vec![0usize; header.len() - 1];
     for row in std::iter::once(&header).chain(&rows) {
         for (w, cell) in width.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -51,18 +69,11 @@ fn table(items: &[ItemSummary]) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let line = format!(
-            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2],
-            w3 = width[3],
-        );
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(&width) {
+            line.push_str(&format!("{cell:w$}  "));
+        }
+        line.push_str(row.last().expect("a comment column"));
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -70,7 +81,7 @@ fn table(items: &[ItemSummary]) -> String {
 }
 
 /// Print summaries: credstash's `NAME -- version V -- comment C` line, then the
-/// format and creation time where known. Every field but the time is whatever a
+/// format, creation time and labels where known. Every field but the time is whatever a
 /// table writer stored, so each goes through [`escape_untrusted`] (the JSON output
 /// escapes control characters itself).
 pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
@@ -94,6 +105,10 @@ pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
                 ));
                 if let Some(t) = i.created_at {
                     out.push_str(&format!(" -- created {}", output::rfc3339(t)));
+                }
+                if !i.labels.is_empty() {
+                    let labels: Vec<&str> = i.labels.iter().map(|l| l.as_str()).collect();
+                    out.push_str(&format!(" -- labels {}", labels.join(", ")));
                 }
                 out.push('\n');
             }

@@ -43,7 +43,7 @@ Any other error (a version that exists, a refused confirmation, setup refused).
 Usage: bad arguments or input.
 .TP
 3
-Not found: no such secret, version or table; a pattern or prefix that matches nothing.
+Not found: no such secret, version, label or table; a pattern or prefix that matches nothing; a JSON field that is missing, or a value that is not JSON.
 .TP
 4
 Access denied, bad or missing credentials, an unusable KMS key.
@@ -56,6 +56,9 @@ Throttled, unavailable or timed out: retry later.
 .TP
 7
 Done, with problems left (doctor, migrate, rewrap, sync).
+.TP
+8
+Label conflict: another operator moved the label or changed the rotation first; nothing was changed.
 .PP
 \fBexec\fR exits with its command's status once the command has started.
 .SH SEE ALSO

@@ -11,9 +11,11 @@ pub mod export;
 pub mod find;
 pub mod get;
 pub mod get_all;
+pub mod get_ref;
 pub mod history;
 pub mod import;
 pub mod keys;
+pub mod label;
 pub mod lifecycle;
 pub mod list;
 pub mod man;
@@ -24,6 +26,7 @@ pub mod put;
 pub mod put_all;
 pub mod rewrap;
 pub mod rollback;
+pub mod rotate;
 pub mod setup;
 pub mod sync;
 
@@ -75,6 +78,8 @@ pub fn run(cli: &Cli) -> Result<Done> {
         Command::Rollback(a) => {
             with_store(cli, async |ctx| rollback::run(ctx, a).await.map(success))
         }
+        Command::Label(a) => with_store(cli, async |ctx| label::run(ctx, a).await.map(success)),
+        Command::Rotate(a) => with_store(cli, async |ctx| rotate::run(ctx, a).await.map(success)),
         Command::Import(a) => with_store(cli, async |ctx| import::run(ctx, a).await.map(success)),
         Command::Export(a) => with_store(cli, async |ctx| export::run(ctx, a).await.map(success)),
         Command::Doctor(a) => with_store(cli, async |ctx| doctor::run(ctx, a).await.map(success)),

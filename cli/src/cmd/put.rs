@@ -53,6 +53,9 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
     };
     check_value(name.as_str(), value.expose_secret(), args.write.allow_empty)?;
     pairs.extend(args.context.iter().cloned());
+    if args.json {
+        check_json(name, &value)?;
+    }
     crate::test_panic_point("after-read", value.expose_secret());
     let options = args.write.put_options(super::context(&pairs)?);
     if args.skip_unchanged {
@@ -185,4 +188,47 @@ fn prompt(name: &str) -> Result<SecretValue> {
         ));
     }
     Ok(SecretValue::from_slice(first.as_bytes()))
+}
+
+/// The value `rotate start` stores, taken as `put` takes it: asked on the
+/// terminal with `--prompt` (`ask`), else `-` (stdin), `@FILE`, or the argument
+/// itself (with a warning).
+pub(super) fn read_new_value(
+    name: &lockbox::SecretName,
+    arg: Option<&str>,
+    ask: bool,
+) -> Result<SecretValue> {
+    match (ask, arg) {
+        (true, _) => prompt(name.as_str()),
+        (false, Some(v)) => read_value(v),
+        (false, None) => bail!(crate::exit::usage(
+            "the new value is needed: `-` reads stdin, `@FILE` reads a file, --prompt asks on \
+             the terminal"
+        )),
+    }
+}
+
+/// `--json`: refuse a value that is not one JSON document (nothing is stored),
+/// saying where it stops being JSON, never what it holds. The document is
+/// walked without being copied (`IgnoredAny`).
+pub(super) fn check_json(name: &lockbox::SecretName, value: &SecretValue) -> Result<()> {
+    let bytes = value.expose_secret();
+    let why = match std::str::from_utf8(bytes) {
+        Err(_) => "it is binary (not UTF-8 text)".to_owned(),
+        Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                use serde_json::error::Category;
+                let what = match e.classify() {
+                    Category::Eof => "it is cut short",
+                    Category::Syntax | Category::Data | Category::Io => "it has a syntax error",
+                };
+                format!("{what} at line {}, column {}", e.line(), e.column())
+            }
+        },
+    };
+    bail!(crate::exit::usage(format!(
+        "the value for {name} is not JSON: {why}; nothing was stored (leave out --json to \
+         store any value)"
+    )))
 }

@@ -10,6 +10,12 @@ use crate::args::{OutputMode, SetupArgs};
 pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     let mode = match args.compat {
         Some(crate::args::Compat::Credstash) => TableMode::Credstash,
+        // `setup --labels` on a table shared with credstash that exists: its
+        // labels are what is asked for, not another mode.
+        None if args.labels => match ctx.lockbox.table_mode().await {
+            Ok(Some(TableMode::Credstash)) => TableMode::Credstash,
+            _ => TableMode::Sealed,
+        },
         None => TableMode::Sealed,
     };
     // credstash saves the region before it sets up the table, whatever happens next.
@@ -33,6 +39,11 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         .with_context(|| format!("cannot set up table {}", ctx.table))?;
     let record = &report.record;
     let created = report.result == SetupResult::Created;
+    let refused = matches!(report.result, SetupResult::Refused(_));
+    let labels = match args.labels && !refused {
+        true => Some(setup_labels(ctx, record).await?),
+        false => None,
+    };
     match ctx.output {
         OutputMode::Json => crate::output::print_json(&crate::output::json::Setup {
             created,
@@ -45,6 +56,12 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                     .unwrap_or(TableMode::Credstash.as_str()),
             ),
             kms_key: record.key_arn.as_deref(),
+            labels: labels
+                .as_ref()
+                .map(|(table, created)| crate::output::json::SetupLabels {
+                    created: *created,
+                    table: table.as_deref(),
+                }),
             mode: record.mode.as_deref(),
             recorded: match &report.result {
                 SetupResult::Recorded(tags) => tags,
@@ -89,6 +106,26 @@ pub async fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             _ => {}
         },
     }
+    if let (Some((table, created)), OutputMode::Text) = (&labels, ctx.output) {
+        match table {
+            Some(t) if *created => println!(
+                "Created table {} for the labels and staged rotations of table {} (credstash \
+                 clients never read it)",
+                lockbox::escape_untrusted(t),
+                ctx.table
+            ),
+            Some(t) => println!(
+                "Labels of table {} are kept in table {}, which exists; nothing changed",
+                ctx.table,
+                lockbox::escape_untrusted(t)
+            ),
+            None => println!(
+                "Table {} is sealed: it keeps labels in each secret's own partition and needs \
+                 no other table",
+                ctx.table
+            ),
+        }
+    }
     if let SetupResult::Refused(why) = &report.result {
         return Err(crate::exit::coded(crate::exit::OTHER, why.clone()));
     }
@@ -108,4 +145,26 @@ fn describe(record: &TableRecord) -> Vec<String> {
             .map(|v| format!("{what} {}", lockbox::escape_untrusted(v)))
     })
     .collect()
+}
+
+/// `--labels`: the companion table of a table shared with credstash, created if
+/// it is missing; `(None, false)` for a sealed table, which needs none.
+async fn setup_labels(ctx: &Ctx, record: &TableRecord) -> Result<(Option<String>, bool)> {
+    if record.mode.as_deref() == Some(TableMode::Sealed.as_str()) {
+        return Ok((None, false));
+    }
+    let outcome = ctx.lockbox.setup_labels().await.with_context(|| {
+        format!(
+            "cannot set up the labels of table {t}: that creates table {t}.lockbox-labels and \
+             records it in a tag of {t}",
+            t = ctx.table
+        )
+    })?;
+    let table = ctx
+        .lockbox
+        .table_record()
+        .await
+        .with_context(|| format!("cannot read what table {} records", ctx.table))?
+        .labels;
+    Ok((table, outcome == lockbox::backend::SetupOutcome::Created))
 }

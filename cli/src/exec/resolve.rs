@@ -1,13 +1,14 @@
 //! Resolve every declaration, all or nothing, within one deadline: prefixes are
-//! listed, each distinct secret is fetched once through the SDK's `get_each`
-//! (bounded concurrency, batched pinned versions, retries with jitter), and every
-//! failure is named.
+//! listed, each distinct secret is fetched once through the SDK's `resolve_each`
+//! (bounded concurrency, batched pinned versions, retries with jitter; JSON
+//! fields taken from the one read), JSON objects are fanned out (`--env-json`),
+//! and every failure is named.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lockbox::{ExposeSecret, Lockbox, Secret, SecretRef, SecretValue};
+use lockbox::{ExposeSecret, Lockbox, Reference, Secret, SecretName, SecretValue, Selector};
 use tokio::time::Instant;
 
 use super::spec::{Binding, Spec, Target};
@@ -25,20 +26,28 @@ pub struct Resolved {
     pub files: BTreeMap<PathBuf, SecretValue>,
     /// What each target holds: name and version (to log and to detect rotation).
     pub versions: BTreeMap<Target, (String, u64)>,
+    /// What each variable or file was read from (a fan-out's are not: its
+    /// variables come from one value), to reuse pinned versions.
+    pub sources: BTreeMap<Target, Reference>,
 }
 
 impl Resolved {
-    /// Copies of every value by name and version, so a re-check (`--watch`) does
-    /// not fetch pinned versions again: they never change.
+    /// Copies of every value by the reference read, so a re-check (`--watch`)
+    /// does not fetch pinned versions again (they never change) and knows what
+    /// the running command has.
     pub fn reuse(&self) -> Reuse {
         let mut out = Reuse::new();
-        for (target, (name, version)) in &self.versions {
+        for (target, source) in &self.sources {
+            let Some((name, version)) = self.versions.get(target) else {
+                continue;
+            };
             let value = match target {
                 Target::Env(v) => self.env.get(v),
                 Target::File(p) => self.files.get(p),
+                Target::Json { .. } => None,
             };
             if let Some(value) = value {
-                out.entry((name.clone(), *version)).or_insert_with(|| Got {
+                out.entry(source.clone()).or_insert_with(|| Got {
                     name: name.clone(),
                     version: *version,
                     value: value.duplicate(),
@@ -67,8 +76,9 @@ impl From<Secret> for Got {
     }
 }
 
-/// Values already read, by name and version.
-pub type Reuse = BTreeMap<(String, u64), Got>;
+/// Values already read, by the reference read (only those pinned to a version
+/// are taken instead of a fetch).
+pub type Reuse = HashMap<Reference, Got>;
 
 /// One thing that could not be resolved.
 #[derive(Debug)]
@@ -99,14 +109,15 @@ pub struct Failed {
 }
 
 impl Failed {
-    /// Integrity beats access, beats not found, beats usage, beats transient,
-    /// beats anything else: a retry cannot fix the more severe classes.
+    /// Integrity beats access, beats not found, beats usage, beats a label
+    /// conflict, beats transient, beats anything else: a retry cannot fix the more severe classes.
     pub fn code(&self) -> u8 {
         let rank = |c: u8| match c {
-            exit::INTEGRITY => 6,
-            exit::ACCESS => 5,
-            exit::NOT_FOUND => 4,
-            exit::USAGE => 3,
+            exit::INTEGRITY => 7,
+            exit::ACCESS => 6,
+            exit::NOT_FOUND => 5,
+            exit::USAGE => 4,
+            exit::CONFLICT => 3,
             exit::TRANSIENT => 2,
             _ => 1,
         };
@@ -253,7 +264,8 @@ fn expand_prefixes(spec: &Spec, names: &[String], failures: &mut Vec<Failure>) -
         match lockbox::SecretName::new(*winner) {
             Ok(name) => out.push(Binding {
                 target,
-                secret: SecretRef::latest(name),
+                secret: Reference::latest(name),
+                literal: None,
             }),
             Err(e) => failures.push(Failure {
                 what: (*winner).to_owned(),
@@ -278,7 +290,10 @@ pub async fn resolve(
     let until = Instant::now() + deadline;
     // What the running command already has (a --watch re-check): logged at
     // debug, so -v shows what changed, not every unchanged poll.
-    let known: std::collections::HashSet<(String, u64)> = reuse.keys().cloned().collect();
+    let known: std::collections::HashSet<(String, u64)> = reuse
+        .values()
+        .map(|got| (got.name.clone(), got.version))
+        .collect();
     let mut failures = Vec::new();
     let mut bindings = spec.bindings.clone();
     if !spec.prefixes.is_empty() {
@@ -325,13 +340,25 @@ pub async fn resolve(
         bindings.extend(expand_prefixes(spec, &names, &mut failures));
     }
 
-    // Each distinct secret once.
-    let mut unique: Vec<SecretRef> = Vec::new();
-    let mut index: std::collections::HashMap<SecretRef, usize> = std::collections::HashMap::new();
+    prefer_literal_names(lockbox, &mut bindings, until).await;
+
+    // Each distinct read once: a fan-out reads the whole value (its pointer,
+    // if any, is applied when its members are taken).
+    let read_of = |b: &Binding| match &b.target {
+        Target::Json { .. } => {
+            let mut whole = b.secret.clone();
+            whole.pointer = None;
+            whole
+        }
+        _ => b.secret.clone(),
+    };
+    let mut unique: Vec<Reference> = Vec::new();
+    let mut index: HashMap<Reference, usize> = HashMap::new();
     let mut slot = Vec::with_capacity(bindings.len());
     for b in &bindings {
-        let i = *index.entry(b.secret.clone()).or_insert_with(|| {
-            unique.push(b.secret.clone());
+        let r = read_of(b);
+        let i = *index.entry(r.clone()).or_insert_with(|| {
+            unique.push(r);
             unique.len() - 1
         });
         slot.push(i);
@@ -339,29 +366,31 @@ pub async fn resolve(
     let total = unique.len() + failures.len();
     let mut results: Vec<Option<Result<Got, Why>>> = unique
         .iter()
-        .map(|r| {
-            let v = r.version?;
-            reuse.remove(&(r.name.to_string(), v.get())).map(Ok)
+        .map(|r| match r.selector {
+            Selector::Version(_) => reuse.remove(r).map(Ok),
+            _ => None,
         })
         .collect();
-    let wanted: Vec<(usize, SecretRef)> = unique
+    let wanted: Vec<(usize, Reference)> = unique
         .iter()
         .enumerate()
         .filter(|(i, _)| results[*i].is_none())
         .map(|(i, r)| (i, r.clone()))
         .collect();
-    let refs: Vec<SecretRef> = wanted.iter().map(|(_, r)| r.clone()).collect();
+    let refs: Vec<Reference> = wanted.iter().map(|(_, r)| r.clone()).collect();
     tracing::debug!(
         target: LOG,
         "fetching {} of {} secrets (pinned versions already read are kept)",
         refs.len(),
         unique.len()
     );
-    // The SDK's get_each: bounded concurrency, pinned versions batched, retries
-    // with jitter on every call, one outcome per secret. The deadline bounds the
-    // whole of it; when it passes, no secret of the batch is confirmed.
+    // The SDK's resolve_each: bounded concurrency, pinned versions batched,
+    // retries with jitter on every call, one outcome per reference (a field
+    // that cannot be taken fails closed, as a missing secret does). The
+    // deadline bounds the whole of it; when it passes, no secret of the batch
+    // is confirmed.
     let fetched: Vec<Result<Got, Why>> =
-        match tokio::time::timeout_at(until, lockbox.get_each(&refs, &spec.context)).await {
+        match tokio::time::timeout_at(until, lockbox.resolve_each(&refs, &spec.context)).await {
             Ok(outcomes) => outcomes
                 .into_iter()
                 .map(|r| {
@@ -391,7 +420,7 @@ pub async fn resolve(
             Ok(s) => secrets.push(Some(s)),
             Err((class, code, reason)) => {
                 failures.push(Failure {
-                    what: unique[i].to_string(),
+                    what: shown(&unique[i]),
                     targets: targets_of(i),
                     class,
                     code,
@@ -403,34 +432,59 @@ pub async fn resolve(
     }
 
     let mut resolved = Resolved::default();
-    for (b, i) in bindings.iter().zip(&slot) {
-        let Some(s) = &secrets[*i] else { continue };
-        if let Target::Env(var) = &b.target {
-            // execve would fail with E2BIG after the fork: say which and why first.
-            if !crate::envnames::fits(var, s.value.expose_secret().len()) {
-                failures.push(Failure {
-                    what: lockbox::escape_untrusted(&unique[*i].to_string()).into_owned(),
-                    targets: vec![b.target.to_string()],
-                    class: "unusable value",
-                    code: exit::USAGE,
-                    reason: format!(
-                        "the value is too long for an environment variable (the kernel takes \
-                         at most {} bytes for NAME=value); deliver it with --file",
-                        crate::envnames::max_entry_len() - 1
-                    ),
-                });
-                continue;
+    // Fan-outs last, so that a variable they meet is known whoever set it.
+    let mut order: Vec<(&Binding, usize)> = bindings.iter().zip(slot.iter().copied()).collect();
+    order.sort_by_key(|(b, _)| matches!(b.target, Target::Json { .. }));
+    let mut set_by: BTreeMap<String, String> = BTreeMap::new();
+    for (b, i) in order {
+        let Some(s) = &secrets[i] else { continue };
+        let values: Vec<(String, SecretValue)> = match &b.target {
+            Target::Json { .. } => {
+                match lockbox::json::fields(&s.value, b.secret.pointer.as_ref(), prefix_of(b)) {
+                    Ok(members) => members,
+                    Err(reason) => {
+                        // Names that collide or are no variable are refused as
+                        // `-f dotenv` refuses them; the rest fails closed as a
+                        // missing field does.
+                        let refused = match &reason {
+                            lockbox::json::FieldError::Collision { .. } => Some("collision"),
+                            lockbox::json::FieldError::BadVariable { .. } => Some("unusable value"),
+                            _ => None,
+                        };
+                        let e = field_error(&b.secret, reason);
+                        let (class, code) = match refused {
+                            Some(word) => (word, exit::USAGE),
+                            None => classify(&e),
+                        };
+                        failures.push(Failure {
+                            what: shown(&b.secret),
+                            targets: vec![b.target.to_string()],
+                            class,
+                            code,
+                            reason: e.to_string(),
+                        });
+                        continue;
+                    }
+                }
             }
-            if s.value.expose_secret().contains(&0) {
+            Target::Env(var) => vec![(var.clone(), s.value.duplicate())],
+            Target::File(_) => Vec::new(),
+        };
+        let mut usable = true;
+        for (var, value) in &values {
+            if let Some(why) = unusable(b, var, value, &set_by) {
                 failures.push(Failure {
-                    what: lockbox::escape_untrusted(&unique[*i].to_string()).into_owned(),
+                    what: shown(&b.secret),
                     targets: vec![b.target.to_string()],
-                    class: "unusable value",
+                    class: why.0,
                     code: exit::USAGE,
-                    reason: format!("{}; deliver it with --file", crate::envnames::NUL_VALUE),
+                    reason: why.1,
                 });
-                continue;
+                usable = false;
             }
+        }
+        if !usable {
+            continue;
         }
         if known.contains(&(s.name.clone(), s.version)) {
             tracing::debug!(target: LOG, "{} <- {} version {} (unchanged)", b.target, s.name, s.version);
@@ -440,13 +494,17 @@ pub async fn resolve(
         resolved
             .versions
             .insert(b.target.clone(), (s.name.clone(), s.version));
-        match &b.target {
-            Target::Env(var) => {
-                resolved.env.insert(var.clone(), s.value.duplicate());
-            }
-            Target::File(p) => {
-                resolved.files.insert(p.clone(), s.value.duplicate());
-            }
+        resolved.sources.insert(b.target.clone(), b.secret.clone());
+        if let Target::File(p) = &b.target {
+            resolved.files.insert(p.clone(), s.value.duplicate());
+        }
+        let by = match &b.target {
+            Target::Json { .. } => b.target.to_string(),
+            _ => "its own declaration".to_owned(),
+        };
+        for (var, value) in values {
+            set_by.insert(var.clone(), by.clone());
+            resolved.env.insert(var, value);
         }
     }
     if failures.is_empty() {
@@ -454,6 +512,142 @@ pub async fn resolve(
     } else {
         Err(Failed { failures, total })
     }
+}
+
+/// A reference as a person wrote it: `NAME`, `NAME@VERSION`, `NAME@LABEL`, then
+/// `#POINTER` (no escapes: for messages, which escape it as untrusted text).
+fn shown(r: &Reference) -> String {
+    let mut out = r.name.to_string();
+    match &r.selector {
+        Selector::Version(v) => out.push_str(&format!("@{v}")),
+        Selector::Label(l) => out.push_str(&format!("@{l}")),
+        _ => {}
+    }
+    if let Some(p) = &r.pointer {
+        out.push('#');
+        out.push_str(&p.to_fragment());
+    }
+    out
+}
+
+/// A declaration the reference grammar reads otherwise than as a plain name
+/// (`deploy@stable`: label `stable` of `deploy`) reads the secret of that name
+/// when one exists, as it did before references had labels and fields, with a
+/// warning saying how to write it. One cheap probe per such name, no KMS call.
+async fn prefer_literal_names(lockbox: &Lockbox, bindings: &mut [Binding], until: Instant) {
+    let mut exists: HashMap<SecretName, bool> = HashMap::new();
+    for b in bindings.iter_mut() {
+        let Some(literal) = b.literal.take() else {
+            continue;
+        };
+        let found = match exists.get(&literal) {
+            Some(found) => *found,
+            None => {
+                let probe = tokio::time::timeout_at(until, lockbox.latest_version(&literal)).await;
+                let found = matches!(probe, Ok(Ok(Some(_))));
+                exists.insert(literal.clone(), found);
+                found
+            }
+        };
+        if found {
+            let plain = Reference::latest(literal.clone());
+            // Once per name and process: `--watch` resolves again and again.
+            static WARNED: std::sync::Mutex<BTreeSet<String>> =
+                std::sync::Mutex::new(BTreeSet::new());
+            let first = WARNED
+                .lock()
+                .map(|mut w| w.insert(literal.to_string()))
+                .unwrap_or(true);
+            let grammar = std::mem::replace(&mut b.secret, plain.clone());
+            if !first {
+                continue;
+            }
+            tracing::warn!(
+                "{}: {} is read as the existing secret of that name, not as {} (the reference \
+                 grammar's reading); write it {} to read that secret without this warning",
+                lockbox::escape_untrusted(&b.target.to_string()),
+                lockbox::escape_untrusted(literal.as_str()),
+                lockbox::escape_untrusted(&crate::cmd::get_ref::describe(&grammar)),
+                lockbox::escape_untrusted(&plain.to_string()),
+            );
+        }
+    }
+}
+
+/// A fan-out's prefix (`""` for any other target).
+fn prefix_of(b: &Binding) -> &str {
+    match &b.target {
+        Target::Json { prefix, .. } => prefix,
+        _ => "",
+    }
+}
+
+/// Why a fan-out failed, as the SDK says it of a field (class not found).
+fn field_error(r: &Reference, reason: lockbox::json::FieldError) -> lockbox::Error {
+    lockbox::Error::Field {
+        name: r.name.clone(),
+        pointer: r
+            .pointer
+            .clone()
+            .unwrap_or_else(|| lockbox::JsonPointer::new("").expect("the root pointer")),
+        reason,
+    }
+}
+
+/// Why `value` cannot go in variable `var` (for `b`): a fan-out may not choose
+/// a protected variable or one another declaration sets (`set_by`), and no
+/// variable may hold a NUL byte or more than the kernel takes.
+fn unusable(
+    b: &Binding,
+    var: &str,
+    value: &SecretValue,
+    set_by: &BTreeMap<String, String>,
+) -> Option<(&'static str, String)> {
+    if let Target::Json { .. } = &b.target {
+        // The value's keys choose these names, not the operator.
+        if let Some(rule) = crate::envnames::protected(var) {
+            let how = if rule == var {
+                String::new()
+            } else {
+                format!(" (one of {rule})")
+            };
+            return Some((
+                "protected variable",
+                format!(
+                    "a member becomes {var}{how}, which is {}, so a value's keys may not \
+                     choose it; declare the variable explicitly with --env {var}=NAME#/POINTER",
+                    crate::envnames::PROTECTED
+                ),
+            ));
+        }
+        if let Some(other) = set_by.get(var) {
+            return Some((
+                "collision",
+                format!(
+                    "a member becomes ${var}, which {other} sets too; drop one, or give the \
+                     fan-out another prefix (no variable is chosen silently)"
+                ),
+            ));
+        }
+    }
+    // execve would fail with E2BIG after the fork: say which and why first.
+    if !crate::envnames::fits(var, value.expose_secret().len()) {
+        return Some((
+            "unusable value",
+            format!(
+                "the value is too long for an environment variable (the kernel takes at most {} \
+                 bytes for NAME=value); deliver it with --file",
+                crate::envnames::max_entry_len() - 1
+            ),
+        ));
+    }
+    if value.expose_secret().contains(&0) {
+        return Some((
+            "unusable value",
+            format!("{}; deliver it with --file", crate::envnames::NUL_VALUE),
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -484,6 +678,8 @@ mod tests {
         assert_eq!(failed(&[ACCESS, INTEGRITY]).code(), INTEGRITY);
         assert_eq!(failed(&[OTHER, TRANSIENT]).code(), TRANSIENT);
         assert_eq!(failed(&[USAGE, TRANSIENT]).code(), USAGE);
+        assert_eq!(failed(&[TRANSIENT, CONFLICT]).code(), CONFLICT);
+        assert_eq!(failed(&[CONFLICT, USAGE]).code(), USAGE);
         assert_eq!(failed(&[OTHER]).code(), OTHER);
     }
 

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use lockbox::{EncryptionContext, SecretRef};
+use lockbox::{EncryptionContext, Reference, SecretName, SecretRef};
 use serde::Deserialize;
 
 use crate::args::ExecArgs;
@@ -23,6 +23,14 @@ pub enum Target {
     Env(String),
     /// A file on a memory-backed filesystem.
     File(PathBuf),
+    /// Every member of a JSON object, each in a variable named PREFIX and its
+    /// key (`--env-json PREFIX=REF`); `from` is the reference as written.
+    Json {
+        /// The variables' prefix (may be empty).
+        prefix: String,
+        /// The reference, for messages.
+        from: String,
+    },
 }
 
 impl std::fmt::Display for Target {
@@ -30,6 +38,7 @@ impl std::fmt::Display for Target {
         match self {
             Target::Env(v) => write!(f, "${v}"),
             Target::File(p) => write!(f, "file {}", p.display()),
+            Target::Json { prefix, from } => write!(f, "--env-json {prefix}={from}"),
         }
     }
 }
@@ -39,8 +48,13 @@ impl std::fmt::Display for Target {
 pub struct Binding {
     /// Where it goes.
     pub target: Target,
-    /// What to fetch.
-    pub secret: SecretRef,
+    /// What to fetch: a secret, a version or label, and optionally a field.
+    pub secret: Reference,
+    /// The declaration read as a plain secret name, when the reference grammar
+    /// reads it otherwise (`deploy@stable`, `a#/b`): a table shared with
+    /// credstash may hold a secret of that name. If it exists, it is what is
+    /// read, with a warning ([`super::resolve`]).
+    pub literal: Option<SecretName>,
 }
 
 /// Everything declared, before prefixes are expanded.
@@ -78,6 +92,8 @@ struct Manifest {
     prefix: Vec<String>,
     #[serde(default)]
     refs: Vec<String>,
+    #[serde(default)]
+    env_json: BTreeMap<String, String>,
     #[serde(default)]
     context: BTreeMap<String, String>,
 }
@@ -121,9 +137,10 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     };
     parsed.map_err(|e| {
         usage(format!(
-            "the manifest {} is not valid: {e}\n  it takes `env` (VAR = \"NAME[@VERSION]\"), \
-             `files` (PATH = \"NAME[@VERSION]\"), `prefix` (a list, or one string), `refs` (a list of \
-             variables that may hold lockbox:// references) and `context` (KEY = \"VALUE\")",
+            "the manifest {} is not valid: {e}\n  it takes `env` (VAR = \"REF\"), `files` \
+             (PATH = \"REF\"), `env_json` (PREFIX = \"REF\"), `prefix` (a list, or one \
+             string), `refs` (a list of variables that may hold lockbox:// references) and \
+             `context` (KEY = \"VALUE\"); a REF is NAME[@VERSION|@LABEL][#/json/pointer]",
             path.display()
         ))
     })
@@ -136,9 +153,39 @@ fn valid_var(var: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn secret_ref(text: &str, what: &str) -> Result<SecretRef> {
-    text.parse::<SecretRef>()
-        .map_err(|e| usage(format!("{what}: {e}")))
+/// A declaration's reference, `[lockbox://]NAME[@VERSION|@LABEL][#/pointer]`,
+/// and the plain name it may also be ([`Binding::literal`]). Text the grammar
+/// refuses but that is a valid name (`a#b`, `100%`: names a credstash table may
+/// hold) is that name, as before references had labels and fields. Written with
+/// the `lockbox://` scheme, a declaration is read by the grammar alone.
+pub fn reference(text: &str, what: &str) -> Result<(Reference, Option<SecretName>)> {
+    match text.strip_prefix(REF_SCHEME) {
+        Some(body) => body
+            .parse::<Reference>()
+            .map(|r| (r, None))
+            .map_err(|e| usage(format!("{what}: {e}"))),
+        None => compatible_reference(text, what),
+    }
+}
+
+/// A reference without its scheme, or the plain name it was before references
+/// had labels and fields ([`reference`]); what `--env-ref` variables hold.
+fn compatible_reference(text: &str, what: &str) -> Result<(Reference, Option<SecretName>)> {
+    // How `NAME[@VERSION]` was read before: a version pins as it still does.
+    let before = text.parse::<SecretRef>();
+    match text.parse::<Reference>() {
+        Ok(r) => {
+            let literal = match before {
+                Ok(b) if b.version.is_none() && r != Reference::from(b.clone()) => Some(b.name),
+                _ => None,
+            };
+            Ok((r, literal))
+        }
+        Err(e) => match before {
+            Ok(b) => Ok((Reference::from(b), None)),
+            Err(_) => Err(usage(format!("{what}: {e}"))),
+        },
+    }
 }
 
 fn split_decl<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
@@ -146,7 +193,7 @@ fn split_decl<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str)> {
         .filter(|(l, r)| !l.is_empty() && !r.is_empty())
         .ok_or_else(|| {
             usage(format!(
-                "{flag} {text:?} is not of the form {}=NAME[@VERSION]",
+                "{flag} {text:?} is not of the form {}=NAME[@VERSION|@LABEL][#/POINTER]",
                 if flag == "--file" { "PATH" } else { "VAR" }
             ))
         })
@@ -163,8 +210,9 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         Some(p) => read_manifest(p)?,
         None => Manifest::default(),
     };
-    let mut env: BTreeMap<String, SecretRef> = BTreeMap::new();
-    let mut files: BTreeMap<PathBuf, SecretRef> = BTreeMap::new();
+    type Source = (Reference, Option<SecretName>);
+    let mut env: BTreeMap<String, Source> = BTreeMap::new();
+    let mut files: BTreeMap<PathBuf, Source> = BTreeMap::new();
 
     // Lowest precedence first: references, only in the variables named for them.
     let mut ref_vars = std::collections::BTreeSet::new();
@@ -182,7 +230,7 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         if args.pristine {
             return Err(usage(format!(
                 "{from} names {var}, but --pristine reads no declaration from the inherited \
-                 environment; declare the secret with --env {var}=NAME[@VERSION] instead"
+                 environment; declare the secret with --env {var}=NAME instead"
             )));
         }
         ref_vars.insert(var.as_str());
@@ -205,7 +253,7 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
                 "${var} holds a lockbox:// reference that is not UTF-8"
             ))
         })?;
-        let r = secret_ref(rest, &format!("${var} holds a bad lockbox:// reference"))?;
+        let r = compatible_reference(rest, &format!("${var} holds a bad lockbox:// reference"))?;
         env.insert(var.into_owned(), r);
     }
     for (var, r) in &manifest.env {
@@ -216,13 +264,13 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         }
         env.insert(
             var.clone(),
-            secret_ref(r, &format!("the manifest's env.{var}"))?,
+            reference(r, &format!("the manifest's env.{var}"))?,
         );
     }
     for (path, r) in &manifest.files {
         files.insert(
             path.clone(),
-            secret_ref(r, &format!("the manifest's files.{}", path.display()))?,
+            reference(r, &format!("the manifest's files.{}", path.display()))?,
         );
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -236,7 +284,7 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         if !seen.insert(var) {
             return Err(usage(format!("--env declares {var} twice")));
         }
-        env.insert(var.to_owned(), secret_ref(r, &format!("--env {var}"))?);
+        env.insert(var.to_owned(), reference(r, &format!("--env {var}"))?);
     }
     let mut seen = std::collections::BTreeSet::new();
     for d in &args.file {
@@ -246,11 +294,52 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
         }
         files.insert(
             PathBuf::from(path),
-            secret_ref(r, &format!("--file {path}"))?,
+            reference(r, &format!("--file {path}"))?,
         );
     }
     for path in files.keys() {
         super::files::check_path(path, args.allow_disk)?;
+    }
+    // Fan-outs: the manifest's, then the flags' (all of them: their variables
+    // are known only once the values are read, and any two that meet are
+    // refused then).
+    let mut fanouts = Vec::new();
+    for (prefix, r, what) in manifest
+        .env_json
+        .iter()
+        .map(|(p, r)| {
+            (
+                p.as_str(),
+                r.as_str(),
+                format!("the manifest's env_json.{p}"),
+            )
+        })
+        .chain(args.env_json.iter().map(|d| match d.split_once('=') {
+            Some((p, r)) => (p, r, format!("--env-json {p}")),
+            None => ("", "", format!("--env-json {d:?}")),
+        }))
+    {
+        if r.is_empty() {
+            return Err(usage(format!(
+                "{what}: give PREFIX=NAME[@VERSION|@LABEL][#/POINTER] (PREFIX may be empty: \
+                 `--env-json =NAME`)"
+            )));
+        }
+        if !prefix.is_empty() && !valid_var(prefix) {
+            return Err(usage(format!(
+                "{what}: the prefix {prefix:?} does not start a variable name \
+                 ([A-Za-z_][A-Za-z0-9_]*)"
+            )));
+        }
+        let (secret, literal) = reference(r, &what)?;
+        fanouts.push(Binding {
+            target: Target::Json {
+                prefix: prefix.to_owned(),
+                from: r.to_owned(),
+            },
+            secret,
+            literal,
+        });
     }
 
     // The flags override the manifest key by key.
@@ -279,14 +368,17 @@ pub fn build(args: &ExecArgs, inherited: &[(OsString, OsString)]) -> Result<Spec
 
     let bindings = env
         .into_iter()
-        .map(|(v, secret)| Binding {
+        .map(|(v, (secret, literal))| Binding {
             target: Target::Env(v),
             secret,
+            literal,
         })
-        .chain(files.into_iter().map(|(p, secret)| Binding {
+        .chain(files.into_iter().map(|(p, (secret, literal))| Binding {
             target: Target::File(p),
             secret,
+            literal,
         }))
+        .chain(fanouts)
         .collect();
     Ok(Spec {
         bindings,
@@ -311,6 +403,33 @@ mod tests {
         assert_eq!(m.context["env"], "prod");
         let unknown: Result<Manifest, _> = toml::from_str("envs = {}");
         assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn declarations_read_references_and_the_names_they_were() {
+        let read = |t: &str| reference(t, "--env X").map_err(|e| e.to_string());
+        let (r, literal) = read("prod/db@stable#/password").unwrap();
+        assert_eq!(r.to_string(), "prod/db@stable#/password");
+        assert_eq!(literal.unwrap().as_str(), "prod/db@stable#/password");
+        let (r, literal) = read("prod/db@7").unwrap();
+        assert_eq!(r.to_string(), "prod/db@7");
+        assert!(literal.is_none());
+        // The grammar refuses `#b`, a name holds it: the name, as before.
+        let (r, literal) = read("a#b").unwrap();
+        assert_eq!((r.name.as_str(), r.pointer.is_none()), ("a#b", true));
+        assert!(literal.is_none());
+        // With the scheme: the grammar alone.
+        let (r, literal) = read("lockbox://deploy@stable").unwrap();
+        assert_eq!(r.to_string(), "deploy@stable");
+        assert!(literal.is_none());
+        assert!(read("lockbox://a#b").is_err());
+        assert!(read("lockbox://db@Current").is_err());
+        // Inherited references keep reading old names.
+        let (r, _) = compatible_reference("a#b", "$X").unwrap();
+        assert_eq!(r.name.as_str(), "a#b");
+        let (r, literal) = read("a#b@3").unwrap();
+        assert_eq!(r.to_string(), "a%23b@3");
+        assert!(literal.is_none());
     }
 
     #[test]

@@ -345,7 +345,7 @@ pub async fn supervise(
                                     .versions
                                     .iter()
                                     .filter(|(t, v)| {
-                                        matches!(t, Target::Env(_)) && resolved.versions.get(t) != Some(v)
+                                        !matches!(t, Target::File(_)) && resolved.versions.get(t) != Some(v)
                                     })
                                     .map(|(t, _)| t.to_string())
                                     .collect();

@@ -57,6 +57,8 @@ pub struct Summary<'a> {
     /// RFC 3339 UTC.
     pub created_at: Option<String>,
     pub format: &'a str,
+    /// The labels naming this version, sorted (`[]` for none).
+    pub labels: Vec<&'a str>,
     pub name: &'a str,
     /// The version as stored.
     pub sort_key: &'a str,
@@ -71,6 +73,7 @@ impl<'a> Summary<'a> {
             comment: item.comment.as_deref(),
             created_at: item.created_at.map(super::rfc3339),
             format: &item.format,
+            labels: item.labels.iter().map(|l| l.as_str()).collect(),
             name: &item.name,
             sort_key: &item.sort_key,
             version: item.version.map(|v| v.get()),
@@ -86,11 +89,18 @@ pub struct Deleted<'a> {
     pub name: &'a str,
 }
 
-/// `rollback`: the new version and the one whose value it holds.
+/// `rollback`: the version un-pinned reads now get, and the one whose value it
+/// holds (the same when `current` moved back to `previous`).
 #[derive(Debug, Serialize)]
 pub struct RolledBack<'a> {
     pub from: u64,
+    /// The labels afterwards, when `current` moved (`null` when a version was
+    /// written).
+    pub labels: Option<BTreeMap<&'a str, u64>>,
     pub name: &'a str,
+    /// Whether a new version was written (`--to`, a table shared with
+    /// credstash), rather than `current` moved.
+    pub new_version: bool,
     pub version: u64,
 }
 
@@ -125,6 +135,8 @@ pub struct Setup<'a> {
     /// `credstash` (a table lockbox did not create).
     pub format: Option<&'a str>,
     pub kms_key: Option<&'a str>,
+    /// With `--labels`: where labels are kept; `null` without it.
+    pub labels: Option<SetupLabels<'a>>,
     pub mode: Option<&'a str>,
     /// Tags recorded on an existing table.
     pub recorded: &'a [String],
@@ -511,6 +523,157 @@ impl<'a> Doctor<'a> {
     }
 }
 
+/// `setup --labels`.
+#[derive(Debug, Serialize)]
+pub struct SetupLabels<'a> {
+    /// Whether the companion table was created now.
+    pub created: bool,
+    /// The companion table of a table shared with credstash; `null` for a
+    /// sealed table, which keeps labels in each secret's partition.
+    pub table: Option<&'a str>,
+}
+
+/// `get` of a label or a field (`--label`, `--field`, `lockbox://...`): `get
+/// NAME`'s keys and what was selected.
+#[derive(Serialize)]
+pub struct Selected<'a> {
+    /// The JSON pointer read; `null` for the whole value.
+    pub field: Option<&'a str>,
+    /// The label read; `null` for a version or the latest.
+    pub label: Option<&'a str>,
+    pub name: &'a str,
+    pub value: &'a str,
+    pub version: u64,
+}
+
+/// Labels and the versions they name.
+pub fn label_map(labels: &lockbox::Labels) -> BTreeMap<&str, u64> {
+    labels
+        .labels
+        .iter()
+        .map(|(l, v)| (l.as_str(), v.get()))
+        .collect()
+}
+
+/// A staged rotation a secret records.
+#[derive(Debug, Serialize)]
+pub struct Rotation<'a> {
+    /// `pending`, `finished` or `aborted`.
+    pub state: &'a str,
+    pub token: &'a str,
+}
+
+/// `label NAME`: every label of a secret.
+#[derive(Debug, Serialize)]
+pub struct LabelList<'a> {
+    /// Whether `current` and `previous` are derived from the versions (a table
+    /// shared with credstash) rather than recorded.
+    pub derived: bool,
+    pub labels: BTreeMap<&'a str, u64>,
+    pub name: &'a str,
+    /// The revision of its labels (0: it has none); every change adds one.
+    pub revision: u64,
+    /// The last staged rotation, if any.
+    pub rotation: Option<Rotation<'a>>,
+}
+
+impl<'a> LabelList<'a> {
+    /// The document of `labels`.
+    pub fn of(labels: &'a lockbox::Labels) -> Self {
+        Self {
+            derived: labels.derived,
+            labels: label_map(labels),
+            name: labels.name.as_str(),
+            revision: labels.revision,
+            rotation: labels.rotation.as_ref().map(|r| Rotation {
+                state: r.state.as_str(),
+                token: &r.token,
+            }),
+        }
+    }
+}
+
+/// `label NAME LABEL`: the version one label names.
+#[derive(Debug, Serialize)]
+pub struct LabelShown<'a> {
+    pub label: &'a str,
+    pub name: &'a str,
+    pub version: u64,
+}
+
+/// One label that moved: from and to a version (`null`: absent).
+#[derive(Debug, Serialize)]
+pub struct Moved<'a> {
+    pub from: Option<u64>,
+    pub label: &'a str,
+    pub to: Option<u64>,
+}
+
+/// `label NAME LABEL=VERSION`, `label NAME LABEL --remove`.
+#[derive(Debug, Serialize)]
+pub struct LabelChanged<'a> {
+    /// Whether anything was written (`false`: the labels already were so).
+    pub changed: bool,
+    /// The labels afterwards.
+    pub labels: BTreeMap<&'a str, u64>,
+    /// Each label that moved (`current` moving also moves `previous`).
+    pub moved: Vec<Moved<'a>>,
+    pub name: &'a str,
+    pub revision: u64,
+}
+
+impl<'a> LabelChanged<'a> {
+    /// The document of `change`.
+    pub fn of(change: &'a lockbox::LabelMove) -> Self {
+        Self {
+            changed: change.changed(),
+            labels: label_map(&change.labels),
+            moved: change
+                .moved
+                .iter()
+                .map(|(label, from, to)| Moved {
+                    from: from.map(|v| v.get()),
+                    label: label.as_str(),
+                    to: to.map(|v| v.get()),
+                })
+                .collect(),
+            name: change.labels.name.as_str(),
+            revision: change.labels.revision,
+        }
+    }
+}
+
+/// `rotate start|finish|abort`: where the rotation stands after the step.
+#[derive(Debug, Serialize)]
+pub struct RotationStepDoc<'a> {
+    /// Whether this run did anything (`false`: the step was done already).
+    pub changed: bool,
+    pub labels: BTreeMap<&'a str, u64>,
+    pub name: &'a str,
+    /// `pending`, `finished` or `aborted`.
+    pub state: &'a str,
+    /// `start`, `finish` or `abort`.
+    pub step: &'a str,
+    pub token: &'a str,
+    /// The version staged, made current, or dropped.
+    pub version: Option<u64>,
+}
+
+impl<'a> RotationStepDoc<'a> {
+    /// The document of `step` (the step named `what`).
+    pub fn of(what: &'a str, step: &'a lockbox::RotationStep) -> Self {
+        Self {
+            changed: step.changed,
+            labels: label_map(&step.labels),
+            name: step.name.as_str(),
+            state: step.state.as_str(),
+            step: what,
+            token: &step.token,
+            version: step.version.map(|v| v.get()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,6 +743,7 @@ mod tests {
                 comment: None,
                 created_at: None,
                 format: "f",
+                labels: vec![],
                 name: "a",
                 sort_key: "1",
                 version: None,
@@ -596,7 +760,9 @@ mod tests {
             "RolledBack",
             v(&RolledBack {
                 from: 1,
+                labels: None,
                 name: "a",
+                new_version: true,
                 version: 2,
             }),
         );
@@ -628,6 +794,10 @@ mod tests {
                 created: true,
                 format: None,
                 kms_key: None,
+                labels: Some(SetupLabels {
+                    created: true,
+                    table: None,
+                }),
                 mode: None,
                 recorded: &[],
                 result: "created",
@@ -668,6 +838,63 @@ mod tests {
             v(&Replica {
                 region: "r",
                 status: None,
+            }),
+        );
+        let setup_labels = out["Setup"]["labels"].clone();
+        out.insert("SetupLabels", setup_labels);
+        out.insert(
+            "Selected",
+            v(&Selected {
+                field: Some("/a"),
+                label: None,
+                name: "a",
+                value: "v",
+                version: 1,
+            }),
+        );
+        let list = v(&LabelList {
+            derived: false,
+            labels: BTreeMap::from([("current", 1)]),
+            name: "a",
+            revision: 1,
+            rotation: Some(Rotation {
+                state: "pending",
+                token: "t",
+            }),
+        });
+        out.insert("Rotation", list["rotation"].clone());
+        out.insert("LabelList", list);
+        out.insert(
+            "LabelShown",
+            v(&LabelShown {
+                label: "current",
+                name: "a",
+                version: 1,
+            }),
+        );
+        let changed = v(&LabelChanged {
+            changed: true,
+            labels: BTreeMap::from([("stable", 1)]),
+            moved: vec![Moved {
+                from: None,
+                label: "stable",
+                to: Some(1),
+            }],
+            name: "a",
+            revision: 1,
+        });
+        out.insert("Moved", changed["moved"][0].clone());
+        out.insert("LabelChanged", changed);
+        out.insert(
+            "RotationStepDoc",
+            v(&RotationStepDoc {
+                changed: true,
+                labels: BTreeMap::new(),
+                name: "a",
+                state: "pending",
+                step: "start",
+                token: "t",
+                version: Some(1),
             }),
         );
         out.insert(
@@ -760,6 +987,7 @@ mod tests {
             comment: None,
             created_at: Some(super::super::rfc3339(0)),
             format: "credstash",
+            labels: vec!["current"],
             name: "a",
             sort_key: "1",
             version: None,
@@ -779,7 +1007,9 @@ mod tests {
         });
         assert_sorted(&RolledBack {
             from: 1,
+            labels: Some(BTreeMap::from([("current", 1)])),
             name: "a",
+            new_version: false,
             version: 2,
         });
         let failures = || {
@@ -812,6 +1042,10 @@ mod tests {
                 created: true,
                 format: Some("sealed"),
                 kms_key: Some("arn"),
+                labels: Some(SetupLabels {
+                    created: true,
+                    table: Some("t.lockbox-labels"),
+                }),
                 mode: Some("sealed"),
                 recorded: &recorded,
                 result: "created",
@@ -851,6 +1085,52 @@ mod tests {
         assert_sorted(&Replica {
             region: "r",
             status: None,
+        });
+    }
+
+    #[test]
+    fn label_documents_print_their_keys_in_order() {
+        assert_sorted(&Selected {
+            field: Some("/p"),
+            label: Some("stable"),
+            name: "a",
+            value: "v",
+            version: 1,
+        });
+        assert_sorted(&LabelShown {
+            label: "stable",
+            name: "a",
+            version: 1,
+        });
+        assert_sorted(&LabelList {
+            derived: false,
+            labels: BTreeMap::from([("current", 2), ("stable", 1)]),
+            name: "a",
+            revision: 3,
+            rotation: Some(Rotation {
+                state: "pending",
+                token: "t",
+            }),
+        });
+        assert_sorted(&LabelChanged {
+            changed: true,
+            labels: BTreeMap::from([("current", 2), ("previous", 1)]),
+            moved: vec![Moved {
+                from: Some(1),
+                label: "current",
+                to: Some(2),
+            }],
+            name: "a",
+            revision: 4,
+        });
+        assert_sorted(&RotationStepDoc {
+            changed: false,
+            labels: BTreeMap::new(),
+            name: "a",
+            state: "finished",
+            step: "finish",
+            token: "t",
+            version: Some(2),
         });
     }
 }

@@ -302,6 +302,9 @@ async fn relay(client: tokio::net::TcpStream, upstream: SocketAddr, rtt: Duratio
     let _ = tokio::join!(up, down);
 }
 
+/// Half of tokio's timer resolution (see `pump`).
+const TIMER_SLACK: Duration = Duration::from_micros(500);
+
 /// Copies `from` to `to`, each chunk delivered `delay` after it was read (and
 /// not before `not_before`), in order; then shuts `to` down for writing.
 async fn pump(
@@ -328,7 +331,11 @@ async fn pump(
     };
     let writer = async move {
         while let Some((at, bytes)) = rx.recv().await {
-            tokio::time::sleep_until(at).await;
+            // tokio's timer fires on the first 1 ms tick at or after its deadline,
+            // 0.5 ms late on average: aim that much early, so that the mean delay
+            // is the one asked for.
+            let aim = at.checked_sub(TIMER_SLACK).unwrap_or(at);
+            tokio::time::sleep_until(aim).await;
             if to.write_all(&bytes).await.is_err() {
                 return;
             }

@@ -13,7 +13,8 @@ pub const OTHER: u8 = 1;
 pub const USAGE: u8 = 2;
 /// No such secret, version or table.
 pub const NOT_FOUND: u8 = 3;
-/// Access denied, no usable credentials, or an unusable KMS key.
+/// Access denied, no usable credentials, an unusable KMS key, or an endpoint
+/// whose TLS certificate is refused (an unknown CA: `AWS_CA_BUNDLE`).
 pub const ACCESS: u8 = 4;
 /// The item failed authentication or the encryption context does not match.
 pub const INTEGRITY: u8 = 5;
@@ -282,6 +283,15 @@ pub fn class(e: &Error) -> Class {
                     .into(),
             ),
             "access_denied",
+        ),
+        Error::UntrustedCertificate { .. } => (
+            "certificate refused",
+            Some(
+                "set AWS_CA_BUNDLE to a PEM file of the CA that signs the endpoint's \
+                 certificate (a private CA, or your proxy's), or check --endpoint-url"
+                    .into(),
+            ),
+            "untrusted_certificate",
         ),
         Error::KeyUnavailable { key, reason, .. } => (
             "access denied",

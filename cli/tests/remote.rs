@@ -491,3 +491,312 @@ fn the_kms_region_comes_from_the_flag_then_dot_credstash_then_the_region() {
     let out = r.run(&["setup", "--save-kms-region", "Not A Region"], b"");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// An emulator serving TLS from its own thread, with `alias/credstash`, and its
+/// CA's certificate in `ca.pem` of a fresh home.
+struct TlsRemote {
+    mock: lockbox_mock::BackgroundMock,
+    home: tempfile::TempDir,
+    ca: std::path::PathBuf,
+}
+
+impl TlsRemote {
+    fn start(config: lockbox_mock::Config) -> Self {
+        let mock = lockbox_mock::spawn_thread(config).unwrap();
+        mock.ensure_alias("alias/credstash").unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let ca = home.path().join("ca.pem");
+        std::fs::write(&ca, mock.ca_pem().unwrap()).unwrap();
+        Self { mock, home, ca }
+    }
+
+    fn ca(&self) -> String {
+        self.ca.display().to_string()
+    }
+
+    /// `lockbox ARGS` with test credentials, `vars`, and `stdin`; with
+    /// `--endpoint-url` when `endpoint`.
+    fn run(&self, endpoint: bool, vars: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
+        let mut c = common::bare(self.home.path());
+        c.env("AWS_ACCESS_KEY_ID", "AKIDLOCKBOXTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .envs(vars.iter().copied());
+        if endpoint {
+            c.arg("--endpoint-url").arg(self.mock.endpoint_url());
+        }
+        c.args(args);
+        run_with_stdin(&mut c, stdin)
+    }
+
+    /// `setup`, `put NAME` and `get NAME`, each successful.
+    fn round_trip(&self, endpoint: bool, vars: &[(&str, &str)], name: &str) {
+        for (args, stdin) in [
+            (vec!["setup"], &b""[..]),
+            (vec!["put", name, "-"], b"tls-value"),
+            (vec!["get", name], b""),
+        ] {
+            let out = self.run(endpoint, vars, &args, stdin);
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            if args[0] == "get" {
+                assert_eq!(out.stdout, b"tls-value\n");
+            }
+        }
+    }
+}
+
+#[test]
+fn tls_needs_the_ca_from_aws_ca_bundle_or_the_profile() {
+    let r = TlsRemote::start(lockbox_mock::Config::default().tls());
+    // An unknown CA: refused, exit 4, naming AWS_CA_BUNDLE, and not retried.
+    let out = r.run(true, &[], &["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("AWS_CA_BUNDLE"), "{text}");
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(text.contains("certificate"), "{text}");
+
+    let ca = r.ca();
+    r.round_trip(true, &[("AWS_CA_BUNDLE", &ca)], "tls/env");
+
+    // The shared config file's ca_bundle, in the selected profile.
+    let aws = r.home.path().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!("[profile ops]\nca_bundle = {ca}\nregion = us-east-1\n"),
+    )
+    .unwrap();
+    let out = r.run(true, &[("AWS_PROFILE", "ops")], &["get", "tls/env"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The default profile has none.
+    let out = r.run(true, &[], &["get", "tls/env"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    // A bundle that cannot be used is a usage error naming where it was set.
+    let missing = r.home.path().join("missing.pem");
+    let missing = missing.display().to_string();
+    let out = r.run(true, &[("AWS_CA_BUNDLE", &missing)], &["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("AWS_CA_BUNDLE"), "{}", stderr(&out));
+    let out = r.run(true, &[("AWS_CA_BUNDLE", "/dev/null")], &["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("holds no PEM certificate"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_certificate_for_another_host_is_refused() {
+    let r = TlsRemote::start(lockbox_mock::Config::default().tls_hosts(["wrong.example"]));
+    let ca = r.ca();
+    let out = r.run(true, &[("AWS_CA_BUNDLE", &ca)], &["get", "x"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NotValidForName"), "{}", stderr(&out));
+}
+
+#[test]
+fn https_goes_through_the_proxy_with_its_credentials_unless_no_proxy_says_not() {
+    use lockbox_mock::netmodel::{RecordingProxy, RecordingProxyConfig};
+    let r = TlsRemote::start(lockbox_mock::Config::default().tls());
+    let proxy = RecordingProxy::start(RecordingProxyConfig {
+        require: Some("proxyuser:proxy-pass".into()),
+        redirect_to: None,
+    })
+    .unwrap();
+    let with_auth = proxy
+        .url()
+        .replace("http://", "http://proxyuser:proxy-pass@");
+    let ca = r.ca();
+    let target = r.mock.local_addr().to_string();
+    for var in ["HTTPS_PROXY", "https_proxy"] {
+        let before = proxy.requests().len();
+        r.round_trip(
+            true,
+            &[("AWS_CA_BUNDLE", &ca), (var, &with_auth)],
+            &format!("proxy/{var}"),
+        );
+        let requests = &proxy.requests()[before..];
+        assert!(
+            !requests.is_empty(),
+            "{var}: nothing went through the proxy"
+        );
+        for request in requests {
+            assert_eq!(request.method, "CONNECT", "{var}: {request:?}");
+            assert_eq!(request.target, target, "{var}: {request:?}");
+            assert_eq!(
+                request.credentials.as_deref(),
+                Some("proxyuser:proxy-pass"),
+                "{var}"
+            );
+        }
+    }
+    // Wrong credentials: the proxy refuses, and lockbox fails without a value.
+    let wrong = proxy.url().replace("http://", "http://proxyuser:nope@");
+    let out = r.run(
+        true,
+        &[("AWS_CA_BUNDLE", &ca), ("HTTPS_PROXY", &wrong)],
+        &["get", "proxy/HTTPS_PROXY"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("tls-value"));
+    assert!(!stderr(&out).contains("nope"), "{}", stderr(&out));
+
+    // NO_PROXY (either case) sends it direct.
+    for var in ["NO_PROXY", "no_proxy"] {
+        let before = proxy.requests().len();
+        let out = r.run(
+            true,
+            &[
+                ("AWS_CA_BUNDLE", &ca),
+                ("HTTPS_PROXY", &with_auth),
+                (var, "127.0.0.1"),
+            ],
+            &["get", "proxy/HTTPS_PROXY"],
+            b"",
+        );
+        assert!(out.status.success(), "{var}: {}", stderr(&out));
+        assert_eq!(
+            proxy.requests().len(),
+            before,
+            "{var}: went through the proxy"
+        );
+    }
+}
+
+#[test]
+fn the_container_credential_endpoint_goes_through_http_proxy_unless_no_proxy_says_not() {
+    use lockbox_mock::netmodel::{RecordingProxy, RecordingProxyConfig};
+    let r = TlsRemote::start(lockbox_mock::Config::default().tls());
+    let proxy = RecordingProxy::start(RecordingProxyConfig::default()).unwrap();
+    let ca = r.ca();
+    // The open emulator has no roles: the credentials are refused either way;
+    // what matters is the path the request took.
+    let credentials_url = format!(
+        "http://{}/_mock/container-credentials/app",
+        r.mock.local_addr()
+    );
+    let run = |no_proxy: Option<&str>| {
+        let mut vars = vec![
+            ("AWS_CA_BUNDLE", ca.clone()),
+            ("HTTP_PROXY", proxy.url()),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                credentials_url.clone(),
+            ),
+        ];
+        if let Some(n) = no_proxy {
+            vars.push(("NO_PROXY", n.to_owned()));
+        }
+        let mut c = common::bare(r.home.path());
+        c.env("AWS_REGION", "us-east-1")
+            .envs(vars)
+            .arg("--endpoint-url")
+            .arg(r.mock.endpoint_url())
+            .args(["get", "x"]);
+        run_with_stdin(&mut c, b"")
+    };
+    let out = run(None);
+    assert!(!out.status.success());
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|q| q.method == "GET" && q.target == credentials_url),
+        "{:?}",
+        proxy.requests()
+    );
+    let before = proxy.requests().len();
+    let out = run(Some("localhost,127.0.0.1,169.254.169.254,169.254.170.2"));
+    assert!(!out.status.success());
+    assert_eq!(proxy.requests().len(), before, "{:?}", proxy.requests());
+}
+
+#[test]
+fn fips_and_dual_stack_endpoints_are_the_ones_aws_documents() {
+    use lockbox_mock::netmodel::{RecordingProxy, RecordingProxyConfig};
+    // A certificate for AWS's names, and a proxy that takes every tunnel to the
+    // emulator: the client resolves its endpoints as against AWS, no network.
+    let r = TlsRemote::start(lockbox_mock::Config::default().tls_hosts([
+        "*.us-east-1.amazonaws.com",
+        "*.us-east-1.api.aws",
+        "*.ddb.us-east-1.amazonaws.com",
+        "*.ddb.us-east-1.api.aws",
+    ]));
+    let proxy = RecordingProxy::start(RecordingProxyConfig {
+        require: None,
+        redirect_to: Some(r.mock.local_addr()),
+    })
+    .unwrap();
+    let ca = r.ca();
+    let url = proxy.url();
+    // DynamoDB's account-based endpoints (`ACCOUNT.ddb.REGION...`) serve the
+    // calls the SDK knows the account for, except with FIPS.
+    let cases = [
+        (
+            "fips",
+            "true",
+            "false",
+            "kms-fips.us-east-1.amazonaws.com:443",
+            &["dynamodb-fips.us-east-1.amazonaws.com:443"][..],
+        ),
+        (
+            "dualstack",
+            "false",
+            "true",
+            "kms.us-east-1.api.aws:443",
+            &[
+                "dynamodb.us-east-1.api.aws:443",
+                "000000000000.ddb.us-east-1.api.aws:443",
+            ][..],
+        ),
+        (
+            "both",
+            "true",
+            "true",
+            "kms-fips.us-east-1.api.aws:443",
+            &["dynamodb-fips.us-east-1.api.aws:443"][..],
+        ),
+        (
+            "neither",
+            "false",
+            "false",
+            "kms.us-east-1.amazonaws.com:443",
+            &[
+                "dynamodb.us-east-1.amazonaws.com:443",
+                "000000000000.ddb.us-east-1.amazonaws.com:443",
+            ][..],
+        ),
+    ];
+    for (what, fips, dualstack, kms, dynamodb) in cases {
+        let before = proxy.requests().len();
+        r.round_trip(
+            false,
+            &[
+                ("AWS_CA_BUNDLE", &ca),
+                ("HTTPS_PROXY", &url),
+                ("AWS_USE_FIPS_ENDPOINT", fips),
+                ("AWS_USE_DUALSTACK_ENDPOINT", dualstack),
+            ],
+            &format!("endpoints/{what}"),
+        );
+        let targets: Vec<String> = proxy.requests()[before..]
+            .iter()
+            .map(|q| q.target.clone())
+            .collect();
+        assert!(targets.iter().any(|t| t == kms), "{what}: {targets:?}");
+        assert!(
+            targets.iter().any(|t| t == dynamodb[0]),
+            "{what}: {targets:?}"
+        );
+        for t in &targets {
+            assert!(
+                t == kms || dynamodb.contains(&t.as_str()),
+                "{what}: unexpected {t} in {targets:?}"
+            );
+        }
+    }
+}

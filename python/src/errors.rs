@@ -46,6 +46,9 @@ pub fn hint(e: &Error) -> Option<&'static str> {
         }
         Error::KeyUnavailable { .. } => "check the key with `aws kms describe-key` or pass -k",
         Error::Unavailable { .. } => "check --endpoint-url / --region and the network, then retry",
+        Error::UntrustedCertificate { .. } => {
+            "set AWS_CA_BUNDLE to a PEM file of the CA that signs the endpoint's certificate"
+        }
         Error::Rollback { .. } => {
             "if the newer versions were deleted on purpose, restart the reader; otherwise \
              restore them (point-in-time recovery) and find who deleted them (CloudTrail)"
@@ -107,6 +110,7 @@ fn code_name(e: &Error) -> &'static str {
         Error::Throttled { .. } => "throttled",
         Error::Timeout { .. } => "timeout",
         Error::Unavailable { .. } => "unavailable",
+        Error::UntrustedCertificate { .. } => "untrusted_certificate",
         Error::Table { .. } => "table",
         Error::Contention { .. } => "contention",
         Error::Backend { .. } => "backend",
@@ -122,6 +126,7 @@ fn service(e: &Error) -> Option<&'static str> {
         | Error::Throttled { service, .. }
         | Error::Timeout { service, .. }
         | Error::Unavailable { service, .. }
+        | Error::UntrustedCertificate { service, .. }
         | Error::Backend { service, .. } => *service,
         Error::KeyUnavailable { .. } | Error::ContextMismatch { .. } => Service::Kms,
         Error::TableNotFound { .. } => Service::DynamoDb,

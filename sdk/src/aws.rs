@@ -1,8 +1,6 @@
 //! Loading the standard AWS configuration, with lockbox's explicit retry and
-//! timeout budget and one HTTP client (rustls + ring) shared by every client.
-//! TLS, and with it the loading of the system's root certificates, is set up on
-//! the first `https` request, so `http` endpoints (the emulator, `--local`) never
-//! pay for it.
+//! timeout budget and one HTTP client (rustls + ring, `transport.rs`) shared by
+//! every client.
 
 use std::time::Duration;
 
@@ -48,6 +46,9 @@ pub struct AwsOptions {
     /// read in one call instead of two, so a cold read costs no more round trips
     /// on a credstash-mode table than on a sealed one.
     pub account_id: Option<String>,
+    /// A PEM file of the certificate authorities to trust instead of the
+    /// system's (default: `AWS_CA_BUNDLE`, then the profile's `ca_bundle`).
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 impl Default for AwsOptions {
@@ -66,6 +67,7 @@ impl Default for AwsOptions {
             max_attempts: 5,
             credentials: None,
             account_id: None,
+            ca_bundle: None,
         }
     }
 }
@@ -81,6 +83,8 @@ pub(crate) struct AwsTarget {
     pub(crate) account_id: Option<String>,
     /// Named in timeouts and connection errors instead of the AWS endpoint.
     endpoint_label: Option<String>,
+    /// Opens KMS connections while reads are in flight (`from_env`'s client only).
+    pub(crate) warmer: Option<crate::transport::Warmer>,
 }
 
 impl AwsTarget {
@@ -94,6 +98,7 @@ impl AwsTarget {
             kms_region: None,
             account_id: None,
             endpoint_label: None,
+            warmer: None,
         }
     }
 
@@ -119,12 +124,26 @@ impl AwsTarget {
         let kms_region = self.kms_region.clone().unwrap_or_else(|| region.clone());
         let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
             .region(kms_region.clone())
+            .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
             .build();
-        let kms = KmsKeyService::new(aws_sdk_kms::Client::from_conf(kms_config), &self.kms_key)
+        let mut kms = KmsKeyService::new(aws_sdk_kms::Client::from_conf(kms_config), &self.kms_key)
             .trust(self.trusted.iter().cloned())
             .endpoint(label("kms", &kms_region));
+        if let (Some(warmer), Some(timeouts)) = (&self.warmer, self.config.timeout_config()) {
+            kms = kms.warm_with(crate::backend::WarmPlan {
+                warmer: warmer.clone(),
+                timeouts: timeouts.clone(),
+                region: kms_region.to_string(),
+                use_fips: self.config.use_fips().unwrap_or(false),
+                use_dual_stack: self.config.use_dual_stack().unwrap_or(false),
+                endpoint_url: kms_endpoint_url(&self.config),
+            });
+        }
+        let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
+            .build();
         let mut store =
-            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&self.config), &self.table)
+            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::from_conf(ddb_config), &self.table)
                 .endpoint(label("dynamodb", region));
         let account = self
             .account_id
@@ -135,6 +154,25 @@ impl AwsTarget {
         }
         Ok((std::sync::Arc::new(kms), std::sync::Arc::new(store)))
     }
+}
+
+/// The endpoint URL KMS clients built from `config` use, if one is set: as the
+/// KMS SDK's `From<&SdkConfig>` decides it (`AWS_ENDPOINT_URL_KMS` and the
+/// profile's `kms`/`endpoint_url` before `AWS_ENDPOINT_URL`, unless code set it).
+fn kms_endpoint_url(config: &SdkConfig) -> Option<String> {
+    if config.get_origin("endpoint_url").is_client_config() {
+        return config.endpoint_url().map(str::to_owned);
+    }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("KMS")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    config
+        .service_config()
+        .and_then(|c| c.load_config(key))
+        .or_else(|| config.endpoint_url().map(str::to_owned))
 }
 
 impl Lockbox {
@@ -162,6 +200,7 @@ impl Lockbox {
             kms_region: None,
             account_id: None,
             endpoint_label: None,
+            warmer: None,
         })
     }
 
@@ -169,9 +208,16 @@ impl Lockbox {
     /// ECS/EKS container credentials, IMDSv2) with lockbox's retry and timeout
     /// budget and credstash's options, and build a lockbox on KMS and DynamoDB.
     /// Without a configured region it uses credstash's default, `us-east-1`. The
-    /// only place the SDK reads the process environment (`AWS_ACCOUNT_ID` too).
+    /// only place the SDK reads the process environment (`AWS_ACCOUNT_ID` too,
+    /// the transport's variables: `AWS_CA_BUNDLE`, `*_PROXY`, and
+    /// `LOCKBOX_OPEN_CONNECTIONS_EARLY`).
+    ///
+    /// Its HTTP client opens the KMS connections a batch read will need while the
+    /// reads are in flight (an unsigned `GET /` each: no API call), so that the
+    /// decrypts do not wait for TCP and TLS handshakes after the reads;
+    /// `LOCKBOX_OPEN_CONNECTIONS_EARLY=0` turns that off.
     pub async fn from_env(options: &AwsOptions) -> Result<LockboxBuilder> {
-        let config = crate::aws::load(options).await?;
+        let (config, warmer) = load_with_warmer(options).await?;
         let mut builder = Lockbox::aws(&config)
             .table(&options.table)
             .kms_key(&options.kms_key)
@@ -190,6 +236,18 @@ impl Lockbox {
         if let Some(url) = &options.endpoint_url {
             builder.aws_target_mut().endpoint_label = Some(url.clone());
         }
+        // LOCKBOX_OPEN_CONNECTIONS_EARLY=0 turns the early KMS connections off.
+        let early = std::env::var("LOCKBOX_OPEN_CONNECTIONS_EARLY")
+            .map(|v| {
+                !matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "0" | "false" | "no" | "off"
+                )
+            })
+            .unwrap_or(true);
+        if early {
+            builder.aws_target_mut().warmer = Some(warmer);
+        }
         Ok(builder)
     }
 }
@@ -199,8 +257,19 @@ impl Lockbox {
 pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// Load the configuration through `aws-config`'s default chain.
+#[cfg(test)]
 pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
-    let http = lazy_tls::LazyTlsClient::shared();
+    Ok(load_with_warmer(options).await?.0)
+}
+
+/// [`load`], and the warmer of its HTTP client's pools.
+pub(crate) async fn load_with_warmer(
+    options: &AwsOptions,
+) -> Result<(SdkConfig, crate::transport::Warmer)> {
+    let trust =
+        crate::transport::Trust::from_env(options.ca_bundle.as_deref(), options.profile.as_deref())
+            .await?;
+    let (http, warmer) = crate::transport::http_client(trust);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
@@ -247,7 +316,7 @@ pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
             )
             .build();
     }
-    Ok(config)
+    Ok((config, warmer))
 }
 
 /// Tests: one attempt at `endpoint`, with static test credentials.
@@ -265,123 +334,5 @@ pub(crate) fn test_options(endpoint: &str) -> AwsOptions {
         )),
         max_attempts: 1,
         ..AwsOptions::default()
-    }
-}
-
-mod lazy_tls {
-    //! An HTTP client that builds its TLS half on the first `https` request.
-    //!
-    //! `aws-smithy-http-client`'s HTTPS client loads and parses the system's root
-    //! certificates when it is configured, before any request: a few milliseconds
-    //! of every start-up, and the whole cost for a process that only talks to an
-    //! `http` endpoint. Requests are routed by scheme, each half keeping its own
-    //! connection pool.
-
-    use std::sync::{Arc, OnceLock};
-
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-    use aws_smithy_runtime_api::client::http::{
-        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
-        SharedHttpConnector,
-    };
-    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-
-    #[derive(Debug)]
-    pub(super) struct LazyTlsClient {
-        plain: SharedHttpClient,
-        tls: Arc<OnceLock<SharedHttpClient>>,
-    }
-
-    impl LazyTlsClient {
-        pub(super) fn shared() -> SharedHttpClient {
-            SharedHttpClient::new(Self {
-                plain: aws_smithy_http_client::Builder::new().build_http(),
-                tls: Arc::default(),
-            })
-        }
-    }
-
-    impl HttpClient for LazyTlsClient {
-        fn http_connector(
-            &self,
-            settings: &HttpConnectorSettings,
-            components: &RuntimeComponents,
-        ) -> SharedHttpConnector {
-            SharedHttpConnector::new(ByScheme {
-                plain: self.plain.http_connector(settings, components),
-                tls: self.tls.clone(),
-                settings: settings.clone(),
-                components: components.clone(),
-            })
-        }
-
-        fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-            self.plain.connector_metadata()
-        }
-    }
-
-    /// One attempt's connector: plain for `http`, the lazily built TLS client's
-    /// connector (cached by that client per settings) for anything else.
-    #[derive(Debug)]
-    struct ByScheme {
-        plain: SharedHttpConnector,
-        tls: Arc<OnceLock<SharedHttpClient>>,
-        settings: HttpConnectorSettings,
-        components: RuntimeComponents,
-    }
-
-    impl HttpConnector for ByScheme {
-        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-            let scheme = request.uri().get(..7).unwrap_or_default();
-            if scheme.eq_ignore_ascii_case("http://") {
-                return self.plain.call(request);
-            }
-            let tls = self.tls.get_or_init(|| {
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                    .build_https()
-            });
-            tls.http_connector(&self.settings, &self.components)
-                .call(request)
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use std::io::Read as _;
-        use std::time::Duration;
-
-        use crate::AwsOptions;
-
-        /// The first byte a client sends to `scheme://127.0.0.1:PORT`: `P` of
-        /// `POST` for plain HTTP, 0x16 (a TLS handshake record) for TLS.
-        async fn first_byte_sent(scheme: &str) -> u8 {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let server = std::thread::spawn(move || {
-                let (mut conn, _) = listener.accept().unwrap();
-                let mut byte = [0u8; 1];
-                conn.read_exact(&mut byte).unwrap();
-                byte[0]
-            });
-            let options = AwsOptions {
-                attempt_timeout: Duration::from_millis(300),
-                operation_timeout: Duration::from_millis(300),
-                ..crate::aws::test_options(&format!("{scheme}://127.0.0.1:{port}"))
-            };
-            let config = super::super::load(&options).await.unwrap();
-            let client = aws_sdk_dynamodb::Client::new(&config);
-            // No answer comes: the call times out once the byte is read.
-            let _ = client.list_tables().send().await;
-            server.join().unwrap()
-        }
-
-        #[tokio::test]
-        async fn http_endpoints_get_plain_http_and_https_endpoints_get_tls() {
-            assert_eq!(first_byte_sent("http").await, b'P');
-            assert_eq!(first_byte_sent("https").await, 0x16);
-        }
     }
 }

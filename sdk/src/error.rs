@@ -216,6 +216,22 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The server's TLS certificate was refused: signed by an authority this
+    /// process does not trust, for another host name, or expired. Retrying does
+    /// not help; trusting the right authority (`AWS_CA_BUNDLE`) or reaching the
+    /// right host does.
+    #[error("{service}: the server's TLS certificate was refused ({reason}){}; if a private CA or a TLS-inspecting proxy signs it, put that CA's certificate in a PEM file named by AWS_CA_BUNDLE (or ca_bundle in the AWS profile)", endpoint.as_deref().map(|e| format!(" at {e}")).unwrap_or_default())]
+    UntrustedCertificate {
+        /// Which service.
+        service: Service,
+        /// The endpoint, when known.
+        endpoint: Option<String>,
+        /// Why it was refused (`UnknownIssuer`, `NotValidForName`, `Expired`...).
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The service could not be reached, or answered with a server error (5xx).
     #[error("{service} is unavailable: {message}")]
     Unavailable {
@@ -375,6 +391,7 @@ impl Error {
             Error::AccessDenied { .. }
             | Error::ClockSkew { .. }
             | Error::NoCredentials { .. }
+            | Error::UntrustedCertificate { .. }
             | Error::KeyUnavailable { .. } => ErrorKind::Denied,
             Error::ContextMismatch { .. }
             | Error::Integrity { .. }
@@ -493,6 +510,17 @@ impl Error {
             } => E::Timeout {
                 service: *service,
                 endpoint: endpoint.clone(),
+                source: None,
+            },
+            E::UntrustedCertificate {
+                service,
+                endpoint,
+                reason,
+                ..
+            } => E::UntrustedCertificate {
+                service: *service,
+                endpoint: endpoint.clone(),
+                reason: reason.clone(),
                 source: None,
             },
             E::Unavailable {

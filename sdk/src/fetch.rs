@@ -227,7 +227,15 @@ impl Lockbox {
                 .collect::<Vec<_>>()
                 .await
         };
-        let (latest, pinned_results, ()) = futures::join!(latest, pinned, self.prefetch_record());
+        let warm = self
+            .inner
+            .keys
+            .open_connections(refs.len().min(self.inner.concurrency));
+        let (latest, pinned_results, ()) = crate::read::alongside(
+            async { futures::join!(latest, pinned, self.prefetch_record()) },
+            warm,
+        )
+        .await;
         let mut slots: Vec<Option<Result<Secret>>> = refs.iter().map(|_| None).collect();
         for (i, result) in latest.into_iter().chain(pinned_results) {
             slots[i] = Some(result);

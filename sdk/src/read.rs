@@ -134,7 +134,11 @@ impl Lockbox {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        self.fetch_unbounded(r, context).await
+        alongside(
+            self.fetch_unbounded(r, context),
+            self.inner.keys.open_connections(1),
+        )
+        .await
     }
 
     /// Fetch one secret from the table, bypassing the cache (and refilling it): for
@@ -653,4 +657,18 @@ pub(crate) fn rotating(doc: &crate::format::labels::LabelDocument) -> bool {
     doc.rotation
         .as_ref()
         .is_some_and(|r| r.state == crate::RotationState::Pending)
+}
+
+/// `main`'s output, with `side` run alongside it until `main` is done (then
+/// dropped, if it is still running): work that may help `main` but must never
+/// delay it.
+pub(crate) async fn alongside<T>(
+    main: impl std::future::Future<Output = T>,
+    side: impl std::future::Future<Output = ()>,
+) -> T {
+    futures::pin_mut!(main, side);
+    match futures::future::select(main, side).await {
+        futures::future::Either::Left((out, _)) => out,
+        futures::future::Either::Right(((), main)) => main.await,
+    }
 }

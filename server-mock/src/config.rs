@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::journal::StoreError;
+use crate::tls::{TlsSetup, DEFAULT_HOSTS};
 
 /// How an emulator is set up. `Config::default()` is in-memory, no added latency.
 #[derive(Debug, Clone)]
@@ -18,6 +19,7 @@ pub struct Config {
     pub(crate) audit_log: Option<PathBuf>,
     pub(crate) credential_ttl: Option<Duration>,
     pub(crate) shared: bool,
+    pub(crate) tls: Option<TlsSetup>,
 }
 
 /// Where strict mode's identity file comes from.
@@ -48,6 +50,7 @@ impl Default for Config {
             audit_log: None,
             credential_ttl: None,
             shared: false,
+            tls: None,
         }
     }
 }
@@ -115,6 +118,40 @@ impl Config {
         self.iam.is_some()
     }
 
+    /// Serve HTTPS with a certificate for `127.0.0.1`, `localhost` and `::1`,
+    /// signed by a certificate authority made at start-up: give clients
+    /// [`RunningMock::ca_pem`](crate::RunningMock::ca_pem) to trust (for
+    /// example as the file `AWS_CA_BUNDLE` names). Plain HTTP is the default.
+    pub fn tls(self) -> Self {
+        self.tls_hosts(DEFAULT_HOSTS.iter().copied())
+    }
+
+    /// As [`Config::tls`], with a certificate for these names instead (IP
+    /// addresses or DNS names, `*.` wildcards allowed): a certificate for
+    /// `*.amazonaws.com` lets a client reach the emulator by AWS's host names
+    /// through a proxy, one for another name tests that clients check it.
+    pub fn tls_hosts<S: Into<String>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.tls = Some(TlsSetup::Generate {
+            hosts: hosts.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate
+    /// first) and PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn tls_pem(mut self, cert_chain: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.tls = Some(TlsSetup::Pem {
+            chain: cert_chain.into(),
+            key: zeroize::Zeroizing::new(key.into()),
+        });
+        self
+    }
+
+    /// Whether the emulator serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The address [`start_with`](crate::start_with) binds (default `127.0.0.1:0`, a free port).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -140,6 +177,9 @@ pub enum StartError {
     /// The identity file or the audit log is unusable.
     #[error("{0}")]
     Iam(String),
+    /// The TLS certificate could not be made, or the one given is unusable.
+    #[error("{0}")]
+    Tls(String),
     /// [`spawn_thread`](crate::spawn_thread) could not start its thread or its runtime.
     #[error("cannot start the emulator's thread: {0}")]
     Thread(std::io::Error),

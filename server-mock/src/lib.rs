@@ -29,12 +29,14 @@ pub mod fuzzing;
 mod identity;
 mod journal;
 mod kms;
+pub mod netmodel;
 pub mod private_fs;
 mod protocol;
 mod running;
 mod server;
 mod services;
 mod state;
+mod tls;
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! `lockbox-mock`: the emulator as a process. Prints its URL on the first line of
-//! stdout, logs to stderr, and stops cleanly on SIGINT/SIGTERM.
+//! stdout (and with `--tls`, `AWS_CA_BUNDLE=PATH` of its CA on the second), logs
+//! to stderr, and stops cleanly on SIGINT/SIGTERM.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -8,8 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use lockbox_mock::{Config, MockState};
-use tokio::net::TcpListener;
+use lockbox_mock::Config;
 
 /// A local emulator of AWS KMS and DynamoDB for lockbox, credstash and any AWS SDK.
 #[derive(Debug, Parser)]
@@ -37,12 +37,42 @@ struct Args {
     /// Lifetime of temporary credentials in seconds (default: the identity file's, or 900).
     #[arg(long)]
     credential_ttl: Option<u64>,
+    /// Serve HTTPS with a certificate for 127.0.0.1, localhost and ::1 signed by a
+    /// certificate authority made at start-up; the second line of stdout is
+    /// `AWS_CA_BUNDLE=PATH`, the file holding the CA's certificate.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first).
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// With --tls: write the CA's certificate here (default: a new private
+    /// directory under the temporary directory, removed when the emulator stops).
+    #[arg(long, requires = "tls", value_name = "PATH")]
+    tls_ca_out: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// A network with a round-trip time, for benchmarks: a TCP proxy in front of
+    /// UPSTREAM that delays every packet by half of RTT each way (and a new
+    /// connection's first bytes by one more RTT, its TCP handshake). Prints its
+    /// address on the first line of stdout.
+    DelayProxy {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Where to relay to (the emulator's address).
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// Round-trip time in milliseconds (may be fractional).
+        #[arg(long)]
+        rtt_ms: f64,
+    },
     /// Write a web identity token (JWT) for ROLE from the emulator's issuer, for
     /// `AWS_WEB_IDENTITY_TOKEN_FILE` / `AssumeRoleWithWebIdentity`.
     IssueToken {
@@ -87,6 +117,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    let shutdown = ShutdownSignal::listen();
     if let Some(Command::IssueToken {
         role,
         out,
@@ -106,6 +137,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write the token to {}", out.display()))?;
         return Ok(());
     }
+    if let Some(Command::DelayProxy {
+        listen,
+        upstream,
+        rtt_ms,
+    }) = &args.command
+    {
+        if !(rtt_ms.is_finite() && *rtt_ms >= 0.0 && *rtt_ms <= 60_000.0) {
+            anyhow::bail!("--rtt-ms must be between 0 and 60000, got {rtt_ms}");
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{}", listener.local_addr()?)?;
+        stdout.flush()?;
+        let rtt = Duration::from_secs_f64(rtt_ms / 1000.0);
+        tokio::select! {
+            () = lockbox_mock::netmodel::serve_delayed(listener, *upstream, rtt) => {}
+            () = shutdown.recv() => {}
+        }
+        return Ok(());
+    }
     let mut config = Config::builder()
         .latency(Duration::from_millis(args.latency_ms))
         .account_id(args.account_id);
@@ -121,51 +174,135 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(ttl) = args.credential_ttl {
         config = config.credential_ttl(Duration::from_secs(ttl));
     }
-    let state = MockState::new(config).context("cannot load the emulator's state")?;
-    let listener = TcpListener::bind(args.listen)
+    if args.tls {
+        config = config.tls();
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let chain = std::fs::read(cert)
+            .with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?;
+        let key_pem = zeroize::Zeroizing::new(
+            std::fs::read(key)
+                .with_context(|| format!("cannot read the TLS key {}", key.display()))?,
+        );
+        config = config.tls_pem(chain, key_pem.to_vec());
+    }
+    let mock = lockbox_mock::start_with(config.listen(args.listen))
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    // The first line of stdout is the contract with scripts and tests.
+        .context("cannot start the emulator")?;
+    // Written before the URL is printed: whoever reads the URL may connect at once.
+    let ca_file = match mock.ca_pem() {
+        Some(pem) => Some(
+            CaFile::write(pem, args.tls_ca_out.as_deref())
+                .context("cannot write the CA certificate")?,
+        ),
+        None => None,
+    };
+    // The first line of stdout is the contract with scripts and tests; with a
+    // generated CA, the second names its file.
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "http://{addr}")?;
+    writeln!(stdout, "{}", mock.endpoint_url())?;
+    if let Some(ca) = &ca_file {
+        writeln!(stdout, "AWS_CA_BUNDLE={}", ca.path.display())?;
+    }
     stdout.flush()?;
     tracing::info!(
-        %addr,
+        url = %mock.endpoint_url(),
         data_dir = ?args.data_dir,
         "lockbox-mock listening"
     );
-    match &args.iam {
-        Some(iam) => tracing::info!(
+    if let Some(iam) = &args.iam {
+        tracing::info!(
             iam = %iam.display(),
             "strict mode: every request is SigV4-verified and authorized against IAM policies"
-        ),
-        None => tracing::warn!("open mode: requests are not authenticated or authorized"),
+        );
     }
-    lockbox_mock::serve(listener, state, shutdown_signal()).await;
+    shutdown.recv().await;
+    mock.shutdown().await;
+    drop(ca_file);
     tracing::info!("lockbox-mock stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
+/// The CA certificate's file; one the emulator chose is removed with its
+/// directory when the emulator stops.
+struct CaFile {
+    path: PathBuf,
+    remove_dir: Option<PathBuf>,
+}
+
+impl CaFile {
+    fn write(pem: &str, chosen: Option<&std::path::Path>) -> std::io::Result<Self> {
+        if let Some(path) = chosen {
+            std::fs::write(path, pem)?;
+            return Ok(Self {
+                path: path.to_owned(),
+                remove_dir: None,
+            });
+        }
+        // A directory of our own (created, never reused): no one else's file or
+        // link can stand where the CA is written.
+        let dir = std::env::temp_dir().join(format!(
+            "lockbox-mock-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
+        let path = dir.join("ca.pem");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(pem.as_bytes()))?;
+        Ok(Self {
+            path,
+            remove_dir: Some(dir),
+        })
+    }
+}
+
+impl Drop for CaFile {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.remove_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+}
+
+/// SIGINT and SIGTERM, listened for from creation on: made before the first
+/// line of stdout is printed, so a signal sent as soon as it is read is not lost.
+struct ShutdownSignal {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                .ok();
+            Self { signals }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    async fn recv(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut term)) = self.signals {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -5,6 +5,7 @@
 //! HTTP.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
 
 use tokio::net::TcpListener;
@@ -17,6 +18,7 @@ use crate::faults::Faults;
 use crate::protocol::DEFAULT_REGION;
 use crate::server;
 use crate::state::MockState;
+use crate::tls::TlsServer;
 
 /// Starts an in-memory emulator on a free loopback port.
 pub async fn start() -> Result<RunningMock, StartError> {
@@ -27,6 +29,12 @@ pub async fn start() -> Result<RunningMock, StartError> {
 pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
     let addr = config.listen;
     let strict = config.is_strict();
+    let tls = config
+        .tls
+        .as_ref()
+        .map(TlsServer::new)
+        .transpose()
+        .map_err(StartError::Tls)?;
     let state = MockState::new(config)?;
     let listener = TcpListener::bind(addr)
         .await
@@ -35,9 +43,12 @@ pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let ca_pem = tls.as_ref().and_then(|t| t.ca_pem.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let task = tokio::spawn(server::serve(
         listener,
         server::router(state.clone()),
+        tls.map(|t| t.acceptor),
         async move {
             let _ = stopped.await;
         },
@@ -52,6 +63,8 @@ pub async fn start_with(config: Config) -> Result<RunningMock, StartError> {
     }
     Ok(RunningMock {
         addr: local,
+        scheme,
+        ca_pem,
         state,
         stop: Some(stop),
         task: Some(task),
@@ -65,7 +78,7 @@ pub async fn serve(
     state: MockState,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
-    server::serve(listener, server::router(state), shutdown).await
+    server::serve(listener, server::router(state), None, shutdown).await
 }
 
 /// A running emulator. Dropping it stops the server without waiting; use
@@ -73,15 +86,25 @@ pub async fn serve(
 #[derive(Debug)]
 pub struct RunningMock {
     addr: SocketAddr,
+    scheme: &'static str,
+    ca_pem: Option<Arc<str>>,
     state: MockState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl RunningMock {
-    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`.
+    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`
+    /// (`https://` when serving TLS).
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The PEM certificate of the authority that signed the emulator's TLS
+    /// certificate, when the emulator made it ([`Config::tls`]); clients trust
+    /// it through `AWS_CA_BUNDLE` or their TLS settings.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The bound socket address.
@@ -153,7 +176,12 @@ pub fn spawn_thread(config: Config) -> Result<BackgroundMock, StartError> {
             runtime.block_on(async move {
                 match start_with(config).await {
                     Ok(mock) => {
-                        let _ = ready_tx.send(Ok((mock.addr, mock.state.clone())));
+                        let _ = ready_tx.send(Ok((
+                            mock.addr,
+                            mock.scheme,
+                            mock.ca_pem.clone(),
+                            mock.state.clone(),
+                        )));
                         // Until asked to stop, or until the handle is gone.
                         let _ = stop_rx.await;
                         mock.shutdown().await;
@@ -166,8 +194,10 @@ pub fn spawn_thread(config: Config) -> Result<BackgroundMock, StartError> {
         })
         .map_err(StartError::Thread)?;
     match ready_rx.recv() {
-        Ok(Ok((addr, state))) => Ok(BackgroundMock {
+        Ok(Ok((addr, scheme, ca_pem, state))) => Ok(BackgroundMock {
             addr,
+            scheme,
+            ca_pem,
             state,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -190,15 +220,25 @@ pub fn spawn_thread(config: Config) -> Result<BackgroundMock, StartError> {
 #[derive(Debug)]
 pub struct BackgroundMock {
     addr: SocketAddr,
+    scheme: &'static str,
+    ca_pem: Option<Arc<str>>,
     state: MockState,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<ThreadHandle<()>>,
 }
 
 impl BackgroundMock {
-    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`.
+    /// The endpoint to give AWS clients, e.g. `http://127.0.0.1:40123`
+    /// (`https://` when serving TLS).
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The PEM certificate of the authority that signed the emulator's TLS
+    /// certificate, when the emulator made it ([`Config::tls`]); clients trust
+    /// it through `AWS_CA_BUNDLE` or their TLS settings.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The bound socket address.

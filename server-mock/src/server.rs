@@ -30,6 +30,8 @@ use crate::state::MockState;
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Lets a handler close its own connection without answering (`drop_response`).
 #[derive(Debug, Clone, Default)]
@@ -67,6 +69,7 @@ pub(crate) fn router(state: MockState) -> Router {
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -77,7 +80,13 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(connection(stream, peer, router.clone(), stop_rx.clone()));
+                    connections.spawn(accept(
+                        stream,
+                        peer,
+                        tls.clone(),
+                        router.clone(),
+                        stop_rx.clone(),
+                    ));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.
@@ -99,13 +108,30 @@ pub(crate) async fn serve(
     }
 }
 
-async fn connection(
+/// One accepted connection: its TLS handshake first, when serving TLS.
+async fn accept(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else {
+        return connection(stream, peer, router, stop).await;
+    };
+    // A client that connects and says nothing holds a task, not the listener.
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => connection(stream, peer, router, stop).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn connection<S>(stream: S, peer: SocketAddr, router: Router, mut stop: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let dropper = ConnectionDrop::default();
     let handle = dropper.clone();
     let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {

@@ -159,6 +159,14 @@ where
         }
         _ => {}
     }
+    if let Some(reason) = crate::transport::refused_certificate(&err) {
+        return Error::UntrustedCertificate {
+            service,
+            endpoint,
+            reason,
+            source: Some(AwsFailure::wrap(err)),
+        };
+    }
     let text = error_chain(&err);
     // Identity resolution fails before any request is sent.
     if matches!(

@@ -23,6 +23,28 @@ pub struct KmsKeyService {
     explicit: Vec<String>,
     endpoint: Option<String>,
     finishing: Finishing,
+    warm: Option<std::sync::Arc<Warm>>,
+}
+
+/// What [`KmsKeyService::warm_with`] needs to open connections to the KMS
+/// endpoint ahead of the first calls: the HTTP client's warmer, the timeouts its
+/// calls use (which pool), and what picks the endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct WarmPlan {
+    pub(crate) warmer: crate::transport::Warmer,
+    pub(crate) timeouts: aws_smithy_types::timeout::TimeoutConfig,
+    pub(crate) region: String,
+    pub(crate) use_fips: bool,
+    pub(crate) use_dual_stack: bool,
+    pub(crate) endpoint_url: Option<String>,
+}
+
+#[derive(Debug)]
+struct Warm {
+    plan: WarmPlan,
+    /// Set by the first [`KeyService::open_connections`]: a process warms once,
+    /// at start-up; later calls find the connections in the pool or open them.
+    done: AtomicBool,
 }
 
 /// Set by [`KeyService::finishing`]: from then on each `Decrypt` asks for its
@@ -78,7 +100,18 @@ impl KmsKeyService {
             key_id,
             endpoint: None,
             finishing: Finishing::default(),
+            warm: None,
         }
+    }
+
+    /// Open connections to the KMS endpoint as [`KeyService::open_connections`]
+    /// asks, through `plan`'s HTTP client (the one `from_env` builds).
+    pub(crate) fn warm_with(mut self, plan: WarmPlan) -> Self {
+        self.warm = Some(std::sync::Arc::new(Warm {
+            plan,
+            done: AtomicBool::new(false),
+        }));
+        self
     }
 
     /// Name the endpoint in timeout and connection errors.
@@ -381,6 +414,31 @@ impl KeyService for KmsKeyService {
 
     fn finishing(&self) {
         self.finishing.0.store(true, Ordering::Relaxed);
+    }
+
+    async fn open_connections(&self, calls: usize) {
+        let Some(warm) = &self.warm else { return };
+        if warm.done.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let plan = &warm.plan;
+        let params = aws_sdk_kms::config::endpoint::Params::builder()
+            .region(plan.region.clone())
+            .use_fips(plan.use_fips)
+            .use_dual_stack(plan.use_dual_stack)
+            .set_endpoint(plan.endpoint_url.clone())
+            .build();
+        let Ok(params) = params else { return };
+        use aws_sdk_kms::config::endpoint::ResolveEndpoint as _;
+        let Ok(endpoint) = aws_sdk_kms::config::endpoint::DefaultResolver::new()
+            .resolve_endpoint(&params)
+            .await
+        else {
+            return;
+        };
+        plan.warmer
+            .open(endpoint.url(), calls, &plan.timeouts)
+            .await;
     }
 }
 

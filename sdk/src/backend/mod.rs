@@ -18,6 +18,7 @@ pub use admin::{
 };
 pub use dynamodb::DynamoDbSecretStore;
 pub use kms::KmsKeyService;
+pub(crate) use kms::WarmPlan;
 pub use memory::{MemoryKeyService, MemorySecretStore};
 
 use async_trait::async_trait;
@@ -104,6 +105,13 @@ pub trait KeyService: Send + Sync + std::fmt::Debug {
     /// that will not come. The sockets are then closed while the last answers are
     /// awaited rather than at exit. The default does nothing.
     fn finishing(&self) {}
+
+    /// Told before a batch of up to `calls` unwraps whose inputs are still being
+    /// read: an implementation may open its connections meanwhile, so that the
+    /// unwraps do not wait for handshakes. Returns when that is done (or at once).
+    async fn open_connections(&self, calls: usize) {
+        let _ = calls;
+    }
 }
 
 /// The result of `setup`.

@@ -149,9 +149,10 @@ impl Kms {
             ));
         }
         let invalid = || AwsError::with_code("InvalidCiphertextException", "");
+        // A multi-Region key's blob opens with any of its replicas: they share the
+        // id and the material.
         let key = ciphertext::key_id(blob)
-            .and_then(|id| state.keys.get(&id))
-            .filter(|k| k.region == region)
+            .and_then(|id| state.keys.get(&(id, region.to_owned())))
             .ok_or_else(invalid)?;
         if let Some(named) = named {
             let expected = self.find(state, region, named, Accept::KeyOrAlias)?;

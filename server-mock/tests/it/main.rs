@@ -13,3 +13,4 @@ mod faults;
 mod hooks;
 mod identity;
 mod kms;
+mod regions;

@@ -40,9 +40,14 @@ pub fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
 
 /// A DynamoDB client for `endpoint` in `us-east-1`, with fast retries.
 pub fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    ddb_client_in(endpoint, "us-east-1")
+}
+
+/// A DynamoDB client for `endpoint` signing for `region`, with fast retries.
+pub fn ddb_client_in(endpoint: &str, region: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
         .credentials_provider(Credentials::new(
             "AKIDLOCKBOXTEST",
             "test-secret",

@@ -28,6 +28,11 @@ pub struct AwsOptions {
     pub region: Option<String>,
     /// A different region for KMS (DynamoDB global tables).
     pub kms_region: Option<String>,
+    /// Several regions, in read order (a global table): each read is served by
+    /// the first healthy one; empty for one region (`region`).
+    pub regions: Vec<String>,
+    /// The region writes go to when `regions` has several (default: the first).
+    pub write_region: Option<String>,
     /// A named profile.
     pub profile: Option<String>,
     /// A role to assume first.
@@ -58,6 +63,8 @@ impl Default for AwsOptions {
             trusted_keys: Vec::new(),
             region: None,
             kms_region: None,
+            regions: Vec::new(),
+            write_region: None,
             profile: None,
             assume_role: None,
             endpoint_url: None,
@@ -79,6 +86,14 @@ pub(crate) struct AwsTarget {
     pub(crate) trusted: Vec<String>,
     pub(crate) kms_region: Option<Region>,
     pub(crate) account_id: Option<String>,
+    /// Several regions in read order (empty: the configuration's region).
+    pub(crate) regions: Vec<String>,
+    /// The home region for writes (default: the first of `regions`).
+    pub(crate) write_region: Option<String>,
+    /// How long a region that failed is skipped.
+    pub(crate) cool_down: Option<std::time::Duration>,
+    /// Whether `setup` makes the replicas strongly consistent.
+    pub(crate) strong: bool,
     /// Named in timeouts and connection errors instead of the AWS endpoint.
     endpoint_label: Option<String>,
 }
@@ -93,18 +108,78 @@ impl AwsTarget {
             trusted: Vec::new(),
             kms_region: None,
             account_id: None,
+            regions: Vec::new(),
+            write_region: None,
+            cool_down: None,
+            strong: false,
             endpoint_label: None,
         }
     }
 
-    /// The key service and the store.
+    /// The key service and the store: of one region, or, with several
+    /// [`regions`](AwsTarget::regions), reading in the first healthy one and
+    /// writing in the home region.
     pub(crate) fn backends(
         &self,
     ) -> Result<(
         std::sync::Arc<dyn crate::backend::KeyService>,
         std::sync::Arc<dyn crate::backend::SecretStore>,
     )> {
-        let Some(region) = self.config.region() else {
+        use crate::backend::{KeyService, SecretStore};
+        use std::sync::Arc;
+        if self.regions.is_empty() {
+            if let Some(w) = &self.write_region {
+                return Err(crate::Error::InvalidValue {
+                    reason: format!(
+                        "a write region ({w}) needs the list of regions it is one of: --regions R1,R2"
+                    ),
+                });
+            }
+            return self.backends_in(None);
+        }
+        let home = crate::backend::check_regions(&self.regions, self.write_region.as_deref())?;
+        if home != 0 {
+            tracing::warn!(
+                write_region = %self.regions[home],
+                first_region = %self.regions[0],
+                "writes go to the region named by --write-region, not the first region: a manual write failover"
+            );
+        }
+        if self.regions.len() == 1 {
+            return self.backends_in(Some(&self.regions[0]));
+        }
+        let mut keys: Vec<(String, Arc<dyn KeyService>)> = Vec::new();
+        let mut stores: Vec<(String, Arc<dyn SecretStore>)> = Vec::new();
+        for r in &self.regions {
+            let (k, s) = self.backends_in(Some(r))?;
+            keys.push((r.clone(), k));
+            stores.push((r.clone(), s));
+        }
+        let cool_down = self.cool_down.unwrap_or(crate::backend::DEFAULT_COOL_DOWN);
+        let store = crate::backend::RegionalSecretStore::with_cool_down(stores, home, cool_down)?
+            .strong_consistency(self.strong);
+        let key: Arc<dyn KeyService> = if self.kms_region.is_some() {
+            // credstash's --kms-region: one KMS region for every read.
+            keys.swap_remove(0).1
+        } else {
+            Arc::new(crate::backend::RegionalKeyService::with_cool_down(
+                keys, home, cool_down,
+            )?)
+        };
+        Ok((key, Arc::new(store)))
+    }
+
+    /// The backends of one region (`None`: the configuration's), a multi-Region
+    /// key named by an ARN of another region taken as its replica there.
+    fn backends_in(
+        &self,
+        only: Option<&str>,
+    ) -> Result<(
+        std::sync::Arc<dyn crate::backend::KeyService>,
+        std::sync::Arc<dyn crate::backend::SecretStore>,
+    )> {
+        let region = only.map(|r| Region::new(r.to_owned()));
+        let Some(region) = region.as_ref().or(self.config.region()) else {
             return Err(crate::Error::InvalidValue {
                 reason: "the AWS configuration names no region: set one (AWS_REGION, the \
                          profile's region, or SdkConfig::builder().region(..))"
@@ -120,11 +195,21 @@ impl AwsTarget {
         let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
             .region(kms_region.clone())
             .build();
-        let kms = KmsKeyService::new(aws_sdk_kms::Client::from_conf(kms_config), &self.kms_key)
-            .trust(self.trusted.iter().cloned())
-            .endpoint(label("kms", &kms_region));
+        let local = |key: &String| match only {
+            Some(_) => crate::backend::key_in_region(key, kms_region.as_ref()),
+            None => key.clone(),
+        };
+        let kms = KmsKeyService::new(
+            aws_sdk_kms::Client::from_conf(kms_config),
+            local(&self.kms_key),
+        )
+        .trust(self.trusted.iter().map(local))
+        .endpoint(label("kms", &kms_region));
+        let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .region(region.clone())
+            .build();
         let mut store =
-            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::new(&self.config), &self.table)
+            DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::from_conf(ddb_config), &self.table)
                 .endpoint(label("dynamodb", region));
         let account = self
             .account_id
@@ -161,6 +246,10 @@ impl Lockbox {
             trusted: Vec::new(),
             kms_region: None,
             account_id: None,
+            regions: Vec::new(),
+            write_region: None,
+            cool_down: None,
+            strong: false,
             endpoint_label: None,
         })
     }
@@ -178,6 +267,12 @@ impl Lockbox {
             .trust_keys(options.trusted_keys.iter().cloned());
         if let Some(r) = &options.kms_region {
             builder = builder.kms_region(Region::new(r.clone()));
+        }
+        if !options.regions.is_empty() {
+            builder = builder.regions(options.regions.iter().cloned());
+        }
+        if let Some(w) = &options.write_region {
+            builder = builder.write_region(w);
         }
         let account = options.account_id.clone().or_else(|| {
             std::env::var("AWS_ACCOUNT_ID")
@@ -218,7 +313,7 @@ pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(region) = &options.region {
+    if let Some(region) = options.region.as_ref().or(options.regions.first()) {
         loader = loader.region(Region::new(region.clone()));
     }
     if let Some(credentials) = &options.credentials {

@@ -756,6 +756,8 @@ impl DynamoDb {
             to.region, to.account
         );
         copy.table_id = uuid::Uuid::new_v4().to_string();
+        // Tags belong to each replica's ARN: a new replica starts with none.
+        copy.tags.clear();
         copy.set_replicas_from(settings)
             .ok_or_else(|| AwsError::internal("malformed replica settings"))?;
         let mut out = to.write();

@@ -279,13 +279,11 @@ impl Table {
     pub(crate) fn describe(&self, status: &str) -> Value {
         let mut out = self.describe_local(status);
         if self.is_global() {
-            // Replicas lists the other regions' replicas (ACTIVE here; the service
-            // marks a region that is down as REGION_DISABLED).
-            let region = self.arn.split(':').nth(3).unwrap_or_default();
+            // Every replica, this one included (ACTIVE here; the service marks a
+            // region that is down as REGION_DISABLED).
             let replicas: Vec<Value> = self
                 .replicas
                 .iter()
-                .filter(|r| r.as_str() != region)
                 .map(|r| json!({"RegionName": r, "ReplicaStatus": "ACTIVE"}))
                 .collect();
             out["GlobalTableVersion"] = json!("2019.11.21");

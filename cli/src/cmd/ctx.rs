@@ -104,6 +104,8 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         assume_role: g.arn.clone().or_else(|| g.arn_short.clone()),
         endpoint_url: g.endpoint_url.clone(),
         trusted_keys: g.trust_keys.clone(),
+        regions: g.regions.clone(),
+        write_region: g.write_region.clone(),
         ..AwsOptions::default()
     };
     match local {
@@ -133,6 +135,10 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
     if let Some(mode) = g.table_mode {
         builder = builder.table_mode(mode);
     }
+    if let Command::Setup(a) = &cli.command {
+        builder =
+            builder.strong_consistency(a.consistency == Some(crate::args::Consistency::Strong));
+    }
     let lockbox = builder.build()?;
     if local.is_some() && !matches!(cli.command, Command::Setup(_)) {
         // First use of a local state dir: a sealed table, as `lockbox setup` makes.
@@ -155,6 +161,12 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
 /// names there on first use.
 async fn use_local(cli: &Cli, local: &local::Local, options: &mut AwsOptions) -> Result<()> {
     let g = &cli.global;
+    if !g.regions.is_empty() || g.write_region.is_some() {
+        return Err(crate::exit::usage(
+            "--regions and --write-region need an AWS endpoint or an emulator (lockbox-mock \
+             with --endpoint-url), not the embedded one: docs/MULTI-REGION.md sets one up",
+        ));
+    }
     let region = g
         .region
         .clone()

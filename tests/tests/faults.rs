@@ -845,3 +845,104 @@ async fn a_write_region_outside_the_regions_is_a_usage_error() {
     assert_eq!(err.kind(), lockbox::ErrorKind::Usage);
     assert!(err.to_string().contains("add it to --regions"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strong_mode_writers_in_three_regions_each_get_their_own_version() {
+    let fx = EmulatorFixture::start().await;
+    let kms = lockbox_tests::kms_client(&fx.mock.endpoint_url());
+    let key = kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let arn = key.arn().unwrap().to_owned();
+    let regions = ["us-east-1", "us-east-2", "us-west-2"];
+    for r in &regions[1..] {
+        kms.replicate_key()
+            .key_id(&arn)
+            .replica_region(*r)
+            .send()
+            .await
+            .unwrap();
+    }
+    // EVENTUAL copies would lag a second; a STRONG table copies before answering.
+    fx.mock.state().set_replication_lag(
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::ZERO,
+    );
+    let writer_in = |home: usize| {
+        let mut order: Vec<String> = vec![regions[home].to_owned()];
+        order.extend(
+            regions
+                .iter()
+                .filter(|r| **r != regions[home])
+                .map(|r| r.to_string()),
+        );
+        lockbox::AwsOptions {
+            kms_key: arn.clone(),
+            regions: order,
+            ..fx.options(lockbox_tests::KeyChoice::A)
+        }
+    };
+    let setup = Lockbox::from_env(&writer_in(0))
+        .await
+        .unwrap()
+        .strong_consistency(true)
+        .build()
+        .unwrap();
+    setup.setup(TableMode::Sealed, &[]).await.unwrap();
+    let (writers, puts) = (12usize, 10usize);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let lb = Lockbox::from_env(&writer_in(w % 3))
+            .await
+            .unwrap()
+            .build()
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for i in 0..puts {
+                let value = SecretValue::from(format!("{w}-{i}"));
+                let v = lb
+                    .put(&name("shared"), &value, &PutOptions::default())
+                    .await
+                    .unwrap();
+                mine.push((v.get(), format!("{w}-{i}")));
+            }
+            mine
+        }));
+    }
+    let mut all = std::collections::BTreeMap::new();
+    for t in tasks {
+        for (v, value) in t.await.unwrap() {
+            assert!(all.insert(v, value).is_none(), "version {v} given twice");
+        }
+    }
+    assert_eq!(all.len(), writers * puts);
+    // Every region holds every version with the value its writer put.
+    for home in 0..3 {
+        let reader = Lockbox::from_env(&writer_in(home))
+            .await
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            reader.history(&name("shared")).await.unwrap().len(),
+            writers * puts
+        );
+        for v in [1u64, (writers * puts) as u64] {
+            let got = reader
+                .get_version(
+                    &name("shared"),
+                    lockbox::Version::new(v).unwrap(),
+                    &EncryptionContext::new(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.value.expose_str().unwrap(), all[&v]);
+        }
+    }
+}

@@ -271,7 +271,22 @@ impl LockboxBuilder {
     /// region. Writes go to the first region unless
     /// [`write_region`](LockboxBuilder::write_region) names another. A key named
     /// by a multi-Region key ARN (`key/mrk-...`) is used through its replica in
-    /// each region. For [`Lockbox::aws`].
+    /// each region. For [`Lockbox::aws`]; `docs/MULTI-REGION.md` is the runbook.
+    ///
+    /// ```no_run
+    /// # async fn run() -> lockbox::Result<()> {
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let lockbox = lockbox::Lockbox::aws(&config)
+    ///     .table("prod-secrets")
+    ///     // Read in eu-west-1, else in us-east-1; write in us-east-1.
+    ///     .regions(["eu-west-1", "us-east-1"])
+    ///     .write_region("us-east-1")
+    ///     .kms_key("arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
+    ///     .build()?;
+    /// // `setup` adds the missing replicas and records the table in each.
+    /// lockbox.setup(lockbox::TableMode::Sealed, &[]).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn regions(mut self, regions: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.aws_target("regions()").regions = regions.into_iter().map(Into::into).collect();
         self

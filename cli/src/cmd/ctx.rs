@@ -136,6 +136,12 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         builder = builder.table_mode(mode);
     }
     if let Command::Setup(a) = &cli.command {
+        if a.consistency.is_some() && options.regions.is_empty() {
+            return Err(crate::exit::usage(
+                "--consistency is the mode of a global table's replicas: name its regions \
+                 with --regions HOME,R2[,R3]",
+            ));
+        }
         builder =
             builder.strong_consistency(a.consistency == Some(crate::args::Consistency::Strong));
     }

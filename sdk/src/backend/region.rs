@@ -299,6 +299,15 @@ impl SecretStore for RegionalSecretStore {
     /// region that has none, and records the table's record in each replica
     /// (tags belong to each replica). Idempotent: what exists is left as it is.
     async fn setup(&self, record: &TableRecord, tags: &[(String, String)]) -> Result<SetupOutcome> {
+        if self.strong && self.regions.len() != 3 {
+            return Err(Error::InvalidValue {
+                reason: format!(
+                    "strong consistency needs exactly three regions of one region set (such as \
+                     --regions us-east-1,us-east-2,us-west-2), not {}",
+                    self.regions.join(",")
+                ),
+            });
+        }
         let outcome = self.home().setup(record, tags).await?;
         let others: Vec<String> = self
             .regions

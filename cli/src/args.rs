@@ -68,6 +68,30 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "REGION")]
     pub kms_region: Option<String>,
 
+    /// Several regions, in read order, for a global table: each secret is read,
+    /// and its data key unwrapped, in the first available region; writes go to the
+    /// first (or --write-region). Takes precedence over --region [env:
+    /// LOCKBOX_REGIONS, comma-separated]
+    #[arg(
+        long,
+        global = true,
+        value_name = "R1,R2",
+        env = "LOCKBOX_REGIONS",
+        value_delimiter = ',',
+        hide_env = true
+    )]
+    pub regions: Vec<String>,
+
+    /// The region writes go to, one of --regions [default: the first]; naming
+    /// another is a manual write failover, logged
+    #[arg(
+        long,
+        global = true,
+        value_name = "REGION",
+        env = "LOCKBOX_WRITE_REGION"
+    )]
+    pub write_region: Option<String>,
+
     /// Named AWS profile
     #[arg(
         short = 'p',
@@ -493,6 +517,19 @@ pub struct SetupArgs {
     /// credstash clients never read (a sealed table keeps labels in place)
     #[arg(long)]
     pub labels: bool,
+    /// With --regions: the consistency of the replicas setup adds (strong needs
+    /// exactly three regions of one region set and an empty table)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub consistency: Option<Consistency>,
+}
+
+/// A global table's consistency mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Consistency {
+    /// Replicated asynchronously (about a second); the default.
+    Eventual,
+    /// Every write checked against every region before it is acknowledged.
+    Strong,
 }
 
 /// `put`.

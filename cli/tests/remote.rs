@@ -800,3 +800,114 @@ fn fips_and_dual_stack_endpoints_are_the_ones_aws_documents() {
         }
     }
 }
+
+/// A multi-Region key made in `us-east-1` and replicated to `eu-west-1`, with
+/// global-table copies applied before each write is answered; its ARN.
+fn multi_region_key(r: &Remote) -> String {
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("TrentService.CreateKey"),
+        r#"{"MultiRegion": true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let arn = v["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+    let replicate = serde_json::json!({"KeyId": arn, "ReplicaRegion": "eu-west-1"});
+    let (status, body) = http(
+        &r.endpoint,
+        "/",
+        Some("TrentService.ReplicateKey"),
+        &replicate.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(&r.endpoint, "/_mock/replication", None, r#"{"lag_ms": 0}"#);
+    assert_eq!(status, 200, "{body}");
+    arn
+}
+
+#[test]
+fn with_the_home_region_down_reads_fail_over_and_writes_fail_closed() {
+    let r = Remote::start();
+    let key = multi_region_key(&r);
+    let regions = ["--regions", "us-east-1,eu-west-1", "-k", key.as_str()];
+    let with = |args: &[&str]| -> Vec<String> {
+        regions.iter().chain(args).map(|s| s.to_string()).collect()
+    };
+    let run = |args: &[&str], stdin: &[u8]| {
+        let args = with(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        r.run(&args, stdin)
+    };
+    let out = run(&["setup"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["put", "db", "-"], b"v1");
+    assert!(out.status.success(), "{}", stderr(&out));
+    r.fault(serde_json::json!({
+        "target": "*", "region": "us-east-1", "error": "ServiceUnavailable"
+    }));
+    let out = run(&["get", "db"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "v1");
+    let out = run(&["put", "db", "-"], b"v2");
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unavailable"), "{}", stderr(&out));
+    // Writes in the other region are a manual failover, named explicitly.
+    let out = run(&["--write-region", "eu-west-1", "put", "db", "-"], b"v2");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["get", "db"], b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "v2");
+}
+
+#[test]
+fn denied_in_the_home_region_is_exit_4_without_failover() {
+    let r = Remote::start();
+    let key = multi_region_key(&r);
+    let base = ["--regions", "us-east-1,eu-west-1", "-k", key.as_str()];
+    let args = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |extra: &[&str], stdin: &[u8]| {
+        let a = args(extra);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        r.run(&a, stdin)
+    };
+    assert!(run(&["setup"], b"").status.success());
+    assert!(run(&["put", "db", "-"], b"v1").status.success());
+    r.fault(serde_json::json!({
+        "target": "dynamodb:*", "region": "us-east-1", "error": "AccessDeniedException"
+    }));
+    let out = run(&["get", "db"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    // A write region outside the regions read is a usage error.
+    let out = run(&["--write-region", "ap-south-1", "get", "db"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--regions"), "{}", stderr(&out));
+}
+
+#[test]
+fn strong_consistency_with_two_regions_is_a_usage_error() {
+    let r = Remote::start();
+    let out = r.run(
+        &[
+            "--regions",
+            "us-east-1,eu-west-1",
+            "setup",
+            "--consistency",
+            "strong",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exactly three regions"),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(&["setup", "--consistency", "strong"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--regions"), "{}", stderr(&out));
+    // Nothing was created.
+    let out = r.run(&["get", "x"], b"");
+    assert!(stderr(&out).contains("lockbox setup"), "{}", stderr(&out));
+}

@@ -26,6 +26,11 @@ pub struct AwsOptions {
     pub region: Option<String>,
     /// A different region for KMS (DynamoDB global tables).
     pub kms_region: Option<String>,
+    /// Several regions, in read order (a global table): each read is served by
+    /// the first healthy one; empty for one region (`region`).
+    pub regions: Vec<String>,
+    /// The region writes go to when `regions` has several (default: the first).
+    pub write_region: Option<String>,
     /// A named profile.
     pub profile: Option<String>,
     /// A role to assume first.
@@ -59,6 +64,8 @@ impl Default for AwsOptions {
             trusted_keys: Vec::new(),
             region: None,
             kms_region: None,
+            regions: Vec::new(),
+            write_region: None,
             profile: None,
             assume_role: None,
             endpoint_url: None,
@@ -81,6 +88,14 @@ pub(crate) struct AwsTarget {
     pub(crate) trusted: Vec<String>,
     pub(crate) kms_region: Option<Region>,
     pub(crate) account_id: Option<String>,
+    /// Several regions in read order (empty: the configuration's region).
+    pub(crate) regions: Vec<String>,
+    /// The home region for writes (default: the first of `regions`).
+    pub(crate) write_region: Option<String>,
+    /// How long a region that failed is skipped.
+    pub(crate) cool_down: Option<std::time::Duration>,
+    /// Whether `setup` makes the replicas strongly consistent.
+    pub(crate) strong: bool,
     /// Named in timeouts and connection errors instead of the AWS endpoint.
     endpoint_label: Option<String>,
     /// Opens KMS connections while reads are in flight (`from_env`'s client only).
@@ -97,19 +112,77 @@ impl AwsTarget {
             trusted: Vec::new(),
             kms_region: None,
             account_id: None,
+            regions: Vec::new(),
+            write_region: None,
+            cool_down: None,
+            strong: false,
             endpoint_label: None,
             warmer: None,
         }
     }
 
-    /// The key service and the store.
+    /// The key service and the store: of one region, or, with several
+    /// [`regions`](AwsTarget::regions), reading in the first healthy one and
+    /// writing in the home region.
     pub(crate) fn backends(
         &self,
     ) -> Result<(
         std::sync::Arc<dyn crate::backend::KeyService>,
         std::sync::Arc<dyn crate::backend::SecretStore>,
     )> {
-        let Some(region) = self.config.region() else {
+        use crate::backend::{KeyService, SecretStore};
+        use std::sync::Arc;
+        if self.regions.is_empty() {
+            if let Some(w) = &self.write_region {
+                return Err(crate::Error::InvalidValue {
+                    reason: format!(
+                        "a write region ({w}) needs the list of regions it is one of: --regions R1,R2"
+                    ),
+                });
+            }
+            return self.backends_in(None);
+        }
+        let home = crate::backend::check_regions(&self.regions, self.write_region.as_deref())?;
+        if home != 0 {
+            tracing::warn!(
+                write_region = %self.regions[home],
+                first_region = %self.regions[0],
+                "writes go to the region named by --write-region, not the first region: a manual write failover"
+            );
+        }
+        if self.regions.len() == 1 {
+            return self.backends_in(Some(&self.regions[0]));
+        }
+        let mut keys: Vec<(String, Arc<dyn KeyService>)> = Vec::new();
+        let mut stores: Vec<(String, Arc<dyn SecretStore>)> = Vec::new();
+        for r in &self.regions {
+            let (k, s) = self.backends_in(Some(r))?;
+            keys.push((r.clone(), k));
+            stores.push((r.clone(), s));
+        }
+        let cool_down = self.cool_down.unwrap_or(crate::backend::DEFAULT_COOL_DOWN);
+        let kms_only = self.kms_region.is_some().then(|| keys[0].1.clone());
+        let (store, regional_keys) = crate::backend::regional_pair(stores, keys, home, cool_down)?;
+        let store = store.strong_consistency(self.strong);
+        let key: Arc<dyn KeyService> = match kms_only {
+            // credstash's --kms-region: one KMS region for every read.
+            Some(only) => only,
+            None => Arc::new(regional_keys),
+        };
+        Ok((key, Arc::new(store)))
+    }
+
+    /// The backends of one region (`None`: the configuration's), a multi-Region
+    /// key named by an ARN of another region taken as its replica there.
+    fn backends_in(
+        &self,
+        only: Option<&str>,
+    ) -> Result<(
+        std::sync::Arc<dyn crate::backend::KeyService>,
+        std::sync::Arc<dyn crate::backend::SecretStore>,
+    )> {
+        let region = only.map(|r| Region::new(r.to_owned()));
+        let Some(region) = region.as_ref().or(self.config.region()) else {
             return Err(crate::Error::InvalidValue {
                 reason: "the AWS configuration names no region: set one (AWS_REGION, the \
                          profile's region, or SdkConfig::builder().region(..))"
@@ -126,9 +199,16 @@ impl AwsTarget {
             .region(kms_region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
             .build();
-        let mut kms = KmsKeyService::new(aws_sdk_kms::Client::from_conf(kms_config), &self.kms_key)
-            .trust(self.trusted.iter().cloned())
-            .endpoint(label("kms", &kms_region));
+        let local = |key: &String| match only {
+            Some(_) => crate::backend::key_in_region(key, kms_region.as_ref()),
+            None => key.clone(),
+        };
+        let mut kms = KmsKeyService::new(
+            aws_sdk_kms::Client::from_conf(kms_config),
+            local(&self.kms_key),
+        )
+        .trust(self.trusted.iter().map(local))
+        .endpoint(label("kms", &kms_region));
         if let (Some(warmer), Some(timeouts)) = (&self.warmer, self.config.timeout_config()) {
             kms = kms.warm_with(crate::backend::WarmPlan {
                 warmer: warmer.clone(),
@@ -140,6 +220,7 @@ impl AwsTarget {
             });
         }
         let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .region(region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
             .build();
         let mut store =
@@ -199,6 +280,10 @@ impl Lockbox {
             trusted: Vec::new(),
             kms_region: None,
             account_id: None,
+            regions: Vec::new(),
+            write_region: None,
+            cool_down: None,
+            strong: false,
             endpoint_label: None,
             warmer: None,
         })
@@ -224,6 +309,12 @@ impl Lockbox {
             .trust_keys(options.trusted_keys.iter().cloned());
         if let Some(r) = &options.kms_region {
             builder = builder.kms_region(Region::new(r.clone()));
+        }
+        if !options.regions.is_empty() {
+            builder = builder.regions(options.regions.iter().cloned());
+        }
+        if let Some(w) = &options.write_region {
+            builder = builder.write_region(w);
         }
         let account = options.account_id.clone().or_else(|| {
             std::env::var("AWS_ACCOUNT_ID")
@@ -287,7 +378,7 @@ pub(crate) async fn load_with_warmer(
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(region) = &options.region {
+    if let Some(region) = options.region.as_ref().or(options.regions.first()) {
         loader = loader.region(Region::new(region.clone()));
     }
     if let Some(credentials) = &options.credentials {

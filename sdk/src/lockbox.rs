@@ -263,6 +263,59 @@ impl LockboxBuilder {
         self
     }
 
+    /// Several regions, in read order, for a global table (and multi-Region KMS
+    /// keys): each secret is read, and its data key unwrapped, in the first
+    /// region that is available; a region that fails with an availability error
+    /// (5xx, timeout, throttling after retries) is skipped for a while. Denied,
+    /// not found and integrity errors are answers, never a reason to ask another
+    /// region. Writes go to the first region unless
+    /// [`write_region`](LockboxBuilder::write_region) names another. A key named
+    /// by a multi-Region key ARN (`key/mrk-...`) is used through its replica in
+    /// each region. For [`Lockbox::aws`]; `docs/MULTI-REGION.md` is the runbook.
+    ///
+    /// ```no_run
+    /// # async fn run() -> lockbox::Result<()> {
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let lockbox = lockbox::Lockbox::aws(&config)
+    ///     .table("prod-secrets")
+    ///     // Read in eu-west-1, else in us-east-1; write in us-east-1.
+    ///     .regions(["eu-west-1", "us-east-1"])
+    ///     .write_region("us-east-1")
+    ///     .kms_key("arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
+    ///     .build()?;
+    /// // `setup` adds the missing replicas and records the table in each.
+    /// lockbox.setup(lockbox::TableMode::Sealed, &[]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn regions(mut self, regions: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.aws_target("regions()").regions = regions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The home region for writes, one of [`regions`](LockboxBuilder::regions)
+    /// (default: the first). Naming another than the first is a manual write
+    /// failover; it is logged. For [`Lockbox::aws`].
+    pub fn write_region(mut self, region: impl Into<String>) -> Self {
+        self.aws_target("write_region()").write_region = Some(region.into());
+        self
+    }
+
+    /// Make [`setup`](crate::Lockbox::setup) create the replicas of
+    /// [`regions`](LockboxBuilder::regions) with multi-Region strong consistency
+    /// (exactly three regions of one region set; the table must be empty).
+    /// For [`Lockbox::aws`].
+    pub fn strong_consistency(mut self, strong: bool) -> Self {
+        self.aws_target("strong_consistency()").strong = strong;
+        self
+    }
+
+    /// How long a region that failed is skipped before it is tried again
+    /// (default 30 s). For [`Lockbox::aws`].
+    pub fn failover_cool_down(mut self, cool_down: std::time::Duration) -> Self {
+        self.aws_target("failover_cool_down()").cool_down = Some(cool_down);
+        self
+    }
+
     /// The table's AWS account, so its record is read in one call (see
     /// [`DynamoDbSecretStore::account`](crate::backend::DynamoDbSecretStore::account)).
     /// For [`Lockbox::aws`].

@@ -213,9 +213,12 @@ pub fn arn_account(arn: &str) -> Option<&str> {
     (!account.is_empty()).then_some(account)
 }
 
-/// Whether `key_id` as KMS reports it (a key ARN) is the pinned key `pin`.
+/// Whether `key_id` as KMS reports it (a key ARN) is the pinned key `pin`: the
+/// same ARN, or, for a multi-Region key, the replica of the pinned key in
+/// another region (the AWS Encryption SDK's match rule: same partition,
+/// account and `mrk-` id, any region).
 pub(crate) fn same_key(pin: &str, key_id: &str) -> bool {
-    pin == key_id
+    crate::backend::same_key_any_region(pin, key_id)
 }
 
 /// The table's record, read once per [`Lockbox`](crate::Lockbox) and shared by

@@ -59,6 +59,13 @@ pub struct FaultRule {
     /// header reports it. A rule with `clock_skew_s` does nothing else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_skew_s: Option<i64>,
+    /// Only calls served by this region (the SigV4 scope's; `us-east-1` when
+    /// unsigned); every region when absent. A rule with a region, an `error` or
+    /// `drop_response`, no `count` or `probability`, and a target covering every
+    /// DynamoDB operation (`*` or `dynamodb:*`) takes the region down: its
+    /// global-table replicas report `REGION_DISABLED` and replication to it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// A rule as listed: the rule, how often it fired, and how many firings remain
@@ -132,7 +139,14 @@ impl FaultRule {
             page_size: None,
             unprocessed_after: None,
             clock_skew_s: None,
+            region: None,
         }
+    }
+
+    /// Only affect calls served by `region`.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
     }
 
     /// Answer this AWS error code instead of running the operation.
@@ -223,6 +237,13 @@ impl FaultRule {
         if self.message.is_some() && self.error.is_none() {
             return Err("message needs an error code".to_owned());
         }
+        if let Some(region) = &self.region {
+            if !crate::protocol::valid_region(region) {
+                return Err(format!(
+                    "region must be a region name such as us-east-1, not {region:?}"
+                ));
+            }
+        }
         if self.page_size == Some(0) {
             return Err("page_size must be at least 1".to_owned());
         }
@@ -254,7 +275,10 @@ impl FaultRule {
             && self.unprocessed_after.is_none()
     }
 
-    fn matches(&self, service: &str, operation: &str) -> bool {
+    fn matches(&self, service: &str, operation: &str, region: &str) -> bool {
+        if self.region.as_deref().is_some_and(|r| r != region) {
+            return false;
+        }
         if self.target == "*" {
             return true;
         }
@@ -292,12 +316,12 @@ impl Faults {
 
     /// The fault for one call of `service:operation`, consuming one use of the
     /// first matching rule that fires (clock rules aside: see [`Faults::clock_skew`]).
-    pub(crate) fn check(&self, service: &str, operation: &str) -> Fault {
+    pub(crate) fn check(&self, service: &str, operation: &str, region: &str) -> Fault {
         let mut rules = self.lock();
         let mut rng = rand::thread_rng();
         for armed in rules.iter_mut() {
             let rule = &armed.rule;
-            if !rule.matches(service, operation) || rule.clock_skew_s.is_some() {
+            if !rule.matches(service, operation, region) || rule.clock_skew_s.is_some() {
                 continue;
             }
             if rule.count.is_some_and(|c| armed.fired >= c) {
@@ -333,7 +357,7 @@ impl Faults {
     /// The emulator's clock offset in seconds for one call of `service:operation`
     /// (checked before authentication), consuming one use of the first matching
     /// clock rule that fires; 0 when none does.
-    pub(crate) fn clock_skew(&self, service: &str, operation: &str) -> i64 {
+    pub(crate) fn clock_skew(&self, service: &str, operation: &str, region: &str) -> i64 {
         let mut rules = self.lock();
         let mut rng = rand::thread_rng();
         for armed in rules.iter_mut() {
@@ -341,7 +365,9 @@ impl Faults {
             let Some(skew) = rule.clock_skew_s else {
                 continue;
             };
-            if !rule.matches(service, operation) || rule.count.is_some_and(|c| armed.fired >= c) {
+            if !rule.matches(service, operation, region)
+                || rule.count.is_some_and(|c| armed.fired >= c)
+            {
                 continue;
             }
             if rule.probability.is_some_and(|p| !rng.gen_bool(p)) {
@@ -351,6 +377,19 @@ impl Faults {
             return skew;
         }
         0
+    }
+
+    /// Whether a rule takes `region` down (see [`FaultRule::region`]): an outage,
+    /// as opposed to a fault that affects some calls.
+    pub fn region_down(&self, region: &str) -> bool {
+        self.lock().iter().any(|armed| {
+            let rule = &armed.rule;
+            rule.region.as_deref() == Some(region)
+                && (rule.error.is_some() || rule.drop_response)
+                && rule.count.is_none()
+                && rule.probability.is_none()
+                && (rule.target == "*" || rule.target.eq_ignore_ascii_case("dynamodb:*"))
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Armed>> {
@@ -374,16 +413,19 @@ mod tests {
                 r#"{"target":"kms:Decrypt","error":"ThrottlingException","count":2}"#,
             ))
             .unwrap();
-        assert!(faults.check("dynamodb", "Query").error.is_none());
-        assert!(faults.check("kms", "Encrypt").error.is_none());
-        let fault = faults.check("kms", "Decrypt");
+        assert!(faults
+            .check("dynamodb", "Query", "us-east-1")
+            .error
+            .is_none());
+        assert!(faults.check("kms", "Encrypt", "us-east-1").error.is_none());
+        let fault = faults.check("kms", "Decrypt", "us-east-1");
         let err = fault.error.unwrap();
         assert_eq!(
             (err.status, err.code.as_str()),
             (StatusCode::BAD_REQUEST, "ThrottlingException")
         );
-        assert!(faults.check("kms", "Decrypt").error.is_some());
-        assert!(faults.check("kms", "Decrypt").error.is_none());
+        assert!(faults.check("kms", "Decrypt", "us-east-1").error.is_some());
+        assert!(faults.check("kms", "Decrypt", "us-east-1").error.is_none());
         assert_eq!(faults.list()[0].remaining, Some(0));
     }
 
@@ -423,7 +465,7 @@ mod tests {
                     .count(2),
             )
             .unwrap();
-        faults.check("kms", "Decrypt");
+        faults.check("kms", "Decrypt", "us-east-1");
         assert_eq!(
             serde_json::json!({ "rules": faults.list() }).to_string(),
             r#"{"rules":[{"count":2,"drop_response":false,"error":"ThrottlingException","fired":1,"remaining":1,"target":"kms:Decrypt"}]}"#
@@ -475,14 +517,67 @@ mod tests {
                 r#"{"target":"kms:*","error":"InvalidSignatureException","message":"Signature expired"}"#,
             ))
             .unwrap();
-        assert_eq!(faults.check("dynamodb", "Query").caps.page_items, Some(7));
         assert_eq!(
-            faults.check("dynamodb", "BatchGetItem").caps.batch_keys,
+            faults
+                .check("dynamodb", "Query", "us-east-1")
+                .caps
+                .page_items,
+            Some(7)
+        );
+        assert_eq!(
+            faults
+                .check("dynamodb", "BatchGetItem", "us-east-1")
+                .caps
+                .batch_keys,
             Some(3)
         );
-        assert_eq!(faults.check("dynamodb", "Scan"), Fault::default());
-        let err = faults.check("kms", "Decrypt").error.unwrap();
+        assert_eq!(
+            faults.check("dynamodb", "Scan", "us-east-1"),
+            Fault::default()
+        );
+        let err = faults.check("kms", "Decrypt", "us-east-1").error.unwrap();
         assert_eq!(err.message, "Signature expired");
+    }
+
+    #[test]
+    fn a_region_selector_limits_a_rule_to_one_region() {
+        let faults = Faults::default();
+        faults
+            .add(
+                FaultRule::new("*")
+                    .region("eu-west-1")
+                    .error("ServiceUnavailable"),
+            )
+            .unwrap();
+        assert!(faults.check("kms", "Decrypt", "us-east-1").error.is_none());
+        let err = faults.check("kms", "Decrypt", "eu-west-1").error.unwrap();
+        assert_eq!(err.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(faults.region_down("eu-west-1"));
+        assert!(!faults.region_down("us-east-1"));
+        assert_eq!(
+            rule(r#"{"target":"*","region":"eu-west-1","error":"ServiceUnavailable"}"#),
+            FaultRule::new("*")
+                .region("eu-west-1")
+                .error("ServiceUnavailable")
+        );
+        // A rule that affects some calls only is a fault, not an outage.
+        faults.clear();
+        faults
+            .add(
+                FaultRule::new("*")
+                    .region("eu-west-1")
+                    .error("ThrottlingException")
+                    .count(3),
+            )
+            .unwrap();
+        assert!(!faults.region_down("eu-west-1"));
+        assert!(faults
+            .add(
+                FaultRule::new("*")
+                    .region("Mars 1")
+                    .error("ServiceUnavailable")
+            )
+            .is_err());
     }
 
     #[test]
@@ -491,9 +586,16 @@ mod tests {
         faults
             .add(rule(r#"{"target":"kms:*","clock_skew_s":-1200,"count":1}"#))
             .unwrap();
-        assert_eq!(faults.clock_skew("dynamodb", "Query"), 0);
-        assert_eq!(faults.check("kms", "Decrypt"), Fault::default());
-        assert_eq!(faults.clock_skew("kms", "Decrypt"), -1200);
-        assert_eq!(faults.clock_skew("kms", "Decrypt"), 0, "count used up");
+        assert_eq!(faults.clock_skew("dynamodb", "Query", "us-east-1"), 0);
+        assert_eq!(
+            faults.check("kms", "Decrypt", "us-east-1"),
+            Fault::default()
+        );
+        assert_eq!(faults.clock_skew("kms", "Decrypt", "us-east-1"), -1200);
+        assert_eq!(
+            faults.clock_skew("kms", "Decrypt", "us-east-1"),
+            0,
+            "count used up"
+        );
     }
 }

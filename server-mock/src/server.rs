@@ -47,6 +47,10 @@ pub(crate) fn router(state: MockState) -> Router {
         )
         .route("/_mock/reset", post(reset))
         .route(
+            "/_mock/replication",
+            get(replication_status).post(set_replication),
+        )
+        .route(
             "/_mock/container-credentials/{role}",
             get(container_credentials),
         )
@@ -227,6 +231,62 @@ async fn clear_faults(State(state): State<MockState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// A change to global-table replication, as posted to `/_mock/replication`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplicationChange {
+    lag_ms: Option<u64>,
+    jitter_ms: Option<u64>,
+    paused: Option<bool>,
+    #[serde(default)]
+    flush: bool,
+}
+
+/// The longest lag or jitter `/_mock/replication` takes (a day).
+const MAX_REPLICATION_LAG_MS: u64 = 86_400_000;
+
+async fn replication_status(State(state): State<MockState>) -> Response {
+    // Reading the status applies due copies, which may fsync the journal.
+    match tokio::task::spawn_blocking(move || state.replication_status()).await {
+        Ok(status) => axum::Json(status).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn set_replication(State(state): State<MockState>, body: Bytes) -> Response {
+    let change: ReplicationChange = match serde_json::from_slice(&body) {
+        Ok(change) => change,
+        Err(e) => return bad_request(format!("invalid replication change: {e}")),
+    };
+    let too_long = |v: Option<u64>| v.is_some_and(|ms| ms > MAX_REPLICATION_LAG_MS);
+    if too_long(change.lag_ms) || too_long(change.jitter_ms) {
+        return bad_request(format!(
+            "lag_ms and jitter_ms must be at most {MAX_REPLICATION_LAG_MS}"
+        ));
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        if change.lag_ms.is_some() || change.jitter_ms.is_some() {
+            let now = state.replication_status();
+            state.set_replication_lag(
+                Duration::from_millis(change.lag_ms.unwrap_or(now.lag_ms)),
+                Duration::from_millis(change.jitter_ms.unwrap_or(now.jitter_ms)),
+            );
+        }
+        if let Some(paused) = change.paused {
+            state.pause_replication(paused);
+        }
+        if change.flush {
+            state.flush_replication();
+        }
+        state.replication_status()
+    })
+    .await;
+    match result {
+        Ok(status) => axum::Json(status).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 async fn reset(State(state): State<MockState>) -> Response {
     let result = tokio::task::spawn_blocking(move || state.reset()).await;
     match result {
@@ -367,7 +427,11 @@ async fn aws(
     let operation = operation.to_owned();
     // A clock fault moves "now" for the signature check and the `Date` header alike,
     // as a server whose clock is off would.
-    let skew = state.inner.faults.clock_skew(service.name(), &operation);
+    let region = protocol::signed_region(&headers).unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let skew = state
+        .inner
+        .faults
+        .clock_skew(service.name(), &operation, &region);
     let now = skewed(SystemTime::now(), skew);
     let mut response = call(
         &state, dropper, &method, &uri, &headers, body, request_id, service, operation, now,
@@ -457,6 +521,7 @@ async fn call(
                 &state.inner.config.account_id,
                 &operation,
                 &parsed,
+                &ctx.region,
             ),
         };
         if let Err(err) = auth.authorize(&principal, &checks, &request_id) {
@@ -467,7 +532,10 @@ async fn call(
     // Injected latency is the time from the request's arrival to the operation
     // taking effect (and its answer going out): the emulator's own service time
     // counts towards it rather than adding to it.
-    let fault = state.inner.faults.check(service.name(), &operation);
+    let fault = state
+        .inner
+        .faults
+        .check(service.name(), &operation, &ctx.region);
     let latency = state.inner.config.latency + fault.latency;
     if !latency.is_zero() {
         crate::delay::until(arrival + latency).await;
@@ -492,7 +560,7 @@ async fn call(
             let run = move |state: &MockState| {
                 state.in_turn(|| match service {
                     Service::DynamoDb if caps != ReadCaps::default() => {
-                        state.inner.dynamodb.handle_capped(&op, &body, caps)
+                        state.inner.dynamodb.handle_capped(&op, &body, caps, &ctx)
                     }
                     _ => state.call(service, &op, &body, &ctx),
                 })

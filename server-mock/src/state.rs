@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, IamSource, StartError};
-use crate::dynamodb::DynamoDb;
+use crate::dynamodb::{DynamoDbRegions, ReplicationStatus};
 use crate::error::AwsError;
 use crate::faults::Faults;
 use crate::identity;
@@ -26,8 +26,8 @@ pub(crate) struct Inner {
     /// operation first applies what they appended (see [`MockState::in_turn`]).
     shared: Option<Arc<FileJournal>>,
     pub(crate) kms: Arc<Kms>,
-    pub(crate) dynamodb: Arc<DynamoDb>,
-    pub(crate) faults: Faults,
+    pub(crate) dynamodb: Arc<DynamoDbRegions>,
+    pub(crate) faults: Arc<Faults>,
     pub(crate) auth: Option<Arc<identity::Auth>>,
     pub(crate) imds_tokens: identity::sts::ImdsTokens,
 }
@@ -154,11 +154,11 @@ impl MockState {
             journal.clone(),
             config.account_id.clone(),
         ));
-        // DynamoDB tables are not partitioned by region here; ARNs name us-east-1.
-        let dynamodb = Arc::new(DynamoDb::with_region_account(
+        let faults = Arc::new(Faults::default());
+        let dynamodb = Arc::new(DynamoDbRegions::new(
             journal.clone(),
-            "us-east-1",
             config.account_id.clone(),
+            faults.clone(),
         ));
         Self {
             inner: Arc::new(Inner {
@@ -167,7 +167,7 @@ impl MockState {
                 shared: None,
                 kms,
                 dynamodb,
-                faults: Faults::default(),
+                faults,
                 auth,
                 imds_tokens: identity::sts::ImdsTokens::default(),
             }),
@@ -178,6 +178,29 @@ impl MockState {
     /// does over HTTP.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// Sets the time from a write to a global table to its copy in each other
+    /// replica (plus a random jitter of up to `jitter`, so copies arrive in no
+    /// particular order), for writes from now on.
+    pub fn set_replication_lag(&self, lag: std::time::Duration, jitter: std::time::Duration) {
+        self.inner.dynamodb.set_replication_lag(lag, jitter);
+    }
+
+    /// Holds back (`true`) or releases the copies of global-table writes.
+    pub fn pause_replication(&self, paused: bool) {
+        self.inner.dynamodb.set_replication_paused(paused);
+    }
+
+    /// Applies every queued global-table copy now, due or not, except while
+    /// replication is paused or into a region that is down.
+    pub fn flush_replication(&self) {
+        self.inner.dynamodb.flush_replication();
+    }
+
+    /// The replication settings and backlog.
+    pub fn replication_status(&self) -> ReplicationStatus {
+        self.inner.dynamodb.replication_status()
     }
 
     /// The ARN of the KMS key `alias` names in `region`, after creating a key and

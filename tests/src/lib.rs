@@ -10,7 +10,9 @@ use std::sync::Arc;
 use lockbox::backend::{MemoryKeyService, MemorySecretStore, SecretStore};
 use lockbox::{AwsOptions, Lockbox, LockboxBuilder};
 
-pub use lockbox_testkit::aws::{credentials as test_credentials, ddb_client, kms_client};
+pub use lockbox_testkit::aws::{
+    credentials as test_credentials, ddb_client, kms_client, kms_client_in,
+};
 pub use lockbox_testkit::faults::{add_fault, clear_faults, faults, fired};
 
 /// What a contract test gets: ways to build lockboxes over one fresh table, with
@@ -131,5 +133,72 @@ impl Fixture for EmulatorFixture {
             ddb_client(&self.mock.endpoint_url()),
             &self.table,
         ))
+    }
+}
+
+/// The AWS backends against an in-process `lockbox-mock` serving a global table
+/// in two regions, read in `eu-west-1` first and written in `us-east-1`, with
+/// keys `alias/A` and `alias/B` naming multi-Region keys in both regions and
+/// global-table copies applied before each write is answered: every read goes
+/// through the other region's replica and the key's replica there.
+pub struct RegionalFixture {
+    /// The emulator and table, as for one region.
+    pub inner: EmulatorFixture,
+}
+
+impl RegionalFixture {
+    /// Start the emulator and make the keys, their replicas and aliases.
+    pub async fn start() -> Self {
+        let mock = lockbox_mock::start().await.expect("emulator starts");
+        mock.state()
+            .set_replication_lag(std::time::Duration::ZERO, std::time::Duration::ZERO);
+        let east = kms_client(&mock.endpoint_url());
+        let west = kms_client_in(&mock.endpoint_url(), "eu-west-1");
+        for alias in ["alias/A", "alias/B"] {
+            let key = east
+                .create_key()
+                .multi_region(true)
+                .send()
+                .await
+                .expect("CreateKey");
+            let id = key.key_metadata.expect("metadata").key_id;
+            east.replicate_key()
+                .key_id(&id)
+                .replica_region("eu-west-1")
+                .send()
+                .await
+                .expect("ReplicateKey");
+            for kms in [&east, &west] {
+                kms.create_alias()
+                    .alias_name(alias)
+                    .target_key_id(&id)
+                    .send()
+                    .await
+                    .expect("CreateAlias");
+            }
+        }
+        Self {
+            inner: EmulatorFixture {
+                mock,
+                table: "lockbox-test".into(),
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Fixture for RegionalFixture {
+    async fn lockbox_with_keys(&self, keys: KeyChoice) -> LockboxBuilder {
+        let options = AwsOptions {
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            write_region: Some("us-east-1".into()),
+            ..self.inner.options(keys)
+        };
+        Lockbox::from_env(&options)
+            .await
+            .expect("configuration loads")
+    }
+    async fn store(&self) -> Arc<dyn SecretStore> {
+        self.inner.store().await
     }
 }

@@ -314,7 +314,16 @@ impl SecretStore for DynamoDbSecretStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if service_code(&e) == Some("ConditionalCheckFailedException") => {
+            // A strongly consistent global table refuses a write of an item another
+            // region is writing (after the AWS SDK's retries): for a new version that
+            // is the same as losing the conditional write, and the caller's
+            // next-version loop tries the next one.
+            Err(e)
+                if matches!(
+                    service_code(&e),
+                    Some("ConditionalCheckFailedException" | "ReplicatedWriteConflictException")
+                ) =>
+            {
                 let name = item
                     .get(attr::NAME)
                     .and_then(Attr::as_s)
@@ -733,6 +742,57 @@ impl SecretStore for DynamoDbSecretStore {
             endpoint: self.endpoint.clone(),
             account: self.account.clone(),
         }))
+    }
+
+    async fn add_replicas(&self, regions: &[String], strong: bool) -> Result<()> {
+        use aws_sdk_dynamodb::types::{
+            CreateReplicationGroupMemberAction, MultiRegionConsistency, ReplicationGroupUpdate,
+        };
+        let existing = self.describe_table().await?;
+        let here = existing.region.clone().unwrap_or_default();
+        let missing: Vec<&String> = regions
+            .iter()
+            .filter(|r| **r != here && !existing.replicas.iter().any(|e| &e.region == *r))
+            .collect();
+        if !missing.is_empty() {
+            let mut update = self.client.update_table().table_name(&self.table);
+            for r in &missing {
+                let create = CreateReplicationGroupMemberAction::builder()
+                    .region_name(r.as_str())
+                    .build()
+                    .map_err(|e| Error::InvalidValue {
+                        reason: format!("replica region {r}: {e}"),
+                    })?;
+                update = update
+                    .replica_updates(ReplicationGroupUpdate::builder().create(create).build());
+            }
+            if strong {
+                update = update.multi_region_consistency(MultiRegionConsistency::Strong);
+            }
+            update.send().await.map_err(|e| self.map(e))?;
+        }
+        // UpdateTable is asynchronous: wait (2 minutes at most) for every replica.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let d = self.describe_table().await?;
+            let active = |r: &str| {
+                r == here
+                    || d.replicas
+                        .iter()
+                        .any(|e| e.region == r && e.status.as_deref() == Some("ACTIVE"))
+            };
+            if d.status.as_deref() == Some("ACTIVE") && regions.iter().all(|r| active(r)) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Timeout {
+                    service: Service::DynamoDb,
+                    endpoint: self.endpoint.clone(),
+                    source: None,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 
     async fn describe_table(&self) -> Result<TableDescription> {

@@ -11,6 +11,7 @@ pub(crate) use aws::AwsFailure;
 mod dynamodb;
 mod kms;
 mod memory;
+mod region;
 
 pub use admin::{
     KeyDescription, PageKey, ReEncrypted, ReplicaDescription, ScanPage, ScanRequest,
@@ -20,6 +21,11 @@ pub use dynamodb::DynamoDbSecretStore;
 pub use kms::KmsKeyService;
 pub(crate) use kms::WarmPlan;
 pub use memory::{MemoryKeyService, MemorySecretStore};
+pub(crate) use region::check_regions;
+pub use region::{
+    fails_over, is_multi_region_key, key_in_region, regional_pair, same_key_any_region,
+    RegionalKeyService, RegionalSecretStore, DEFAULT_COOL_DOWN,
+};
 
 use async_trait::async_trait;
 use zeroize::Zeroizing;
@@ -369,6 +375,18 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// such a table cannot have labels.
     fn label_store(&self) -> Option<std::sync::Arc<dyn SecretStore>> {
         None
+    }
+
+    /// Make the table a global table with a replica in each of `regions` it has
+    /// none in yet (`strong`: multi-Region strong consistency, which needs exactly
+    /// three regions and an empty table), and wait until every replica is
+    /// active. Nothing to add is a success. The default does not support it.
+    async fn add_replicas(&self, regions: &[String], strong: bool) -> Result<()> {
+        let _ = (regions, strong);
+        Err(admin::unsupported(
+            crate::Service::DynamoDb,
+            "table replicas",
+        ))
     }
 
     /// The table's settings: status, billing, recovery, protection, replicas.

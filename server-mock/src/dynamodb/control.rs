@@ -184,6 +184,10 @@ impl DynamoDb {
             items: BTreeMap::new(),
             count: 0,
             size_bytes: 0,
+            replicas: Vec::new(),
+            consistency: None,
+            witnesses: Vec::new(),
+            stamps: BTreeMap::new(),
         };
         let mut st = self.write();
         if st.tables.contains_key(name) {

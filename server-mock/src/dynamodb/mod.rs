@@ -9,6 +9,7 @@ mod control;
 mod expr;
 #[doc(hidden)]
 pub mod fuzzing;
+mod global;
 mod items;
 mod leading;
 mod legacy;
@@ -23,7 +24,8 @@ mod value;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::{json, Value};
 
@@ -35,6 +37,8 @@ use crate::services::JsonService;
 use table::{StoredKey, Table};
 use value::{item_from_json, map_to_json, Item};
 
+pub use global::{DynamoDbRegions, ReplicationStatus, DEFAULT_REPLICATION_LAG};
+
 /// The name the journal files DynamoDB records under.
 const SERVICE: &str = "dynamodb";
 
@@ -44,12 +48,28 @@ struct State {
     tables: BTreeMap<String, Table>,
 }
 
-/// The DynamoDB service: tables and items in memory, journaled writes.
+/// One region of the DynamoDB service: tables and items in memory, journaled
+/// writes. [`DynamoDbRegions`] holds one per region and replicates between them.
 pub struct DynamoDb {
     state: RwLock<State>,
     journal: Arc<dyn Journal>,
     region: String,
     account: String,
+    /// The replication clock, shared by every region: stamps item writes of
+    /// global tables for last-writer-wins.
+    clock: Arc<AtomicU64>,
+    /// Item writes to global tables, waiting for the service to replicate them.
+    outbox: Mutex<Vec<Change>>,
+}
+
+/// One item write to a global table, to apply in the other replicas.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub table: String,
+    /// A `put` or `delete` journal record.
+    pub record: Value,
+    /// The replication clock's reading at the write.
+    pub stamp: u64,
 }
 
 impl fmt::Debug for DynamoDb {
@@ -67,20 +87,23 @@ impl DynamoDb {
     /// An empty service in `us-east-1`, account `000000000000`.
     #[cfg(test)]
     pub fn new(journal: Arc<dyn Journal>) -> Self {
-        Self::with_region_account(journal, "us-east-1", "000000000000")
+        Self::with_clock(journal, "us-east-1", "000000000000", Arc::default())
     }
 
-    /// An empty service whose ARNs name `region` and `account`.
-    pub fn with_region_account(
+    /// An empty region sharing the replication `clock` of its service.
+    pub(crate) fn with_clock(
         journal: Arc<dyn Journal>,
         region: impl Into<String>,
         account: impl Into<String>,
+        clock: Arc<AtomicU64>,
     ) -> Self {
         Self {
             state: RwLock::new(State::default()),
             journal,
             region: region.into(),
             account: account.into(),
+            clock,
+            outbox: Mutex::new(Vec::new()),
         }
     }
 
@@ -134,10 +157,61 @@ impl DynamoDb {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Journal a record, then apply it. Call with the write lock held.
+    /// Journal a record, then apply it; item writes to a global table are queued
+    /// for replication. Call with the write lock held.
     fn commit(&self, st: &mut State, record: Value) -> Result<(), AwsError> {
+        self.journal_apply(st, record.clone())?;
+        self.queue_replication(st, &record);
+        Ok(())
+    }
+
+    /// Journal a record (naming this region), then apply it.
+    fn journal_apply(&self, st: &mut State, mut record: Value) -> Result<(), AwsError> {
+        record["region"] = Value::String(self.region.clone());
         self.journal.append(SERVICE, &record)?;
         apply(st, &record).map_err(AwsError::internal)
+    }
+
+    /// Stamps the item writes of `record` to global tables and queues them.
+    fn queue_replication(&self, st: &mut State, record: &Value) {
+        let op = record.get("op").and_then(Value::as_str).unwrap_or("");
+        if op == "batch" {
+            for inner in record["records"].as_array().into_iter().flatten() {
+                self.queue_replication(st, inner);
+            }
+            return;
+        }
+        if op != "put" && op != "delete" {
+            return;
+        }
+        let Some(name) = record.get("table").and_then(Value::as_str) else {
+            return;
+        };
+        let Some(t) = st.tables.get_mut(name).filter(|t| t.is_global()) else {
+            return;
+        };
+        let field = if op == "put" { "item" } else { "key" };
+        let Some(key) = item_from_json(&record[field])
+            .ok()
+            .and_then(|item| t.key_of(&item, false).ok())
+        else {
+            return;
+        };
+        let stamp = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        t.stamps.insert(key, stamp);
+        let mut record = record.clone();
+        if let Some(obj) = record.as_object_mut() {
+            obj.remove("region");
+        }
+        self.lock_outbox().push(Change {
+            table: name.to_owned(),
+            record,
+            stamp,
+        });
+    }
+
+    fn lock_outbox(&self) -> std::sync::MutexGuard<'_, Vec<Change>> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Store an item (already validated, key extracted) durably.
@@ -183,11 +257,16 @@ impl JsonService for DynamoDb {
     fn snapshot(&self) -> Vec<Value> {
         let st = self.read();
         let mut out = Vec::new();
+        let region = &self.region;
         for t in st.tables.values() {
-            out.push(t.to_record());
+            let mut table = t.to_record();
+            table["region"] = json!(region);
+            out.push(table);
             for part in t.items.values() {
                 for item in part.values() {
-                    out.push(json!({"op": "put", "table": t.name, "item": map_to_json(item)}));
+                    out.push(json!({
+                        "op": "put", "table": t.name, "item": map_to_json(item), "region": region,
+                    }));
                 }
             }
         }
@@ -234,6 +313,13 @@ fn apply(st: &mut State, r: &Value) -> Result<(), String> {
         }
         "delete_table" => {
             st.tables.remove(name);
+        }
+        "replicas" => {
+            st.tables
+                .get_mut(name)
+                .ok_or("replicas for an unknown table")?
+                .set_replicas_from(r)
+                .ok_or("malformed dynamodb replicas record")?;
         }
         "tags" => {
             let t = st.tables.get_mut(name).ok_or("tags for an unknown table")?;

@@ -80,6 +80,16 @@ pub(crate) struct Table {
     pub items: BTreeMap<KeyValue, BTreeMap<Option<KeyValue>, Item>>,
     pub count: usize,
     pub size_bytes: usize,
+    /// Global tables: every region holding a replica, this one included, sorted;
+    /// empty for a table of one region.
+    pub replicas: Vec<String>,
+    /// Global tables: `EVENTUAL` or `STRONG`.
+    pub consistency: Option<String>,
+    /// Global tables in `STRONG` mode: the witness region, if any.
+    pub witnesses: Vec<String>,
+    /// Global tables: the replication clock's reading at each item's last write
+    /// (deletes included), for last-writer-wins. Kept in memory only.
+    pub stamps: BTreeMap<StoredKey, u64>,
 }
 
 impl Table {
@@ -255,8 +265,44 @@ impl Table {
         Value::Array(ad)
     }
 
+    /// Whether the table has replicas in other regions.
+    pub(crate) fn is_global(&self) -> bool {
+        self.replicas.len() > 1
+    }
+
+    /// Whether writes must be checked against every replica (`STRONG` mode).
+    pub(crate) fn is_strong(&self) -> bool {
+        self.is_global() && self.consistency.as_deref() == Some("STRONG")
+    }
+
     /// The `TableDescription` DescribeTable (and CreateTable/DeleteTable) return.
     pub(crate) fn describe(&self, status: &str) -> Value {
+        let mut out = self.describe_local(status);
+        if self.is_global() {
+            // Every replica, this one included (ACTIVE here; the service marks a
+            // region that is down as REGION_DISABLED).
+            let replicas: Vec<Value> = self
+                .replicas
+                .iter()
+                .map(|r| json!({"RegionName": r, "ReplicaStatus": "ACTIVE"}))
+                .collect();
+            out["GlobalTableVersion"] = json!("2019.11.21");
+            out["Replicas"] = Value::Array(replicas);
+            out["MultiRegionConsistency"] =
+                json!(self.consistency.as_deref().unwrap_or("EVENTUAL"));
+            if !self.witnesses.is_empty() {
+                out["GlobalTableWitnesses"] = Value::Array(
+                    self.witnesses
+                        .iter()
+                        .map(|r| json!({"RegionName": r, "WitnessStatus": "ACTIVE"}))
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    fn describe_local(&self, status: &str) -> Value {
         json!({
             "TableName": self.name,
             "TableStatus": status,
@@ -291,7 +337,28 @@ impl Table {
             "arn": self.arn,
             "table_id": self.table_id,
             "tags": self.tags,
+            "replicas": self.replicas,
+            "consistency": self.consistency,
+            "witnesses": self.witnesses,
         })
+    }
+
+    /// Applies the replica settings of a `replicas` or `create_table` record
+    /// (older journals have none: a table of one region).
+    pub(crate) fn set_replicas_from(&mut self, r: &Value) -> Option<()> {
+        let regions = |field: &str| -> Option<Vec<String>> {
+            match r.get(field) {
+                None | Some(Value::Null) => Some(Vec::new()),
+                Some(v) => serde_json::from_value(v.clone()).ok(),
+            }
+        };
+        self.replicas = regions("replicas")?;
+        self.witnesses = regions("witnesses")?;
+        self.consistency = match r.get("consistency") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_str()?.to_owned()),
+        };
+        Some(())
     }
 
     /// Rebuild a table from [`Table::to_record`].
@@ -306,7 +373,7 @@ impl Table {
             None | Some(Value::Null) => None,
             Some(v) => Some(pair(v)?),
         };
-        Some(Table {
+        let mut table = Table {
             name: r.get("table")?.as_str()?.to_owned(),
             hash: pair(r.get("hash")?)?,
             range,
@@ -320,7 +387,13 @@ impl Table {
             items: BTreeMap::new(),
             count: 0,
             size_bytes: 0,
-        })
+            replicas: Vec::new(),
+            consistency: None,
+            witnesses: Vec::new(),
+            stamps: BTreeMap::new(),
+        };
+        table.set_replicas_from(r)?;
+        Some(table)
     }
 }
 

@@ -6,11 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::policy::Request;
-use crate::dynamodb::DynamoDb;
+use crate::dynamodb::DynamoDbRegions;
 use crate::kms::Kms;
-
-/// The region DynamoDB ARNs name (tables are not partitioned by region here).
-const DYNAMODB_REGION: &str = "us-east-1";
 
 /// The checks of one KMS operation.
 pub fn kms_checks(kms: &Kms, operation: &str, body: &Value, region: &str) -> Vec<Request> {
@@ -91,13 +88,14 @@ pub fn kms_checks(kms: &Kms, operation: &str, body: &Value, region: &str) -> Vec
 
 /// The checks of one DynamoDB operation.
 pub fn dynamodb_checks(
-    ddb: &DynamoDb,
+    ddb: &DynamoDbRegions,
     account: &str,
     operation: &str,
     body: &Value,
+    region: &str,
 ) -> Vec<Request> {
     let mut leading = BTreeMap::new();
-    let keys = ddb.leading_keys(operation, body);
+    let keys = ddb.leading_keys(region, operation, body);
     if !keys.is_empty() {
         leading.insert("dynamodb:LeadingKeys".to_owned(), keys);
     }
@@ -105,7 +103,7 @@ pub fn dynamodb_checks(
         if t.starts_with("arn:") {
             t.to_owned()
         } else {
-            format!("arn:aws:dynamodb:{DYNAMODB_REGION}:{account}:table/{t}")
+            format!("arn:aws:dynamodb:{region}:{account}:table/{t}")
         }
     };
     let check = |action: &str, resource: String| Request {

@@ -98,7 +98,7 @@ impl Kms {
                 json!({
                     "AliasName": name,
                     "AliasArn": self.alias_arn(region, name),
-                    "TargetKeyId": a.key_id.to_string(),
+                    "TargetKeyId": super::key_id_text(a.key_id),
                     "CreationDate": a.created,
                     "LastUpdatedDate": a.updated,
                 })

@@ -149,19 +149,21 @@ impl Kms {
             ));
         }
         let invalid = || AwsError::with_code("InvalidCiphertextException", "");
-        let key = ciphertext::key_id(blob)
-            .and_then(|id| state.keys.get(&id))
-            .filter(|k| k.region == region)
-            .ok_or_else(invalid)?;
+        // A key the caller names must exist here, and be the blob's.
         if let Some(named) = named {
             let expected = self.find(state, region, named, Accept::KeyOrAlias)?;
-            if expected.id != key.id {
+            if ciphertext::key_id(blob).is_some_and(|id| id != expected.id) {
                 return Err(AwsError::with_code(
                     "IncorrectKeyException",
                     "The key ID in the request does not identify a CMK that can perform this operation.",
                 ));
             }
         }
+        // A multi-Region key's blob opens with any of its replicas: they share the
+        // id and the material.
+        let key = ciphertext::key_id(blob)
+            .and_then(|id| state.keys.get(&(id, region.to_owned())))
+            .ok_or_else(invalid)?;
         key.check_usable()?;
         let plaintext = ciphertext::open(&key.material, blob, context).ok_or_else(invalid)?;
         Ok((key, plaintext))

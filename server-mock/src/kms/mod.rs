@@ -62,7 +62,8 @@ impl fmt::Debug for Kms {
 
 #[derive(Default)]
 struct State {
-    keys: BTreeMap<Uuid, Key>,
+    /// By (key id, region): the replicas of a multi-Region key share an id.
+    keys: BTreeMap<(Uuid, String), Key>,
     /// By (region, alias name).
     aliases: BTreeMap<(String, String), Alias>,
 }
@@ -105,6 +106,8 @@ struct Key {
     /// Set while pending deletion: (deletion date, window in days).
     deletion: Option<(f64, u64)>,
     material: Zeroizing<[u8; 32]>,
+    /// Multi-Region keys: the primary key's region.
+    primary_region: Option<String>,
 }
 
 #[derive(Clone)]
@@ -193,7 +196,7 @@ impl Kms {
     /// Journals a key's new state, then applies it: acknowledged means durable.
     fn save_key(&self, state: &mut State, key: Key) -> Result<(), AwsError> {
         self.journal.append(SERVICE, &record::key(&key))?;
-        state.keys.insert(key.id, key);
+        state.keys.insert((key.id, key.region.clone()), key);
         Ok(())
     }
 
@@ -221,8 +224,8 @@ impl Kms {
         };
         state
             .keys
-            .get(&id)
-            .filter(|k| k.region == region && k.account == self.account)
+            .get(&(id, region.to_owned()))
+            .filter(|k| k.account == self.account)
             .ok_or_else(|| {
                 AwsError::with_code(
                     "NotFoundException",
@@ -244,21 +247,21 @@ impl Kms {
                 return None;
             }
             if let Some(id) = resource.strip_prefix("key/") {
-                return Uuid::parse_str(id).ok().map(KeyRef::Id);
+                return parse_key_id(id).map(KeyRef::Id);
             }
             return resource
                 .starts_with("alias/")
                 .then(|| KeyRef::Alias(resource.to_owned()));
         }
-        // Only the hyphenated form: AWS key ids are always written that way.
-        (key_id.len() == 36)
-            .then(|| Uuid::parse_str(key_id).ok())
-            .flatten()
-            .map(KeyRef::Id)
+        parse_key_id(key_id).map(KeyRef::Id)
     }
 
     fn key_arn(&self, region: &str, id: Uuid) -> String {
-        format!("arn:aws:kms:{region}:{}:key/{id}", self.account)
+        format!(
+            "arn:aws:kms:{region}:{}:key/{}",
+            self.account,
+            key_id_text(id)
+        )
     }
 
     fn alias_arn(&self, region: &str, name: &str) -> String {
@@ -306,6 +309,8 @@ impl JsonService for Kms {
         match operation {
             "CreateKey" => self.create_key(&body, region),
             "DescribeKey" => self.describe_key(&body, region),
+            "ReplicateKey" => self.replicate_key(&body, region),
+            "UpdatePrimaryRegion" => self.update_primary_region(&body, region),
             "ListKeys" => self.list_keys(&body, region),
             "CreateAlias" => self.create_alias(&body, region),
             "ListAliases" => self.list_aliases(&body, region),
@@ -327,18 +332,60 @@ impl JsonService for Kms {
     }
 }
 
+/// A new id for a key: random (UUID version 4), or, for a multi-Region key,
+/// random with the UUID version 8, which is how the emulator tells the two apart
+/// (in ciphertext blobs too) without a lookup.
+fn new_key_id(multi_region: bool) -> Uuid {
+    let mut bytes = *Uuid::new_v4().as_bytes();
+    if multi_region {
+        bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    }
+    Uuid::from_bytes(bytes)
+}
+
+/// Whether an id is a multi-Region key's.
+fn is_multi_region(id: Uuid) -> bool {
+    id.get_version_num() == 8
+}
+
+/// A key id as AWS writes it: hyphenated, or `mrk-` and 32 hex digits for a
+/// multi-Region key.
+fn key_id_text(id: Uuid) -> String {
+    if is_multi_region(id) {
+        format!("mrk-{}", id.simple())
+    } else {
+        id.hyphenated().to_string()
+    }
+}
+
+/// Parses a key id written as [`key_id_text`] writes it (the one form AWS uses).
+fn parse_key_id(text: &str) -> Option<Uuid> {
+    match text.strip_prefix("mrk-") {
+        Some(hex) if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Uuid::parse_str(hex).ok().filter(|id| is_multi_region(*id))
+        }
+        Some(_) => None,
+        None if text.len() == 36 => Uuid::parse_str(text)
+            .ok()
+            .filter(|id| !is_multi_region(*id)),
+        None => None,
+    }
+}
+
 impl Key {
     fn arn(&self) -> String {
         format!(
             "arn:aws:kms:{}:{}:key/{}",
-            self.region, self.account, self.id
+            self.region,
+            self.account,
+            key_id_text(self.id)
         )
     }
 
     fn metadata(&self) -> Value {
         let mut meta = json!({
             "AWSAccountId": self.account,
-            "KeyId": self.id.to_string(),
+            "KeyId": key_id_text(self.id),
             "Arn": self.arn(),
             "CreationDate": self.created,
             "Enabled": self.state == KeyState::Enabled,
@@ -350,7 +397,7 @@ impl Key {
             "CustomerMasterKeySpec": ALGORITHM,
             "KeySpec": ALGORITHM,
             "EncryptionAlgorithms": [ALGORITHM],
-            "MultiRegion": false,
+            "MultiRegion": self.primary_region.is_some(),
         });
         if let Some((date, days)) = self.deletion {
             meta["DeletionDate"] = json!(date);

@@ -22,6 +22,7 @@ impl Key {
             "deletion": self.deletion.map(|(date, days)| json!([date, days])),
             // Stored unencrypted on purpose: see the module docs and README.
             "material": B64.encode(self.material.as_slice()),
+            "primary_region": self.primary_region,
         })
     }
 
@@ -54,6 +55,10 @@ impl Key {
             state: KeyState::parse(text("state")?).ok_or("key record with a bad state")?,
             deletion,
             material,
+            primary_region: record
+                .get("primary_region")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 }
@@ -92,7 +97,7 @@ pub(super) fn apply(state: &mut State, record: &Value) -> Result<(), String> {
     match record.get("type").and_then(Value::as_str) {
         Some("key") => {
             let key = Key::from_record(record.get("key").unwrap_or(&Value::Null))?;
-            state.keys.insert(key.id, key);
+            state.keys.insert((key.id, key.region.clone()), key);
         }
         Some("alias") => {
             let (region, name) = alias_record_name(record)?;

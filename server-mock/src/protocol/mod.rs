@@ -142,6 +142,18 @@ fn framed(service: Service, request_id: &str, status: StatusCode, body: String) 
     response
 }
 
+/// Whether `name` has the shape of an AWS region name (`us-east-1`,
+/// `us-gov-west-1`): lowercase letters, digits and hyphens, at most 32.
+pub(crate) fn valid_region(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.ends_with(|c: char| c.is_ascii_digit())
+        && name.contains('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// The region of a SigV4-signed request, read from the credential scope of its
 /// `Authorization` header (`Credential=AKID/DATE/REGION/SERVICE/aws4_request`).
 pub fn signed_region(headers: &HeaderMap) -> Option<String> {

@@ -655,3 +655,337 @@ async fn get_all_costs_one_scan_and_one_unwrap_per_secret() {
     );
     assert_eq!((queries, decrypts), (0, 100));
 }
+
+// ---- several regions --------------------------------------------------------------
+
+/// An emulator with a multi-Region key in `us-east-1` replicated to `eu-west-1`
+/// (unless `replicate` is false), and a lockbox reading `us-east-1` then
+/// `eu-west-1`, set up (the global table and its replica made by `setup`).
+async fn two_regions(replicate: bool) -> (EmulatorFixture, Lockbox, String) {
+    let fx = EmulatorFixture::start().await;
+    let kms = lockbox_tests::kms_client(&fx.mock.endpoint_url());
+    let key = kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let arn = key.arn().unwrap().to_owned();
+    if replicate {
+        kms.replicate_key()
+            .key_id(&arn)
+            .replica_region("eu-west-1")
+            .send()
+            .await
+            .unwrap();
+    }
+    // Copies are applied before a write is answered: no waiting in tests.
+    fx.mock
+        .state()
+        .set_replication_lag(std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let options = lockbox::AwsOptions {
+        kms_key: arn.clone(),
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let lb = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    lb.setup(TableMode::Sealed, &[]).await.unwrap();
+    (fx, lb, arn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_fail_over_to_the_next_region_and_writes_stay_home() {
+    let (fx, lb, arn) = two_regions(true).await;
+    lb.put(&name("db"), &"v1".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    // The home region goes down: KMS and DynamoDB answer 503 there.
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .error("ServiceUnavailable"),
+        )
+        .unwrap();
+    // A fresh process (no cache, no memory of its writes) reads from eu-west-1:
+    // the item from the replica, its data key unwrapped by the key's replica.
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let got = reader
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "v1");
+    // Writes never move to another region by themselves.
+    let err = reader
+        .put(&name("db"), &"v2".into(), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), lockbox::ErrorKind::Unavailable, "{err}");
+    fx.mock.faults().clear();
+    assert_eq!(reader.history(&name("db")).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_in_the_home_region_is_an_answer_not_an_outage() {
+    let (fx, lb, arn) = two_regions(true).await;
+    lb.put(&name("db"), &"v1".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("dynamodb:*")
+                .region("us-east-1")
+                .error("AccessDeniedException"),
+        )
+        .unwrap();
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let err = reader
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), lockbox::ErrorKind::Denied, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_region_is_stale_until_the_copy_arrives() {
+    let (fx, lb, arn) = two_regions(true).await;
+    fx.mock.state().pause_replication(true);
+    lb.put(&name("db"), &"v1".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["eu-west-1".into(), "us-east-1".into()],
+        write_region: Some("us-east-1".into()),
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let west_first = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let err = west_first
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), lockbox::ErrorKind::NotFound, "{err}");
+    fx.mock.state().pause_replication(false);
+    fx.mock.state().flush_replication();
+    let got = west_first
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "v1");
+    // The writer itself reads its own write from its home region.
+    fx.mock.state().pause_replication(true);
+    lb.put(&name("db"), &"v2".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let got = lb
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(got.value.expose_str().unwrap(), "v2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_no_replica_in_the_reading_region_fails_closed() {
+    let (fx, lb, arn) = two_regions(false).await;
+    lb.put(&name("db"), &"v1".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .error("ServiceUnavailable"),
+        )
+        .unwrap();
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let err = reader
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), lockbox::ErrorKind::Denied, "{err}");
+    assert!(err.to_string().contains("eu-west-1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_region_outside_the_regions_is_a_usage_error() {
+    let fx = EmulatorFixture::start().await;
+    let options = lockbox::AwsOptions {
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        write_region: Some("ap-south-1".into()),
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let err = Lockbox::from_env(&options)
+        .await
+        .unwrap()
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), lockbox::ErrorKind::Usage);
+    assert!(err.to_string().contains("add it to --regions"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strong_mode_writers_in_three_regions_each_get_their_own_version() {
+    let fx = EmulatorFixture::start().await;
+    let kms = lockbox_tests::kms_client(&fx.mock.endpoint_url());
+    let key = kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    let arn = key.arn().unwrap().to_owned();
+    let regions = ["us-east-1", "us-east-2", "us-west-2"];
+    for r in &regions[1..] {
+        kms.replicate_key()
+            .key_id(&arn)
+            .replica_region(*r)
+            .send()
+            .await
+            .unwrap();
+    }
+    // EVENTUAL copies would lag a second; a STRONG table copies before answering.
+    fx.mock.state().set_replication_lag(
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::ZERO,
+    );
+    let writer_in = |home: usize| {
+        let mut order: Vec<String> = vec![regions[home].to_owned()];
+        order.extend(
+            regions
+                .iter()
+                .filter(|r| **r != regions[home])
+                .map(|r| r.to_string()),
+        );
+        lockbox::AwsOptions {
+            kms_key: arn.clone(),
+            regions: order,
+            ..fx.options(lockbox_tests::KeyChoice::A)
+        }
+    };
+    let setup = Lockbox::from_env(&writer_in(0))
+        .await
+        .unwrap()
+        .strong_consistency(true)
+        .build()
+        .unwrap();
+    setup.setup(TableMode::Sealed, &[]).await.unwrap();
+    let (writers, puts) = (12usize, 10usize);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let lb = Lockbox::from_env(&writer_in(w % 3))
+            .await
+            .unwrap()
+            .build()
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for i in 0..puts {
+                let value = SecretValue::from(format!("{w}-{i}"));
+                let v = lb
+                    .put(&name("shared"), &value, &PutOptions::default())
+                    .await
+                    .unwrap();
+                mine.push((v.get(), format!("{w}-{i}")));
+            }
+            mine
+        }));
+    }
+    let mut all = std::collections::BTreeMap::new();
+    for t in tasks {
+        for (v, value) in t.await.unwrap() {
+            assert!(all.insert(v, value).is_none(), "version {v} given twice");
+        }
+    }
+    assert_eq!(all.len(), writers * puts);
+    // Every region holds every version with the value its writer put.
+    for home in 0..3 {
+        let reader = Lockbox::from_env(&writer_in(home))
+            .await
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            reader.history(&name("shared")).await.unwrap().len(),
+            writers * puts
+        );
+        for v in [1u64, (writers * puts) as u64] {
+            let got = reader
+                .get_version(
+                    &name("shared"),
+                    lockbox::Version::new(v).unwrap(),
+                    &EncryptionContext::new(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(got.value.expose_str().unwrap(), all[&v]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_home_region_times_out_once_and_reads_move_on() {
+    let (fx, lb, arn) = two_regions(true).await;
+    let refs: Vec<SecretRef> = (0..20)
+        .map(|i| SecretRef::latest(name(&format!("app/{i}"))))
+        .collect();
+    for r in &refs {
+        lb.put(
+            &r.name,
+            &SecretValue::from(r.name.to_string()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    // us-east-1 answers nothing for three seconds: every attempt there times out.
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .latency_ms(3000),
+        )
+        .unwrap();
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        attempt_timeout: std::time::Duration::from_millis(200),
+        operation_timeout: std::time::Duration::from_millis(500),
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let got = reader
+        .get_many(&refs, &EncryptionContext::new())
+        .await
+        .unwrap();
+    for (r, secret) in refs.iter().zip(&got) {
+        assert_eq!(secret.value.expose_str().unwrap(), r.name.as_str());
+    }
+    fx.mock.faults().clear();
+}

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-pub use lockbox_testkit::aws::{ddb_client, kms_client, kms_client_in};
+pub use lockbox_testkit::aws::{ddb_client, ddb_client_in, kms_client, kms_client_in};
 pub use lockbox_testkit::faults::{add_fault, faults};
 pub use lockbox_testkit::http::send as http;
 pub use lockbox_testkit::python::{python, venv};

@@ -57,9 +57,19 @@ pub fn hint(e: &Error) -> Option<&'static str> {
     })
 }
 
-/// The exit code the CLI gives the error's class (`cli/src/exit.rs`, `sdk_code`).
-fn exit_code(kind: ErrorKind) -> u8 {
-    match kind {
+/// The exit code the CLI gives the error (`cli/src/exit.rs`): by its class, and 8
+/// for a lost label move, which running the same step again cannot fix.
+fn exit_code(e: &Error) -> u8 {
+    if matches!(
+        e,
+        Error::Label {
+            kind: ErrorKind::Conflict,
+            ..
+        }
+    ) {
+        return 8;
+    }
+    match e.kind() {
         ErrorKind::NotFound => 3,
         ErrorKind::Denied => 4,
         ErrorKind::Integrity => 5,
@@ -114,6 +124,9 @@ fn code_name(e: &Error) -> &'static str {
         Error::Table { .. } => "table",
         Error::Contention { .. } => "contention",
         Error::Backend { .. } => "backend",
+        Error::Label { .. } => "label",
+        Error::LabelRollback { .. } => "label_rollback",
+        Error::Field { .. } => "field",
         _ => "other",
     }
 }
@@ -219,7 +232,7 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
             ("service", service(e)),
             ("name", name.as_deref()),
         ],
-        exit_code(kind),
+        exit_code(e),
     )
 }
 

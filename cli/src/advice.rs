@@ -24,6 +24,9 @@ pub async fn diagnose(cli: &Cli, ctx: &Ctx, err: &anyhow::Error) -> Option<Advic
         Error::ContextMismatch { name, stored_keys } => {
             context_mismatch(cli, ctx, name.as_str(), stored_keys.as_deref()).await
         }
+        // The reader's key is the alias resolved in another region than the
+        // table's key: the region is the cause, not a foreign writer.
+        Error::UntrustedKey { name, .. } => wrong_kms_region(cli, ctx, name).await,
         _ => None,
     }
 }
@@ -119,36 +122,10 @@ async fn context_mismatch(
     name: &str,
     stored: Option<&[String]>,
 ) -> Option<Advice> {
-    let kms_region = if cli.global.local.is_some() {
-        region(cli)
-    } else {
-        ctx.aws.kms_region.clone().or_else(|| region(cli))
-    };
-    let record = ctx.lockbox.table_record().await.ok();
-    let key_region = record
-        .as_ref()
-        .and_then(|r| r.key_arn.as_deref())
-        .and_then(|arn| arn.split(':').nth(3))
-        .map(str::to_owned);
-    if let (Some(key_region), Some(kms_region)) = (&key_region, &kms_region) {
-        if key_region != kms_region {
-            let flag = if cli.global.local.is_some() || ctx.aws.kms_region.is_none() {
-                format!("-r {key_region}")
-            } else {
-                format!("--kms-region {key_region}")
-            };
-            return Some(Advice {
-                message: Some(format!(
-                    "{name}: KMS in region {kms_region} cannot decrypt its data key: the table's \
-                     KMS key is in region {key_region}"
-                )),
-                code: Some(crate::exit::ACCESS),
-                hints: vec![format!(
-                    "call KMS in the key's region: {flag} (the encryption context is not the cause)"
-                )],
-            });
-        }
+    if let Some(advice) = wrong_kms_region(cli, ctx, name).await {
+        return Some(advice);
     }
+    let kms_region = kms_region(cli, ctx);
     let given = given_context_keys(cli)?;
     let mut stored: Vec<String> = stored?.to_vec();
     stored.sort();
@@ -173,5 +150,39 @@ async fn context_mismatch(
             lockbox_cmd("doctor --verify")
         )],
         ..Advice::default()
+    })
+}
+
+/// The region KMS is called in.
+fn kms_region(cli: &Cli, ctx: &Ctx) -> Option<String> {
+    if cli.global.local.is_some() {
+        region(cli)
+    } else {
+        ctx.aws.kms_region.clone().or_else(|| region(cli))
+    }
+}
+
+/// KMS called in another region than the one of the key the table records.
+async fn wrong_kms_region(cli: &Cli, ctx: &Ctx, name: &str) -> Option<Advice> {
+    let kms_region = kms_region(cli, ctx)?;
+    let record = ctx.lockbox.table_record().await.ok()?;
+    let key_region = record.key_arn.as_deref()?.split(':').nth(3)?.to_owned();
+    if key_region == kms_region {
+        return None;
+    }
+    let flag = if cli.global.local.is_some() || ctx.aws.kms_region.is_none() {
+        format!("-r {key_region}")
+    } else {
+        format!("--kms-region {key_region}")
+    };
+    Some(Advice {
+        message: Some(format!(
+            "{name}: KMS in region {kms_region} cannot decrypt its data key: the table's KMS \
+             key is in region {key_region}"
+        )),
+        code: Some(crate::exit::ACCESS),
+        hints: vec![format!(
+            "call KMS in the key's region: {flag} (the encryption context is not the cause)"
+        )],
     })
 }

@@ -234,12 +234,40 @@ fn u5_e1_terminal_put_and_prune_confirmation() {
 fn u6_wrong_region_is_not_a_context_error() {
     let l = Local::new();
     l.put("svc/token", b"t", &[]);
+    // Tables are per region, as in AWS: eu-west-1 gets an empty one, and says so.
     let out = l.run(&["-r", "eu-west-1", "get", "svc/token"]);
-    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(!err.contains("encryption context does not match"), "{err}");
     assert!(
-        err.contains("the table's KMS key is in region us-east-1") && err.contains("-r us-east-1"),
+        err.contains("created table credential-store in eu-west-1")
+            && err.contains("holds none of us-east-1's secrets"),
+        "{err}"
+    );
+    // KMS called in another region than the table's key (--kms-region): the key's
+    // region is named, not the context.
+    let r = Remote::start();
+    assert!(r.run(&["setup"], b"").status.success());
+    assert!(r.run(&["put", "svc/token", "-"], b"t").status.success());
+    // alias/credstash exists in eu-west-1 too, naming a key of its own.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let kms = lockbox_testkit::aws::kms_client_in(&r.endpoint, "eu-west-1");
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+        kms.create_alias()
+            .alias_name("alias/credstash")
+            .target_key_id(key.key_id)
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = r.run(&["--kms-region", "eu-west-1", "get", "svc/token"], b"");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(!err.contains("encryption context does not match"), "{err}");
+    assert!(
+        err.contains("the table's KMS key is in region us-east-1")
+            && err.contains("--kms-region us-east-1"),
         "{err}"
     );
 }

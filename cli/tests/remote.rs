@@ -909,5 +909,9 @@ fn strong_consistency_with_two_regions_is_a_usage_error() {
     assert!(stderr(&out).contains("--regions"), "{}", stderr(&out));
     // Nothing was created.
     let out = r.run(&["get", "x"], b"");
-    assert!(stderr(&out).contains("lockbox setup"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("table credential-store does not exist"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -192,10 +192,20 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
     // reported as missing rather than created empty.
     let default_table = g.table.is_none() || std::env::var("LOCKBOX_TABLE").ok() == g.table;
     if local.is_some() && default_table && !matches!(cli.command, Command::Setup(_)) {
-        lockbox
+        let outcome = lockbox
             .setup(lockbox::TableMode::Sealed, &[])
             .await
             .context("cannot create the table in the embedded emulator")?;
+        let region = g.region.as_deref().unwrap_or(lockbox::DEFAULT_REGION);
+        if outcome == lockbox::backend::SetupOutcome::Created && region != lockbox::DEFAULT_REGION {
+            // Tables are per region, as in AWS: -r makes another, empty store.
+            eprintln!(
+                "lockbox: note: created table {} in {region} in the local state; local \
+                 tables are per region, as in AWS, so it holds none of {}'s secrets",
+                lockbox::escape_untrusted(&table),
+                lockbox::DEFAULT_REGION
+            );
+        }
     }
     Ok(Ctx {
         lockbox,

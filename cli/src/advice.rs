@@ -7,7 +7,7 @@
 use lockbox::Error;
 
 use crate::args::{Cli, Command};
-use crate::cmd::Ctx;
+use crate::cmd::ctx::Ctx;
 use crate::exit::{lockbox_cmd, Advice};
 
 /// Advice for `err`, if there is any to give.
@@ -33,7 +33,7 @@ pub async fn diagnose(cli: &Cli, ctx: &Ctx, err: &anyhow::Error) -> Option<Advic
 
 /// "did you mean", from the table's names (when it may be listed).
 async fn not_found(ctx: &Ctx, name: &str) -> Option<Advice> {
-    let names = crate::cmd::all_names(ctx).await.ok()?;
+    let names = crate::output::unique_names(&ctx.lockbox.list().await.ok()?);
     let close = crate::names::closest(name, names.iter().map(String::as_str));
     let mut hints: Vec<String> = crate::names::did_you_mean(&close).into_iter().collect();
     hints.push(format!("see every name with {}", lockbox_cmd("keys")));

@@ -499,7 +499,13 @@ pub fn report(err: &anyhow::Error) -> u8 {
                 message,
             },
         };
-        let _ = crate::output::print_json(&doc);
+        // Printed here rather than through `output`, which builds on this
+        // module's usage errors. An error document holds no secret value.
+        if let Ok(text) = serde_json::to_string_pretty(&doc) {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+        }
     }
     code
 }

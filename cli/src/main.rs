@@ -123,7 +123,7 @@ fn install_panic_hook() {
 /// Test hook, compiled into debug builds only: with `LOCKBOX_TEST_PANIC=POINT`,
 /// the command panics at the named point while `value` (a secret) is in memory,
 /// and the panic's message carries the value, as a careless library's might. The
-/// leak suite (`cli/tests/leaks.rs`) uses it to show that a panic prints neither.
+/// leak suite (`cli/tests/it/leaks.rs`) uses it to show that a panic prints neither.
 /// Points: `after-fetch` (`get`, the value fetched, not yet printed) and
 /// `after-read` (`put`, the value read, not yet stored). Release builds ignore
 /// the variable entirely. It lives here, called from `cmd/`, because the suite

@@ -175,6 +175,7 @@ pub mod policy;
 
 mod all;
 mod aws;
+mod builder;
 mod cache;
 mod context;
 mod error;
@@ -199,6 +200,7 @@ mod watch;
 pub use all::AllOptions;
 pub use aws::{AwsOptions, DEFAULT_REGION};
 pub use backend::ItemSummary;
+pub use builder::LockboxBuilder;
 pub use cache::{CacheConfig, CacheStats};
 pub use context::{EncryptionContext, RESERVED_PREFIX};
 pub use envelope::Digest;
@@ -210,8 +212,7 @@ pub use label::{
     MAX_LABEL_LEN,
 };
 pub use lockbox::{
-    FormatPolicy, Lockbox, LockboxBuilder, PutOptions, DEFAULT_CONCURRENCY, DEFAULT_KMS_KEY,
-    DEFAULT_TABLE,
+    FormatPolicy, Lockbox, PutOptions, DEFAULT_CONCURRENCY, DEFAULT_KMS_KEY, DEFAULT_TABLE,
 };
 pub use name::{SecretName, MAX_NAME_LEN};
 pub use reference::{Reference, Selector, REFERENCE_SCHEME};

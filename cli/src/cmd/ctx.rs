@@ -57,7 +57,7 @@ const DEFAULT_LOCAL: &str = ".lockbox";
 /// `.lockbox`, is looked for in the working directory and then in each parent,
 /// as git looks for `.git`, so a command run in a subdirectory of a project
 /// uses the project's state rather than starting an empty one.
-fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
+pub(super) fn local_dir(global: &GlobalArgs) -> Option<PathBuf> {
     let dir = match &global.local {
         Some(dir) => dir.clone(),
         None => match std::env::var("LOCKBOX_LOCAL").ok()?.as_str() {
@@ -95,45 +95,8 @@ fn find_upwards() -> Option<PathBuf> {
     None
 }
 
-/// Run `command` with a [`Ctx`] for `cli`'s store, on a runtime of its own that
-/// is gone when this returns (so `exec` can replace the process).
-pub fn with_store<T>(cli: &Cli, command: impl AsyncFnOnce(&Ctx) -> Result<T>) -> Result<T> {
-    // Every command that reaches here handles credentials or secrets: before any
-    // is in memory, no core dump and no ptrace by other processes of the user.
-    // Only exec's --allow-core-dumps keeps the core limit (for its child).
-    crate::hygiene::harden(matches!(&cli.command, Command::Exec(a) if a.allow_core_dumps))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let local = match local_dir(&cli.global) {
-            None => None,
-            Some(dir) => Some(local::Local::start(&dir).await?),
-        };
-        // Run, then stop the emulator whatever happened, so its state dir is released.
-        let result = async {
-            let ctx = open(cli, local.as_ref()).await?;
-            match command(&ctx).await {
-                Ok(done) => Ok(done),
-                // What can be found out now that it failed (the closest names,
-                // the key's region), while the store is still reachable.
-                Err(e) => Err(match crate::advice::diagnose(cli, &ctx, &e).await {
-                    Some(advice) => e.context(advice),
-                    None => e,
-                }),
-            }
-        }
-        .await;
-        if let Some(local) = local {
-            local.shutdown().await;
-        }
-        result
-    })
-}
-
 /// The store `cli` names, through the embedded emulator when `local` runs.
-async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
+pub(super) async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
     let g = &cli.global;
     let table = g.table();
     let mut options = AwsOptions {

@@ -2,7 +2,7 @@
 //! runtime and the store ([`Ctx`]) only for the commands that use them.
 
 pub mod completions;
-mod ctx;
+pub(crate) mod ctx;
 pub mod delete;
 pub mod doctor;
 pub mod env;
@@ -33,7 +33,6 @@ pub mod sync;
 use anyhow::{Context as _, Result};
 use lockbox::{SecretName, Version};
 
-use self::ctx::with_store;
 pub use self::ctx::{Ctx, Reading};
 use crate::args::{Cli, Command};
 
@@ -129,4 +128,41 @@ pub fn refs(names: &[String], version: Option<Version>) -> Result<Vec<lockbox::S
             Ok(lockbox::SecretRef { name, version })
         })
         .collect()
+}
+
+/// Run `command` with a [`Ctx`] for `cli`'s store, on a runtime of its own that
+/// is gone when this returns (so `exec` can replace the process).
+pub fn with_store<T>(cli: &Cli, command: impl AsyncFnOnce(&Ctx) -> Result<T>) -> Result<T> {
+    // Every command that reaches here handles credentials or secrets: before any
+    // is in memory, no core dump and no ptrace by other processes of the user.
+    // Only exec's --allow-core-dumps keeps the core limit (for its child).
+    crate::hygiene::harden(matches!(&cli.command, Command::Exec(a) if a.allow_core_dumps))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let local = match ctx::local_dir(&cli.global) {
+            None => None,
+            Some(dir) => Some(crate::local::Local::start(&dir).await?),
+        };
+        // Run, then stop the emulator whatever happened, so its state dir is released.
+        let result = async {
+            let ctx = ctx::open(cli, local.as_ref()).await?;
+            match command(&ctx).await {
+                Ok(done) => Ok(done),
+                // What can be found out now that it failed (the closest names,
+                // the key's region), while the store is still reachable.
+                Err(e) => Err(match crate::advice::diagnose(cli, &ctx, &e).await {
+                    Some(advice) => e.context(advice),
+                    None => e,
+                }),
+            }
+        }
+        .await;
+        if let Some(local) = local {
+            local.shutdown().await;
+        }
+        result
+    })
 }

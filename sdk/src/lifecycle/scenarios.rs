@@ -1,5 +1,5 @@
 //! The lifecycle operations on the in-memory backends (the emulator runs them in
-//! `cli/tests/lifecycle.rs`).
+//! `cli/tests/it/lifecycle.rs`).
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! one document of the shape the page lists for it (its keys, at every level,
 //! with the documents nested in it), and errors are documents too.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 type Contract = BTreeMap<String, Vec<(String, Option<String>)>>;
 
 fn contract() -> Contract {
-    let doc = include_str!("../../docs/JSON.md");
+    let doc = include_str!("../../../docs/JSON.md");
     let table = doc
         .split("<!-- contract:begin -->")
         .nth(1)

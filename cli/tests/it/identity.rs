@@ -3,7 +3,7 @@
 //! file, or IMDSv2 — against the emulator in strict mode, with the reader policy
 //! `lockbox policy` prints.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! together, must be what the page shows. `[..]` in an expected line matches any
 //! text; a last line `[exit N]` is the exit status (0 otherwise).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -69,7 +69,7 @@ fn matches(pattern: &str, line: &str) -> bool {
 
 #[test]
 fn operating_md_runs_as_written() {
-    let page = include_str!("../../docs/OPERATING.md");
+    let page = include_str!("../../../docs/OPERATING.md");
     let steps = steps(page);
     assert!(steps.len() > 20, "the walkthrough was not read");
     let dir = tempfile::tempdir().unwrap();

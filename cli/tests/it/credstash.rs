@@ -9,7 +9,7 @@
 //! Runs when `LOCKBOX_TEST_VENV` names the venv; otherwise it says so and passes,
 //! unless `LOCKBOX_REQUIRE_INTEROP=1` demands it.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

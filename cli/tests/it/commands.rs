@@ -1,7 +1,7 @@
 //! Every command through `--local` (the embedded emulator), values that are hard
 //! to carry, and every output format.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! operators moving one label at once, `pending` never read un-pinned (and
 //! `exec --watch` following `rotate finish`), and names holding `@` and `#`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! The skew is the emulator's (`clock_skew_s` fault), not the CLI's: SigV4 and the
 //! SDK's correction only see the difference between the two clocks.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

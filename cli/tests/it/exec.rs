@@ -3,7 +3,7 @@
 //! child's exact environment, files on tmpfs, signals and exit statuses, rotation,
 //! hygiene (no values in logs, no config passed on, no core dumps).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -2,7 +2,7 @@
 //! strict mode, where the reader of `app1/*` reads its secrets and is refused
 //! `app2/db` with exit 4 and the missing permission named.
 
-mod common;
+use crate::common;
 
 use common::{bare, ok, populated_state, remote, run_with_stdin, stderr};
 

@@ -3,7 +3,7 @@
 //! must do instead of a silent wrong result or a misleading error. Run against
 //! another build with `LOCKBOX_TEST_BIN=PATH` (how each was seen failing first).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

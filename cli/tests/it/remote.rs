@@ -2,7 +2,7 @@
 //! credentials on the child process): exit codes for missing tables, credentials,
 //! denied calls, tampered items and unavailable services.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

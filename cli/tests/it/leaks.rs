@@ -17,7 +17,7 @@
 //! JSON document shows only where a read prints it, and every failing field
 //! starts nothing.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;

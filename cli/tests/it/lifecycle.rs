@@ -5,7 +5,7 @@
 //! credstash 1.17.1 venv is available (`scripts/test`), credstash checks that it
 //! still reads the source after a migration and the table after a rewrap.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

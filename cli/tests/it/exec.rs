@@ -13,62 +13,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create_key, http, remote, run_with_stdin, stderr, wait_for, Reaped};
-
-/// An in-memory emulator with `alias/credstash` and a table.
-struct Remote {
-    _rt: tokio::runtime::Runtime,
-    endpoint: String,
-    home: tempfile::TempDir,
-}
+use common::{create_key, http, remote, run_with_stdin, stderr, wait_for, Reaped, Remote};
 
 impl Remote {
-    fn start() -> Self {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let mock = rt.block_on(lockbox_mock::start()).unwrap();
-        let endpoint = mock.endpoint_url();
-        rt.spawn(async move {
-            let _mock = mock;
-            std::future::pending::<()>().await
-        });
-        create_key(&endpoint, "alias/credstash");
-        let r = Self {
-            _rt: rt,
-            endpoint,
-            home: tempfile::tempdir().unwrap(),
-        };
-        r.ok(&["setup"], b"");
-        r
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        remote(self.home(), &self.endpoint, args)
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_with_stdin(&mut self.cmd(args), stdin)
-    }
-
-    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
-        String::from_utf8(common::ok(self.run(args, stdin), args)).unwrap()
-    }
-
-    fn put(&self, name: &str, value: &str, extra: &[&str]) {
-        let mut args = vec!["put", name, "-"];
-        args.extend_from_slice(extra);
-        self.ok(&args, value.as_bytes());
-    }
-
-    fn fault(&self, rule: serde_json::Value) {
-        let (status, body) = http(&self.endpoint, "/_mock/faults", None, &rule.to_string());
-        assert_eq!(status, 201, "{body}");
-    }
-
-    /// `lockbox exec ARGS` with the child's stdout captured.
     fn exec(&self, args: &[&str]) -> Output {
         let mut full = vec!["exec"];
         full.extend_from_slice(args);
@@ -126,7 +73,7 @@ fn shm_dir() -> tempfile::TempDir {
 
 #[test]
 fn every_declaration_form_and_exactly_the_declared_values() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     // One encryption context for every secret of one exec, as getall's.
     let ctx = &["env=prod"][..];
     r.put("prod/db/password", "pw-one", ctx);
@@ -250,7 +197,7 @@ fn assert_not_started(r: &Remote, args: &[&str], code: i32) -> String {
 
 #[test]
 fn missing_secrets_start_nothing_and_are_all_named() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("present", "CANARY-PRESENT", &[]);
     let err = assert_not_started(
         &r,
@@ -279,7 +226,7 @@ fn missing_secrets_start_nothing_and_are_all_named() {
 
 #[test]
 fn unresolved_and_bad_references_are_never_passed_on() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let marker = r.home().join("started");
     let script = format!("touch {}", marker.display());
     for (value, code) in [
@@ -298,7 +245,7 @@ fn unresolved_and_bad_references_are_never_passed_on() {
 
 #[test]
 fn access_denied_is_exit_4_and_beats_not_found() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("a", "CANARY-A", &[]);
     r.put("b", "CANARY-B", &[]);
     r.fault(serde_json::json!({"target": "kms:Decrypt", "error": "AccessDeniedException"}));
@@ -319,7 +266,7 @@ fn access_denied_is_exit_4_and_beats_not_found() {
 
 #[test]
 fn deadline_overrun_starts_nothing_in_bounded_time() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("slow", "v", &[]);
     r.put("slow2", "v", &[]);
     r.fault(serde_json::json!({"target": "kms:Decrypt", "latency_ms": 10000}));
@@ -342,7 +289,7 @@ fn deadline_overrun_starts_nothing_in_bounded_time() {
 
 #[test]
 fn throttling_on_the_first_attempts_still_succeeds() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("t", "value", &[]);
     r.fault(
         serde_json::json!({"target": "kms:Decrypt", "error": "ThrottlingException", "count": 2}),
@@ -355,7 +302,7 @@ fn throttling_on_the_first_attempts_still_succeeds() {
 
 #[test]
 fn exit_status_passes_through_in_both_process_models() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("s", "v", &[]);
     let shm = shm_dir();
     let decl = format!("{}=s", shm.path().join("f").display());
@@ -376,7 +323,7 @@ fn exit_status_passes_through_in_both_process_models() {
 
 #[test]
 fn sigterm_reaches_the_child_in_both_process_models() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("s", "v", &[]);
     let shm = shm_dir();
     let file = shm.path().join("f");
@@ -404,7 +351,7 @@ fn sigterm_reaches_the_child_in_both_process_models() {
 
 #[test]
 fn files_are_0400_on_tmpfs_and_removed_and_disk_needs_allow_disk() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("cert", "line1\nline2\n", &[]);
     let shm = shm_dir();
     let file = shm.path().join("cert.pem");
@@ -451,7 +398,7 @@ fn files_are_0400_on_tmpfs_and_removed_and_disk_needs_allow_disk() {
 
 #[test]
 fn watch_signal_mode_rewrites_the_file_then_signals() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("rot", "first", &[]);
     let shm = shm_dir();
     let file = shm.path().join("rot");
@@ -492,7 +439,7 @@ fn watch_signal_mode_rewrites_the_file_then_signals() {
 
 #[test]
 fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("rot", "first", &[]);
     r.put("pinned", "fixed", &[]);
     let seen = r.home().join("seen");
@@ -534,7 +481,7 @@ fn watch_restart_mode_starts_the_child_again_with_the_new_value() {
 /// supervisor never restarts its child onto the older value, and says so.
 #[test]
 fn watch_never_goes_back_to_an_older_version_when_the_newest_is_deleted() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("signing-key", "old-compromised-key", &[]);
     r.put("signing-key", "new-rotated-key", &[]);
     let seen = r.home().join("seen");
@@ -581,7 +528,7 @@ fn watch_never_goes_back_to_an_older_version_when_the_newest_is_deleted() {
 
 #[test]
 fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let canary = "CANARY-qzxv-never-print-me";
     r.put("canary", canary, &[]);
     let shm = shm_dir();
@@ -630,7 +577,7 @@ fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
 
 #[test]
 fn lockbox_configuration_is_not_inherited() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("s", "v", &[]);
     let mut c = r.cmd(&["exec", "--env", "S=s", "--", "/usr/bin/env"]);
     c.env("LOCKBOX_TABLE", "credential-store")
@@ -652,7 +599,7 @@ fn lockbox_configuration_is_not_inherited() {
 
 #[test]
 fn core_limit_is_zero_in_the_child_unless_allowed() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("s", "v", &[]);
     // Start lockbox with a non-zero soft limit, so "0" is lockbox's doing.
     let run = |extra: &[&str]| {
@@ -691,7 +638,7 @@ fn core_limit_is_zero_in_the_child_unless_allowed() {
 
 #[test]
 fn prefix_collisions_are_refused_unless_allowed_and_the_last_name_wins() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("app/a.b", "dot", &[]);
     r.put("app/a-b", "dash", &[]);
     r.put("app/c", "c", &[]);
@@ -724,7 +671,7 @@ fn prefix_collisions_are_refused_unless_allowed_and_the_last_name_wins() {
 
 #[test]
 fn a_hundred_secrets_all_delivered() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let mut import = serde_json::Map::new();
     for i in 0..100 {
         import.insert(format!("bulk/s{i:03}"), format!("value-{i}").into());
@@ -772,7 +719,7 @@ fn a_hundred_secrets_all_delivered() {
 
 #[test]
 fn bad_declarations_are_usage_errors() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     for args in [
         &["--env", "1BAD=x"][..],
         &["--env", "NOEQUALS"],
@@ -902,7 +849,7 @@ fn as_pid_1_the_supervisor_reaps_orphans() {
         eprintln!("skipping: cannot create a PID namespace here (unshare)");
         return;
     }
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("s", "v", &[]);
     let shm = shm_dir();
     let decl = format!("{}=s", shm.path().join("f").display());
@@ -932,7 +879,7 @@ fn as_pid_1_the_supervisor_reaps_orphans() {
 
 #[test]
 fn a_failed_re_check_keeps_the_child_running_on_what_it_has() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("rot", "first", &[]);
     let seen = r.home().join("seen");
     let script = format!("echo \"$V\" >> {}; exec sleep 30", seen.display());
@@ -975,7 +922,7 @@ fn write_script(path: &Path, body: &str) {
 /// bash would have run `BASH_ENV`'s command substitution before the script.
 #[test]
 fn secret_names_never_choose_a_variable_that_changes_how_programs_load_or_connect() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let pwned = r.home().join("pwned-by-bash-env");
     r.put("app/ld_preload", "/nonexistent/CANARY-evil.so", &[]);
     r.put("app/path", "/nonexistent/CANARY-evilbin", &[]);
@@ -1040,7 +987,7 @@ fn secret_names_never_choose_a_variable_that_changes_how_programs_load_or_connec
 /// would become such variables, naming each, and print nothing.
 #[test]
 fn env_formats_refuse_names_that_become_protected_variables() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("path", "/CANARY/evilbin", &[]);
     r.put("ld.preload", "/CANARY/evil.so", &[]);
     r.put("bash-env", "$(id)CANARY", &[]);
@@ -1080,7 +1027,7 @@ fn env_formats_refuse_names_that_become_protected_variables() {
 /// message `exec` gives, and print nothing.
 #[test]
 fn env_formats_refuse_a_nul_byte_as_exec_does() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("nul/value", "CANARY\0tail", &[]);
     r.put("plain", "p", &[]);
     let sentence = "holds a NUL byte, which an environment variable cannot carry";
@@ -1112,7 +1059,7 @@ fn env_formats_refuse_a_nul_byte_as_exec_does() {
 /// suggesting --file; one byte less fits.
 #[test]
 fn a_value_too_long_for_an_environment_variable_fails_closed_naming_it() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let limit = 32 * rustix::param::page_size();
     let big = "x".repeat(140_000.max(limit + 1));
     r.put("app/big", &big, &[]);
@@ -1166,7 +1113,7 @@ fn a_value_too_long_for_an_environment_variable_fails_closed_naming_it() {
 /// gives the child, in both process models; argv[0] stays as given.
 #[test]
 fn the_program_is_found_with_lockbox_s_own_path_never_a_secret_s() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let real = r.home().join("real");
     let evil = r.home().join("evil");
     std::fs::create_dir(&real).unwrap();
@@ -1226,7 +1173,7 @@ fn the_program_is_found_with_lockbox_s_own_path_never_a_secret_s() {
 /// outsider chooses, such as a merge request's title).
 #[test]
 fn references_are_resolved_only_in_variables_the_operator_names() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("db/password", "CANARY-db-password", &[]);
     r.put("db/url", "postgres://db", &[]);
     for extra in [&[][..], &["--pristine"]] {
@@ -1324,7 +1271,7 @@ fn as_pid_1(r: &Remote, args: &[&str]) -> Option<Output> {
 /// with a clear message, and stale temporaries of ours are swept.
 #[test]
 fn files_in_a_shared_directory_cannot_be_blocked_or_hijacked() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("tls/key", "PEM", &[]);
     let shm = shm_dir();
     std::fs::set_permissions(shm.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
@@ -1392,7 +1339,7 @@ impl Drop for KillOnDrop {
 /// gets SIGTERM instead of running on unsupervised.
 #[test]
 fn a_supervised_child_gets_sigterm_when_the_supervisor_is_killed() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("s", "v", &[]);
     let shm = shm_dir();
     let decl = format!("{}=s", shm.path().join("f").display());

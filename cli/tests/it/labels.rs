@@ -7,55 +7,12 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create_key, remote, run_with_stdin, stderr, wait_for, Reaped};
-
-/// An in-memory emulator with `alias/credstash` and a sealed table.
-struct Remote {
-    _rt: tokio::runtime::Runtime,
-    endpoint: String,
-    home: tempfile::TempDir,
-}
+use common::{run_with_stdin, stderr, wait_for, Reaped, Remote};
 
 impl Remote {
-    fn start() -> Self {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let mock = rt.block_on(lockbox_mock::start()).unwrap();
-        let endpoint = mock.endpoint_url();
-        rt.spawn(async move {
-            let _mock = mock;
-            std::future::pending::<()>().await
-        });
-        create_key(&endpoint, "alias/credstash");
-        let r = Self {
-            _rt: rt,
-            endpoint,
-            home: tempfile::tempdir().unwrap(),
-        };
-        r.ok(&["setup"], b"");
-        r
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        remote(self.home(), &self.endpoint, args)
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_with_stdin(&mut self.cmd(args), stdin)
-    }
-
-    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
-        String::from_utf8(common::ok(self.run(args, stdin), args)).unwrap()
-    }
-
-    /// Runs and asserts exit `code`; returns stderr.
     fn fails(&self, args: &[&str], stdin: &[u8], code: i32) -> String {
         let out = self.run(args, stdin);
         assert_eq!(
@@ -66,12 +23,6 @@ impl Remote {
             stderr(&out)
         );
         stderr(&out)
-    }
-
-    fn put(&self, name: &str, value: &str, extra: &[&str]) {
-        let mut args = vec!["put", name, "-"];
-        args.extend_from_slice(extra);
-        self.ok(&args, value.as_bytes());
     }
 
     fn json(&self, args: &[&str]) -> serde_json::Value {
@@ -134,7 +85,7 @@ const DB: &str = r#"{
 
 #[test]
 fn a_json_secret_is_read_field_by_field_through_get_and_every_exec_input() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("prod/db", DB, &["--json"]);
     for (args, want) in [
         (&["get", "lockbox://prod/db#/user"][..], "app\n"),
@@ -247,7 +198,7 @@ fn a_json_secret_is_read_field_by_field_through_get_and_every_exec_input() {
 
 #[test]
 fn put_json_checks_the_value_and_stores_nothing_that_is_not_json() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     let err = r.fails(&["put", "cfg", "-", "--json"], b"{\"a\": 1,", 2);
     assert!(
         err.contains("not JSON") && err.contains("nothing was stored"),
@@ -261,7 +212,7 @@ fn put_json_checks_the_value_and_stores_nothing_that_is_not_json() {
 
 #[test]
 fn labels_are_set_moved_listed_and_removed_and_rollback_moves_current_back() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     for v in ["one", "two", "three"] {
         r.put("app/key", v, &[]);
     }
@@ -344,7 +295,7 @@ fn labels_are_set_moved_listed_and_removed_and_rollback_moves_current_back() {
 
 #[test]
 fn two_operators_moving_one_label_at_once_exactly_one_wins() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     for v in ["one", "two", "three"] {
         r.put("app/key", v, &[]);
     }
@@ -380,7 +331,7 @@ fn two_operators_moving_one_label_at_once_exactly_one_wins() {
 
 #[test]
 fn pending_is_never_read_unpinned_until_rotate_finish_and_watch_restarts_the_child() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("app/key", "v1", &[]);
     r.put("app/other", "o1", &[]);
     let seen = r.home().join("seen");
@@ -486,7 +437,7 @@ fn pending_is_never_read_unpinned_until_rotate_finish_and_watch_restarts_the_chi
 
 #[test]
 fn names_holding_at_and_hash_stay_readable() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("deploy", "labelled", &[]);
     r.ok(&["label", "deploy", "stable=1"], b"");
     r.put("deploy@stable", "literal", &[]);
@@ -533,7 +484,7 @@ fn names_holding_at_and_hash_stay_readable() {
 
 #[test]
 fn fan_out_collisions_and_bad_fields_start_nothing() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("prod/db", r#"{"user":"app","USER":"x"}"#, &[]);
     r.put("prod/svc", r#"{"host":"h","user":"u"}"#, &[]);
     r.put("prod/text", "not json", &[]);
@@ -572,7 +523,7 @@ fn fan_out_collisions_and_bad_fields_start_nothing() {
 
 #[test]
 fn setup_labels_readies_a_table_shared_with_credstash() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.ok(&["-t", "shared", "setup", "--compat", "credstash"], b"");
     r.ok(&["-t", "shared", "put", "a", "-"], b"one");
     r.ok(&["-t", "shared", "put", "a", "-"], b"two");
@@ -607,7 +558,7 @@ fn setup_labels_readies_a_table_shared_with_credstash() {
 
 #[test]
 fn get_out_list_long_and_rotate_start_take_labels_and_fields_as_they_take_the_rest() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("db", r#"{"password":"pw"}"#, &[]);
     r.put("db", r#"{"password":"pw2"}"#, &[]);
     let out = r.home().join("pw");

@@ -9,39 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{create_key, http, remote, run_with_stdin, stderr, Local};
+use common::{create_key, http, run_with_stdin, stderr, Local, Remote};
 
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An in-memory emulator reached with `--endpoint-url`, as in remote.rs.
-struct Remote {
-    _rt: tokio::runtime::Runtime,
-    endpoint: String,
-    home: tempfile::TempDir,
-}
-
-impl Remote {
-    fn start() -> Self {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let mock = rt.block_on(lockbox_mock::start()).unwrap();
-        let endpoint = mock.endpoint_url();
-        rt.spawn(async move {
-            let _mock = mock;
-            std::future::pending::<()>().await
-        });
-        create_key(&endpoint, "alias/credstash");
-        Self {
-            _rt: rt,
-            endpoint,
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_with_stdin(&mut remote(self.home.path(), &self.endpoint, args), stdin)
-    }
 }
 
 /// U1: `exec --prefix prod/app` (no trailing `/`) gives `$DB_PASSWORD`, and never

@@ -6,46 +6,7 @@ use crate::common;
 
 use std::process::Output;
 
-use common::{create_key, http, remote, run_with_stdin, stderr};
-
-struct Remote {
-    _rt: tokio::runtime::Runtime,
-    endpoint: String,
-    home: tempfile::TempDir,
-}
-
-impl Remote {
-    /// An in-memory emulator with `alias/credstash`, served from its own runtime.
-    fn start() -> Self {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let mock = rt.block_on(lockbox_mock::start()).unwrap();
-        let endpoint = mock.endpoint_url();
-        // Keep it serving for the life of the runtime.
-        rt.spawn(async move {
-            let _mock = mock;
-            std::future::pending::<()>().await
-        });
-        create_key(&endpoint, "alias/credstash");
-        Self {
-            _rt: rt,
-            endpoint,
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        run_with_stdin(&mut remote(self.home.path(), &self.endpoint, args), stdin)
-    }
-
-    fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
-        String::from_utf8(common::ok(self.run(args, stdin), args)).unwrap()
-    }
-
-    fn fault(&self, rule: serde_json::Value) {
-        let (status, body) = http(&self.endpoint, "/_mock/faults", None, &rule.to_string());
-        assert_eq!(status, 201, "{body}");
-    }
-}
+use common::{http, remote, run_with_stdin, stderr, Remote};
 
 #[test]
 fn missing_table_is_exit_3_and_says_to_run_setup() {

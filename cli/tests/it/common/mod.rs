@@ -185,3 +185,69 @@ pub fn populated_state(
     rt.block_on(open.shutdown());
     key_arn
 }
+
+/// An in-memory emulator with `alias/credstash`, served from a runtime of its
+/// own for the life of the value, and a fresh home for the commands run at it.
+pub struct Remote {
+    pub rt: tokio::runtime::Runtime,
+    pub endpoint: String,
+    pub home: tempfile::TempDir,
+}
+
+impl Remote {
+    /// The emulator, with the key but no table.
+    pub fn start() -> Self {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mock = rt.block_on(lockbox_mock::start()).unwrap();
+        let endpoint = mock.endpoint_url();
+        // Keep it serving for the life of the runtime.
+        rt.spawn(async move {
+            let _mock = mock;
+            std::future::pending::<()>().await
+        });
+        create_key(&endpoint, "alias/credstash");
+        Self {
+            rt,
+            endpoint,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The emulator with the default table set up.
+    pub fn set_up() -> Self {
+        let r = Self::start();
+        r.ok(&["setup"], b"");
+        r
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `lockbox --endpoint-url URL args...` with static test credentials.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        remote(self.home(), &self.endpoint, args)
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_with_stdin(&mut self.cmd(args), stdin)
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str], stdin: &[u8]) -> String {
+        String::from_utf8(ok(self.run(args, stdin), args)).unwrap()
+    }
+
+    /// Stores `value` as `name` through stdin.
+    pub fn put(&self, name: &str, value: &str, extra: &[&str]) {
+        let mut args = vec!["put", name, "-"];
+        args.extend_from_slice(extra);
+        self.ok(&args, value.as_bytes());
+    }
+
+    /// Adds a fault rule to the emulator.
+    pub fn fault(&self, rule: serde_json::Value) {
+        let (status, body) = http(&self.endpoint, "/_mock/faults", None, &rule.to_string());
+        assert_eq!(status, 201, "{body}");
+    }
+}

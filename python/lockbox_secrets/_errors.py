@@ -33,7 +33,9 @@ class LockboxError(Exception):
         service: ``kms``, ``dynamodb``, ``credentials`` or None.
         name: the secret the error concerns, or None.
         exit_code: the exit code the CLI gives this class.
-        transient: whether retrying later may succeed.
+        transient: whether retrying later may succeed (never for a lost label
+            move, ``code`` ``label``: the label is no longer where the move
+            expected it, and moving it again would undo another's move).
     """
 
     def __init__(self, message, hint=None, kind="other", code=None, service=None,
@@ -49,7 +51,8 @@ class LockboxError(Exception):
 
     @property
     def transient(self):
-        return self.kind in ("throttled", "timeout", "unavailable", "conflict")
+        return (self.kind in ("throttled", "timeout", "unavailable", "conflict")
+                and self.code != "label")
 
     def __str__(self):
         if self.hint:
@@ -100,7 +103,9 @@ class TimedOutError(LockboxError):
 
 
 class ConflictError(LockboxError):
-    """Writers kept colliding on the next version."""
+    """Writers kept colliding on the next version (transient, exit code 6), or a
+    label move or rotation step lost to another one (``code`` ``label``, exit code
+    8, not transient: nothing was changed; look at the labels, then decide)."""
 
 
 class UsageError(LockboxError, ValueError):

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use lockbox::Digest;
 use lockbox::{
-    AllOptions, AwsOptions, EncryptionContext, FormatPolicy, Lockbox, PutOptions, SecretName,
-    SecretRef, SecretValue, SetupOptions, SetupResult, TableMode, Version,
+    AllOptions, AwsOptions, EncryptionContext, FormatPolicy, JsonPointer, Label, LabelCondition,
+    LabelMove, Labels, Lockbox, PutOptions, Reference, RotateOptions, RotationStep, SecretName,
+    SecretRef, SecretValue, SetupOptions, SetupResult, TableMode, Version, REFERENCE_SCHEME,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -54,11 +55,28 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("table", &self.options.table)
             .field("region", &self.options.region)
+            .field("regions", &self.options.regions)
+            .field("write_region", &self.options.write_region)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
+    /// Fetch what `reference` names (only its field, when it has a pointer).
+    fn resolve(
+        &self,
+        py: Python<'_>,
+        reference: Reference,
+        context: EncryptionContext,
+    ) -> PyResult<Secret> {
+        let field = reference.pointer.as_ref().map(|p| p.as_str().to_owned());
+        let lockbox = self.lockbox(py)?;
+        let secret = block_on(py, move || async move {
+            lockbox.resolve(&reference, &context).await
+        })?;
+        Ok(Secret::with_field(secret, field))
+    }
+
     /// This process's lockbox, built on first use (and again in a forked child).
     /// Called with the GIL held; the build itself runs with it released.
     fn lockbox(&self, py: Python<'_>) -> PyResult<Arc<Lockbox>> {
@@ -119,6 +137,8 @@ impl Client {
         table = None,
         kms_key = None,
         region = None,
+        regions = None,
+        write_region = None,
         kms_region = None,
         endpoint_url = None,
         profile = None,
@@ -143,6 +163,8 @@ impl Client {
         table: Option<String>,
         kms_key: Option<String>,
         region: Option<String>,
+        regions: Option<&Bound<'_, PyAny>>,
+        write_region: Option<String>,
         kms_region: Option<String>,
         endpoint_url: Option<String>,
         profile: Option<String>,
@@ -172,6 +194,28 @@ impl Client {
                 options.kms_key = k;
             }
             options.region = region;
+            options.regions = regions_arg(py, regions)?;
+            if let Some(w) = &write_region {
+                if options.regions.is_empty() {
+                    return Err(errors::usage(
+                        py,
+                        "write_region names one of several regions: pass regions=[...] too \
+                         (with one region, writes go to it)",
+                    ));
+                }
+                if !options.regions.contains(w) {
+                    return Err(errors::usage(
+                        py,
+                        &format!(
+                            "write_region {:?} is not one of the regions read ({}): add it to \
+                             regions",
+                            lockbox::escape_untrusted(w),
+                            options.regions.join(",")
+                        ),
+                    ));
+                }
+            }
+            options.write_region = write_region;
             options.kms_region = kms_region;
             options.endpoint_url = endpoint_url;
             options.profile = profile;
@@ -241,24 +285,63 @@ impl Client {
         &self.options.table
     }
 
-    /// The latest version of `name` (or `version`), decrypted.
-    #[pyo3(signature = (name, version = None, *, context = None))]
+    /// `name` decrypted: the version labelled `current` (the highest version of a
+    /// secret without labels; never a `pending` one), or `version`, or the
+    /// version `label` names. With `field` (a JSON pointer such as
+    /// `"/password"`), only that field of the value (a JSON document): a
+    /// string's text, or the compact JSON of any other value.
+    #[pyo3(signature = (name, version = None, *, context = None, label = None, field = None))]
     fn get(
         &self,
         py: Python<'_>,
         name: &Bound<'_, PyAny>,
         version: Option<&Bound<'_, PyAny>>,
         context: Option<&Bound<'_, PyAny>>,
+        label: Option<&Bound<'_, PyAny>>,
+        field: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Secret> {
         guarded(py, || {
-            let r = SecretRef {
-                name: name_arg(py, name)?,
-                version: version_arg(py, version, false)?,
+            let name = name_arg(py, name)?;
+            let version = version_arg(py, version, false)?;
+            let label = label_arg(py, label)?;
+            let mut reference = match (version, label) {
+                (Some(_), Some(_)) => {
+                    return Err(errors::usage(
+                        py,
+                        "pass version or label, not both: each picks the version to read",
+                    ))
+                }
+                (Some(v), None) => Reference::version(name, v),
+                (None, Some(l)) => Reference::label(name, l),
+                (None, None) => Reference::latest(name),
             };
+            if let Some(pointer) = field_arg(py, field)? {
+                reference = reference.with_pointer(pointer);
+            }
             let context = context_arg(py, context)?;
-            let lockbox = self.lockbox(py)?;
-            let secret = block_on(py, move || async move { lockbox.fetch(&r, &context).await })?;
-            Ok(Secret::new(secret))
+            self.resolve(py, reference, context)
+        })
+    }
+
+    /// What a reference names: `"[lockbox://]NAME[@VERSION|@LABEL][#/json/pointer]"`
+    /// (`"prod/db@previous#/password"`). Without the `lockbox://` scheme the
+    /// text is read the same way.
+    #[pyo3(signature = (reference, *, context = None))]
+    fn get_ref(
+        &self,
+        py: Python<'_>,
+        reference: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Secret> {
+        guarded(py, || {
+            let text = str_arg(reference, "reference")?;
+            let reference = match text.strip_prefix(REFERENCE_SCHEME) {
+                Some(rest) => rest.parse::<Reference>(),
+                None => text.parse::<Reference>(),
+            }
+            .map_err(|e| errors::to_py(py, &e))?;
+            let context = context_arg(py, context)?;
+            self.resolve(py, reference, context)
         })
     }
 
@@ -482,6 +565,175 @@ impl Client {
         })
     }
 
+    /// The labels of `name`: a dict of label to the version it names
+    /// (`{"current": 3, "previous": 2, "stable": 2}`); empty for a secret without
+    /// labels.
+    fn labels<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let lockbox = self.lockbox(py)?;
+            let labels = block_on(py, move || async move { lockbox.labels(&name).await })?;
+            labels_dict(py, &labels)
+        })
+    }
+
+    /// Make `label` name `version` of `name`, in one conditional write; returns
+    /// the labels afterwards (as `labels()`). By default the move goes ahead only
+    /// if the label is still where this call found it: of two concurrent moves of
+    /// one label, exactly one wins and the other raises `ConflictError` (exit
+    /// code 8) with nothing changed. `expected=V`: only if the label names
+    /// version V now; `if_absent=True`: only if the secret does not carry it.
+    /// Moving `current` moves the version it left to `previous`.
+    #[pyo3(signature = (name, label, version, *, expected = None, if_absent = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_label<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+        label: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        expected: Option<&Bound<'_, PyAny>>,
+        if_absent: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let label = required_label(py, label)?;
+            let version = version_arg(py, Some(version), true)?
+                .ok_or_else(|| PyTypeError::new_err("version must be an int, not None"))?;
+            let condition = condition_arg(py, expected, if_absent)?;
+            let lockbox = self.lockbox(py)?;
+            let moved = block_on(py, move || async move {
+                lockbox.set_label(&name, &label, version, condition).await
+            })?;
+            moved_dict(py, &moved)
+        })
+    }
+
+    /// Remove `label` from `name` (`current` can be moved, not removed); returns
+    /// the labels afterwards. `expected=V`: only if the label names version V
+    /// now (otherwise, as by default, only if it has not moved since this call
+    /// read it). Removing a label the secret does not carry changes nothing.
+    #[pyo3(signature = (name, label, *, expected = None))]
+    fn remove_label<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+        label: &Bound<'_, PyAny>,
+        expected: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let label = required_label(py, label)?;
+            let condition = condition_arg(py, expected, false)?;
+            let lockbox = self.lockbox(py)?;
+            let moved = block_on(py, move || async move {
+                lockbox.remove_label(&name, &label, condition).await
+            })?;
+            moved_dict(py, &moved)
+        })
+    }
+
+    /// Move `current` back to the version labelled `previous` (and `previous` to
+    /// the version `current` left), without writing a version; returns the
+    /// labels afterwards. Sealed tables only.
+    fn rollback_current<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let lockbox = self.lockbox(py)?;
+            let moved = block_on(py, move || async move {
+                lockbox
+                    .rollback_current(&name, LabelCondition::default())
+                    .await
+            })?;
+            moved_dict(py, &moved)
+        })
+    }
+
+    /// Step 1 of a staged rotation: store `value` as a new version of `name`
+    /// labelled `pending`; un-pinned reads keep getting `current` until
+    /// `rotate_finish`. Read the pending value with `get(name, label="pending")`.
+    /// Returns the rotation as a dict: `name`, `token`, `state` (`"pending"`),
+    /// `version` (the pending one), `labels` and `changed`. With the `token` of
+    /// the rotation in progress (or of the last one), nothing is written and the
+    /// rotation is returned with `changed` False; while another is in progress,
+    /// `ConflictError`.
+    #[pyo3(signature = (name, value, *, context = None, comment = None, token = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn rotate_start<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        comment: Option<&Bound<'_, PyAny>>,
+        token: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let mut options = RotateOptions::default();
+            options.context = context_arg(py, context)?;
+            options.comment = opt_str_arg(comment, "comment")?;
+            options.token = opt_str_arg(token, "token")?;
+            let value = value_arg(value)?;
+            let lockbox = self.lockbox(py)?;
+            let step = block_on(py, move || async move {
+                lockbox.rotate_start(&name, &value, &options).await
+            })?;
+            step_dict(py, &step)
+        })
+    }
+
+    /// Step 4 of a staged rotation: `pending` becomes `current`, and the old
+    /// `current` becomes `previous`, in one conditional write. With `token`, only
+    /// that rotation. Returns the rotation as `rotate_start` does (`state`
+    /// `"finished"`; `changed` False if it had finished already).
+    #[pyo3(signature = (name, *, token = None))]
+    fn rotate_finish<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+        token: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let token = opt_str_arg(token, "token")?;
+            let lockbox = self.lockbox(py)?;
+            let step = block_on(py, move || async move {
+                lockbox.rotate_finish(&name, token.as_deref()).await
+            })?;
+            step_dict(py, &step)
+        })
+    }
+
+    /// Abandon a staged rotation: `pending` is removed and its version deleted;
+    /// `current` stays. With `token`, only that rotation. Returns the rotation as
+    /// `rotate_start` does (`state` `"aborted"`; `version` the dropped one).
+    #[pyo3(signature = (name, *, token = None))]
+    fn rotate_abort<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'_, PyAny>,
+        token: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        guarded(py, || {
+            let name = name_arg(py, name)?;
+            let token = opt_str_arg(token, "token")?;
+            let lockbox = self.lockbox(py)?;
+            let step = block_on(py, move || async move {
+                lockbox.rotate_abort(&name, token.as_deref()).await
+            })?;
+            step_dict(py, &step)
+        })
+    }
+
     /// Drop cached values (when built with `cache_ttl`).
     fn invalidate(&self, py: Python<'_>) -> PyResult<()> {
         guarded(py, || {
@@ -494,6 +746,17 @@ impl Client {
     }
 
     fn __repr__(&self) -> String {
+        if !self.options.regions.is_empty() {
+            return format!(
+                "Client(table={:?}, regions={:?}, write_region={:?})",
+                lockbox::escape_untrusted(&self.options.table),
+                self.options.regions,
+                self.options
+                    .write_region
+                    .as_deref()
+                    .unwrap_or(&self.options.regions[0])
+            );
+        }
         format!(
             "Client(table={:?}, region={:?})",
             lockbox::escape_untrusted(&self.options.table),
@@ -712,4 +975,151 @@ fn text_dict(py: Python<'_>, secrets: Vec<lockbox::Secret>) -> PyResult<Bound<'_
         out.set_item(s.name.as_str(), PyString::new(py, text))?;
     }
     Ok(out)
+}
+
+/// An optional `str` argument (`None` allowed).
+fn opt_str_arg(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<String>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => str_arg(v, what).map(Some),
+    }
+}
+
+/// Several regions, in read order: `None`, or a list or tuple of region names
+/// (each a `str`, no duplicates, at least one).
+fn regions_arg(py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    if value.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "regions must be a list of region names, not a single str: \
+             regions=[\"us-east-1\", \"eu-west-1\"] (or region=\"...\" for one)",
+        ));
+    }
+    let mut regions: Vec<String> = Vec::new();
+    for item in value.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "regions must be a list of region names, not {}",
+            type_name(value)
+        ))
+    })? {
+        let region = str_arg(&item?, "each region")?;
+        if !valid_region(&region) {
+            return Err(errors::usage(
+                py,
+                &format!(
+                    "{:?} is not a region name (such as us-east-1)",
+                    lockbox::escape_untrusted(&region)
+                ),
+            ));
+        }
+        if regions.contains(&region) {
+            return Err(errors::usage(
+                py,
+                &format!("region {region} is listed twice in regions"),
+            ));
+        }
+        regions.push(region);
+    }
+    if regions.is_empty() {
+        return Err(errors::usage(
+            py,
+            "regions is empty: name at least one region, or leave it out",
+        ));
+    }
+    Ok(regions)
+}
+
+/// Whether `name` has the shape of an AWS region name (as the SDK checks it).
+fn valid_region(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.ends_with(|c: char| c.is_ascii_digit())
+        && name.contains('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A label argument: a `str` the SDK accepts as a label.
+fn required_label(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Label> {
+    let text = str_arg(value, "label")?;
+    Label::new(text).map_err(|e| errors::to_py(py, &e))
+}
+
+/// An optional label (`None`: no label).
+fn label_arg(py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Label>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => required_label(py, v).map(Some),
+    }
+}
+
+/// A field: `None`, or a JSON pointer (`"/password"`, `"/users/0/name"`).
+fn field_arg(py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<JsonPointer>> {
+    let Some(text) = opt_str_arg(value, "field")? else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Err(errors::usage(
+            py,
+            "field \"\" names the whole value: leave field out",
+        ));
+    }
+    if !text.starts_with('/') {
+        return Err(errors::usage(
+            py,
+            "field is a JSON pointer, starting with `/`: field=\"/password\", \
+             field=\"/users/0/name\" (`~1` for a `/` in a member name, `~0` for `~`)",
+        ));
+    }
+    JsonPointer::new(text)
+        .map(Some)
+        .map_err(|e| errors::to_py(py, &e))
+}
+
+/// Where a label must be for a move: as found, at `expected`, or absent.
+fn condition_arg(
+    py: Python<'_>,
+    expected: Option<&Bound<'_, PyAny>>,
+    if_absent: bool,
+) -> PyResult<LabelCondition> {
+    match (version_arg(py, expected, true)?, if_absent) {
+        (Some(_), true) => Err(errors::usage(
+            py,
+            "pass expected or if_absent, not both: a label cannot be on a version and absent",
+        )),
+        (Some(v), false) => Ok(LabelCondition::At(v)),
+        (None, true) => Ok(LabelCondition::Absent),
+        (None, false) => Ok(LabelCondition::AsFound),
+    }
+}
+
+/// Labels as a dict of label to version.
+fn labels_dict<'py>(py: Python<'py>, labels: &Labels) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (label, version) in &labels.labels {
+        d.set_item(label.as_str(), version.get())?;
+    }
+    Ok(d)
+}
+
+/// The labels after a move.
+fn moved_dict<'py>(py: Python<'py>, moved: &LabelMove) -> PyResult<Bound<'py, PyDict>> {
+    labels_dict(py, &moved.labels)
+}
+
+/// A rotation step as a dict.
+fn step_dict<'py>(py: Python<'py>, step: &RotationStep) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", step.name.as_str())?;
+    d.set_item("token", &step.token)?;
+    d.set_item("state", step.state.as_str())?;
+    d.set_item("version", step.version.map(Version::get))?;
+    d.set_item("labels", labels_dict(py, &step.labels)?)?;
+    d.set_item("changed", step.changed)?;
+    Ok(d)
 }

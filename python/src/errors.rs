@@ -49,6 +49,13 @@ pub fn hint(e: &Error) -> Option<&'static str> {
         Error::UntrustedCertificate { .. } => {
             "set AWS_CA_BUNDLE to a PEM file of the CA that signs the endpoint's certificate"
         }
+        Error::Label {
+            kind: ErrorKind::Conflict,
+            ..
+        } => {
+            "nothing was changed; see where the labels are now with `labels()`, then decide \
+             (running the same call again does not help)"
+        }
         Error::Rollback { .. } => {
             "if the newer versions were deleted on purpose, restart the reader; otherwise \
              restore them (point-in-time recovery) and find who deleted them (CloudTrail)"
@@ -161,7 +168,10 @@ fn subject(e: &Error) -> Option<String> {
         | Error::VersionExists { name, .. }
         | Error::ContextMismatch { name, .. }
         | Error::Rollback { name, .. }
-        | Error::Contention { name, .. } => name.as_str().to_owned(),
+        | Error::Contention { name, .. }
+        | Error::Label { name, .. }
+        | Error::LabelRollback { name, .. }
+        | Error::Field { name, .. } => name.as_str().to_owned(),
         Error::Integrity { name, .. }
         | Error::UnsupportedFormat { name, .. }
         | Error::UntrustedKey { name, .. } => name.clone(),

@@ -21,6 +21,8 @@ pub struct Secret {
     version: u64,
     comment: Option<String>,
     format: String,
+    /// The JSON pointer of the field read, when only a field was asked for.
+    field: Option<String>,
     value: Mutex<Option<SecretValue>>,
 }
 
@@ -33,11 +35,18 @@ impl std::fmt::Debug for Secret {
 impl Secret {
     /// Take an SDK secret (its value is moved, not copied).
     pub fn new(secret: lockbox::Secret) -> Self {
+        Self::with_field(secret, None)
+    }
+
+    /// Take an SDK secret whose value is the field `field` (a JSON pointer) of
+    /// the stored value, as `Lockbox::resolve` returns it.
+    pub fn with_field(secret: lockbox::Secret, field: Option<String>) -> Self {
         Self {
             name: secret.name.as_str().to_owned(),
             version: secret.version.get(),
             comment: secret.metadata.comment.clone(),
             format: secret.format.to_string(),
+            field,
             value: Mutex::new(Some(secret.value)),
         }
     }
@@ -78,6 +87,13 @@ impl Secret {
     #[getter]
     fn format(&self) -> &str {
         &self.format
+    }
+
+    /// The JSON pointer of the field this holds (`"/password"`), or `None` when it
+    /// holds the whole value.
+    #[getter]
+    fn field(&self) -> Option<&str> {
+        self.field.as_deref()
     }
 
     /// Whether the value was wiped.
@@ -134,8 +150,12 @@ impl Secret {
     }
 
     fn __repr__(&self) -> String {
+        let field = match &self.field {
+            Some(f) => format!(", field={:?}", escape_untrusted(f)),
+            None => String::new(),
+        };
         format!(
-            "Secret(name={:?}, version={}, value=<redacted>)",
+            "Secret(name={:?}, version={}{field}, value=<redacted>)",
             escape_untrusted(&self.name),
             self.version
         )

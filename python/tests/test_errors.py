@@ -48,6 +48,33 @@ def test_messages_hints_and_exit_codes_match_the_cli(sealed_table):
             assert e.value.exit_code == code, argv
 
 
+def test_label_and_field_errors_match_the_cli(sealed_table):
+    c, t = sealed_table, sealed_table.table
+    for v in ("1", "2", '{"user": "app"}'):
+        c.put("lbl", v)
+    c.set_label("lbl", "stable", 1)
+    cases = [
+        # A lost label move: exit code 8, not transient, with the CLI's advice.
+        (lambda: c.set_label("lbl", "stable", 3, expected=2),
+         ("label", "lbl", "stable=3", "--from", "2"), lb.ConflictError, 8),
+        (lambda: c.get("lbl", label="gone"), ("get", "lbl", "--label", "gone"),
+         lb.NotFoundError, 3),
+        (lambda: c.get("lbl", field="/password"), ("get", "lbl", "--field", "/password"),
+         lb.NotFoundError, 3),
+        (lambda: c.get("lbl", label="stable", field="/x"),
+         ("get", "lockbox://lbl@stable#/x"), lb.NotFoundError, 3),
+    ]
+    for call, argv, cls, exit_code in cases:
+        with pytest.raises(lb.LockboxError) as e:
+            call()
+        code, message, cli_hint = cli_error(t, *argv)
+        assert type(e.value) is cls, argv
+        assert e.value.message == message, argv
+        assert (e.value.exit_code, code) == (exit_code, exit_code), argv
+        assert (cli_hint is None) == (e.value.hint is None), (argv, cli_hint)
+        assert e.value.name == "lbl", argv
+
+
 def test_hierarchy():
     assert issubclass(lb.ContextMismatchError, lb.IntegrityError)
     assert issubclass(lb.UsageError, ValueError)

@@ -98,3 +98,55 @@ def test_a_panic_is_an_internal_error_without_its_payload(capfd):
     assert not [t for t in texts_of(e.value) + [out, err] if CANARY in t]
     # The interpreter goes on.
     assert lb.Client(table=unique("after-panic")).table.startswith("after-panic")
+
+
+def test_canary_never_leaks_from_labels_rotation_and_fields(sealed_table, all_logs, capfd):
+    c = sealed_table
+    seen = []
+
+    def expect_error(call):
+        with pytest.raises(Exception) as e:
+            call()
+        seen.extend(texts_of(e.value))
+
+    # A JSON value holding the canary, read whole and by field.
+    c.put("leak/json", '{"user": "app", "password": "%s", "n": null, "s": "x"}' % CANARY)
+    f = c.get("leak/json", field="/password")
+    seen += [repr(f), str(f), repr(c.get_ref("lockbox://leak/json#/user"))]
+    assert f.text() == CANARY
+    expect_error(lambda: c.get("leak/json", field="/missing"))
+    expect_error(lambda: c.get("leak/json", field="/n"))
+    expect_error(lambda: c.get("leak/json", field="/password/x"))
+    expect_error(lambda: c.get("leak/json", field="/s/0"))
+    expect_error(lambda: c.get("leak/json", field="password"))
+    expect_error(lambda: c.get_ref("leak/json#/password/deeper"))
+    # Values that are not JSON, or not text.
+    c.put("leak/plain", "{\"x\": %s" % CANARY)
+    c.put("leak/binary", CANARY.encode() + b"\xff")
+    expect_error(lambda: c.get("leak/plain", field="/x"))
+    expect_error(lambda: c.get("leak/binary", field="/x"))
+    # A staged rotation of the canary, its steps and its failures.
+    c.put("leak/rot", "old")
+    step = c.rotate_start("leak/rot", CANARY, comment="rotating")
+    seen += [repr(step), repr(c.labels("leak/rot"))]
+    pending = c.get("leak/rot", label="pending")
+    seen += [repr(pending), str(pending)]
+    assert pending.text() == CANARY
+    expect_error(lambda: c.rotate_start("leak/rot", CANARY))  # another rotation: conflict
+    expect_error(lambda: c.rotate_start("leak/rot", [CANARY]))  # wrong type
+    expect_error(lambda: c.rotate_finish("leak/rot", token="other"))
+    seen.append(repr(c.rotate_finish("leak/rot")))
+    step = c.rotate_start("leak/rot", CANARY + "-2")
+    seen.append(repr(c.rotate_abort("leak/rot", token=step["token"])))
+    # Label moves and their conflicts.
+    seen.append(repr(c.set_label("leak/rot", "stable", 1)))
+    expect_error(lambda: c.set_label("leak/rot", "stable", 2, expected=2))
+    expect_error(lambda: c.set_label("leak/rot", "stable", CANARY))  # a value as version
+    expect_error(lambda: c.set_label("leak/rot", "stable", 2, expected=CANARY))
+    expect_error(lambda: c.get("leak/rot", version=CANARY, label="stable"))
+    expect_error(lambda: c.get("leak/rot", label="nope"))
+    expect_error(lambda: c.remove_label("leak/rot", "current"))
+    seen.append(repr(lb.Client(table="t", regions=["us-east-1", "eu-west-1"])))
+    out, err = capfd.readouterr()
+    seen += [out, err] + all_logs
+    assert seen and not [t for t in seen if CANARY in t]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use lockbox::Digest;
 use lockbox::{
     AllOptions, AwsOptions, EncryptionContext, FormatPolicy, JsonPointer, Label, LabelCondition,
-    LabelMove, Labels, Lockbox, PutOptions, Reference, RotateOptions, RotationStep, SecretName,
-    SecretRef, SecretValue, SetupOptions, SetupResult, TableMode, Version, REFERENCE_SCHEME,
+    Labels, Lockbox, PutOptions, Reference, RotateOptions, RotationStep, SecretName, SecretRef,
+    SecretValue, SetupOptions, SetupResult, TableMode, Version, REFERENCE_SCHEME,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -523,23 +523,32 @@ impl Client {
     /// Create the table in `mode` (`"sealed"`, or `"credstash"` for a table shared
     /// with credstash clients), or check an existing one and record what it lacks.
     /// Returns `"created"`, `"unchanged"` or `"recorded"`; raises `UsageError` when
-    /// the table records something else (nothing is changed then).
-    #[pyo3(signature = (mode = "sealed", *, tags = None))]
+    /// the table records something else (nothing is changed then). With
+    /// `labels=True`, a table shared with credstash also gets the companion table
+    /// that keeps its labels and staged rotations (`TABLE.lockbox-labels`, which
+    /// credstash clients never read); a sealed table needs none.
+    #[pyo3(signature = (mode = "sealed", *, tags = None, labels = false))]
     fn setup(
         &self,
         py: Python<'_>,
         mode: &str,
         tags: Option<BTreeMap<String, String>>,
+        labels: bool,
     ) -> PyResult<&'static str> {
         guarded(py, || {
             let mode: TableMode = mode.parse().map_err(|e| errors::to_py(py, &e))?;
             let mut options = SetupOptions::new(mode);
             options.tags = tags.unwrap_or_default().into_iter().collect();
             let lockbox = self.lockbox(py)?;
-            let report = block_on(
-                py,
-                move || async move { lockbox.setup_with(&options).await },
-            )?;
+            let report = block_on(py, move || async move {
+                let report = lockbox.setup_with(&options).await?;
+                let refused = matches!(report.result, SetupResult::Refused(_));
+                let sealed = report.record.mode.as_deref() == Some(TableMode::Sealed.as_str());
+                if labels && !refused && !sealed {
+                    lockbox.setup_labels().await?;
+                }
+                Ok(report)
+            })?;
             match report.result {
                 SetupResult::Created => Ok("created"),
                 SetupResult::Unchanged => Ok("unchanged"),
@@ -606,10 +615,11 @@ impl Client {
                 .ok_or_else(|| PyTypeError::new_err("version must be an int, not None"))?;
             let condition = condition_arg(py, expected, if_absent)?;
             let lockbox = self.lockbox(py)?;
-            let moved = block_on(py, move || async move {
-                lockbox.set_label(&name, &label, version, condition).await
+            let labels = block_on(py, move || async move {
+                let moved = lockbox.set_label(&name, &label, version, condition).await;
+                with_derived(&lockbox, moved?.labels).await
             })?;
-            moved_dict(py, &moved)
+            labels_dict(py, &labels)
         })
     }
 
@@ -630,10 +640,11 @@ impl Client {
             let label = required_label(py, label)?;
             let condition = condition_arg(py, expected, false)?;
             let lockbox = self.lockbox(py)?;
-            let moved = block_on(py, move || async move {
-                lockbox.remove_label(&name, &label, condition).await
+            let labels = block_on(py, move || async move {
+                let moved = lockbox.remove_label(&name, &label, condition).await;
+                with_derived(&lockbox, moved?.labels).await
             })?;
-            moved_dict(py, &moved)
+            labels_dict(py, &labels)
         })
     }
 
@@ -648,12 +659,13 @@ impl Client {
         guarded(py, || {
             let name = name_arg(py, name)?;
             let lockbox = self.lockbox(py)?;
-            let moved = block_on(py, move || async move {
-                lockbox
+            let labels = block_on(py, move || async move {
+                let moved = lockbox
                     .rollback_current(&name, LabelCondition::default())
-                    .await
+                    .await;
+                with_derived(&lockbox, moved?.labels).await
             })?;
-            moved_dict(py, &moved)
+            labels_dict(py, &labels)
         })
     }
 
@@ -685,7 +697,9 @@ impl Client {
             let value = value_arg(value)?;
             let lockbox = self.lockbox(py)?;
             let step = block_on(py, move || async move {
-                lockbox.rotate_start(&name, &value, &options).await
+                let mut step = lockbox.rotate_start(&name, &value, &options).await?;
+                step.labels = with_derived(&lockbox, step.labels).await?;
+                Ok(step)
             })?;
             step_dict(py, &step)
         })
@@ -707,7 +721,9 @@ impl Client {
             let token = opt_str_arg(token, "token")?;
             let lockbox = self.lockbox(py)?;
             let step = block_on(py, move || async move {
-                lockbox.rotate_finish(&name, token.as_deref()).await
+                let mut step = lockbox.rotate_finish(&name, token.as_deref()).await?;
+                step.labels = with_derived(&lockbox, step.labels).await?;
+                Ok(step)
             })?;
             step_dict(py, &step)
         })
@@ -728,7 +744,9 @@ impl Client {
             let token = opt_str_arg(token, "token")?;
             let lockbox = self.lockbox(py)?;
             let step = block_on(py, move || async move {
-                lockbox.rotate_abort(&name, token.as_deref()).await
+                let mut step = lockbox.rotate_abort(&name, token.as_deref()).await?;
+                step.labels = with_derived(&lockbox, step.labels).await?;
+                Ok(step)
             })?;
             step_dict(py, &step)
         })
@@ -1107,9 +1125,15 @@ fn labels_dict<'py>(py: Python<'py>, labels: &Labels) -> PyResult<Bound<'py, PyD
     Ok(d)
 }
 
-/// The labels after a move.
-fn moved_dict<'py>(py: Python<'py>, moved: &LabelMove) -> PyResult<Bound<'py, PyDict>> {
-    labels_dict(py, &moved.labels)
+/// The labels a move or a rotation step left, with `current` and `previous`
+/// when a table shared with credstash derives them from the versions (the SDK's
+/// `LabelMove` and `RotationStep` hold only the recorded ones there; `labels()`
+/// has both).
+async fn with_derived(lockbox: &Lockbox, labels: Labels) -> lockbox::Result<Labels> {
+    if labels.derived && labels.current().is_none() {
+        return lockbox.labels(&labels.name).await;
+    }
+    Ok(labels)
 }
 
 /// A rotation step as a dict.

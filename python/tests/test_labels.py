@@ -272,3 +272,35 @@ def test_two_regions_read_failover_and_write_region(emulator, two_regions):
     assert failover.get("g/secret").text() == "from-eu"
     emulator.clear_faults()
     assert c.get("g/secret", 2).text() == "from-eu"
+
+
+def test_labels_in_a_table_shared_with_credstash():
+    """`current` and `previous` are derived from the versions; the user's labels and
+    the pending value live in the companion table `setup(labels=True)` makes, so
+    credstash clients never read a pending value."""
+    import credstash
+
+    table = unique("cslabels")
+    c = lb.Client(table=table)
+    assert c.setup("credstash") == "created"
+    c.put("csdb", "one")
+    c.put("csdb", "two")
+    assert c.labels("csdb") == {"current": 2, "previous": 1}
+    with pytest.raises(lb.LockboxError):
+        c.set_label("csdb", "stable", 1)  # no companion table yet
+    assert c.setup("credstash", labels=True) == "unchanged"
+    assert c.set_label("csdb", "stable", 1) == {"current": 2, "previous": 1, "stable": 1}
+    with pytest.raises(lb.UsageError):
+        c.set_label("csdb", "current", 1)  # always the highest version here
+    step = c.rotate_start("csdb", "three")
+    assert step["state"] == "pending"
+    assert step["labels"] == {"current": 2, "previous": 1, "pending": 3, "stable": 1}
+    assert c.get("csdb").text() == "two"
+    assert credstash.getSecret("csdb", table=table) == "two"
+    assert c.get("csdb", label="pending").text() == "three"
+    done = c.rotate_finish("csdb")
+    assert (done["state"], done["version"]) == ("finished", 3)
+    assert done["labels"] == {"current": 3, "previous": 2, "stable": 1}
+    assert c.get("csdb").text() == "three"
+    assert credstash.getSecret("csdb", table=table) == "three"
+    assert c.labels("csdb")["current"] == 3

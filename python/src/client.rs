@@ -346,7 +346,10 @@ impl Client {
     }
 
     /// Several secrets at once, all or nothing: a list of `Secret` in the order of
-    /// `refs`. Each ref is a name, `"NAME@VERSION"`, or a `(name, version)` pair.
+    /// `refs`. Each ref is a name, `"NAME@VERSION"`, a `(name, version)` pair, or
+    /// a reference with its scheme, `"lockbox://NAME[@VERSION|@LABEL][#/pointer]"`
+    /// (as `get_ref`: a label, a JSON field). A secret named by several refs
+    /// (fields of one JSON value) is fetched once.
     #[pyo3(signature = (refs, *, context = None))]
     fn get_many(
         &self,
@@ -358,10 +361,18 @@ impl Client {
             let refs = refs_arg(py, refs)?;
             let context = context_arg(py, context)?;
             let lockbox = self.lockbox(py)?;
+            let fields: Vec<Option<String>> = refs
+                .iter()
+                .map(|r| r.pointer.as_ref().map(|p| p.as_str().to_owned()))
+                .collect();
             let secrets = block_on(py, move || async move {
-                lockbox.get_many(&refs, &context).await
+                lockbox.resolve_many(&refs, &context).await
             })?;
-            Ok(secrets.into_iter().map(Secret::new).collect())
+            Ok(secrets
+                .into_iter()
+                .zip(fields)
+                .map(|(s, f)| Secret::with_field(s, f))
+                .collect())
         })
     }
 
@@ -923,9 +934,9 @@ fn value_arg(value: &Bound<'_, PyAny>) -> PyResult<SecretValue> {
     )))
 }
 
-/// Refs for `get_many`: a list or tuple of names, `"NAME@VERSION"` strings or
-/// `(name, version)` pairs.
-fn refs_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Vec<SecretRef>> {
+/// Refs for `get_many`: a list or tuple of names, `"NAME@VERSION"` strings,
+/// `(name, version)` pairs or `lockbox://` references.
+fn refs_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Vec<Reference>> {
     if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
         return Err(PyTypeError::new_err(
             "refs must be a list of names, not a single str: get_many([\"a\", \"b\"])",
@@ -945,13 +956,19 @@ fn refs_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Vec<SecretRef>
                     "a ref given as a tuple is (name, version)",
                 ));
             }
-            refs.push(SecretRef {
+            refs.push(Reference::from(SecretRef {
                 name: name_arg(py, &pair.get_item(0)?)?,
                 version: version_arg(py, Some(&pair.get_item(1)?), false)?,
-            });
+            }));
         } else {
             let text = str_arg(&item, "each ref")?;
-            refs.push(text.parse().map_err(|e| errors::to_py(py, &e))?);
+            let reference = match text.strip_prefix(REFERENCE_SCHEME) {
+                Some(rest) => rest.parse::<Reference>(),
+                // Without the scheme, as before (and as credstash reads names):
+                // `NAME@VERSION` or a name, never a label or a field.
+                None => text.parse::<SecretRef>().map(Reference::from),
+            };
+            refs.push(reference.map_err(|e| errors::to_py(py, &e))?);
         }
     }
     Ok(refs)

@@ -304,3 +304,28 @@ def test_labels_in_a_table_shared_with_credstash():
     assert c.get("csdb").text() == "three"
     assert credstash.getSecret("csdb", table=table) == "three"
     assert c.labels("csdb")["current"] == 3
+
+
+def test_get_many_takes_references(sealed_table):
+    c = sealed_table
+    c.put("many/db", json.dumps({"user": "app", "password": "one"}))
+    c.put("many/db", json.dumps({"user": "app", "password": "two"}))
+    c.put("many/plain", "p")
+    c.set_label("many/db", "stable", 1)
+    got = c.get_many(["lockbox://many/db#/user", "lockbox://many/db#/password",
+                      "lockbox://many/db@stable#/password", "many/plain", ("many/db", 1),
+                      "many/plain@1"])
+    assert [s.text() for s in got[:3]] == ["app", "two", "one"]
+    assert [s.field for s in got] == ["/user", "/password", "/password", None, None, None]
+    assert [s.version for s in got] == [2, 2, 1, 1, 1, 1]
+    assert json.loads(got[4].text())["password"] == "one"
+    # Without the scheme a string is a name (or NAME@VERSION), never a label.
+    with pytest.raises(lb.NotFoundError) as e:
+        c.get_many(["many/db@stable"])
+    assert e.value.name == "many/db@stable"
+    # All or nothing: one missing field fails the call.
+    with pytest.raises(lb.NotFoundError) as e:
+        c.get_many(["many/plain", "lockbox://many/db#/missing"])
+    assert e.value.code == "field"
+    with pytest.raises(lb.UsageError):
+        c.get_many(["lockbox://many/db#"])

@@ -6,6 +6,8 @@ in DynamoDB, compatible with credstash.
     client = lockbox.Client(table="credential-store", region="eu-west-1")
     password = client.get("prod/db/password").text()
     values = client.get_many(["prod/db/password", "prod/api/key@3"])
+    stable = client.get("prod/db", label="stable", field="/password").text()
+    client.labels("prod/db")          # {"current": 7, "previous": 6, "stable": 6}
 
 For code written against the credstash library, ``lockbox_secrets.credstash`` has
 credstash 1.17.1's functions and exceptions:

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::journal::StoreError;
+use crate::quotas::Quotas;
 
 /// How an emulator is set up. `Config::default()` is in-memory, no added latency.
 #[derive(Debug, Clone)]
@@ -17,6 +18,7 @@ pub struct Config {
     pub(crate) iam: Option<IamSource>,
     pub(crate) audit_log: Option<PathBuf>,
     pub(crate) credential_ttl: Option<Duration>,
+    pub(crate) quotas: Quotas,
 }
 
 /// Where strict mode's identity file comes from.
@@ -46,6 +48,7 @@ impl Default for Config {
             iam: None,
             audit_log: None,
             credential_ttl: None,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -97,6 +100,13 @@ impl Config {
     /// Lifetime of temporary credentials (overrides the identity file's).
     pub fn credential_ttl(mut self, ttl: Duration) -> Self {
         self.credential_ttl = Some(ttl);
+        self
+    }
+
+    /// Enforce these throughput quotas (default: none; `POST /_mock/quotas`
+    /// changes them at run time).
+    pub fn quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
         self
     }
 

@@ -13,4 +13,5 @@ mod faults;
 mod hooks;
 mod identity;
 mod kms;
+mod quotas;
 mod regions;

@@ -194,6 +194,7 @@ impl AwsTarget {
         let kms_region = self.kms_region.clone().unwrap_or_else(|| region.clone());
         let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
             .region(kms_region.clone())
+            .interceptor(crate::throttle::NoteThrottling(crate::error::Service::Kms))
             .build();
         let local = |key: &String| match only {
             Some(_) => crate::backend::key_in_region(key, kms_region.as_ref()),
@@ -207,6 +208,9 @@ impl AwsTarget {
         .endpoint(label("kms", &kms_region));
         let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
             .region(region.clone())
+            .interceptor(crate::throttle::NoteThrottling(
+                crate::error::Service::DynamoDb,
+            ))
             .build();
         let mut store =
             DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::from_conf(ddb_config), &self.table)

@@ -192,6 +192,7 @@ mod table;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod text;
+mod throttle;
 mod version;
 mod watch;
 

@@ -457,6 +457,28 @@ fn an_exec_out_of_time_under_throttling_names_the_throttled_secrets() {
 }
 
 #[test]
+fn the_standard_aws_retry_variables_are_honoured_and_checked() {
+    let r = Remote::start();
+    r.put("a", "value", &[]);
+    for (mode, attempts) in [("adaptive", "3"), ("standard", "10")] {
+        let mut c = r.cmd(&["exec", "--env", "A=a", "--", "/usr/bin/env"]);
+        c.env("AWS_RETRY_MODE", mode)
+            .env("AWS_MAX_ATTEMPTS", attempts);
+        let out = run_with_stdin(&mut c, b"");
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert_eq!(env_map(&out.stdout)["A"], "value");
+    }
+    for (var, value) in [("AWS_RETRY_MODE", "sometimes"), ("AWS_MAX_ATTEMPTS", "0")] {
+        let mut c = r.cmd(&["exec", "--env", "A=a", "--", "/usr/bin/env"]);
+        c.env(var, value);
+        let out = run_with_stdin(&mut c, b"");
+        assert_eq!(out.status.code(), Some(2), "{var}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert!(stderr(&out).contains(var), "{}", stderr(&out));
+    }
+}
+
+#[test]
 fn exit_status_passes_through_in_both_process_models() {
     let r = Remote::start();
     r.put("s", "v", &[]);

@@ -297,12 +297,41 @@ impl Lockbox {
 /// configuration name one (credstash's default).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// lockbox's retry budget: the SDK's standard mode with `max_attempts`, unless
+/// the standard AWS variables `AWS_RETRY_MODE` (`standard` or `adaptive`: the
+/// SDK's client-side rate limiting) and `AWS_MAX_ATTEMPTS` say otherwise.
+fn retry_config(options: &AwsOptions) -> Result<RetryConfig> {
+    let mut retry = RetryConfig::standard().with_max_attempts(options.max_attempts.max(1));
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(mode) = var("AWS_RETRY_MODE") {
+        let mode = mode.parse::<aws_config::retry::RetryMode>().map_err(|_| {
+            crate::Error::InvalidValue {
+                reason: format!("AWS_RETRY_MODE={mode:?}: expected standard or adaptive"),
+            }
+        })?;
+        retry = retry.with_retry_mode(mode);
+    }
+    if let Some(n) = var("AWS_MAX_ATTEMPTS") {
+        match n.parse::<u32>() {
+            Ok(n) if n >= 1 => retry = retry.with_max_attempts(n),
+            _ => {
+                return Err(crate::Error::InvalidValue {
+                    reason: format!(
+                        "AWS_MAX_ATTEMPTS={n:?}: expected a whole number of at least 1"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(retry)
+}
+
 /// Load the configuration through `aws-config`'s default chain.
 pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
     let http = lazy_tls::LazyTlsClient::shared();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
+        .retry_config(retry_config(options)?)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(

@@ -360,7 +360,7 @@ pub struct SetupArgs {
     pub save_kms_region: Option<String>,
     /// With --regions: the consistency of the replicas setup adds (strong needs
     /// exactly three regions of one region set and an empty table)
-    #[arg(long, value_enum, value_name = "MODE", requires = "regions")]
+    #[arg(long, value_enum, value_name = "MODE")]
     pub consistency: Option<Consistency>,
 }
 

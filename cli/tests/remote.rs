@@ -551,3 +551,30 @@ fn denied_in_the_home_region_is_exit_4_without_failover() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--regions"), "{}", stderr(&out));
 }
+
+#[test]
+fn strong_consistency_with_two_regions_is_a_usage_error() {
+    let r = Remote::start();
+    let out = r.run(
+        &[
+            "--regions",
+            "us-east-1,eu-west-1",
+            "setup",
+            "--consistency",
+            "strong",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exactly three regions"),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(&["setup", "--consistency", "strong"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--regions"), "{}", stderr(&out));
+    // Nothing was created.
+    let out = r.run(&["get", "x"], b"");
+    assert!(stderr(&out).contains("lockbox setup"), "{}", stderr(&out));
+}

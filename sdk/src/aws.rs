@@ -156,15 +156,13 @@ impl AwsTarget {
             stores.push((r.clone(), s));
         }
         let cool_down = self.cool_down.unwrap_or(crate::backend::DEFAULT_COOL_DOWN);
-        let store = crate::backend::RegionalSecretStore::with_cool_down(stores, home, cool_down)?
-            .strong_consistency(self.strong);
-        let key: Arc<dyn KeyService> = if self.kms_region.is_some() {
+        let kms_only = self.kms_region.is_some().then(|| keys[0].1.clone());
+        let (store, regional_keys) = crate::backend::regional_pair(stores, keys, home, cool_down)?;
+        let store = store.strong_consistency(self.strong);
+        let key: Arc<dyn KeyService> = match kms_only {
             // credstash's --kms-region: one KMS region for every read.
-            keys.swap_remove(0).1
-        } else {
-            Arc::new(crate::backend::RegionalKeyService::with_cool_down(
-                keys, home, cool_down,
-            )?)
+            Some(only) => only,
+            None => Arc::new(regional_keys),
         };
         Ok((key, Arc::new(store)))
     }

@@ -144,11 +144,83 @@ impl Fixture for EmulatorFixture {
     }
 }
 
+/// The AWS backends against an in-process `lockbox-mock` serving a global table
+/// in two regions, read in `eu-west-1` first and written in `us-east-1`, with
+/// keys `alias/A` and `alias/B` naming multi-Region keys in both regions and
+/// global-table copies applied before each write is answered: every read goes
+/// through the other region's replica and the key's replica there.
+pub struct RegionalFixture {
+    /// The emulator and table, as for one region.
+    pub inner: EmulatorFixture,
+}
+
+impl RegionalFixture {
+    /// Start the emulator and make the keys, their replicas and aliases.
+    pub async fn start() -> Self {
+        let mock = lockbox_mock::start().await.expect("emulator starts");
+        mock.state()
+            .set_replication_lag(std::time::Duration::ZERO, std::time::Duration::ZERO);
+        let east = kms_client(&mock.endpoint_url());
+        let west = kms_client_in(&mock.endpoint_url(), "eu-west-1");
+        for alias in ["alias/A", "alias/B"] {
+            let key = east
+                .create_key()
+                .multi_region(true)
+                .send()
+                .await
+                .expect("CreateKey");
+            let id = key.key_metadata.expect("metadata").key_id;
+            east.replicate_key()
+                .key_id(&id)
+                .replica_region("eu-west-1")
+                .send()
+                .await
+                .expect("ReplicateKey");
+            for kms in [&east, &west] {
+                kms.create_alias()
+                    .alias_name(alias)
+                    .target_key_id(&id)
+                    .send()
+                    .await
+                    .expect("CreateAlias");
+            }
+        }
+        Self {
+            inner: EmulatorFixture {
+                mock,
+                table: "lockbox-test".into(),
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Fixture for RegionalFixture {
+    async fn lockbox_with_keys(&self, keys: KeyChoice) -> LockboxBuilder {
+        let options = AwsOptions {
+            regions: vec!["eu-west-1".into(), "us-east-1".into()],
+            write_region: Some("us-east-1".into()),
+            ..self.inner.options(keys)
+        };
+        Lockbox::from_env(&options)
+            .await
+            .expect("configuration loads")
+    }
+    async fn store(&self) -> Arc<dyn SecretStore> {
+        self.inner.store().await
+    }
+}
+
 /// A KMS client for the emulator.
 pub fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
+    kms_client_in(endpoint, "us-east-1")
+}
+
+/// A KMS client for the emulator, signing for `region`.
+pub fn kms_client_in(endpoint: &str, region: &str) -> aws_sdk_kms::Client {
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .region(aws_sdk_kms::config::Region::new(region.to_owned()))
         .credentials_provider(test_credentials())
         .endpoint_url(endpoint)
         .http_client(aws_smithy_http_client::Builder::new().build_http())

@@ -8,6 +8,12 @@ mod emulator {
     lockbox_tests::contract_suite!(lockbox_tests::EmulatorFixture::start().await);
 }
 
+/// Two regions of a global table: reads from the replica in `eu-west-1` (keys
+/// unwrapped by their replicas there), writes in `us-east-1`.
+mod regions {
+    lockbox_tests::contract_suite!(lockbox_tests::RegionalFixture::start().await);
+}
+
 /// An application builds a lockbox from its own AWS configuration: its region,
 /// credentials and HTTP client; lockbox adds only the table and key. A
 /// configuration with no region is refused, never defaulted.

@@ -946,3 +946,46 @@ async fn strong_mode_writers_in_three_regions_each_get_their_own_version() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_home_region_times_out_once_and_reads_move_on() {
+    let (fx, lb, arn) = two_regions(true).await;
+    let refs: Vec<SecretRef> = (0..20)
+        .map(|i| SecretRef::latest(name(&format!("app/{i}"))))
+        .collect();
+    for r in &refs {
+        lb.put(
+            &r.name,
+            &SecretValue::from(r.name.to_string()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    // us-east-1 answers nothing for three seconds: every attempt there times out.
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .latency_ms(3000),
+        )
+        .unwrap();
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        attempt_timeout: std::time::Duration::from_millis(200),
+        operation_timeout: std::time::Duration::from_millis(500),
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let got = reader
+        .get_many(&refs, &EncryptionContext::new())
+        .await
+        .unwrap();
+    for (r, secret) in refs.iter().zip(&got) {
+        assert_eq!(secret.value.expose_str().unwrap(), r.name.as_str());
+    }
+    fx.mock.faults().clear();
+}

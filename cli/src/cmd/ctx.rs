@@ -104,7 +104,7 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         assume_role: g.arn.clone().or_else(|| g.arn_short.clone()),
         endpoint_url: g.endpoint_url.clone(),
         trusted_keys: g.trust_keys.clone(),
-        regions: g.regions.clone(),
+        regions: regions(g),
         write_region: g.write_region.clone(),
         ..AwsOptions::default()
     };
@@ -136,6 +136,12 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
         builder = builder.table_mode(mode);
     }
     if let Command::Setup(a) = &cli.command {
+        if a.consistency.is_some() && options.regions.is_empty() {
+            return Err(crate::exit::usage(
+                "--consistency is the mode of a global table's replicas: name its regions \
+                 with --regions HOME,R2[,R3]",
+            ));
+        }
         builder =
             builder.strong_consistency(a.consistency == Some(crate::args::Consistency::Strong));
     }
@@ -157,11 +163,22 @@ async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
     })
 }
 
+/// `--regions` as given, without empty entries (an empty `LOCKBOX_REGIONS` is
+/// no list).
+fn regions(g: &crate::args::GlobalArgs) -> Vec<String> {
+    g.regions
+        .iter()
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Point `options` at the embedded emulator, and make the keys the command
 /// names there on first use.
 async fn use_local(cli: &Cli, local: &local::Local, options: &mut AwsOptions) -> Result<()> {
     let g = &cli.global;
-    if !g.regions.is_empty() || g.write_region.is_some() {
+    if !regions(g).is_empty() || g.write_region.is_some() {
         return Err(crate::exit::usage(
             "--regions and --write-region need an AWS endpoint or an emulator (lockbox-mock \
              with --endpoint-url), not the embedded one: docs/MULTI-REGION.md sets one up",

@@ -22,8 +22,8 @@ pub use kms::KmsKeyService;
 pub use memory::{MemoryKeyService, MemorySecretStore};
 pub(crate) use region::check_regions;
 pub use region::{
-    fails_over, is_multi_region_key, key_in_region, same_key_any_region, RegionalKeyService,
-    RegionalSecretStore, DEFAULT_COOL_DOWN,
+    fails_over, is_multi_region_key, key_in_region, regional_pair, same_key_any_region,
+    RegionalKeyService, RegionalSecretStore, DEFAULT_COOL_DOWN,
 };
 
 use async_trait::async_trait;

@@ -299,6 +299,15 @@ impl SecretStore for RegionalSecretStore {
     /// region that has none, and records the table's record in each replica
     /// (tags belong to each replica). Idempotent: what exists is left as it is.
     async fn setup(&self, record: &TableRecord, tags: &[(String, String)]) -> Result<SetupOutcome> {
+        if self.strong && self.regions.len() != 3 {
+            return Err(Error::InvalidValue {
+                reason: format!(
+                    "strong consistency needs exactly three regions of one region set (such as \
+                     --regions us-east-1,us-east-2,us-west-2), not {}",
+                    self.regions.join(",")
+                ),
+            });
+        }
         let outcome = self.home().setup(record, tags).await?;
         let others: Vec<String> = self
             .regions
@@ -398,6 +407,27 @@ impl SecretStore for RegionalSecretStore {
     async fn add_replicas(&self, regions: &[String], strong: bool) -> Result<()> {
         self.home().add_replicas(regions, strong).await
     }
+}
+
+/// A store and a key service over the same regions that share one circuit
+/// breaker: a region found unavailable by either is skipped by both, so a read
+/// whose item came from the next region does not wait for the failed region's
+/// KMS too (a whole-region outage costs one timeout, not two).
+pub fn regional_pair(
+    stores: Vec<(String, Arc<dyn SecretStore>)>,
+    keys: Vec<(String, Arc<dyn KeyService>)>,
+    home: usize,
+    cool_down: Duration,
+) -> Result<(RegionalSecretStore, RegionalKeyService)> {
+    let store = RegionalSecretStore::with_cool_down(stores, home, cool_down)?;
+    let mut key = RegionalKeyService::with_cool_down(keys, home, cool_down)?;
+    if key.breaker.regions != store.breaker.regions {
+        return Err(Error::InvalidValue {
+            reason: "the key services and the stores name different regions".into(),
+        });
+    }
+    key.breaker = store.breaker.clone();
+    Ok((store, key))
 }
 
 /// A [`KeyService`] over one key service per region: unwraps fail over, new data
@@ -733,6 +763,31 @@ mod tests {
         .unwrap();
         let err = store.get_latest(&name).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Denied);
+    }
+
+    #[tokio::test]
+    async fn a_region_down_for_the_store_is_skipped_by_the_key_service_too() {
+        let down = Arc::new(Failing {
+            kind: ErrorKind::Unavailable,
+            calls: Default::default(),
+        });
+        let backup = Arc::new(MemorySecretStore::with_record(TableRecord::default()));
+        let keys = |_| Arc::new(MemoryKeyService::new(&["k"])) as Arc<dyn KeyService>;
+        let (store, key) = regional_pair(
+            vec![
+                ("us-east-1".into(), down as Arc<dyn SecretStore>),
+                ("eu-west-1".into(), backup as Arc<dyn SecretStore>),
+            ],
+            vec![("us-east-1".into(), keys(0)), ("eu-west-1".into(), keys(1))],
+            0,
+            DEFAULT_COOL_DOWN,
+        )
+        .unwrap();
+        store
+            .get_latest(&SecretName::new("db").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(key.breaker.order(None), vec![1, 0]);
     }
 
     #[tokio::test]

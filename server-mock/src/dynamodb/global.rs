@@ -235,7 +235,12 @@ impl DynamoDbRegions {
                 } else {
                     rand::thread_rng().gen_range(Duration::ZERO..=r.jitter)
                 };
-                let due = Instant::now() + r.lag + jitter;
+                // A lag too long for the clock holds the copy back "for ever".
+                let now = Instant::now();
+                let due = now
+                    .checked_add(r.lag.saturating_add(jitter))
+                    .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+                    .unwrap_or(now);
                 r.pending.push(Pending {
                     due,
                     to: to.clone(),
@@ -898,6 +903,33 @@ mod tests {
         record["region"] = json!("eu-west-1");
         db.restore(&record).unwrap();
         assert_eq!(tables(&db, "eu-west-1"), json!(["old"]));
+    }
+
+    #[test]
+    fn a_lag_beyond_the_clock_holds_copies_back_without_a_panic() {
+        let db = service();
+        call(
+            &db,
+            "us-east-1",
+            "CreateTable",
+            serde_json::from_str(TABLE).unwrap(),
+        );
+        call(
+            &db,
+            "us-east-1",
+            "UpdateTable",
+            json!({"TableName": "tbl", "ReplicaUpdates": [{"Create": {"RegionName": "eu-west-1"}}]}),
+        );
+        db.set_replication_lag(Duration::MAX, Duration::MAX);
+        call(
+            &db,
+            "us-east-1",
+            "PutItem",
+            json!({"TableName": "tbl", "Item": {"k": {"S": "a"}}}),
+        );
+        assert_eq!(db.replication_status().pending, 1);
+        db.flush_replication();
+        assert_eq!(db.replication_status().pending, 0);
     }
 
     #[test]

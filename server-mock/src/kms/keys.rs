@@ -1,6 +1,6 @@
 //! Keys: `CreateKey`, `DescribeKey`, `ListKeys`, `EnableKey`, `DisableKey`,
 //! `ScheduleKeyDeletion`, `CancelKeyDeletion`, and multi-Region keys'
-//! `ReplicateKey`.
+//! `ReplicateKey` and `UpdatePrimaryRegion`.
 
 use rand::RngCore;
 use serde_json::{json, Value};
@@ -264,6 +264,61 @@ impl Kms {
         let out = json!({ "KeyId": key.arn() });
         self.save_key(&mut state, key)?;
         Ok(out)
+    }
+}
+
+impl Kms {
+    /// `UpdatePrimaryRegion`: makes the replica in `PrimaryRegion` the primary
+    /// key (called in the current primary's region); the old primary becomes a
+    /// replica. Key material, id and states are unchanged.
+    pub(super) fn update_primary_region(
+        &self,
+        body: &Input<'_>,
+        region: &str,
+    ) -> Result<Value, AwsError> {
+        let key_id = body.nonempty_str("KeyId")?;
+        let to = body.nonempty_str("PrimaryRegion")?;
+        if !crate::protocol::valid_region(to) {
+            return Err(AwsError::constraint(
+                "primaryRegion",
+                "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+            ));
+        }
+        let mut state = self.write();
+        let key = self.find(&state, region, key_id, Accept::KeyOnly)?;
+        let Some(primary) = key.primary_region.clone() else {
+            return Err(AwsError::with_code(
+                "UnsupportedOperationException",
+                format!("{} is not a multi-Region key.", key.arn()),
+            ));
+        };
+        if primary != key.region {
+            return Err(AwsError::with_code(
+                "UnsupportedOperationException",
+                format!(
+                    "{} is a replica key; call UpdatePrimaryRegion on the primary key.",
+                    key.arn()
+                ),
+            ));
+        }
+        let id = key.id;
+        if !state.keys.contains_key(&(id, to.to_owned())) {
+            return Err(AwsError::with_code(
+                "NotFoundException",
+                format!("Key '{}' does not exist", self.key_arn(to, id)),
+            ));
+        }
+        let related: Vec<Key> = state
+            .keys
+            .values()
+            .filter(|k| k.id == id && k.account == self.account)
+            .cloned()
+            .collect();
+        for mut k in related {
+            k.primary_region = Some(to.to_owned());
+            self.save_key(&mut state, k)?;
+        }
+        Ok(json!({}))
     }
 }
 

@@ -310,6 +310,7 @@ impl JsonService for Kms {
             "CreateKey" => self.create_key(&body, region),
             "DescribeKey" => self.describe_key(&body, region),
             "ReplicateKey" => self.replicate_key(&body, region),
+            "UpdatePrimaryRegion" => self.update_primary_region(&body, region),
             "ListKeys" => self.list_keys(&body, region),
             "CreateAlias" => self.create_alias(&body, region),
             "ListAliases" => self.list_aliases(&body, region),

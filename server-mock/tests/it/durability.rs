@@ -180,3 +180,113 @@ async fn a_torn_last_line_is_dropped_at_start() {
         .unwrap();
     assert_still_there(&kms_client(&mock.endpoint_url()), "alias/a", &key, blob).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_global_tables_and_multi_region_keys_survive_a_restart() {
+    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config::builder().data_dir(dir.path());
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let url = mock.endpoint_url();
+    mock.state()
+        .set_replication_lag(std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let east = ddb_client(&url);
+    let west = common::ddb_client_in(&url, "eu-west-1");
+    create_credstash_table(&east, "global").await;
+    east.update_table()
+        .table_name("global")
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .create(
+                    CreateReplicationGroupMemberAction::builder()
+                        .region_name("eu-west-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    west.put_item()
+        .table_name("global")
+        .item("name", AttributeValue::S("a".into()))
+        .item("version", AttributeValue::S("1".into()))
+        .send()
+        .await
+        .unwrap();
+    let kms_east = kms_client(&url);
+    let key = kms_east
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    kms_east
+        .replicate_key()
+        .key_id(&key)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let blob = kms_east
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("kept"))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    mock.shutdown().await;
+
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let url = mock.endpoint_url();
+    for client in [ddb_client(&url), common::ddb_client_in(&url, "eu-west-1")] {
+        let table = client
+            .describe_table()
+            .table_name("global")
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        assert_eq!(table.global_table_version(), Some("2019.11.21"));
+        assert_eq!(table.replicas().len(), 2);
+        let item = client
+            .get_item()
+            .table_name("global")
+            .key("name", AttributeValue::S("a".into()))
+            .key("version", AttributeValue::S("1".into()))
+            .send()
+            .await
+            .unwrap();
+        assert!(item.item.is_some());
+    }
+    // Still one table per region: us-west-2 has none.
+    let other = common::ddb_client_in(&url, "us-west-2");
+    assert!(other
+        .list_tables()
+        .send()
+        .await
+        .unwrap()
+        .table_names()
+        .is_empty());
+    let kms_west = common::kms_client_in(&url, "eu-west-1");
+    let out = kms_west
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext.unwrap().as_ref(), b"kept");
+    let meta = kms_west.describe_key().key_id(&key).send().await.unwrap();
+    assert!(meta
+        .key_metadata
+        .unwrap()
+        .multi_region_configuration
+        .is_some());
+}

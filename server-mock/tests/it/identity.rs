@@ -124,9 +124,13 @@ fn kms_at(endpoint: &str, c: Credentials, now: Option<SystemTime>) -> aws_sdk_km
 }
 
 fn ddb(endpoint: &str, c: Credentials) -> aws_sdk_dynamodb::Client {
+    ddb_in(endpoint, c, "us-east-1")
+}
+
+fn ddb_in(endpoint: &str, c: Credentials, region: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .region(aws_sdk_dynamodb::config::Region::new(region.to_owned()))
         .credentials_provider(c)
         .endpoint_url(endpoint)
         .http_client(aws_smithy_http_client::Builder::new().build_http())
@@ -1120,4 +1124,46 @@ async fn malformed_sts_form_bodies_get_an_error_answer() {
         .await
         .expect("answer");
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_table_policy_names_one_region_s_table() {
+    // app1 may read credential-store in us-east-1 only: the same table name in
+    // another region is another resource.
+    let m = Strict::start().await;
+    let app1 = creds("AKIAAPP1", "app1-secret", None);
+    for region in ["us-east-1", "eu-west-1"] {
+        crate::common::create_credstash_table(
+            &ddb_in(&m.url(), admin(), region),
+            "credential-store",
+        )
+        .await;
+    }
+    let get = |region: &'static str| {
+        let client = ddb_in(&m.url(), app1.clone(), region);
+        async move {
+            client
+                .get_item()
+                .table_name("credential-store")
+                .key(
+                    "name",
+                    aws_sdk_dynamodb::types::AttributeValue::S("app1/db".into()),
+                )
+                .key(
+                    "version",
+                    aws_sdk_dynamodb::types::AttributeValue::S("1".into()),
+                )
+                .send()
+                .await
+        }
+    };
+    get("us-east-1").await.unwrap();
+    let err = get("eu-west-1").await.unwrap_err().into_service_error();
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let last = m.audit().pop().unwrap();
+    assert_eq!(
+        last["resource"],
+        format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/credential-store")
+    );
 }

@@ -666,4 +666,59 @@ async fn multi_region_keys_decrypt_in_every_region_holding_a_replica() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(err.code(), Some("UnsupportedOperationException"));
+    // The primary moves to eu-west-1; the keys stay the same keys.
+    let err = east
+        .update_primary_region()
+        .key_id(&id)
+        .primary_region("ap-south-1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("NotFoundException"));
+    east.update_primary_region()
+        .key_id(&id)
+        .primary_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let config = |client: &aws_sdk_kms::Client| {
+        let client = client.clone();
+        let id = id.clone();
+        async move {
+            client
+                .describe_key()
+                .key_id(id)
+                .send()
+                .await
+                .unwrap()
+                .key_metadata
+                .unwrap()
+                .multi_region_configuration
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        config(&west).await.multi_region_key_type(),
+        Some(&MultiRegionKeyType::Primary)
+    );
+    let east_config = config(&east).await;
+    assert_eq!(
+        east_config.multi_region_key_type(),
+        Some(&MultiRegionKeyType::Replica)
+    );
+    assert_eq!(
+        east_config.primary_key().unwrap().region(),
+        Some("eu-west-1")
+    );
+    // Only the primary moves it.
+    let err = east
+        .update_primary_region()
+        .key_id(&id)
+        .primary_region("us-east-1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("UnsupportedOperationException"));
 }

@@ -198,6 +198,7 @@ impl AwsTarget {
         let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
             .region(kms_region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
+            .interceptor(crate::throttle::NoteThrottling(crate::error::Service::Kms))
             .build();
         let local = |key: &String| match only {
             Some(_) => crate::backend::key_in_region(key, kms_region.as_ref()),
@@ -222,6 +223,9 @@ impl AwsTarget {
         let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
             .region(region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
+            .interceptor(crate::throttle::NoteThrottling(
+                crate::error::Service::DynamoDb,
+            ))
             .build();
         let mut store =
             DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::from_conf(ddb_config), &self.table)
@@ -347,6 +351,35 @@ impl Lockbox {
 /// configuration name one (credstash's default).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// lockbox's retry budget: the SDK's standard mode with `max_attempts`, unless
+/// the standard AWS variables `AWS_RETRY_MODE` (`standard` or `adaptive`: the
+/// SDK's client-side rate limiting) and `AWS_MAX_ATTEMPTS` say otherwise.
+fn retry_config(options: &AwsOptions) -> Result<RetryConfig> {
+    let mut retry = RetryConfig::standard().with_max_attempts(options.max_attempts.max(1));
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(mode) = var("AWS_RETRY_MODE") {
+        let mode = mode.parse::<aws_config::retry::RetryMode>().map_err(|_| {
+            crate::Error::InvalidValue {
+                reason: format!("AWS_RETRY_MODE={mode:?}: expected standard or adaptive"),
+            }
+        })?;
+        retry = retry.with_retry_mode(mode);
+    }
+    if let Some(n) = var("AWS_MAX_ATTEMPTS") {
+        match n.parse::<u32>() {
+            Ok(n) if n >= 1 => retry = retry.with_max_attempts(n),
+            _ => {
+                return Err(crate::Error::InvalidValue {
+                    reason: format!(
+                        "AWS_MAX_ATTEMPTS={n:?}: expected a whole number of at least 1"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(retry)
+}
+
 /// Load the configuration through `aws-config`'s default chain.
 #[cfg(test)]
 pub(crate) async fn load(options: &AwsOptions) -> Result<SdkConfig> {
@@ -363,7 +396,7 @@ pub(crate) async fn load_with_warmer(
     let (http, warmer) = crate::transport::http_client(trust);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)))
+        .retry_config(retry_config(options)?)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(

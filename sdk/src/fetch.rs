@@ -79,7 +79,21 @@ impl Lockbox {
         context: &EncryptionContext,
     ) -> Vec<Result<Secret>> {
         let targets: Vec<Reference> = refs.iter().cloned().map(Reference::from).collect();
-        self.fetch_each(&targets, context).await
+        self.fetch_each(&targets, context, None).await
+    }
+
+    /// [`get_each`](Lockbox::get_each) within a deadline: a secret not read by
+    /// `until` fails with [`Error::Throttled`] if its calls were being throttled
+    /// (the AWS SDK still retrying them), else with [`Error::Timeout`]; the
+    /// secrets read in time keep their outcome.
+    pub async fn get_each_until(
+        &self,
+        refs: &[SecretRef],
+        context: &EncryptionContext,
+        until: tokio::time::Instant,
+    ) -> Vec<Result<Secret>> {
+        let targets: Vec<Reference> = refs.iter().cloned().map(Reference::from).collect();
+        self.fetch_each(&targets, context, Some(until)).await
     }
 
     /// What each of `refs` names ([`Lockbox::resolve`]), all or nothing.
@@ -100,6 +114,28 @@ impl Lockbox {
         refs: &[Reference],
         context: &EncryptionContext,
     ) -> Vec<Result<Secret>> {
+        self.resolve_each_within(refs, context, None).await
+    }
+
+    /// [`resolve_each`](Lockbox::resolve_each) within a deadline, as
+    /// [`get_each_until`](Lockbox::get_each_until): a secret not read by `until`
+    /// fails with [`Error::Throttled`] if its calls were being throttled, else
+    /// with [`Error::Timeout`].
+    pub async fn resolve_each_until(
+        &self,
+        refs: &[Reference],
+        context: &EncryptionContext,
+        until: tokio::time::Instant,
+    ) -> Vec<Result<Secret>> {
+        self.resolve_each_within(refs, context, Some(until)).await
+    }
+
+    async fn resolve_each_within(
+        &self,
+        refs: &[Reference],
+        context: &EncryptionContext,
+        until: Option<tokio::time::Instant>,
+    ) -> Vec<Result<Secret>> {
         let mut unique: Vec<Reference> = Vec::new();
         let mut index: HashMap<Reference, usize> = HashMap::new();
         let at: Vec<usize> = refs
@@ -117,7 +153,7 @@ impl Lockbox {
             last_use[u] = i;
         }
         let mut fetched: Vec<Option<Result<Secret>>> = self
-            .fetch_each(&unique, context)
+            .fetch_each(&unique, context, until)
             .await
             .into_iter()
             .map(Some)
@@ -147,11 +183,13 @@ impl Lockbox {
             .collect()
     }
 
-    /// Fetch every target (a reference without a pointer), each outcome in order.
+    /// Fetch every target (a reference without a pointer), each outcome in order,
+    /// each within `until` when given.
     pub(crate) async fn fetch_each(
         &self,
         refs: &[Reference],
         context: &EncryptionContext,
+        until: Option<tokio::time::Instant>,
     ) -> Vec<Result<Secret>> {
         // Pinned versions are read together (one BatchGetItem per 100) while the
         // latest versions are queried; every item is then unwrapped concurrently.
@@ -167,10 +205,12 @@ impl Lockbox {
             if pinned.len() < 2 || self.inner.cache.is_some() {
                 return None;
             }
-            self.inner
-                .store
-                .get_versions(&pinned)
-                .await
+            let read = self.inner.store.get_versions(&pinned);
+            let items = match until {
+                Some(until) => tokio::time::timeout_at(until, read).await.ok()?,
+                None => read.await,
+            };
+            items
                 .ok()
                 .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
         };
@@ -196,8 +236,11 @@ impl Lockbox {
             (0..refs.len()).partition(|&i| version(&refs[i]).is_none());
         let latest = paced(latest_at.into_iter())
             .map(|i| async move {
-                let _slot = start().await;
-                (i, self.fetch_unbounded(&refs[i], context).await)
+                let read = async {
+                    let _slot = start().await;
+                    self.fetch_unbounded(&refs[i], context).await
+                };
+                (i, within(until, read).await)
             })
             .buffer_unordered(self.inner.concurrency)
             .collect::<Vec<_>>();
@@ -210,17 +253,20 @@ impl Lockbox {
                         .as_ref()
                         .and_then(|m| m.get(&(r.name.clone(), version(r).expect("pinned"))));
                     async move {
-                        let _slot = start().await;
-                        let result = match found {
-                            Some(Some(item)) => self.open_item(item, context).await,
-                            Some(None) => Err(Error::NotFound {
-                                name: r.name.clone(),
-                                version: version(r),
-                            }),
-                            // No batch (or it failed): fetch on its own, which reports its error.
-                            None => self.fetch_unbounded(r, context).await,
+                        let read = async {
+                            let _slot = start().await;
+                            match found {
+                                Some(Some(item)) => self.open_item(item, context).await,
+                                Some(None) => Err(Error::NotFound {
+                                    name: r.name.clone(),
+                                    version: version(r),
+                                }),
+                                // No batch (or it failed): fetch on its own, which
+                                // reports its error.
+                                None => self.fetch_unbounded(r, context).await,
+                            }
                         };
-                        (i, result)
+                        (i, within(until, read).await)
                     }
                 })
                 .buffer_unordered(self.inner.concurrency)
@@ -244,6 +290,36 @@ impl Lockbox {
             .into_iter()
             .map(|s| s.expect("every ref has a result"))
             .collect()
+    }
+}
+
+/// `read`, failing when `until` passes first: with [`Error::Throttled`] if the
+/// read's calls were being throttled, else with [`Error::Timeout`].
+async fn within(
+    until: Option<tokio::time::Instant>,
+    read: impl std::future::Future<Output = Result<Secret>>,
+) -> Result<Secret> {
+    let Some(until) = until else {
+        return read.await;
+    };
+    let note = std::sync::Arc::new(crate::throttle::Note::default());
+    match tokio::time::timeout_at(until, crate::throttle::noted(note.clone(), read)).await {
+        Ok(result) => result,
+        Err(_) => Err(match note.throttled() {
+            Some((service, answers)) => Error::Throttled {
+                service,
+                message: format!(
+                    "the deadline passed while its calls were being throttled ({answers} throttled answer{})",
+                    if answers == 1 { "" } else { "s" }
+                ),
+                source: None,
+            },
+            None => Error::Timeout {
+                service: note.last_service().unwrap_or(crate::error::Service::DynamoDb),
+                endpoint: None,
+                source: None,
+            },
+        }),
     }
 }
 

@@ -193,6 +193,7 @@ mod table;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod text;
+mod throttle;
 mod transport;
 mod version;
 mod watch;

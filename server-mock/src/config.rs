@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::journal::StoreError;
+use crate::quotas::Quotas;
 use crate::tls::{TlsSetup, DEFAULT_HOSTS};
 
 /// How an emulator is set up. `Config::default()` is in-memory, no added latency.
@@ -20,6 +21,7 @@ pub struct Config {
     pub(crate) credential_ttl: Option<Duration>,
     pub(crate) shared: bool,
     pub(crate) tls: Option<TlsSetup>,
+    pub(crate) quotas: Quotas,
 }
 
 /// Where strict mode's identity file comes from.
@@ -51,6 +53,7 @@ impl Default for Config {
             credential_ttl: None,
             shared: false,
             tls: None,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -110,6 +113,13 @@ impl Config {
     /// store. Without it, an emulator holds its data dir alone for its life.
     pub fn shared(mut self) -> Self {
         self.shared = true;
+        self
+    }
+
+    /// Enforce these throughput quotas (default: none; `POST /_mock/quotas`
+    /// changes them at run time).
+    pub fn quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
         self
     }
 

@@ -15,6 +15,9 @@ pub struct AwsError {
     pub code: String,
     /// A human-readable message. Never contains secret material.
     pub message: String,
+    /// DynamoDB's `ThrottlingReasons` entry of a throttling error: the reason type
+    /// and the ARN of the resource that ran out.
+    pub(crate) throttling_reason: Option<(String, String)>,
 }
 
 impl AwsError {
@@ -24,7 +27,15 @@ impl AwsError {
             status,
             code: code.into(),
             message: message.into(),
+            throttling_reason: None,
         }
+    }
+
+    /// The same error naming why DynamoDB throttled and which resource
+    /// (`ThrottlingReasons` in the answer).
+    pub(crate) fn with_throttling_reason(mut self, reason: &str, resource: &str) -> Self {
+        self.throttling_reason = Some((reason.to_owned(), resource.to_owned()));
+        self
     }
 
     /// An error with the status AWS usually sends for `code`: 500 for internal

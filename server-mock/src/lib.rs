@@ -32,6 +32,7 @@ mod kms;
 pub mod netmodel;
 pub mod private_fs;
 mod protocol;
+mod quotas;
 mod running;
 mod server;
 mod services;
@@ -45,6 +46,7 @@ pub use crate::dynamodb::{ReplicationStatus, DEFAULT_REPLICATION_LAG};
 pub use crate::error::AwsError;
 pub use crate::faults::{ArmedRule, FaultRule, Faults, InvalidFaultRule};
 pub use crate::journal::StoreError;
+pub use crate::quotas::{Quotas, DEFAULT_BURST_SECONDS};
 pub use crate::running::{serve, spawn_thread, start, start_with, BackgroundMock, RunningMock};
 pub use crate::state::MockState;
 

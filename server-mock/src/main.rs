@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use lockbox_mock::Config;
+use lockbox_mock::{Config, Quotas};
 
 /// A local emulator of AWS KMS and DynamoDB for lockbox, credstash and any AWS SDK.
 #[derive(Debug, Parser)]
@@ -52,6 +52,24 @@ struct Args {
     /// directory under the temporary directory, removed when the emulator stops).
     #[arg(long, requires = "tls", value_name = "PATH")]
     tls_ca_out: Option<PathBuf>,
+    /// Enforce the ProvisionedThroughput of PROVISIONED tables (read and write
+    /// capacity units with burst credit): ProvisionedThroughputExceededException.
+    #[arg(long)]
+    enforce_capacity: bool,
+    /// Burst credit of provisioned tables, in seconds of their capacity.
+    #[arg(long, default_value_t = lockbox_mock::DEFAULT_BURST_SECONDS, value_name = "SECONDS")]
+    burst_seconds: u64,
+    /// Maximum read request units per second of an on-demand table that sets no
+    /// OnDemandThroughput itself (default: unlimited): ThrottlingException.
+    #[arg(long, value_name = "UNITS", value_parser = clap::value_parser!(u64).range(1..))]
+    on_demand_max_read: Option<u64>,
+    /// Maximum write request units per second of such a table (default: unlimited).
+    #[arg(long, value_name = "UNITS", value_parser = clap::value_parser!(u64).range(1..))]
+    on_demand_max_write: Option<u64>,
+    /// KMS cryptographic requests per second per region, shared by Decrypt,
+    /// Encrypt, GenerateDataKey... (default: unlimited): ThrottlingException.
+    #[arg(long, value_name = "RPS", value_parser = clap::value_parser!(u64).range(1..))]
+    kms_rps: Option<u64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -159,9 +177,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let quotas = Quotas::default()
+        .provisioned(args.enforce_capacity)
+        .burst_seconds(args.burst_seconds)
+        .on_demand(args.on_demand_max_read, args.on_demand_max_write)
+        .kms_rps(args.kms_rps);
     let mut config = Config::builder()
         .latency(Duration::from_millis(args.latency_ms))
-        .account_id(args.account_id);
+        .account_id(args.account_id)
+        .quotas(quotas);
     if let Some(dir) = &args.data_dir {
         config = config.data_dir(dir);
     }

@@ -46,6 +46,7 @@ pub(crate) fn router(state: MockState) -> Router {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/_mock/reset", post(reset))
+        .route("/_mock/quotas", get(get_quotas).post(set_quotas))
         .route(
             "/_mock/replication",
             get(replication_status).post(set_replication),
@@ -229,6 +230,32 @@ async fn add_fault(State(state): State<MockState>, body: Bytes) -> Response {
 async fn clear_faults(State(state): State<MockState>) -> StatusCode {
     state.inner.faults.clear();
     StatusCode::NO_CONTENT
+}
+
+async fn get_quotas(State(state): State<MockState>) -> Response {
+    Json(state.quotas()).into_response()
+}
+
+/// Changes the quotas: the posted members replace theirs, the others stay.
+async fn set_quotas(State(state): State<MockState>, body: Bytes) -> Response {
+    let change: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(serde_json::Value::Object(change)) => serde_json::Value::Object(change),
+        Ok(_) => return bad_request("invalid quotas: expected a JSON object".to_owned()),
+        Err(e) => return bad_request(format!("invalid quotas: {e}")),
+    };
+    let mut merged = serde_json::to_value(state.quotas()).unwrap_or_default();
+    if let (Some(to), Some(from)) = (merged.as_object_mut(), change.as_object()) {
+        for (k, v) in from {
+            to.insert(k.clone(), v.clone());
+        }
+    }
+    match serde_json::from_value::<crate::Quotas>(merged) {
+        Ok(quotas) => {
+            state.set_quotas(quotas);
+            Json(state.quotas()).into_response()
+        }
+        Err(e) => bad_request(format!("invalid quotas: {e}")),
+    }
 }
 
 /// A change to global-table replication, as posted to `/_mock/replication`.
@@ -555,6 +582,28 @@ async fn call(
                     }
                 }
             };
+            let mut body = body;
+            let charge =
+                match service {
+                    Service::Kms => state
+                        .inner
+                        .quotas
+                        .admit_kms(&operation, &ctx.region)
+                        .map(|()| None),
+                    Service::DynamoDb => state.inner.quotas.admit_dynamodb(
+                        &operation,
+                        &mut body,
+                        &ctx.region,
+                        |table| state.inner.dynamodb.throughput_of(&ctx.region, table),
+                    ),
+                };
+            let charge = match charge {
+                Ok(charge) => charge,
+                Err(err) => {
+                    tracing::debug!(service = service.name(), %operation, code = %err.code, "throttled by a quota");
+                    return protocol::failure(service, &request_id, &err);
+                }
+            };
             let caps = fault.caps;
             let op = operation.clone();
             let run = move |state: &MockState| {
@@ -565,7 +614,7 @@ async fn call(
                     _ => state.call(service, &op, &body, &ctx),
                 })
             };
-            if state.inner.config.data_dir.is_some() {
+            let mut result = if state.inner.config.data_dir.is_some() {
                 // Operations may fsync the journal: keep that off the async workers.
                 let worker = state.clone();
                 tokio::task::spawn_blocking(move || run(&worker))
@@ -577,7 +626,14 @@ async fn call(
                 // A panic (a bug) still answers 500, as from the blocking pool.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(state)))
                     .unwrap_or_else(|_| Err(AwsError::internal("the operation panicked")))
+            };
+            if let Some(charge) = charge {
+                // A refused write (a failed condition) consumes capacity too.
+                let mut refused = serde_json::json!({});
+                let out = result.as_mut().unwrap_or(&mut refused);
+                state.inner.quotas.settle(charge, &operation, out);
             }
+            result
         }
     };
 

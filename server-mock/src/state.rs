@@ -11,6 +11,7 @@ use crate::identity;
 use crate::journal::{Entry, FileJournal, Journal, NoJournal, StoreError, RESET_SERVICE};
 use crate::kms::Kms;
 use crate::protocol::{RequestContext, Service};
+use crate::quotas::{QuotaState, Quotas};
 use crate::services::JsonService;
 
 /// All emulated state, shared by every request. Cheap to clone.
@@ -28,6 +29,7 @@ pub(crate) struct Inner {
     pub(crate) kms: Arc<Kms>,
     pub(crate) dynamodb: Arc<DynamoDbRegions>,
     pub(crate) faults: Arc<Faults>,
+    pub(crate) quotas: QuotaState,
     pub(crate) auth: Option<Arc<identity::Auth>>,
     pub(crate) imds_tokens: identity::sts::ImdsTokens,
 }
@@ -150,6 +152,7 @@ impl MockState {
     }
 
     fn build(config: Config, journal: Arc<dyn Journal>, auth: Option<Arc<identity::Auth>>) -> Self {
+        let config_quotas = config.quotas.clone();
         let kms = Arc::new(Kms::with_account(
             journal.clone(),
             config.account_id.clone(),
@@ -168,6 +171,7 @@ impl MockState {
                 kms,
                 dynamodb,
                 faults,
+                quotas: QuotaState::new(config_quotas),
                 auth,
                 imds_tokens: identity::sts::ImdsTokens::default(),
             }),
@@ -178,6 +182,17 @@ impl MockState {
     /// does over HTTP.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
+    }
+
+    /// The throughput quotas in force, as `GET /_mock/quotas` shows them.
+    pub fn quotas(&self) -> Quotas {
+        self.inner.quotas.get()
+    }
+
+    /// Replaces the throughput quotas, as `POST /_mock/quotas` does; each bucket
+    /// keeps the credit it has, within the new limits.
+    pub fn set_quotas(&self, quotas: Quotas) {
+        self.inner.quotas.set(quotas);
     }
 
     /// Sets the time from a write to a global table to its copy in each other

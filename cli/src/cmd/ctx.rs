@@ -95,6 +95,9 @@ fn find_upwards() -> Option<PathBuf> {
     None
 }
 
+/// Attempts per AWS call for `exec` (first try plus retries), within its deadline.
+const EXEC_MAX_ATTEMPTS: u32 = 10;
+
 /// The store `cli` names, through the embedded emulator when `local` runs.
 pub(super) async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx> {
     let g = &cli.global;
@@ -112,6 +115,14 @@ pub(super) async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx>
         write_region: g.write_region.clone(),
         ..AwsOptions::default()
     };
+    if let Command::Exec(a) = &cli.command {
+        // exec's deadline bounds the whole start: a call throttled in a brown-out
+        // may keep retrying (with the SDK's jittered backoff) until then, instead
+        // of giving up after the default per-call budget while the deadline has
+        // time left.
+        options.operation_timeout = options.operation_timeout.max(a.deadline);
+        options.max_attempts = EXEC_MAX_ATTEMPTS;
+    }
     match local {
         // Neither a profile nor ~/.credstash: the emulator is reached as it is.
         Some(local) => use_local(cli, local, &mut options).await?,

@@ -387,21 +387,23 @@ pub async fn resolve(
     // The SDK's resolve_each: bounded concurrency, pinned versions batched,
     // retries with jitter on every call, one outcome per reference (a field
     // that cannot be taken fails closed, as a missing secret does). The
-    // deadline bounds the whole of it; when it passes, no secret of the batch
-    // is confirmed.
-    let fetched: Vec<Result<Got, Why>> =
-        match tokio::time::timeout_at(until, lockbox.resolve_each(&refs, &spec.context)).await {
-            Ok(outcomes) => outcomes
-                .into_iter()
-                .map(|r| {
-                    r.map(Got::from).map_err(|e| {
-                        let (class, code) = classify(&e);
-                        (class, code, e.to_string())
-                    })
-                })
-                .collect(),
-            Err(_) => refs.iter().map(|_| Err(timed_out(deadline))).collect(),
-        };
+    // deadline bounds the whole of it: a secret still unread then fails on its
+    // own, as throttled when its calls were being throttled, so the report
+    // names the throttled secrets.
+    let fetched: Vec<Result<Got, Why>> = lockbox
+        .resolve_each_until(&refs, &spec.context, until)
+        .await
+        .into_iter()
+        .map(|r| {
+            r.map(Got::from).map_err(|e| match e {
+                lockbox::Error::Timeout { source: None, .. } => timed_out(deadline),
+                e => {
+                    let (class, code) = classify(&e);
+                    (class, code, e.to_string())
+                }
+            })
+        })
+        .collect();
     for ((i, _), outcome) in wanted.iter().zip(fetched) {
         results[*i] = Some(outcome);
     }

@@ -300,6 +300,131 @@ fn throttling_on_the_first_attempts_still_succeeds() {
     assert_eq!(env_map(&out.stdout)["T"], "value");
 }
 
+/// Reads the emulator's fault rules (`GET /_mock/faults`).
+fn fault_list(endpoint: &str) -> serde_json::Value {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /_mock/faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap()
+}
+
+#[test]
+fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
+    const PROCESSES: usize = 20;
+    const SECRETS: usize = 5;
+    let r = Remote::start();
+    let names: Vec<String> = (0..SECRETS).map(|i| format!("fleet/{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        r.put(name, &format!("value-{i}"), &[]);
+    }
+    // Far below the burst: 100 reads and 100 decrypts against 10 a second each.
+    let (status, body) = http(
+        &r.endpoint,
+        "/_mock/quotas",
+        None,
+        r#"{"kms_rps": 10, "on_demand_read_units": 10}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    // Counts every Query attempt, retries included: each process queries each
+    // secret at least once, so more than that is throttling retried.
+    r.fault(serde_json::json!({"target": "dynamodb:Query", "latency_ms": 0}));
+    let mut args = vec!["exec".to_owned(), "--deadline".into(), "4s".into()];
+    for (i, name) in names.iter().enumerate() {
+        args.extend(["--env".to_owned(), format!("S{i}={name}")]);
+    }
+    args.extend(["--".to_owned(), "/usr/bin/env".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let fleet: Vec<Reaped> = (0..PROCESSES)
+        .map(|_| {
+            let mut c = r.cmd(&args);
+            c.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            Reaped(c.spawn().unwrap())
+        })
+        .collect();
+    let (mut started, mut refused) = (0, 0);
+    for mut p in fleet {
+        let child = std::mem::replace(&mut p.0, Command::new("/bin/true").spawn().unwrap());
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            let env = env_map(&out.stdout);
+            for i in 0..SECRETS {
+                assert_eq!(
+                    env.get(&format!("S{i}")).map(String::as_str),
+                    Some(format!("value-{i}").as_str()),
+                    "a process started without S{i}"
+                );
+            }
+            started += 1;
+        } else {
+            // Failed closed: nothing started, every unread secret named.
+            assert!(out.stdout.is_empty(), "a refused process started its child");
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(6), "{err}");
+            assert!(err.contains("was not started"), "{err}");
+            assert!(err.contains("throttled"), "{err}");
+            refused += 1;
+        }
+    }
+    assert_eq!(started + refused, PROCESSES);
+    let attempts = fault_list(&r.endpoint)["rules"][0]["fired"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        attempts > (PROCESSES * SECRETS) as u64,
+        "the quota throttled nothing ({attempts} Query attempts)"
+    );
+    eprintln!("{started} started, {refused} refused, {attempts} Query attempts");
+}
+
+#[test]
+fn an_exec_out_of_time_under_throttling_names_the_throttled_secrets() {
+    let r = Remote::start();
+    r.put("hot/a", "CANARY-A", &[]);
+    r.put("hot/b", "CANARY-B", &[]);
+    // KMS throttles every Decrypt; the SDK keeps retrying until the deadline.
+    r.fault(serde_json::json!({"target": "kms:Decrypt", "error": "ThrottlingException", "message": "Rate exceeded"}));
+    let err = assert_not_started(
+        &r,
+        &["--deadline", "1s", "--env", "A=hot/a", "--env", "B=hot/b"],
+        6,
+    );
+    for want in ["hot/a ($A): throttled", "hot/b ($B): throttled", "2 of 2"] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!err.contains("CANARY"));
+}
+
+#[test]
+fn the_standard_aws_retry_variables_are_honoured_and_checked() {
+    let r = Remote::start();
+    r.put("a", "value", &[]);
+    for (mode, attempts) in [("adaptive", "3"), ("standard", "10")] {
+        let mut c = r.cmd(&["exec", "--env", "A=a", "--", "/usr/bin/env"]);
+        c.env("AWS_RETRY_MODE", mode)
+            .env("AWS_MAX_ATTEMPTS", attempts);
+        let out = run_with_stdin(&mut c, b"");
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert_eq!(env_map(&out.stdout)["A"], "value");
+    }
+    for (var, value) in [("AWS_RETRY_MODE", "sometimes"), ("AWS_MAX_ATTEMPTS", "0")] {
+        let mut c = r.cmd(&["exec", "--env", "A=a", "--", "/usr/bin/env"]);
+        c.env(var, value);
+        let out = run_with_stdin(&mut c, b"");
+        assert_eq!(out.status.code(), Some(2), "{var}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+        assert!(stderr(&out).contains(var), "{}", stderr(&out));
+    }
+}
+
 #[test]
 fn exit_status_passes_through_in_both_process_models() {
     let r = Remote::set_up();

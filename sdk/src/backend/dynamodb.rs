@@ -143,6 +143,9 @@ impl DynamoDbSecretStore {
     }
 }
 
+/// The parallel scan segments of [`DynamoDbSecretStore`]'s `list`.
+const LIST_SEGMENTS: i32 = 4;
+
 impl DynamoDbSecretStore {
     /// One `BatchGetItem` of up to 100 keys, retrying unprocessed keys with backoff
     /// for as long as the calls make progress.
@@ -483,18 +486,32 @@ impl SecretStore for DynamoDbSecretStore {
     }
 
     async fn list(&self) -> Result<Vec<ItemSummary>> {
+        // A parallel scan: each segment is read page after page, the segments at
+        // once, so a big table costs the round trips of its largest segment
+        // rather than of all its pages.
         let (projection, names) = projection();
-        let pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .projection_expression(projection)
-            .set_expression_attribute_names(Some(names))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        self.summaries(pages).await
+        let segments = (0..LIST_SEGMENTS).map(|segment| {
+            let pages = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .projection_expression(projection.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .consistent_read(true)
+                .segment(segment)
+                .total_segments(LIST_SEGMENTS)
+                .into_paginator()
+                .items()
+                .send();
+            self.summaries(pages)
+        });
+        let mut out: Vec<ItemSummary> = futures::future::try_join_all(segments)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        sort_summaries(&mut out);
+        Ok(out)
     }
 
     async fn delete(&self, name: &SecretName, sort_key: &str) -> Result<bool> {

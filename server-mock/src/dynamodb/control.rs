@@ -159,6 +159,7 @@ impl DynamoDb {
                 )))
             }
         };
+        let on_demand = super::capacity::on_demand_throughput(body, billing)?;
         let tags = parse_tags(body)?;
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -174,6 +175,7 @@ impl DynamoDb {
             billing_mode: billing.to_owned(),
             read_capacity: rcu,
             write_capacity: wcu,
+            on_demand,
             created,
             arn: format!(
                 "arn:aws:dynamodb:{}:{}:table/{name}",

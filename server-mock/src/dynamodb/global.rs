@@ -133,7 +133,7 @@ impl DynamoDbRegions {
     }
 
     /// The service of `region`, created empty on first use.
-    fn region(&self, region: &str) -> Arc<DynamoDb> {
+    pub(super) fn region(&self, region: &str) -> Arc<DynamoDb> {
         if let Some(r) = self.read_regions().get(region) {
             return r.clone();
         }
@@ -270,6 +270,9 @@ impl DynamoDbRegions {
             return region.handle_capped(operation, body, caps);
         }
         let out = match operation {
+            "UpdateTable" if super::capacity::is_throughput_update(body) => {
+                region.update_throughput(body)
+            }
             "UpdateTable" => self.update_table(&region, body),
             "DeleteTable" => self.delete_table(&region, body, caps),
             "TransactWriteItems" if region.touches_strong(operation, body) => {

@@ -5,6 +5,7 @@
 //! change is appended to the [`Journal`] before it is applied; the records describe
 //! resulting state (`put` of a whole item, `delete` of a key), so replay is exact.
 
+mod capacity;
 mod control;
 mod expr;
 #[doc(hidden)]
@@ -320,6 +321,13 @@ fn apply(st: &mut State, r: &Value) -> Result<(), String> {
                 .ok_or("replicas for an unknown table")?
                 .set_replicas_from(r)
                 .ok_or("malformed dynamodb replicas record")?;
+        }
+        "throughput" => {
+            st.tables
+                .get_mut(name)
+                .ok_or("throughput for an unknown table")?
+                .set_throughput_from(r)
+                .ok_or("malformed dynamodb throughput record")?;
         }
         "tags" => {
             let t = st.tables.get_mut(name).ok_or("tags for an unknown table")?;

@@ -72,6 +72,9 @@ pub(crate) struct Table {
     pub billing_mode: String,
     pub read_capacity: u64,
     pub write_capacity: u64,
+    /// `OnDemandThroughput`: the maximum read and write request units per second
+    /// of a `PAY_PER_REQUEST` table (`None`: no maximum).
+    pub on_demand: (Option<u64>, Option<u64>),
     pub created: f64,
     pub arn: String,
     pub table_id: String,
@@ -303,7 +306,7 @@ impl Table {
     }
 
     fn describe_local(&self, status: &str) -> Value {
-        json!({
+        let mut out = json!({
             "TableName": self.name,
             "TableStatus": status,
             "TableArn": self.arn,
@@ -320,7 +323,16 @@ impl Table {
                 "WriteCapacityUnits": self.write_capacity,
             },
             "DeletionProtectionEnabled": false,
-        })
+        });
+        if self.on_demand != (None, None) {
+            // -1 is how DynamoDB shows "no maximum" for one of the two.
+            let show = |v: Option<u64>| v.map_or(-1, |u| u as i64);
+            out["OnDemandThroughput"] = json!({
+                "MaxReadRequestUnits": show(self.on_demand.0),
+                "MaxWriteRequestUnits": show(self.on_demand.1),
+            });
+        }
+        out
     }
 
     /// The journal record that recreates this table's metadata (without items).
@@ -333,6 +345,8 @@ impl Table {
             "billing_mode": self.billing_mode,
             "read_capacity": self.read_capacity,
             "write_capacity": self.write_capacity,
+            "on_demand_read": self.on_demand.0,
+            "on_demand_write": self.on_demand.1,
             "created": self.created,
             "arn": self.arn,
             "table_id": self.table_id,
@@ -380,6 +394,11 @@ impl Table {
             billing_mode: r.get("billing_mode")?.as_str()?.to_owned(),
             read_capacity: r.get("read_capacity")?.as_u64()?,
             write_capacity: r.get("write_capacity")?.as_u64()?,
+            // Older journals have no maxima: none.
+            on_demand: (
+                r.get("on_demand_read").and_then(Value::as_u64),
+                r.get("on_demand_write").and_then(Value::as_u64),
+            ),
             created: r.get("created")?.as_f64()?,
             arn: r.get("arn")?.as_str()?.to_owned(),
             table_id: r.get("table_id")?.as_str()?.to_owned(),

@@ -109,10 +109,13 @@ pub fn success(service: Service, request_id: &str, body: &serde_json::Value) -> 
 
 /// An error answer: the status of `err` and `{"__type": ..., "message": ...}`.
 pub fn failure(service: Service, request_id: &str, err: &AwsError) -> Response {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "__type": service.error_type(&err.code),
         "message": err.message,
     });
+    if let Some((reason, resource)) = &err.throttling_reason {
+        body["ThrottlingReasons"] = serde_json::json!([{"reason": reason, "resource": resource}]);
+    }
     framed(service, request_id, err.status, body.to_string())
 }
 

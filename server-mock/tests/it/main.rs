@@ -13,5 +13,6 @@ mod faults;
 mod hooks;
 mod identity;
 mod kms;
+mod quotas;
 mod regions;
 mod tls;

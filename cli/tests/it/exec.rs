@@ -319,7 +319,7 @@ fn fault_list(endpoint: &str) -> serde_json::Value {
 fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
     const PROCESSES: usize = 20;
     const SECRETS: usize = 5;
-    let r = Remote::start();
+    let r = Remote::set_up();
     let names: Vec<String> = (0..SECRETS).map(|i| format!("fleet/{i}")).collect();
     for (i, name) in names.iter().enumerate() {
         r.put(name, &format!("value-{i}"), &[]);
@@ -387,7 +387,7 @@ fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
 
 #[test]
 fn an_exec_out_of_time_under_throttling_names_the_throttled_secrets() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("hot/a", "CANARY-A", &[]);
     r.put("hot/b", "CANARY-B", &[]);
     // KMS throttles every Decrypt; the SDK keeps retrying until the deadline.
@@ -405,7 +405,7 @@ fn an_exec_out_of_time_under_throttling_names_the_throttled_secrets() {
 
 #[test]
 fn the_standard_aws_retry_variables_are_honoured_and_checked() {
-    let r = Remote::start();
+    let r = Remote::set_up();
     r.put("a", "value", &[]);
     for (mode, attempts) in [("adaptive", "3"), ("standard", "10")] {
         let mut c = r.cmd(&["exec", "--env", "A=a", "--", "/usr/bin/env"]);

@@ -1081,7 +1081,15 @@ fn valid_region(name: &str) -> bool {
 /// A label argument: a `str` the SDK accepts as a label.
 fn required_label(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Label> {
     let text = str_arg(value, "label")?;
-    Label::new(text).map_err(|e| errors::to_py(py, &e))
+    // Not the SDK's message, which quotes the text: a value passed where the
+    // label goes (a swapped argument) must not reach the exception.
+    Label::new(text).map_err(|_| {
+        errors::usage(
+            py,
+            "the label is not a label name: a letter followed by letters, digits, `-` or `_` \
+             (the text is not repeated here: it may be a secret)",
+        )
+    })
 }
 
 /// An optional label (`None`: no label).

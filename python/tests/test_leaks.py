@@ -120,6 +120,9 @@ def test_canary_never_leaks_from_labels_rotation_and_fields(sealed_table, all_lo
     expect_error(lambda: c.get("leak/json", field="/s/0"))
     expect_error(lambda: c.get("leak/json", field="password"))
     expect_error(lambda: c.get_ref("leak/json#/password/deeper"))
+    # A value passed where a label goes (not a label name) is not repeated.
+    expect_error(lambda: c.get("leak/json", label=CANARY + "!"))
+    expect_error(lambda: c.set_label("leak/json", CANARY + "!", 1))
     # Values that are not JSON, or not text.
     c.put("leak/plain", "{\"x\": %s" % CANARY)
     c.put("leak/binary", CANARY.encode() + b"\xff")

@@ -87,8 +87,10 @@ impl EncryptionContext {
         for pair in pairs {
             let pair = pair.as_ref();
             let Some((k, v)) = pair.split_once('=') else {
+                // The text is not repeated: without `=` it may well be a value
+                // typed where a pair goes.
                 return Err(Error::InvalidContext {
-                    reason: format!("{pair:?} is not of the form key=value"),
+                    reason: "a context pair has no `=`: each is KEY=VALUE".into(),
                 });
             };
             if ctx.0.contains_key(k) {

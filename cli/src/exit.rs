@@ -312,13 +312,16 @@ pub fn class(e: &Error) -> Class {
             ),
             "integrity",
         ),
-        Error::UntrustedKey { key, .. } => (
+        // The error names what is known of the key (the SDK's `key` is not always
+        // one key id: KMS may only say it is none of the trusted ones).
+        Error::UntrustedKey { .. } => (
             "integrity check failed",
-            Some(format!(
-                "if that key is yours, trust it with `--trust-key {}` (or LOCKBOX_TRUST_KEYS); \
-                 otherwise someone wrote this item under a key of their own: check CloudTrail",
-                crate::args::shell_word(key)
-            )),
+            Some(
+                "if the key that wrapped it is yours, trust its ARN with `--trust-key ARN` (or \
+                 LOCKBOX_TRUST_KEYS); otherwise someone wrote this item under a key of their \
+                 own: check CloudTrail"
+                    .into(),
+            ),
             "integrity",
         ),
         Error::UnsupportedFormat { .. } => ("integrity check failed", None, "integrity"),
@@ -481,8 +484,9 @@ pub fn report(err: &anyhow::Error) -> u8 {
             eprintln!("  caused by: {line}");
         }
     }
+    // Hints may quote names, regions and keys from the table's items and tags.
     for h in &hints {
-        eprintln!("  hint: {h}");
+        eprintln!("  hint: {}", escape_untrusted(h));
     }
     // Exit 7 comes after the command's own report, which says what is left: one
     // document on stdout, not two.

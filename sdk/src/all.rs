@@ -57,9 +57,8 @@ impl Lockbox {
         context: &EncryptionContext,
     ) -> Result<Vec<Secret>> {
         let scan = async {
-            // The newest item per name, by DynamoDB's order of sort keys (bytes),
-            // as a descending query of the name would find it; page by page, so
-            // memory holds one item per name and one page.
+            // The newest item per name, by version number as `get` finds it;
+            // page by page, so memory holds one item per name and one page.
             let mut newest: BTreeMap<String, (String, Attributes)> = BTreeMap::new();
             let mut names: BTreeSet<String> = BTreeSet::new();
             let mut pages = std::pin::pin!(scan_store(
@@ -88,9 +87,12 @@ impl Lockbox {
                             continue;
                         }
                     }
+                    // Versions by number, as `get` orders them: pre-2015
+                    // credstash items have unpadded sort keys ("9" < "10").
+                    let rank = |key: &str| (Version::from_sort_key(key).ok(), key.to_owned());
                     if newest
                         .get(name)
-                        .is_some_and(|(kept, _)| kept.as_str() >= sort_key)
+                        .is_some_and(|(kept, _)| rank(kept) >= rank(sort_key))
                     {
                         continue;
                     }

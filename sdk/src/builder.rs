@@ -99,7 +99,8 @@ impl LockboxBuilder {
     /// [`DEFAULT_CONCURRENCY`]): a bound per instance, which protects the KMS and
     /// DynamoDB quotas however many tasks share it.
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = Some(n.max(1));
+        // At least one, at most what a semaphore can count.
+        self.concurrency = Some(n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS));
         self
     }
 

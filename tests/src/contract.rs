@@ -514,6 +514,16 @@ pub async fn legacy_unpadded_versions(f: &dyn Fixture) {
     let latest = lb.get(&n, &none()).await.unwrap();
     assert_eq!(latest.version.get(), 10, "10 beats 9 numerically");
     assert_eq!(latest.value.expose_str().unwrap(), "v10");
+    let all = lb
+        .get_all(&lockbox::AllOptions::new(), &none())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].version.get(),
+        10,
+        "get_all orders versions as get does"
+    );
     let v2 = lb
         .get_version(&n, Version::new(2).unwrap(), &none())
         .await

@@ -191,8 +191,7 @@ impl RegionalSecretStore {
     ) -> Result<Self> {
         let (regions, backends): (Vec<String>, Vec<Arc<dyn SecretStore>>) =
             stores.into_iter().unzip();
-        let home_name = regions.get(home).cloned();
-        check_regions(&regions, home_name.as_deref())?;
+        check_regions(&regions, Some(home_region(&regions, home)?))?;
         Ok(Self {
             breaker: Arc::new(Breaker::new(regions.clone(), cool_down)),
             backends,
@@ -325,8 +324,44 @@ impl SecretStore for RegionalSecretStore {
         Ok(outcome)
     }
 
+    /// The record of the first region that answers; a replica that records
+    /// nothing (added outside `lockbox setup --regions`: tags belong to each
+    /// replica) never stands in for the home region's record, whose mode and
+    /// key pin it would drop.
     async fn table_record(&self) -> Result<TableRecord> {
-        failover!(self, None, |s| s.table_record())
+        let mut unrecorded: Option<usize> = None;
+        let mut last: Option<Error> = None;
+        for i in self.breaker.order(None) {
+            match self.backends[i].table_record().await {
+                Ok(record) => {
+                    self.breaker.heal(i);
+                    if i == self.home || record != TableRecord::default() {
+                        return Ok(record);
+                    }
+                    unrecorded.get_or_insert(i);
+                }
+                Err(err) if fails_over(&err) => {
+                    self.breaker.trip(i, &err);
+                    last = Some(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if let Some(i) = unrecorded {
+            return Err(Error::Table {
+                table: self.table().to_owned(),
+                kind: ErrorKind::Unavailable,
+                reason: format!(
+                    "its home region {} is unavailable and its replica in {} records no mode, \
+                     store or key (its tags); nothing is read until the home region answers. \
+                     `lockbox setup --regions ...` records them in every replica",
+                    self.regions[self.home], self.regions[i]
+                ),
+            });
+        }
+        Err(last.unwrap_or_else(|| Error::InvalidValue {
+            reason: "no region to read from".into(),
+        }))
     }
 
     /// Records `record` in every region: tags belong to each replica.
@@ -453,8 +488,7 @@ impl RegionalKeyService {
     ) -> Result<Self> {
         let (regions, backends): (Vec<String>, Vec<Arc<dyn KeyService>>) =
             services.into_iter().unzip();
-        let home_name = regions.get(home).cloned();
-        check_regions(&regions, home_name.as_deref())?;
+        check_regions(&regions, Some(home_region(&regions, home)?))?;
         Ok(Self {
             breaker: Arc::new(Breaker::new(regions, cool_down)),
             backends,
@@ -584,6 +618,20 @@ pub fn key_in_region(key: &str, region: &str) -> String {
         ),
         None => key.to_owned(),
     }
+}
+
+/// The name of the home region, number `home` of `regions`; refused when there
+/// is no such region (a caller's index out of range).
+fn home_region(regions: &[String], home: usize) -> Result<&str> {
+    regions
+        .get(home)
+        .map(String::as_str)
+        .ok_or_else(|| Error::InvalidValue {
+            reason: format!(
+                "the home region is number {home}, of {} regions given",
+                regions.len()
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -716,6 +764,48 @@ mod tests {
             Attr::S(Version::new(1).unwrap().sort_key()),
         );
         item
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_records_nothing_never_stands_in_for_the_home_record() {
+        let down = || {
+            Arc::new(Failing {
+                kind: ErrorKind::Unavailable,
+                calls: Default::default(),
+            }) as Arc<dyn SecretStore>
+        };
+        let recorded = TableRecord::new(crate::TableMode::Sealed, Some("acct/t".into()), None);
+        let bare = || Arc::new(MemorySecretStore::with_record(TableRecord::default()));
+        // Home down, the replica untagged: refused, not read without a mode.
+        let store = RegionalSecretStore::new(
+            vec![("us-east-1".into(), down()), ("eu-west-1".into(), bare())],
+            0,
+        )
+        .unwrap();
+        let err = store.table_record().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.to_string().contains("records no mode"), "{err}");
+        // Home up: its record, even when the replica is read first.
+        let home = Arc::new(MemorySecretStore::with_record(recorded.clone()));
+        let store = RegionalSecretStore::new(
+            vec![
+                ("eu-west-1".into(), bare() as Arc<dyn SecretStore>),
+                ("us-east-1".into(), home as Arc<dyn SecretStore>),
+            ],
+            1,
+        )
+        .unwrap();
+        assert_eq!(store.table_record().await.unwrap(), recorded);
+        // Home down, the replica tagged as setup tags it: its record.
+        let tagged = Arc::new(MemorySecretStore::with_record(recorded.clone()));
+        let store = RegionalSecretStore::new(
+            vec![("us-east-1".into(), down()), ("eu-west-1".into(), tagged)],
+            0,
+        )
+        .unwrap();
+        assert_eq!(store.table_record().await.unwrap(), recorded);
+        // A home index out of range is refused, not a panic at the first write.
+        assert!(RegionalSecretStore::new(vec![("us-east-1".into(), bare())], 3).is_err());
     }
 
     #[tokio::test]

@@ -374,7 +374,7 @@ fn tables_of(operation: &str, body: &Value) -> Vec<(String, Kind)> {
     let one = |kind| {
         body.get("TableName")
             .and_then(Value::as_str)
-            .map(|t| vec![(t.to_owned(), kind)])
+            .map(|t| vec![(crate::protocol::bare_table_name(t).to_owned(), kind)])
             .unwrap_or_default()
     };
     let keys = |field: &str, kind| -> Vec<(String, Kind)> {
@@ -391,7 +391,7 @@ fn tables_of(operation: &str, body: &Value) -> Vec<(String, Kind)> {
             .flatten()
             .filter_map(|step| step.as_object()?.values().next()?.get("TableName"))
             .filter_map(Value::as_str)
-            .map(|t| (t.to_owned(), kind))
+            .map(|t| (crate::protocol::bare_table_name(t).to_owned(), kind))
             .collect();
         out.sort();
         out.dedup();

@@ -501,6 +501,16 @@ async fn call(
     let ctx = RequestContext {
         region: protocol::signed_region(headers).unwrap_or_else(|| DEFAULT_REGION.to_owned()),
     };
+    // Each region named is a store of its own, kept for the emulator's life: a
+    // scope that names no region is refused, as AWS refuses it.
+    if !protocol::valid_region(&ctx.region) {
+        let err = AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region.",
+        );
+        return protocol::failure(service, &request_id, &err);
+    }
 
     if let Some(auth) = &state.inner.auth {
         let action = format!("{}:{operation}", service.name());

@@ -34,7 +34,7 @@ use super::{Change, DynamoDb};
 use crate::error::AwsError;
 use crate::faults::{Faults, ReadCaps};
 use crate::journal::Journal;
-use crate::protocol::{valid_region, RequestContext, DEFAULT_REGION};
+use crate::protocol::{bare_table_name, valid_region, RequestContext, DEFAULT_REGION};
 use crate::services::JsonService;
 
 /// The replication lag when nobody sets one: AWS says items "typically" reach the
@@ -683,8 +683,16 @@ impl DynamoDb {
                 .flatten()
                 .filter_map(Value::as_object)
                 .flat_map(|o| o.values())
-                .any(|spec| spec["TableName"].as_str().is_some_and(strong)),
-            _ => body["TableName"].as_str().is_some_and(strong),
+                .any(|spec| {
+                    spec["TableName"]
+                        .as_str()
+                        .map(bare_table_name)
+                        .is_some_and(strong)
+                }),
+            _ => body["TableName"]
+                .as_str()
+                .map(bare_table_name)
+                .is_some_and(strong),
         }
     }
 
@@ -718,7 +726,7 @@ impl DynamoDb {
                 })
                 .collect(),
             _ => {
-                let table = body["TableName"].as_str().unwrap_or_default();
+                let table = bare_table_name(body["TableName"].as_str().unwrap_or_default());
                 let item = if operation == "PutItem" {
                     &body["Item"]
                 } else {

@@ -21,10 +21,7 @@ pub(crate) fn req_str<'a>(body: &'a Value, field: &str) -> Result<&'a str, AwsEr
 /// The `TableName` member, checked for length and characters. DynamoDB also accepts
 /// the table's ARN here.
 pub(crate) fn table_name(body: &Value) -> Result<&str, AwsError> {
-    let mut name = req_str(body, "TableName")?;
-    if name.starts_with("arn:aws:dynamodb:") {
-        name = name.split_once(":table/").map_or(name, |(_, n)| n);
-    }
+    let name = crate::protocol::bare_table_name(req_str(body, "TableName")?);
     check_table_name(name, "tableName")?;
     Ok(name)
 }

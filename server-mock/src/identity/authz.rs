@@ -99,12 +99,11 @@ pub fn dynamodb_checks(
     if !keys.is_empty() {
         leading.insert("dynamodb:LeadingKeys".to_owned(), keys);
     }
+    // The table the operation runs on: an ARN in `TableName` names a table of
+    // the signed region and account, whatever region or account it spells.
     let table_arn = |t: &str| {
-        if t.starts_with("arn:") {
-            t.to_owned()
-        } else {
-            format!("arn:aws:dynamodb:{region}:{account}:table/{t}")
-        }
+        let t = crate::protocol::bare_table_name(t);
+        format!("arn:aws:dynamodb:{region}:{account}:table/{t}")
     };
     let check = |action: &str, resource: String| Request {
         action: format!("dynamodb:{action}"),

@@ -145,6 +145,18 @@ fn framed(service: Service, request_id: &str, status: StatusCode, body: String) 
     response
 }
 
+/// A DynamoDB `TableName` member as the table's name: DynamoDB also accepts the
+/// table's ARN there. Every reader of the member (the operation, authorization,
+/// global tables, quotas) goes through this, so an ARN names the same table to all
+/// of them: the one in the region and account the request is signed for.
+pub(crate) fn bare_table_name(member: &str) -> &str {
+    if member.starts_with("arn:aws:dynamodb:") {
+        member.split_once(":table/").map_or(member, |(_, n)| n)
+    } else {
+        member
+    }
+}
+
 /// Whether `name` has the shape of an AWS region name (`us-east-1`,
 /// `us-gov-west-1`): lowercase letters, digits and hyphens, at most 32.
 pub(crate) fn valid_region(name: &str) -> bool {

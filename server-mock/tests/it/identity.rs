@@ -1166,4 +1166,29 @@ async fn a_table_policy_names_one_region_s_table() {
         last["resource"],
         format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/credential-store")
     );
+    // The allowed table's ARN as TableName in a request signed for eu-west-1
+    // runs on eu-west-1's table, and is checked as that table: refused.
+    let err = ddb_in(&m.url(), app1.clone(), "eu-west-1")
+        .get_item()
+        .table_name(format!(
+            "arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/credential-store"
+        ))
+        .key(
+            "name",
+            aws_sdk_dynamodb::types::AttributeValue::S("app1/db".into()),
+        )
+        .key(
+            "version",
+            aws_sdk_dynamodb::types::AttributeValue::S("1".into()),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let last = m.audit().pop().unwrap();
+    assert_eq!(
+        last["resource"],
+        format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/credential-store")
+    );
 }

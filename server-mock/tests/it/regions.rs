@@ -722,3 +722,43 @@ async fn multi_region_keys_decrypt_in_every_region_holding_a_replica() {
         .into_service_error();
     assert_eq!(err.code(), Some("UnsupportedOperationException"));
 }
+
+/// A credential scope that names no region is refused, as AWS refuses it, rather
+/// than opening a store for whatever text it holds.
+#[tokio::test]
+async fn a_scope_without_a_region_name_is_refused() {
+    let mock = lockbox_mock::start().await.unwrap();
+    let url = mock.endpoint_url();
+    for region in ["not a region", "US-EAST-1", "x"] {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDLOCKBOXTEST/20260101/{region}/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=00"
+        );
+        let (status, body) = crate::common::http(
+            &url,
+            "POST",
+            "/",
+            &[
+                ("X-Amz-Target", "DynamoDB_20120810.ListTables"),
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("Authorization", &auth),
+            ],
+            "{}",
+        )
+        .await
+        .expect("an answer");
+        assert_eq!(status, 400, "{region}: {body}");
+        assert!(
+            body.contains("InvalidSignatureException"),
+            "{region}: {body}"
+        );
+    }
+    // A region name is served.
+    let tables = ddb_client_in(&url, "ap-south-1")
+        .list_tables()
+        .send()
+        .await
+        .unwrap();
+    assert!(tables.table_names().is_empty());
+    mock.shutdown().await;
+}

@@ -76,7 +76,10 @@ pub fn context_pair(text: &str) -> Result<ContextPair, String> {
         let mut message = e.to_string();
         if text.chars().all(|c| c.is_ascii_digit()) {
             // `rollback NAME 2`, `get NAME 2`: a version given where a pair goes.
-            message.push_str(" (a version is given with -v N, or in rollback with --to N)");
+            // A number where a pair goes: shown, as the command to type instead.
+            message.push_str(&format!(
+                " (a version is given with -v {text}, or in rollback with --to {text})"
+            ));
         }
         message
     })?;

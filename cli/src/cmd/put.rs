@@ -15,42 +15,16 @@ use crate::values;
 pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
     let name = &args.name;
     let mut pairs = Vec::with_capacity(args.context.len() + 1);
-    let value = if args.prompt {
+    let value_arg = if args.prompt {
         // With --prompt there is no value argument: what sits there is context.
         if let Some(first) = &args.value {
-            pairs.push(values::context_pair(first).map_err(|e| {
-                crate::exit::usage(format!(
-                    "with --prompt, the argument after the name is encryption context: {e}"
-                ))
-            })?);
+            pairs.push(prompt_context(first)?);
         }
-        prompt(name.as_str())?
+        None
     } else {
-        match args.value.as_deref() {
-            None => bail!(crate::exit::usage(
-                "put needs a value: `-` reads stdin, `@FILE` reads a file, --prompt asks on the terminal"
-            )),
-            // Typed at a terminal, stdin would echo the secret and keep the
-            // Enter key's newline: ask as --prompt does instead.
-            Some("-") if std::io::stdin().is_terminal() => {
-                eprintln!(
-                    "lockbox: standard input is a terminal: the value is asked for without echo \
-                     (as with --prompt); pipe it in to store bytes as they are"
-                );
-                prompt(name.as_str())?
-            }
-            Some(v) => {
-                let value = read_value(v)?;
-                if value.expose_secret().ends_with(b"\n") && std::io::stderr().is_terminal() {
-                    eprintln!(
-                        "lockbox: note: the value ends with a newline, which is stored with it \
-                         (as credstash does); use `printf '%s'` rather than `echo` to leave it out"
-                    );
-                }
-                value
-            }
-        }
+        args.value.as_deref()
     };
+    let value = read_new_value(name, value_arg, args.prompt)?;
     check_value(name.as_str(), value.expose_secret(), args.write.allow_empty)?;
     pairs.extend(args.context.iter().cloned());
     if args.json {
@@ -190,9 +164,22 @@ fn prompt(name: &str) -> Result<SecretValue> {
     Ok(SecretValue::from_slice(first.as_bytes()))
 }
 
-/// The value `rotate start` stores, taken as `put` takes it: asked on the
-/// terminal with `--prompt` (`ask`), else `-` (stdin), `@FILE`, or the argument
-/// itself (with a warning).
+/// With `--prompt`, the argument after the name: an encryption-context pair.
+/// Its text is never repeated: it is often the value itself, typed out of habit.
+pub(super) fn prompt_context(text: &str) -> Result<values::ContextPair> {
+    values::context_pair(text).map_err(|_| {
+        crate::exit::usage(
+            "with --prompt, the argument after the name is encryption context (KEY=VALUE), \
+             and this one is not; it is not repeated here, as it may be the value: give the \
+             value at the prompt only",
+        )
+    })
+}
+
+/// The value `put` and `rotate start` store: asked on the terminal with
+/// `--prompt` (`ask`), else `-` (stdin; asked without echo when stdin is a
+/// terminal, which would echo it and keep the Enter key's newline), `@FILE`, or
+/// the argument itself (with a warning).
 pub(super) fn read_new_value(
     name: &lockbox::SecretName,
     arg: Option<&str>,
@@ -200,10 +187,26 @@ pub(super) fn read_new_value(
 ) -> Result<SecretValue> {
     match (ask, arg) {
         (true, _) => prompt(name.as_str()),
-        (false, Some(v)) => read_value(v),
+        (false, Some("-")) if std::io::stdin().is_terminal() => {
+            eprintln!(
+                "lockbox: standard input is a terminal: the value is asked for without echo \
+                 (as with --prompt); pipe it in to store bytes as they are"
+            );
+            prompt(name.as_str())
+        }
+        (false, Some(v)) => {
+            let value = read_value(v)?;
+            if value.expose_secret().ends_with(b"\n") && std::io::stderr().is_terminal() {
+                eprintln!(
+                    "lockbox: note: the value ends with a newline, which is stored with it \
+                     (as credstash does); use `printf '%s'` rather than `echo` to leave it out"
+                );
+            }
+            Ok(value)
+        }
         (false, None) => bail!(crate::exit::usage(
-            "the new value is needed: `-` reads stdin, `@FILE` reads a file, --prompt asks on \
-             the terminal"
+            "a value is needed: `-` reads stdin, `@FILE` reads a file, --prompt asks on the \
+             terminal"
         )),
     }
 }

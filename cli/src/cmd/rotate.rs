@@ -12,7 +12,6 @@ use lockbox::{ExposeSecret as _, RotateOptions, RotationStep};
 use super::Ctx;
 use crate::args::{OutputMode, RotateArgs, RotateEndArgs, RotateStartArgs, RotateStep};
 use crate::output::{self, json};
-use crate::values;
 
 pub async fn run(ctx: &Ctx, args: &RotateArgs) -> Result<()> {
     match &args.step {
@@ -49,11 +48,7 @@ async fn start(ctx: &Ctx, args: &RotateStartArgs) -> Result<()> {
     let value_arg = match (&args.value, args.prompt) {
         // With --prompt there is no value argument: what sits there is context.
         (Some(first), true) => {
-            pairs.push(values::context_pair(first).map_err(|e| {
-                crate::exit::usage(format!(
-                    "with --prompt, the argument after the name is encryption context: {e}"
-                ))
-            })?);
+            pairs.push(super::put::prompt_context(first)?);
             None
         }
         (v, _) => v.as_deref(),

@@ -968,3 +968,20 @@ fn u19_a6_new_local_state_and_regional_keys_are_said() {
     let out = l.run(&["-r", "eu-west-1", "keys"]);
     assert!(stderr(&out).is_empty(), "said again: {}", stderr(&out));
 }
+
+/// A value typed after the name with --prompt (where context goes) is refused
+/// without being repeated, by put and by rotate start.
+#[test]
+fn a_value_typed_where_prompt_context_goes_is_not_repeated() {
+    let l = Local::new();
+    for args in [
+        &["put", "p.x", "s3cret-typed-here", "--prompt"][..],
+        &["rotate", "start", "p.x", "s3cret-typed-here", "--prompt"][..],
+    ] {
+        let out = l.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(text.contains("encryption context"), "{args:?}: {text}");
+        assert!(!text.contains("s3cret-typed-here"), "{args:?}: {text}");
+    }
+}

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dynamodb::{DEFAULT_REPLICATION_LAG, MAX_REPLICATION_LAG};
 use crate::journal::StoreError;
 use crate::quotas::Quotas;
 use crate::tls::{TlsSetup, DEFAULT_HOSTS};
@@ -22,6 +23,8 @@ pub struct Config {
     pub(crate) shared: bool,
     pub(crate) tls: Option<TlsSetup>,
     pub(crate) quotas: Quotas,
+    pub(crate) replication_lag: Duration,
+    pub(crate) replication_jitter: Duration,
 }
 
 /// Where strict mode's identity file comes from.
@@ -54,6 +57,8 @@ impl Default for Config {
             shared: false,
             tls: None,
             quotas: Quotas::default(),
+            replication_lag: DEFAULT_REPLICATION_LAG,
+            replication_jitter: Duration::ZERO,
         }
     }
 }
@@ -123,6 +128,38 @@ impl Config {
         self
     }
 
+    /// The time from a write to a global table to its copy in each other replica
+    /// (default [`DEFAULT_REPLICATION_LAG`], at most [`MAX_REPLICATION_LAG`];
+    /// `POST /_mock/replication` changes it at run time).
+    pub fn replication_lag(mut self, lag: Duration) -> Self {
+        self.replication_lag = lag;
+        self
+    }
+
+    /// A random extra of up to `jitter` on each copy's lag, so copies arrive in
+    /// no particular order (default none, at most [`MAX_REPLICATION_LAG`]).
+    pub fn replication_jitter(mut self, jitter: Duration) -> Self {
+        self.replication_jitter = jitter;
+        self
+    }
+
+    /// Whether the settings are usable: an error names the one that is not.
+    pub(crate) fn validate(&self) -> Result<(), StartError> {
+        for (what, value) in [
+            ("replication lag", self.replication_lag),
+            ("replication jitter", self.replication_jitter),
+        ] {
+            if value > MAX_REPLICATION_LAG {
+                return Err(StartError::Config(format!(
+                    "the {what} must be at most {} ms, got {} ms",
+                    MAX_REPLICATION_LAG.as_millis(),
+                    value.as_millis()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether requests are authenticated and authorized.
     pub fn is_strict(&self) -> bool {
         self.iam.is_some()
@@ -184,6 +221,9 @@ pub enum StartError {
     /// The data dir could not be opened, or its journal is damaged.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A setting is out of its range.
+    #[error("{0}")]
+    Config(String),
     /// The identity file or the audit log is unusable.
     #[error("{0}")]
     Iam(String),

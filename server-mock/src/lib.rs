@@ -42,7 +42,7 @@ mod tls;
 use std::time::Duration;
 
 pub use crate::config::{Config, StartError};
-pub use crate::dynamodb::{ReplicationStatus, DEFAULT_REPLICATION_LAG};
+pub use crate::dynamodb::{ReplicationStatus, DEFAULT_REPLICATION_LAG, MAX_REPLICATION_LAG};
 pub use crate::error::AwsError;
 pub use crate::faults::{ArmedRule, FaultRule, Faults, InvalidFaultRule};
 pub use crate::journal::StoreError;

@@ -11,6 +11,9 @@ use std::time::Duration;
 use clap::Parser;
 use lockbox_mock::{Config, Quotas};
 
+/// The longest `--replication-lag-ms` and `--replication-jitter-ms`.
+const MAX_REPLICATION_LAG_MS: u64 = lockbox_mock::MAX_REPLICATION_LAG.as_millis() as u64;
+
 /// A local emulator of AWS KMS and DynamoDB for lockbox, credstash and any AWS SDK.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -70,6 +73,24 @@ struct Args {
     /// Encrypt, GenerateDataKey... (default: unlimited): ThrottlingException.
     #[arg(long, value_name = "RPS", value_parser = clap::value_parser!(u64).range(1..))]
     kms_rps: Option<u64>,
+    /// Time from a write to a global table to its copy in each other replica, in
+    /// milliseconds (at most a day; POST /_mock/replication changes it later).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = lockbox_mock::DEFAULT_REPLICATION_LAG.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(..=MAX_REPLICATION_LAG_MS)
+    )]
+    replication_lag_ms: u64,
+    /// A random extra of up to this many milliseconds on each copy's lag, so
+    /// copies arrive in no particular order (at most a day).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(..=MAX_REPLICATION_LAG_MS)
+    )]
+    replication_jitter_ms: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -185,7 +206,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = Config::builder()
         .latency(Duration::from_millis(args.latency_ms))
         .account_id(args.account_id)
-        .quotas(quotas);
+        .quotas(quotas)
+        .replication_lag(Duration::from_millis(args.replication_lag_ms))
+        .replication_jitter(Duration::from_millis(args.replication_jitter_ms));
     if let Some(dir) = &args.data_dir {
         config = config.data_dir(dir);
     }

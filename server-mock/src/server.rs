@@ -270,7 +270,7 @@ struct ReplicationChange {
 }
 
 /// The longest lag or jitter `/_mock/replication` takes (a day).
-const MAX_REPLICATION_LAG_MS: u64 = 86_400_000;
+const MAX_REPLICATION_LAG_MS: u64 = crate::dynamodb::MAX_REPLICATION_LAG.as_millis() as u64;
 
 async fn replication_status(State(state): State<MockState>) -> Response {
     // Reading the status applies due copies, which may fsync the journal.

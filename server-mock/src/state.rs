@@ -53,6 +53,7 @@ impl MockState {
     /// State for `config`: with a data dir, replays its journal and compacts it.
     /// A damaged journal is an error, never an empty store.
     pub fn new(config: Config) -> Result<Self, StartError> {
+        config.validate()?;
         let auth = match &config.iam {
             None => None,
             Some(source) => {
@@ -163,6 +164,7 @@ impl MockState {
             config.account_id.clone(),
             faults.clone(),
         ));
+        dynamodb.set_replication_lag(config.replication_lag, config.replication_jitter);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -204,18 +206,32 @@ impl MockState {
 
     /// Holds back (`true`) or releases the copies of global-table writes.
     pub fn pause_replication(&self, paused: bool) {
-        self.inner.dynamodb.set_replication_paused(paused);
+        self.replication_turn(|| self.inner.dynamodb.set_replication_paused(paused));
     }
 
     /// Applies every queued global-table copy now, due or not, except while
     /// replication is paused or into a region that is down.
     pub fn flush_replication(&self) {
-        self.inner.dynamodb.flush_replication();
+        self.replication_turn(|| self.inner.dynamodb.flush_replication());
     }
 
-    /// The replication settings and backlog.
+    /// The replication settings and backlog (after applying the copies that are
+    /// due).
     pub fn replication_status(&self) -> ReplicationStatus {
-        self.inner.dynamodb.replication_status()
+        self.replication_turn(|| self.inner.dynamodb.deliver_due());
+        self.inner.dynamodb.replication_settings()
+    }
+
+    /// Runs a replication control in this emulator's turn: applying copies
+    /// writes the journal, which a shared data dir takes only in turn. If the
+    /// turn cannot be had, the copies stay queued (and the error is logged).
+    fn replication_turn(&self, f: impl FnOnce()) {
+        if let Err(e) = self.in_turn(|| {
+            f();
+            Ok(())
+        }) {
+            tracing::error!(error = %e.message, "cannot catch up with the shared journal");
+        }
     }
 
     /// The ARN of the KMS key `alias` names in `region`, after creating a key and

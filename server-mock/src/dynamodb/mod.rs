@@ -38,7 +38,9 @@ use crate::services::JsonService;
 use table::{StoredKey, Table};
 use value::{item_from_json, map_to_json, Item};
 
-pub use global::{DynamoDbRegions, ReplicationStatus, DEFAULT_REPLICATION_LAG};
+pub use global::{
+    DynamoDbRegions, ReplicationStatus, DEFAULT_REPLICATION_LAG, MAX_REPLICATION_LAG,
+};
 
 /// The name the journal files DynamoDB records under.
 const SERVICE: &str = "dynamodb";

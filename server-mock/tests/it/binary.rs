@@ -1,6 +1,7 @@
 //! The `lockbox-mock` binary: URL on the first stdout line, health, and a clean
 //! exit on SIGTERM.
 
+use std::ffi::OsStr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -136,4 +137,52 @@ async fn no_plaintext_or_data_key_reaches_the_log_or_the_journal() {
         log.contains("open mode"),
         "the log says the emulator is in open mode"
     );
+}
+
+/// `--replication-lag-ms` and `--replication-jitter-ms` set what
+/// `/_mock/replication` shows; a lag beyond a day is refused at start-up.
+#[tokio::test]
+async fn replication_lag_flags_set_the_lag_and_are_bounded() {
+    let default = MockProcess::spawn(&[]).expect("spawn");
+    let (_, body) = http(&default.endpoint, "GET", "/_mock/replication", &[], "")
+        .await
+        .expect("answer");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status["lag_ms"].as_u64(), status["jitter_ms"].as_u64()),
+        (Some(1000), Some(0))
+    );
+    drop(default);
+
+    let set = [
+        "--replication-lag-ms",
+        "0",
+        "--replication-jitter-ms",
+        "250",
+    ]
+    .map(OsStr::new);
+    let mock = MockProcess::spawn(&set).expect("spawn");
+    let (_, body) = http(&mock.endpoint, "GET", "/_mock/replication", &[], "")
+        .await
+        .expect("answer");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status["lag_ms"].as_u64(), status["jitter_ms"].as_u64()),
+        (Some(0), Some(250))
+    );
+    drop(mock);
+
+    for flag in ["--replication-lag-ms", "--replication-jitter-ms"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lockbox-mock"))
+            .args(["--listen", "127.0.0.1:0", flag, "86400001"])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(flag) && stderr.contains("86400000"),
+            "{stderr}"
+        );
+    }
 }

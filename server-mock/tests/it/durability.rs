@@ -234,6 +234,62 @@ async fn shared_emulators_serve_one_store() {
     again.shutdown().await;
 }
 
+/// Replication controls of an emulator sharing its data dir take their turn on
+/// the journal like any write: a flush applies the queued copies durably, and
+/// the other emulator sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_emulators_flush_replication_in_their_turn() {
+    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        Config::builder()
+            .data_dir(dir.path())
+            .shared()
+            .replication_lag(lockbox_mock::MAX_REPLICATION_LAG)
+    };
+    let a = lockbox_mock::start_with(config()).await.expect("first");
+    let b = lockbox_mock::start_with(config()).await.expect("second");
+    let east = ddb_client(&a.endpoint_url());
+    create_credstash_table(&east, "global").await;
+    east.update_table()
+        .table_name("global")
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .create(
+                    CreateReplicationGroupMemberAction::builder()
+                        .region_name("eu-west-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    east.put_item()
+        .table_name("global")
+        .item("name", AttributeValue::S("a".into()))
+        .item("version", AttributeValue::S("1".into()))
+        .send()
+        .await
+        .unwrap();
+    let state = a.state().clone();
+    let status = tokio::task::spawn_blocking(move || {
+        assert_eq!(state.replication_status().pending, 1);
+        state.pause_replication(false);
+        state.flush_replication();
+        state.replication_status()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.pending, 0);
+    let west_b = common::ddb_client_in(&b.endpoint_url(), "eu-west-1");
+    let items = west_b.scan().table_name("global").send().await.unwrap();
+    assert_eq!(items.count, 1, "the copy, through the other emulator");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regions_global_tables_and_multi_region_keys_survive_a_restart() {
     use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};

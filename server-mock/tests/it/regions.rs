@@ -762,3 +762,29 @@ async fn a_scope_without_a_region_name_is_refused() {
     assert!(tables.table_names().is_empty());
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_replication_lag_is_set_at_start_up_within_a_day() {
+    let config = lockbox_mock::Config::builder()
+        .replication_lag(Duration::ZERO)
+        .replication_jitter(Duration::from_millis(40));
+    let mock = lockbox_mock::start_with(config).await.unwrap();
+    let status = mock.state().replication_status();
+    assert_eq!((status.lag_ms, status.jitter_ms), (0, 40));
+    let default = lockbox_mock::start().await.unwrap();
+    assert_eq!(
+        default.state().replication_status().lag_ms,
+        lockbox_mock::DEFAULT_REPLICATION_LAG.as_millis() as u64
+    );
+    let too_long = lockbox_mock::MAX_REPLICATION_LAG + Duration::from_millis(1);
+    for config in [
+        lockbox_mock::Config::builder().replication_lag(too_long),
+        lockbox_mock::Config::builder().replication_jitter(too_long),
+    ] {
+        let err = lockbox_mock::start_with(config).await.unwrap_err();
+        assert!(
+            matches!(&err, lockbox_mock::StartError::Config(m) if m.contains("at most 86400000 ms")),
+            "{err}"
+        );
+    }
+}

@@ -44,6 +44,9 @@ mod replicas;
 /// other replicas within a second.
 pub const DEFAULT_REPLICATION_LAG: Duration = Duration::from_secs(1);
 
+/// The longest replication lag, and the longest jitter, the emulator takes (a day).
+pub const MAX_REPLICATION_LAG: Duration = Duration::from_secs(86_400);
+
 /// The DynamoDB service of every region, with global-table replication.
 pub struct DynamoDbRegions {
     journal: Arc<dyn Journal>,
@@ -180,8 +183,19 @@ impl DynamoDbRegions {
 
     /// The replication settings and how many copies are queued, after applying
     /// the copies that are due.
+    #[cfg(test)]
     pub fn replication_status(&self) -> ReplicationStatus {
+        self.deliver_due();
+        self.replication_settings()
+    }
+
+    /// Applies the copies that are due.
+    pub(crate) fn deliver_due(&self) {
         self.deliver(false);
+    }
+
+    /// The replication settings and how many copies are queued, as they are.
+    pub(crate) fn replication_settings(&self) -> ReplicationStatus {
         let r = lock(&self.replication);
         ReplicationStatus {
             lag_ms: r.lag.as_millis() as u64,

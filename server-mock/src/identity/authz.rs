@@ -149,6 +149,28 @@ pub fn dynamodb_checks(
             }
             out
         }
+        "UpdateTable" => {
+            let table = body.get("TableName").and_then(Value::as_str).unwrap_or("*");
+            let mut out = vec![check(
+                operation,
+                if table == "*" {
+                    table.to_owned()
+                } else {
+                    table_arn(table)
+                },
+            )];
+            // A replica is made or removed in its own region: AWS asks for the
+            // table-level actions there, on that region's table (Using IAM with
+            // global tables, version 2019.11.21).
+            let bare = crate::protocol::bare_table_name(table);
+            for (target, actions) in replica_updates(body) {
+                let arn = format!("arn:aws:dynamodb:{target}:{account}:table/{bare}");
+                for action in actions {
+                    out.push(check(action, arn.clone()));
+                }
+            }
+            out
+        }
         _ => {
             let table = body.get("TableName").and_then(Value::as_str).unwrap_or("*");
             let mut arn = if table == "*" {
@@ -162,4 +184,27 @@ pub fn dynamodb_checks(
             vec![check(operation, arn)]
         }
     }
+}
+
+/// The regions `UpdateTable`'s `ReplicaUpdates` creates or deletes a replica in,
+/// each with the actions AWS requires in that region. Malformed updates and
+/// region names are left out: the operation refuses them after authorization.
+fn replica_updates(body: &Value) -> Vec<(&str, [&'static str; 2])> {
+    body.get("ReplicaUpdates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|update| {
+            let action = |name: &str| update.get(name).filter(|v| !v.is_null());
+            let (spec, actions) = if let Some(spec) = action("Create") {
+                (spec, ["CreateTable", "CreateTableReplica"])
+            } else if let Some(spec) = action("Delete") {
+                (spec, ["DeleteTable", "DeleteTableReplica"])
+            } else {
+                return None;
+            };
+            let region = spec.get("RegionName").and_then(Value::as_str)?;
+            crate::protocol::valid_region(region).then_some((region, actions))
+        })
+        .collect()
 }

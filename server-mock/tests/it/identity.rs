@@ -42,6 +42,15 @@ fn iam() -> Value {
                 {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
                 {"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]}]},
             {"name": "nobody", "access_key_id": "AKIANOBODY", "secret_access_key": "nobody-secret"},
+            {"name": "table-admin", "access_key_id": "AKIATABLEADMIN", "secret_access_key": "table-admin-secret",
+             "policies": [{"Statement": {"Effect": "Allow",
+                "Action": ["dynamodb:UpdateTable", "dynamodb:DescribeTable"], "Resource": "*"}}]},
+            {"name": "replicator", "access_key_id": "AKIAREPLICATOR", "secret_access_key": "replicator-secret",
+             "policies": [{"Statement": [
+                {"Effect": "Allow", "Action": "dynamodb:UpdateTable",
+                 "Resource": format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/credential-store")},
+                {"Effect": "Allow", "Action": ["dynamodb:CreateTable", "dynamodb:CreateTableReplica"],
+                 "Resource": format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/credential-store")}]}]},
             {"name": "app1-writer", "access_key_id": "AKIAWRITER1", "secret_access_key": "writer1-secret",
              "policies": [{"Statement": {"Sid": "SealApp1", "Effect": "Allow",
                 "Action": "kms:GenerateDataKey", "Resource": "arn:aws:kms:*:*:key/*",
@@ -1191,4 +1200,106 @@ async fn a_table_policy_names_one_region_s_table() {
         last["resource"],
         format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/credential-store")
     );
+}
+
+#[tokio::test]
+async fn replica_changes_need_the_replica_actions_on_the_target_region_s_table() {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
+    use aws_sdk_dynamodb::types::{
+        CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction,
+        ReplicationGroupUpdate,
+    };
+    let m = Strict::start().await;
+    crate::common::create_credstash_table(&ddb(&m.url(), admin()), "credential-store").await;
+    let create = |region: &str| {
+        ReplicationGroupUpdate::builder()
+            .create(
+                CreateReplicationGroupMemberAction::builder()
+                    .region_name(region)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let update = |who: Credentials, change: ReplicationGroupUpdate| {
+        let client = ddb(&m.url(), who);
+        async move {
+            client
+                .update_table()
+                .table_name("credential-store")
+                .replica_updates(change)
+                .send()
+                .await
+        }
+    };
+    let table_admin = creds("AKIATABLEADMIN", "table-admin-secret", None);
+    let replicator = creds("AKIAREPLICATOR", "replicator-secret", None);
+
+    // UpdateTable alone does not make a replica.
+    let err = update(table_admin.clone(), create("eu-west-1"))
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let last = m.audit().pop().unwrap();
+    assert_eq!(last["action"], "dynamodb:CreateTable");
+    assert_eq!(
+        last["resource"],
+        format!("arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/credential-store")
+    );
+    assert_eq!(
+        ddb_in(&m.url(), admin(), "eu-west-1")
+            .list_tables()
+            .send()
+            .await
+            .unwrap()
+            .table_names()
+            .len(),
+        0,
+        "nothing made"
+    );
+
+    // The replica actions on eu-west-1's table allow it there, not elsewhere.
+    let err = update(replicator.clone(), create("ap-south-1"))
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    update(replicator.clone(), create("eu-west-1"))
+        .await
+        .expect("allowed in eu-west-1");
+    let actions: Vec<Value> = m
+        .audit()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|l| json!([l["action"], l["resource"], l["decision"]]))
+        .collect();
+    let arn = |r: &str| format!("arn:aws:dynamodb:{r}:{ACCOUNT}:table/credential-store");
+    assert_eq!(
+        actions,
+        [
+            json!(["dynamodb:CreateTableReplica", arn("eu-west-1"), "allow"]),
+            json!(["dynamodb:CreateTable", arn("eu-west-1"), "allow"]),
+            json!(["dynamodb:UpdateTable", arn("us-east-1"), "allow"]),
+        ]
+    );
+
+    // Removing it takes DeleteTable and DeleteTableReplica there.
+    let delete = ReplicationGroupUpdate::builder()
+        .delete(
+            DeleteReplicationGroupMemberAction::builder()
+                .region_name("eu-west-1")
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let err = update(replicator, delete.clone())
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let last = m.audit().pop().unwrap();
+    assert_eq!(last["action"], "dynamodb:DeleteTable");
+    update(admin(), delete).await.expect("the admin may");
 }

@@ -160,11 +160,14 @@ impl DynamoDb {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Journal a record, then apply it; item writes to a global table are queued
-    /// for replication. Call with the write lock held.
-    fn commit(&self, st: &mut State, record: Value) -> Result<(), AwsError> {
-        self.journal_apply(st, record.clone())?;
-        self.queue_replication(st, &record);
+    /// Journal a record, then apply it; item writes to a global table are
+    /// stamped and queued for replication. Call with the write lock held.
+    fn commit(&self, st: &mut State, mut record: Value) -> Result<(), AwsError> {
+        let mut changes = Vec::new();
+        let at = unix_ms(std::time::SystemTime::now());
+        self.stamp_writes(st, &mut record, at, &mut changes);
+        self.journal_apply(st, record)?;
+        self.lock_outbox().extend(changes);
         Ok(())
     }
 
@@ -175,12 +178,15 @@ impl DynamoDb {
         apply(st, &record).map_err(AwsError::internal)
     }
 
-    /// Stamps the item writes of `record` to global tables and queues them.
-    fn queue_replication(&self, st: &mut State, record: &Value) {
+    /// Gives each item write of `record` to a global table its replication
+    /// stamp and the time it was made (`at`, milliseconds since the Unix epoch),
+    /// so that a replay knows the copies it owes the other replicas, and
+    /// collects those writes.
+    fn stamp_writes(&self, st: &State, record: &mut Value, at: u64, out: &mut Vec<Change>) {
         let op = record.get("op").and_then(Value::as_str).unwrap_or("");
         if op == "batch" {
-            for inner in record["records"].as_array().into_iter().flatten() {
-                self.queue_replication(st, inner);
+            for inner in record["records"].as_array_mut().into_iter().flatten() {
+                self.stamp_writes(st, inner, at, out);
             }
             return;
         }
@@ -190,25 +196,16 @@ impl DynamoDb {
         let Some(name) = record.get("table").and_then(Value::as_str) else {
             return;
         };
-        let Some(t) = st.tables.get_mut(name).filter(|t| t.is_global()) else {
+        if !st.tables.get(name).is_some_and(Table::is_global) {
             return;
-        };
-        let field = if op == "put" { "item" } else { "key" };
-        let Some(key) = item_from_json(&record[field])
-            .ok()
-            .and_then(|item| t.key_of(&item, false).ok())
-        else {
-            return;
-        };
-        let stamp = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
-        t.stamps.insert(key, stamp);
-        let mut record = record.clone();
-        if let Some(obj) = record.as_object_mut() {
-            obj.remove("region");
         }
-        self.lock_outbox().push(Change {
-            table: name.to_owned(),
-            record,
+        let name = name.to_owned();
+        let stamp = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        record["stamp"] = json!(stamp);
+        record["at"] = json!(at);
+        out.push(Change {
+            table: name,
+            record: record.clone(),
             stamp,
         });
     }
@@ -253,7 +250,13 @@ impl JsonService for DynamoDb {
     /// Re-apply one journal record at start-up.
     fn restore(&self, record: &Value) -> Result<(), String> {
         let mut st = self.write();
-        apply(&mut st, record)
+        apply(&mut st, record)?;
+        // Stamps made after the replay come after every stamp replayed (and in a
+        // shared data dir, after those of the other emulators).
+        if let Some(stamp) = max_stamp(record) {
+            self.clock.fetch_max(stamp, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Records that rebuild the current state (for compaction).
@@ -265,12 +268,9 @@ impl JsonService for DynamoDb {
             let mut table = t.to_record();
             table["region"] = json!(region);
             out.push(table);
-            for part in t.items.values() {
-                for item in part.values() {
-                    out.push(json!({
-                        "op": "put", "table": t.name, "item": map_to_json(item), "region": region,
-                    }));
-                }
+            for mut record in item_records(t) {
+                record["region"] = json!(region);
+                out.push(record);
             }
         }
         out
@@ -289,6 +289,50 @@ fn not_found() -> AwsError {
         "ResourceNotFoundException",
         "Requested resource not found",
     )
+}
+
+/// Records that rebuild a table's items and replication stamps: a `put` of each
+/// item (with its stamp), and a `stamp` of each deleted item's key, so that an
+/// older copy still on its way does not bring it back.
+fn item_records(t: &Table) -> Vec<Value> {
+    let mut out = Vec::with_capacity(t.count);
+    for part in t.items.values() {
+        for item in part.values() {
+            let mut put = json!({"op": "put", "table": t.name, "item": map_to_json(item)});
+            if let Some(stamp) = t.key_of(item, false).ok().and_then(|k| t.stamps.get(&k)) {
+                put["stamp"] = json!(stamp);
+            }
+            out.push(put);
+        }
+    }
+    for (key, stamp) in &t.stamps {
+        if t.get(key).is_none() {
+            out.push(json!({
+                "op": "stamp", "table": t.name, "key": map_to_json(&t.key_item(key)),
+                "stamp": stamp,
+            }));
+        }
+    }
+    out
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The largest replication stamp a record (or the records of its batch) holds.
+fn max_stamp(r: &Value) -> Option<u64> {
+    let own = r.get("stamp").and_then(Value::as_u64);
+    let inner = r
+        .get("records")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(max_stamp)
+        .max();
+    own.max(inner)
 }
 
 /// Apply one journal record to the state.
@@ -336,7 +380,9 @@ fn apply(st: &mut State, r: &Value) -> Result<(), String> {
             t.tags = serde_json::from_value(r.get("tags").cloned().unwrap_or_default())
                 .map_err(|e| format!("malformed dynamodb tags record: {e}"))?;
         }
-        "put" | "delete" => {
+        // Replication bookkeeping, which DynamoDbRegions keeps.
+        "delivered" | "queued" => {}
+        "put" | "delete" | "stamp" => {
             let t = st
                 .tables
                 .get_mut(name)
@@ -347,10 +393,17 @@ fn apply(st: &mut State, r: &Value) -> Result<(), String> {
             let key = t
                 .key_of(&item, false)
                 .map_err(|e| format!("malformed dynamodb {op} record: {}", e.message))?;
-            if op == "put" {
-                t.put(key, item);
-            } else {
-                t.delete(&key);
+            if let Some(stamp) = r.get("stamp").and_then(Value::as_u64) {
+                t.stamps.insert(key.clone(), stamp);
+            }
+            match op {
+                "put" => {
+                    t.put(key, item);
+                }
+                "delete" => {
+                    t.delete(&key);
+                }
+                _ => {}
             }
         }
         other => return Err(format!("unknown dynamodb record op {other:?}")),

@@ -91,7 +91,7 @@ pub(crate) struct Table {
     /// Global tables in `STRONG` mode: the witness region, if any.
     pub witnesses: Vec<String>,
     /// Global tables: the replication clock's reading at each item's last write
-    /// (deletes included), for last-writer-wins. Kept in memory only.
+    /// (deletes included), for last-writer-wins; journaled with the writes.
     pub stamps: BTreeMap<StoredKey, u64>,
 }
 

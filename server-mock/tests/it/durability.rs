@@ -290,6 +290,182 @@ async fn shared_emulators_flush_replication_in_their_turn() {
     b.shutdown().await;
 }
 
+/// `name` in us-east-1, with a replica in eu-west-1.
+async fn global_table(east: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
+    create_credstash_table(east, name).await;
+    east.update_table()
+        .table_name(name)
+        .replica_updates(
+            ReplicationGroupUpdate::builder()
+                .create(
+                    CreateReplicationGroupMemberAction::builder()
+                        .region_name("eu-west-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn put_value(client: &aws_sdk_dynamodb::Client, table: &str, name: &str, value: &str) {
+    client
+        .put_item()
+        .table_name(table)
+        .item("name", AttributeValue::S(name.into()))
+        .item("version", AttributeValue::S("1".into()))
+        .item("contents", AttributeValue::S(value.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Each item of `table` as (name, contents), read consistently.
+async fn values(client: &aws_sdk_dynamodb::Client, table: &str) -> Vec<(String, String)> {
+    let out = client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let text = |i: &std::collections::HashMap<String, AttributeValue>, k: &str| {
+        i.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut v: Vec<(String, String)> = out
+        .items()
+        .iter()
+        .map(|i| (text(i, "name"), text(i, "contents")))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs a blocking replication control of `mock` off the async workers.
+async fn replication<T: Send + 'static>(
+    mock: &lockbox_mock::RunningMock,
+    f: impl FnOnce(&lockbox_mock::MockState) -> T + Send + 'static,
+) -> T {
+    let state = mock.state().clone();
+    tokio::task::spawn_blocking(move || f(&state))
+        .await
+        .unwrap()
+}
+
+/// Global-table copies still on their way are journaled with the writes: a
+/// restart (and the compaction of the next one) delivers them, with last writer
+/// wins decided by the journaled stamps, deleted items included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_on_their_way_survive_restarts_and_keep_last_writer_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        Config::builder()
+            .data_dir(dir.path())
+            .replication_lag(lockbox_mock::MAX_REPLICATION_LAG)
+    };
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let (east, west) = (
+        ddb_client(&mock.endpoint_url()),
+        common::ddb_client_in(&mock.endpoint_url(), "eu-west-1"),
+    );
+    global_table(&east, "global").await;
+    // "a": east first, then west; "b": east, then deleted in west; "c": east only.
+    put_value(&east, "global", "a", "east").await;
+    put_value(&west, "global", "a", "west").await;
+    put_value(&east, "global", "b", "east").await;
+    put_value(&west, "global", "b", "west").await;
+    west.delete_item()
+        .table_name("global")
+        .key("name", AttributeValue::S("b".into()))
+        .key("version", AttributeValue::S("1".into()))
+        .send()
+        .await
+        .unwrap();
+    put_value(&east, "global", "c", "east").await;
+    let pending = replication(&mock, |s| s.replication_status().pending).await;
+    assert_eq!(
+        pending, 6,
+        "each of the six writes owes the other region a copy"
+    );
+    mock.shutdown().await;
+
+    // The first restart replays the writes, the second the compacted journal.
+    for _ in 0..2 {
+        let mock = lockbox_mock::start_with(config()).await.unwrap();
+        assert_eq!(
+            replication(&mock, |s| s.replication_status().pending).await,
+            6
+        );
+        mock.shutdown().await;
+    }
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    let status = replication(&mock, |s| {
+        s.flush_replication();
+        s.replication_status()
+    })
+    .await;
+    assert_eq!(status.pending, 0);
+    let (east, west) = (
+        ddb_client(&mock.endpoint_url()),
+        common::ddb_client_in(&mock.endpoint_url(), "eu-west-1"),
+    );
+    let expected = vec![
+        ("a".to_owned(), "west".to_owned()),
+        ("c".to_owned(), "east".to_owned()),
+    ];
+    assert_eq!(values(&east, "global").await, expected);
+    assert_eq!(values(&west, "global").await, expected);
+    mock.shutdown().await;
+    // Delivered copies stay delivered.
+    let mock = lockbox_mock::start_with(config()).await.unwrap();
+    assert_eq!(
+        replication(&mock, |s| s.replication_status().pending).await,
+        0
+    );
+    mock.shutdown().await;
+}
+
+/// Emulators sharing a data dir share the copies on their way: one queues, the
+/// other sees the copy owed and may deliver it, and the first then knows it
+/// arrived, even after the first has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_emulators_share_the_copies_on_their_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        Config::builder()
+            .data_dir(dir.path())
+            .shared()
+            .replication_lag(lockbox_mock::MAX_REPLICATION_LAG)
+    };
+    let a = lockbox_mock::start_with(config()).await.expect("first");
+    let b = lockbox_mock::start_with(config()).await.expect("second");
+    let east_a = ddb_client(&a.endpoint_url());
+    global_table(&east_a, "global").await;
+    put_value(&east_a, "global", "x", "1").await;
+    put_value(&east_a, "global", "y", "1").await;
+    assert_eq!(replication(&b, |s| s.replication_status().pending).await, 2);
+    a.shutdown().await;
+    let west_b = common::ddb_client_in(&b.endpoint_url(), "eu-west-1");
+    assert_eq!(values(&west_b, "global").await, vec![]);
+    let status = replication(&b, |s| {
+        s.flush_replication();
+        s.replication_status()
+    })
+    .await;
+    assert_eq!(status.pending, 0);
+    assert_eq!(values(&west_b, "global").await.len(), 2);
+    let a = lockbox_mock::start_with(config()).await.expect("again");
+    assert_eq!(replication(&a, |s| s.replication_status().pending).await, 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regions_global_tables_and_multi_region_keys_survive_a_restart() {
     use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};

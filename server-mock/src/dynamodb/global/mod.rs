@@ -16,19 +16,21 @@
 //!   with `ReplicatedWriteConflictException`; transactions are refused.
 //!
 //! Replication happens as requests arrive (any request to DynamoDB first applies
-//! the copies that are due), so no thread runs in the background. Copies not yet
-//! applied are not journaled: a restart forgets them, and the replicas keep the
-//! difference.
+//! the copies that are due), so no thread runs in the background. The copies on
+//! their way are not journaled apart: each write to a global table records its
+//! stamp and time, each applied copy records that it is one (or `delivered`, when
+//! a later write won), so a replay (a restart, or catching up with the emulators
+//! sharing a data dir) rebuilds the queue (`DynamoDbRegions::restore_queue`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::{Change, DynamoDb};
+use super::{unix_ms, Change, DynamoDb};
 use crate::error::AwsError;
 use crate::faults::{Faults, ReadCaps};
 use crate::journal::Journal;
@@ -74,6 +76,36 @@ struct Replication {
     jitter: Duration,
     paused: bool,
     queue: Queue,
+}
+
+impl Replication {
+    /// The time a new copy waits: the lag and a random jitter.
+    fn delay(&self) -> Duration {
+        let jitter = if self.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::thread_rng().gen_range(Duration::ZERO..=self.jitter)
+        };
+        self.lag.saturating_add(jitter)
+    }
+}
+
+/// `delay` after `now`; a delay too long for the clock holds a copy back "for
+/// ever".
+fn later(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// The instant of `at_ms` (milliseconds since the Unix epoch) on this
+/// process's clock: now if it has passed.
+fn instant_at(at_ms: u64) -> Instant {
+    let wall = unix_ms(SystemTime::now());
+    later(
+        Instant::now(),
+        Duration::from_millis(at_ms.saturating_sub(wall)),
+    )
 }
 
 /// The replication settings and backlog, as `/_mock/replication` shows them.
@@ -248,22 +280,71 @@ impl DynamoDbRegions {
                     }
                 }
                 let mut r = lock(&self.replication);
-                let jitter = if r.jitter.is_zero() {
-                    Duration::ZERO
-                } else {
-                    rand::thread_rng().gen_range(Duration::ZERO..=r.jitter)
-                };
-                // A lag too long for the clock holds the copy back "for ever".
-                let now = Instant::now();
-                let due = now
-                    .checked_add(r.lag.saturating_add(jitter))
-                    .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-                    .unwrap_or(now);
+                let due = later(Instant::now(), r.delay());
                 r.queue.push(to, due, change.clone());
                 queued = true;
             }
         }
         queued && lock(&self.replication).lag.is_zero()
+    }
+
+    /// Keeps the queue as the journal says, record by record: a write to a
+    /// global table (it has `at`) owes each other replica a copy, which a
+    /// `copy` or `delivered` record in that replica settles; a new replica
+    /// inherits its source's copies, a deleted one drops its own; `queued` is a
+    /// copy of a compacted journal.
+    fn restore_queue(&self, db: &DynamoDb, record: &Value) {
+        let op = record["op"].as_str().unwrap_or_default();
+        let table = record["table"].as_str().unwrap_or_default();
+        let stamp = record["stamp"].as_u64();
+        let here = db.region.as_str();
+        match (op, stamp) {
+            ("batch", _) => {
+                if let Some(from) = record["inherit_from"].as_str() {
+                    lock(&self.replication).queue.also_for(table, from, here);
+                }
+                for inner in record["records"].as_array().into_iter().flatten() {
+                    self.restore_queue(db, inner);
+                }
+            }
+            ("put" | "delete", Some(stamp)) if record["copy"] == true => {
+                lock(&self.replication).queue.remove(here, stamp);
+            }
+            ("put" | "delete", Some(stamp)) => {
+                let Some(at) = record["at"].as_u64() else {
+                    return;
+                };
+                let Some((replicas, _)) = db.replicas_of(table) else {
+                    return;
+                };
+                let mut change = record.clone();
+                if let Some(obj) = change.as_object_mut() {
+                    obj.remove("region");
+                }
+                let change = Change {
+                    table: table.to_owned(),
+                    record: change,
+                    stamp,
+                };
+                let mut r = lock(&self.replication);
+                for to in replicas.iter().filter(|r| **r != here) {
+                    let due = at.saturating_add(r.delay().as_millis() as u64);
+                    r.queue.push(to, instant_at(due), change.clone());
+                }
+            }
+            ("delivered", Some(stamp)) => lock(&self.replication).queue.remove(here, stamp),
+            ("queued", Some(stamp)) => {
+                let due = instant_at(record["due"].as_u64().unwrap_or_default());
+                let change = Change {
+                    table: table.to_owned(),
+                    record: record["change"].clone(),
+                    stamp,
+                };
+                lock(&self.replication).queue.push(here, due, change);
+            }
+            ("delete_table", _) => lock(&self.replication).queue.drop_for(table, here),
+            _ => {}
+        }
     }
 
     // ---- requests -----------------------------------------------------------------
@@ -402,7 +483,10 @@ impl JsonService for DynamoDbRegions {
             .get("region")
             .and_then(Value::as_str)
             .unwrap_or(DEFAULT_REGION);
-        self.region(region).restore(record)
+        let db = self.region(region);
+        db.restore(record)?;
+        self.restore_queue(&db, record);
+        Ok(())
     }
 
     fn reset(&self) {
@@ -415,7 +499,18 @@ impl JsonService for DynamoDbRegions {
 
     fn snapshot(&self) -> Vec<Value> {
         let regions: Vec<Arc<DynamoDb>> = self.read_regions().values().cloned().collect();
-        regions.iter().flat_map(|r| r.snapshot()).collect()
+        let mut out: Vec<Value> = regions.iter().flat_map(|r| r.snapshot()).collect();
+        // The copies on their way, after the tables they go to.
+        let (now, wall) = (Instant::now(), unix_ms(SystemTime::now()));
+        let r = lock(&self.replication);
+        for (to, due, change) in r.queue.iter() {
+            let wait = u64::try_from(due.saturating_duration_since(now).as_millis());
+            out.push(json!({
+                "op": "queued", "region": to, "table": change.table, "stamp": change.stamp,
+                "due": wall.saturating_add(wait.unwrap_or(u64::MAX)), "change": change.record,
+            }));
+        }
+        out
     }
 }
 

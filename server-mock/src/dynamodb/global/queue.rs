@@ -2,7 +2,7 @@
 //! destination region, ordered by due time, so that delivering the copies that are
 //! due costs a look at each region's first copy, not a scan of the backlog.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use super::Change;
@@ -10,11 +10,12 @@ use super::Change;
 /// Copies waiting for their due time, by destination region.
 #[derive(Debug, Default)]
 pub(super) struct Queue {
-    /// Region → (due, sequence number) → copy. The sequence number keeps copies
-    /// due at the same instant apart, in the order they were queued.
+    /// Region → (due, stamp) → copy. The stamp (unique to a write) keeps copies
+    /// due at the same instant apart, in the order they were written.
     regions: BTreeMap<String, BTreeMap<(Instant, u64), Change>>,
-    next: u64,
-    len: usize,
+    /// (Region, stamp) → due: where a copy is, to take it out when another
+    /// emulator or the journal says it arrived.
+    due: HashMap<(String, u64), Instant>,
 }
 
 /// A copy taken out of the queue to apply.
@@ -28,18 +29,41 @@ pub(super) struct Pending {
 impl Queue {
     /// How many copies are queued.
     pub fn len(&self) -> usize {
-        self.len
+        self.due.len()
     }
 
-    /// Queues `change` for `to`, due at `due`.
+    /// Queues `change` for `to`, due at `due` (replacing a copy of the same
+    /// write queued for `to` before).
     pub fn push(&mut self, to: &str, due: Instant, change: Change) {
-        let seq = self.next;
-        self.next += 1;
+        let stamp = change.stamp;
+        self.remove(to, stamp);
         self.regions
             .entry(to.to_owned())
             .or_default()
-            .insert((due, seq), change);
-        self.len += 1;
+            .insert((due, stamp), change);
+        self.due.insert((to.to_owned(), stamp), due);
+    }
+
+    /// Takes out the copy of the write `stamp` queued for `to`, if any.
+    pub fn remove(&mut self, to: &str, stamp: u64) {
+        let Some(due) = self.due.remove(&(to.to_owned(), stamp)) else {
+            return;
+        };
+        if let Some(copies) = self.regions.get_mut(to) {
+            copies.remove(&(due, stamp));
+            if copies.is_empty() {
+                self.regions.remove(to);
+            }
+        }
+    }
+
+    /// Every queued copy: (destination, due, copy).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Instant, &Change)> {
+        self.regions.iter().flat_map(|(to, copies)| {
+            copies
+                .iter()
+                .map(move |((due, _), c)| (to.as_str(), *due, c))
+        })
     }
 
     /// Puts back a copy taken out by [`Queue::take_due`] (its delivery failed).
@@ -59,7 +83,8 @@ impl Queue {
                 if now.is_some_and(|now| first.key().0 > now) {
                     break;
                 }
-                let ((due, _), change) = first.remove_entry();
+                let ((due, stamp), change) = first.remove_entry();
+                self.due.remove(&(to.clone(), stamp));
                 out.push(Pending {
                     due,
                     to: to.clone(),
@@ -68,7 +93,6 @@ impl Queue {
             }
         }
         self.regions.retain(|_, copies| !copies.is_empty());
-        self.len -= out.len();
         out.sort_by_key(|p| p.due);
         out
     }
@@ -92,20 +116,23 @@ impl Queue {
 
     /// Drops the copies of `table` queued for `to` (its replica there is gone).
     pub fn drop_for(&mut self, table: &str, to: &str) {
-        if let Some(copies) = self.regions.get_mut(to) {
-            let before = copies.len();
-            copies.retain(|_, c| c.table != table);
-            self.len -= before - copies.len();
-            if copies.is_empty() {
-                self.regions.remove(to);
-            }
+        let gone: Vec<u64> = self
+            .regions
+            .get(to)
+            .into_iter()
+            .flat_map(|copies| copies.values())
+            .filter(|c| c.table == table)
+            .map(|c| c.stamp)
+            .collect();
+        for stamp in gone {
+            self.remove(to, stamp);
         }
     }
 
     /// Drops every copy.
     pub fn clear(&mut self) {
         self.regions.clear();
-        self.len = 0;
+        self.due.clear();
     }
 }
 
@@ -194,5 +221,26 @@ mod tests {
         q.push("us-east-1", t0, change("t", 4));
         q.clear();
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn a_copy_taken_out_by_its_stamp_is_gone_and_others_stay() {
+        let t0 = Instant::now();
+        let mut q = Queue::default();
+        q.push("eu-west-1", t0, change("t", 1));
+        q.push("eu-west-1", t0, change("t", 2));
+        q.push("ap-south-1", t0, change("t", 1));
+        q.remove("eu-west-1", 1);
+        q.remove("eu-west-1", 9);
+        assert_eq!(q.len(), 2);
+        // Queued again for the same region: replaced, not doubled.
+        q.push("eu-west-1", t0 + Duration::from_millis(5), change("t", 2));
+        assert_eq!(q.len(), 2);
+        let mut all = stamps(&q.take_due(None, |_| true));
+        all.sort();
+        assert_eq!(
+            all,
+            [("ap-south-1".to_owned(), 1), ("eu-west-1".to_owned(), 2)]
+        );
     }
 }

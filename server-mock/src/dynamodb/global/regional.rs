@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::dynamodb::value::{item_from_json, map_to_json};
+use crate::dynamodb::item_records;
+use crate::dynamodb::value::item_from_json;
 use crate::dynamodb::{Change, DynamoDb};
 use crate::error::AwsError;
 use crate::protocol::bare_table_name;
@@ -112,27 +113,26 @@ impl DynamoDb {
 
     /// Applies a write copied from another replica, unless this replica holds a
     /// later write of the item (last writer wins) or no longer holds the table.
+    /// Either way the journal says the copy arrived (a `copy` of the write, or
+    /// `delivered`), so that a replay does not queue it again.
     pub(super) fn apply_replicated(&self, change: &Change) -> Result<(), AwsError> {
         let mut st = self.write();
-        let Some(t) = st.tables.get(&change.table) else {
-            return Ok(());
-        };
         let op = change.record["op"].as_str().unwrap_or_default();
         let field = if op == "put" { "item" } else { "key" };
-        let Some(key) = item_from_json(&change.record[field])
-            .ok()
-            .and_then(|item| t.key_of(&item, false).ok())
-        else {
-            return Ok(());
+        let newer_here = st.tables.get(&change.table).is_none_or(|t| {
+            item_from_json(&change.record[field])
+                .ok()
+                .and_then(|item| t.key_of(&item, false).ok())
+                .is_none_or(|key| t.stamps.get(&key).is_some_and(|s| *s >= change.stamp))
+        });
+        let record = if newer_here {
+            json!({"op": "delivered", "table": change.table, "stamp": change.stamp})
+        } else {
+            let mut copy = change.record.clone();
+            copy["copy"] = json!(true);
+            copy
         };
-        if t.stamps.get(&key).is_some_and(|s| *s >= change.stamp) {
-            return Ok(());
-        }
-        self.journal_apply(&mut st, change.record.clone())?;
-        if let Some(t) = st.tables.get_mut(&change.table) {
-            t.stamps.insert(key, change.stamp);
-        }
-        Ok(())
+        self.journal_apply(&mut st, record)
     }
 
     /// Creates `table`'s replica in `to`, with every item, and `settings`.
@@ -157,19 +157,15 @@ impl DynamoDb {
         copy.tags.clear();
         copy.set_replicas_from(settings)
             .ok_or_else(|| AwsError::internal("malformed replica settings"))?;
-        // One record: a crash leaves no replica with part of the items.
+        // One record: a crash leaves no replica with part of the items. It
+        // names the source, whose queued copies the replica inherits.
         let mut records = vec![copy.to_record()];
-        for part in t.items.values() {
-            for item in part.values() {
-                records.push(json!({"op": "put", "table": table, "item": map_to_json(item)}));
-            }
-        }
+        records.extend(item_records(t));
         let mut out = to.write();
-        to.journal_apply(&mut out, json!({"op": "batch", "records": records}))?;
-        if let Some(c) = out.tables.get_mut(table) {
-            c.stamps = t.stamps.clone();
-        }
-        Ok(())
+        to.journal_apply(
+            &mut out,
+            json!({"op": "batch", "table": table, "inherit_from": self.region, "records": records}),
+        )
     }
 
     /// Records new replica settings for `table`.

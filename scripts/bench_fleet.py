@@ -41,6 +41,8 @@ TABLE = "fleet"
 # has no deadline of its own).
 KILL_AFTER = float(os.environ.get("BENCH_FLEET_KILL_AFTER", "120"))
 HUNG = [0]
+# The last lines of the first failed process's stderr, by client: why it failed.
+FIRST_FAILURE = {}
 
 # lockbox's retry settings, through the standard AWS variables it honours.
 MODE_ENV = {
@@ -166,6 +168,9 @@ def fleet(argv, env, n, outdir, check_output):
             HUNG[0] += 1
         elif p.returncode != 0:
             failed += 1
+            if failed == 1:
+                with open(os.path.join(outdir, f"{i}.err"), errors="replace") as f:
+                    FIRST_FAILURE[argv[0]] = f.read().strip().splitlines()[-3:]
         elif check_output and not check_output(os.path.join(outdir, f"{i}.out")):
             partial += 1
         else:
@@ -194,6 +199,7 @@ def run(label, argv, env, n, endpoint, baseline, outdir, check_output=None):
     time.sleep(2)  # the buckets refill (each holds one second of its rate)
     HUNG[0] = 0
     wall0 = time.perf_counter()
+    FIRST_FAILURE.pop(argv[0], None)
     started, failed, partial, times = fleet(argv, env, n, outdir, check_output)
     wall = time.perf_counter() - wall0
     c = calls(endpoint)
@@ -205,6 +211,7 @@ def run(label, argv, env, n, endpoint, baseline, outdir, check_output=None):
         "p50": pct(times, 0.5), "p99": pct(times, 0.99), "max": max(times, default=float("nan")),
         "wall": wall, "calls": total, "ddb": c.get("dynamodb:*", 0), "kms": c.get("kms:*", 0),
         "per_secret": per_secret, "retries": retries, "hung": HUNG[0],
+        "first_failure": FIRST_FAILURE.get(argv[0]),
     }
 
 
@@ -264,6 +271,12 @@ def main():
               f"{r['per_secret']:.2f} | {r['retries']:.2f} | {limit:.1f} s | "
               f"{r['p99'] / limit:.2f}x |")
     print()
+    for r in rows:
+        if r.get("first_failure"):
+            print(f"{r['label']}: the first failed process said:")
+            for line in r["first_failure"]:
+                print(f"    {line}")
+            print()
     lb = rows[0]
     print("| target | measured | met? |")
     print("|---|---|---|")

@@ -198,6 +198,7 @@ impl AwsTarget {
         let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
             .region(kms_region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
+            .retry_classifier(crate::pace::PaceThrottled::default())
             .interceptor(crate::throttle::NoteThrottling(crate::error::Service::Kms))
             .build();
         let local = |key: &String| match only {
@@ -223,6 +224,7 @@ impl AwsTarget {
         let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
             .region(region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
+            .retry_classifier(crate::pace::PaceThrottled::default())
             .interceptor(crate::throttle::NoteThrottling(
                 crate::error::Service::DynamoDb,
             ))

@@ -86,6 +86,15 @@ impl Lockbox {
     /// `until` fails with [`Error::Throttled`] if its calls were being throttled
     /// (the AWS SDK still retrying them), else with [`Error::Timeout`]; the
     /// secrets read in time keep their outcome.
+    ///
+    /// Throttled calls are retried on one schedule per client rather than each
+    /// on its own backoff: the next free slot, spaced a little below the rate
+    /// the service granted this client over the last second (at least one call
+    /// a second), never past most of the time left before `until`. A process
+    /// of a fleet started at once then retries at about its share of the
+    /// quota, and most of its throttled calls are retried once. (With
+    /// `AWS_RETRY_MODE=adaptive`, a delay the AWS SDK's own rate limiter asks
+    /// for comes first.)
     pub async fn get_each_until(
         &self,
         refs: &[SecretRef],
@@ -302,7 +311,7 @@ async fn within(
     let Some(until) = until else {
         return read.await;
     };
-    let note = std::sync::Arc::new(crate::throttle::Note::default());
+    let note = std::sync::Arc::new(crate::throttle::Note::until(until.into_std()));
     match tokio::time::timeout_at(until, crate::throttle::noted(note.clone(), read)).await {
         Ok(result) => result,
         Err(_) => Err(match note.throttled() {

@@ -184,6 +184,7 @@ mod label;
 mod labels;
 mod lockbox;
 mod name;
+mod pace;
 mod read;
 mod reference;
 mod rotate;

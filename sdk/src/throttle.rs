@@ -28,6 +28,8 @@ pub(crate) struct Note {
     kms: AtomicU32,
     /// Throttled answers from DynamoDB.
     dynamodb: AtomicU32,
+    /// When the read must be done by, if it has a deadline.
+    until: Option<std::time::Instant>,
 }
 
 fn code(service: Service) -> u8 {
@@ -39,6 +41,14 @@ fn code(service: Service) -> u8 {
 }
 
 impl Note {
+    /// A note for a read that must be done by `until`.
+    pub(crate) fn until(until: std::time::Instant) -> Self {
+        Note {
+            until: Some(until),
+            ..Note::default()
+        }
+    }
+
     /// The service that throttled this read's calls most recently seen, with how
     /// many throttled answers it gave: DynamoDB first (it is read first).
     pub(crate) fn throttled(&self) -> Option<(Service, u32)> {
@@ -64,6 +74,11 @@ impl Note {
 /// Runs `read` with a fresh note that the interceptor fills.
 pub(crate) async fn noted<F: std::future::Future>(note: Arc<Note>, read: F) -> F::Output {
     NOTE.scope(note, read).await
+}
+
+/// The deadline of the read the current task is making, if it has one.
+pub(crate) fn deadline() -> Option<std::time::Instant> {
+    NOTE.try_with(|note| note.until).ok().flatten()
 }
 
 /// Whether an answer is a throttling error: the codes the AWS SDKs retry as

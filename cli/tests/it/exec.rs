@@ -386,6 +386,55 @@ fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
 }
 
 #[test]
+fn a_throttled_exec_paces_its_retries_instead_of_repeating_them() {
+    const SECRETS: usize = 40;
+    const QUOTA: usize = 5;
+    let r = Remote::set_up();
+    let names: Vec<String> = (0..SECRETS).map(|i| format!("paced/{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        r.put(name, &format!("value-{i}"), &[]);
+    }
+    // The table grants 5 reads a second (and holds one second of them): the
+    // first wave of 40 queries gets about 5 through and 35 throttled.
+    let (status, body) = http(
+        &r.endpoint,
+        "/_mock/quotas",
+        None,
+        &format!(r#"{{"on_demand_read_units": {QUOTA}}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    r.fault(serde_json::json!({"target": "dynamodb:Query", "latency_ms": 0}));
+    let mut args = vec!["exec".to_owned(), "--deadline".into(), "60s".into()];
+    for (i, name) in names.iter().enumerate() {
+        args.extend(["--env".to_owned(), format!("S{i}={name}")]);
+    }
+    args.extend(["--".to_owned(), "/usr/bin/env".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = r.run(&args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_map(&out.stdout);
+    for i in 0..SECRETS {
+        assert_eq!(
+            env.get(&format!("S{i}")).map(String::as_str),
+            Some(format!("value-{i}").as_str())
+        );
+    }
+    let attempts = fault_list(&r.endpoint)["rules"][0]["fired"]
+        .as_u64()
+        .unwrap();
+    // Retried on a schedule a little below the rate the table grants, the 35
+    // throttled queries go through about once more each (some 80 attempts);
+    // each on its own doubling backoff, many would be throttled again, and
+    // again (some 140 attempts).
+    assert!(attempts > SECRETS as u64, "the quota throttled nothing");
+    assert!(
+        attempts <= 100,
+        "{attempts} Query attempts for {SECRETS} secrets"
+    );
+    eprintln!("{attempts} Query attempts for {SECRETS} secrets");
+}
+
+#[test]
 fn an_exec_out_of_time_under_throttling_names_the_throttled_secrets() {
     let r = Remote::set_up();
     r.put("hot/a", "CANARY-A", &[]);

@@ -37,8 +37,9 @@ struct Args {
     /// Append one JSON line per authorization decision to this file (strict mode).
     #[arg(long)]
     audit_log: Option<PathBuf>,
-    /// Lifetime of temporary credentials in seconds (default: the identity file's, or 900).
-    #[arg(long)]
+    /// Lifetime of temporary credentials in seconds, 1 to 129600 (36 hours, AWS's
+    /// longest session; default: the identity file's, or 900).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=129_600))]
     credential_ttl: Option<u64>,
     /// Serve HTTPS with a certificate for 127.0.0.1, localhost and ::1 signed by a
     /// certificate authority made at start-up; the second line of stdout is

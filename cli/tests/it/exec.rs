@@ -269,18 +269,13 @@ fn deadline_overrun_starts_nothing_in_bounded_time() {
     let r = Remote::set_up();
     r.put("slow", "v", &[]);
     r.put("slow2", "v", &[]);
-    r.fault(serde_json::json!({"target": "kms:Decrypt", "latency_ms": 10000}));
-    let started = Instant::now();
+    // The decrypts would answer in an hour: only the deadline can end the
+    // command (a hang here is the failure).
+    r.fault(serde_json::json!({"target": "kms:Decrypt", "latency_ms": 3_600_000}));
     let err = assert_not_started(
         &r,
         &["--deadline", "500ms", "--env", "S=slow", "--env", "T=slow2"],
         6,
-    );
-    // Far less than the emulator's 10 s: the deadline, not the calls, ended it.
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        started.elapsed()
     );
     assert!(err.contains("slow ($S): timed out"), "{err}");
     assert!(err.contains("slow2 ($T): timed out"), "{err}");

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::audit::AuditLog;
-use super::iam_file::{IamConfig, DEFAULT_CREDENTIAL_TTL};
+use super::iam_file::{IamConfig, DEFAULT_CREDENTIAL_TTL, MAX_CREDENTIAL_TTL_SECONDS};
 use super::jwt::{issuer_key, verify_jwt};
 use super::policy::{evaluate, Decision, Policy, Request};
 use super::sessions::{Session, Sessions};
@@ -87,6 +87,13 @@ impl Auth {
         let ttl = ttl
             .or(iam.credential_ttl_seconds.map(Duration::from_secs))
             .unwrap_or(DEFAULT_CREDENTIAL_TTL);
+        if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(MAX_CREDENTIAL_TTL_SECONDS) {
+            return Err(format!(
+                "the lifetime of temporary credentials must be 1 to {MAX_CREDENTIAL_TTL_SECONDS} \
+                 seconds (AWS's longest session, 36 hours), got {} s",
+                ttl.as_secs()
+            ));
+        }
         let issuer_key = issuer_key(&iam);
         Ok(Auth {
             iam,
@@ -243,6 +250,24 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_lifetime_beyond_aws_longest_session_is_refused() {
+        let iam = || IamConfig::from_json(r#"{"users": []}"#).unwrap();
+        for secs in [0, MAX_CREDENTIAL_TTL_SECONDS + 1, u64::MAX] {
+            let err = Auth::new(iam(), "000000000000", Some(Duration::from_secs(secs)), None)
+                .err()
+                .expect("refused");
+            assert!(err.contains("1 to 129600 seconds"), "{err}");
+        }
+        let file = IamConfig::from_json(
+            r#"{"users": [], "credential_ttl_seconds": 18446744073709551615}"#,
+        )
+        .unwrap();
+        assert!(Auth::new(file, "000000000000", None, None).is_err());
+        let longest = Duration::from_secs(MAX_CREDENTIAL_TTL_SECONDS);
+        assert!(Auth::new(iam(), "000000000000", Some(longest), None).is_ok());
+    }
 
     /// `Auth` with one user, and a request to `uri` carrying `extra` headers
     /// signed by the Rust SDK's signer (`aws-sigv4`) with that user's key.

@@ -11,6 +11,8 @@ use super::policy::Policy;
 
 /// Temporary credentials live this long unless the file or the config says otherwise.
 pub const DEFAULT_CREDENTIAL_TTL: Duration = Duration::from_secs(15 * 60);
+/// The longest lifetime of temporary credentials: AWS's longest session (36 h).
+pub const MAX_CREDENTIAL_TTL_SECONDS: u64 = 36 * 60 * 60;
 
 /// The parsed identity file.
 #[derive(Clone, Deserialize)]

@@ -32,6 +32,9 @@ pub(crate) struct Inner {
     pub(crate) quotas: QuotaState,
     pub(crate) auth: Option<Arc<identity::Auth>>,
     pub(crate) imds_tokens: identity::sts::ImdsTokens,
+    /// Why this emulator no longer serves (shared mode): it could not apply
+    /// records another emulator appended, so what it holds is not the store.
+    diverged: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for MockState {
@@ -142,11 +145,23 @@ impl MockState {
         let Some(journal) = &self.inner.shared else {
             return f();
         };
+        if let Some(why) = self.inner.diverged.get() {
+            return Err(AwsError::internal(why.clone()));
+        }
         let Some((turn, entries)) = journal.catch_up()? else {
             return f();
         };
-        self.apply(journal, &entries)
-            .map_err(|e| AwsError::internal(e.to_string()))?;
+        // The journal's offset has moved past these records: an emulator that
+        // failed to apply them would serve a store without them from now on,
+        // so it refuses every later operation instead.
+        if let Err(e) = self.apply(journal, &entries) {
+            let why = format!(
+                "this emulator could not apply what another emulator sharing its data dir \
+                 wrote ({e}); restart it"
+            );
+            let _ = self.inner.diverged.set(why.clone());
+            return Err(AwsError::internal(why));
+        }
         let result = f();
         drop(turn);
         result
@@ -176,6 +191,7 @@ impl MockState {
                 quotas: QuotaState::new(config_quotas),
                 auth,
                 imds_tokens: identity::sts::ImdsTokens::default(),
+                diverged: std::sync::OnceLock::new(),
             }),
         }
     }

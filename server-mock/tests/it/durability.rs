@@ -181,6 +181,47 @@ async fn a_torn_last_line_is_dropped_at_start() {
     assert_still_there(&kms_client(&mock.endpoint_url()), "alias/a", &key, blob).await;
 }
 
+/// A shared emulator that cannot apply a record another emulator appended (one
+/// from a newer version, say) has moved its journal offset past it: it refuses
+/// every later operation, naming the remedy, rather than serve a store without it.
+#[tokio::test]
+async fn a_shared_emulator_that_cannot_apply_a_record_stops_serving() {
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config::builder().data_dir(dir.path()).shared();
+    let a = lockbox_mock::start_with(config()).await.expect("first");
+    let b = lockbox_mock::start_with(config()).await.expect("second");
+    create_credstash_table(&ddb_client(&a.endpoint_url()), "shared-table").await;
+    let ddb_b = ddb_client(&b.endpoint_url());
+    ddb_b
+        .describe_table()
+        .table_name("shared-table")
+        .send()
+        .await
+        .expect("b serves the shared store");
+    // A well-formed record for a service this emulator does not know.
+    let json = serde_json::json!({"s": "nonesuch", "r": {}}).to_string();
+    let sum = hex::encode(&sha2::Sha256::digest(json.as_bytes())[..8]);
+    fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("journal.log"))
+        .unwrap()
+        .write_all(format!("{sum} {json}\n").as_bytes())
+        .unwrap();
+    for _ in 0..2 {
+        let err = ddb_b
+            .describe_table()
+            .table_name("shared-table")
+            .send()
+            .await
+            .expect_err("refused");
+        let text = format!("{:?}", err.into_service_error());
+        assert!(text.contains("restart it"), "{text}");
+        assert!(text.contains("nonesuch"), "{text}");
+    }
+}
+
 /// Two emulators sharing one data dir (`Config::shared`, as each `lockbox --local`
 /// process runs one) serve one store: what a client writes through one, a client
 /// of the other reads at once, a key created by one decrypts through the other,

@@ -64,11 +64,8 @@ pub(crate) fn apply(
 ) -> crate::Result<crate::Secret> {
     match result {
         Ok(mut secret) => {
-            // A secret from the cache keeps the regions of the read that filled it.
-            if served.table.is_some() || served.kms.is_some() {
-                secret.region = served.table;
-                secret.kms_region = served.kms;
-            }
+            secret.region = served.table;
+            secret.kms_region = served.kms;
             Ok(secret)
         }
         Err(crate::Error::NotFound { name, version }) => match served.fallback {

@@ -336,3 +336,39 @@ fn doctor_names_the_region_where_an_alias_names_another_key() {
     );
     assert!(message.contains(&key), "{message}");
 }
+
+#[test]
+fn doctor_names_a_region_read_where_the_table_has_no_replica() {
+    let r = Remote::start();
+    let key = r.multi_region_key(true);
+    assert!(run(&r, &key, &["setup"], b"").status.success());
+    // A third region read, where neither the table nor the key has a replica.
+    let out = r.run(
+        &[
+            "--regions",
+            "us-east-1,eu-west-1,ap-south-1",
+            "-k",
+            &key,
+            "-o",
+            "json",
+            "doctor",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let all = findings(&out);
+    let table = finding(&all, "region-no-table-replica").unwrap_or_else(|| panic!("{all:?}"));
+    assert!(
+        table["message"]
+            .as_str()
+            .unwrap()
+            .contains("no replica in ap-south-1"),
+        "{table}"
+    );
+    let missing = finding(&all, "key-no-replica").unwrap_or_else(|| panic!("{all:?}"));
+    let message = missing["message"].as_str().unwrap();
+    assert!(
+        message.contains(&key.replace("us-east-1", "ap-south-1")) && !message.contains("eu-west-1"),
+        "{message}"
+    );
+}

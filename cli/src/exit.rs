@@ -234,6 +234,14 @@ pub fn class(e: &Error) -> Class {
             }),
             "not_found",
         ),
+        Error::NotReplicated { unavailable, .. } => (
+            "not found",
+            Some(format!(
+                "retry once {unavailable} answers again (reads go back to it by themselves), \
+                 or after the replication lag; if it is still missing then, it does not exist"
+            )),
+            "not_found",
+        ),
         Error::TableNotFound { .. } => ("not found", None, "not_found"),
         Error::Label {
             name,

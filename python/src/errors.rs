@@ -21,6 +21,10 @@ const ERRORS_MODULE: &str = "lockbox_secrets._errors";
 pub fn hint(e: &Error) -> Option<&'static str> {
     Some(match e {
         Error::NotFound { .. } => "check the name and version with `lockbox list`",
+        Error::NotReplicated { .. } => {
+            "retry once the first region answers again, or after the replication lag; if it \
+             is still missing then, it does not exist"
+        }
         Error::NoCredentials { .. } => {
             "configure AWS credentials (AWS_PROFILE, `aws sso login`, an instance or task \
              role), or try `lockbox --local` for the embedded emulator"
@@ -113,6 +117,7 @@ fn code_name(e: &Error) -> &'static str {
         Error::InvalidContext { .. } => "invalid_context",
         Error::InvalidValue { .. } => "invalid_value",
         Error::NotFound { .. } => "secret_not_found",
+        Error::NotReplicated { .. } => "not_replicated",
         Error::TableNotFound { .. } => "table_not_found",
         Error::VersionExists { .. } => "version_exists",
         Error::AccessDenied { .. } => "access_denied",

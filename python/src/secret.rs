@@ -23,6 +23,8 @@ pub struct Secret {
     format: String,
     /// The JSON pointer of the field read, when only a field was asked for.
     field: Option<String>,
+    region: Option<String>,
+    kms_region: Option<String>,
     value: Mutex<Option<SecretValue>>,
 }
 
@@ -47,6 +49,8 @@ impl Secret {
             comment: secret.metadata.comment.clone(),
             format: secret.format.to_string(),
             field,
+            region: secret.region,
+            kms_region: secret.kms_region,
             value: Mutex::new(Some(secret.value)),
         }
     }
@@ -94,6 +98,19 @@ impl Secret {
     #[getter]
     fn field(&self) -> Option<&str> {
         self.field.as_deref()
+    }
+
+    /// The region whose table served it (with several regions, the first
+    /// that was available), if known.
+    #[getter]
+    fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The region whose KMS unwrapped its data key, if known.
+    #[getter]
+    fn kms_region(&self) -> Option<&str> {
+        self.kms_region.as_deref()
     }
 
     /// Whether the value was wiped.

@@ -110,7 +110,12 @@ impl Lockbox {
             }
             Ok(newest)
         };
-        let (newest, ()) = futures::join!(scan, self.prefetch_record());
+        // Every item comes from one scan, of one region (the home region's table).
+        let ((newest, served), ()) = futures::join!(
+            crate::served::noting(Default::default(), scan),
+            self.prefetch_record()
+        );
+        let served = &served;
         let items: Vec<Attributes> = newest?.into_values().map(|(_, item)| item).collect();
         let mut opened: Vec<Secret> = futures::stream::iter(items)
             .map(|item| async move {
@@ -122,18 +127,21 @@ impl Lockbox {
                     .expect("the semaphore is never closed");
                 // Un-pinned: what a read of the name gets (`current`, when the
                 // newest item is its label document), with the same checks.
-                let secret = match options.version {
-                    None => {
-                        let name = SecretName::new(
-                            item.get(attr::NAME)
-                                .and_then(Attr::as_s)
-                                .unwrap_or_default(),
-                        )?;
-                        self.open_unpinned(&name, item, context, false).await?
+                let open = async {
+                    match options.version {
+                        None => {
+                            let name = SecretName::new(
+                                item.get(attr::NAME)
+                                    .and_then(Attr::as_s)
+                                    .unwrap_or_default(),
+                            )?;
+                            self.open_unpinned(&name, item, context, false).await
+                        }
+                        Some(_) => self.open_item(&item, context).await,
                     }
-                    Some(_) => self.open_item(&item, context).await?,
                 };
-                Ok::<_, Error>(secret)
+                let (secret, served) = crate::served::noting(served.clone(), open).await;
+                crate::served::apply(secret, served)
             })
             .buffer_unordered(self.inner.concurrency)
             .try_collect()

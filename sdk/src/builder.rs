@@ -172,7 +172,11 @@ impl LockboxBuilder {
     /// (5xx, timeout, throttling after retries) is skipped for a while. Denied,
     /// not found and integrity errors are answers, never a reason to ask another
     /// region. Writes go to the first region unless
-    /// [`write_region`](LockboxBuilder::write_region) names another. A key named
+    /// [`write_region`](LockboxBuilder::write_region) names another. Each secret
+    /// read names the regions that served it ([`Secret::region`](crate::Secret::region),
+    /// [`Secret::kms_region`](crate::Secret::kms_region)); a secret or version not
+    /// found in a region read in place of an unavailable one is
+    /// [`Error::NotReplicated`](crate::Error::NotReplicated). A key named
     /// by a multi-Region key ARN (`key/mrk-...`) is used through its replica in
     /// each region. For [`Lockbox::aws`]; `docs/MULTI-REGION.md` is the runbook.
     ///

@@ -115,6 +115,8 @@ fn copy(s: &Secret) -> Secret {
         format: s.format,
         metadata: s.metadata.clone(),
         stale: false,
+        region: s.region.clone(),
+        kms_region: s.kms_region.clone(),
     }
 }
 

@@ -98,6 +98,20 @@ pub enum Error {
         /// The version asked for; `None` for "latest".
         version: Option<Version>,
     },
+    /// Not found in a region read in place of an unavailable one (the first of
+    /// the read order): the secret or version may exist there but not have
+    /// replicated yet. Class not found, as [`Error::NotFound`].
+    #[error("{}", not_replicated_message(name, *version, region, unavailable))]
+    NotReplicated {
+        /// The secret.
+        name: SecretName,
+        /// The version asked for; `None` for "latest".
+        version: Option<Version>,
+        /// The region that answered "not found".
+        region: String,
+        /// The first region of the read order, which was unavailable.
+        unavailable: String,
+    },
     /// The version to write exists already; nothing was overwritten.
     #[error("{name} version {version} already exists; versions are never overwritten")]
     VersionExists {
@@ -336,6 +350,22 @@ fn not_found_message(name: &SecretName, version: Option<Version>) -> String {
     }
 }
 
+fn not_replicated_message(
+    name: &SecretName,
+    version: Option<Version>,
+    region: &str,
+    unavailable: &str,
+) -> String {
+    let what = match version {
+        Some(v) => format!("secret {name} has no version {v} in {region}"),
+        None => format!("secret {name} not found in {region}"),
+    };
+    format!(
+        "{what}, read there because {unavailable} is unavailable; it may not have replicated \
+         to {region} yet"
+    )
+}
+
 fn label_rollback_message(name: &SecretName, seen: u64, got: Option<u64>) -> String {
     match got {
         Some(got) => format!(
@@ -386,7 +416,9 @@ impl Error {
             | Error::InvalidVersion { .. }
             | Error::InvalidContext { .. }
             | Error::InvalidValue { .. } => ErrorKind::Usage,
-            Error::NotFound { .. } | Error::TableNotFound { .. } => ErrorKind::NotFound,
+            Error::NotFound { .. } | Error::NotReplicated { .. } | Error::TableNotFound { .. } => {
+                ErrorKind::NotFound
+            }
             Error::VersionExists { .. } => ErrorKind::AlreadyExists,
             Error::AccessDenied { .. }
             | Error::ClockSkew { .. }
@@ -451,6 +483,17 @@ impl Error {
             E::NotFound { name, version } => E::NotFound {
                 name: name.clone(),
                 version: *version,
+            },
+            E::NotReplicated {
+                name,
+                version,
+                region,
+                unavailable,
+            } => E::NotReplicated {
+                name: name.clone(),
+                version: *version,
+                region: region.clone(),
+                unavailable: unavailable.clone(),
             },
             E::VersionExists { name, version } => E::VersionExists {
                 name: name.clone(),

@@ -214,14 +214,17 @@ impl Lockbox {
             if pinned.len() < 2 || self.inner.cache.is_some() {
                 return None;
             }
-            let read = self.inner.store.get_versions(&pinned);
-            let items = match until {
+            let read =
+                crate::served::noting(Default::default(), self.inner.store.get_versions(&pinned));
+            let (items, served) = match until {
                 Some(until) => tokio::time::timeout_at(until, read).await.ok()?,
                 None => read.await,
             };
-            items
-                .ok()
-                .map(|items| pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>())
+            let items = items.ok()?;
+            Some((
+                pinned.iter().cloned().zip(items).collect::<HashMap<_, _>>(),
+                served,
+            ))
         };
         // At most `concurrency` secrets in flight through this Lockbox (its clones
         // included), pinned and latest together: a fetch starts once it has a
@@ -258,18 +261,31 @@ impl Lockbox {
             paced(pinned_at.into_iter())
                 .map(|i| {
                     let r = &refs[i];
-                    let found = batched
-                        .as_ref()
-                        .and_then(|m| m.get(&(r.name.clone(), version(r).expect("pinned"))));
+                    let found = batched.as_ref().and_then(|(m, served)| {
+                        Some((
+                            m.get(&(r.name.clone(), version(r).expect("pinned")))?,
+                            served,
+                        ))
+                    });
                     async move {
                         let read = async {
                             let _slot = start().await;
                             match found {
-                                Some(Some(item)) => self.open_item(item, context).await,
-                                Some(None) => Err(Error::NotFound {
-                                    name: r.name.clone(),
-                                    version: version(r),
-                                }),
+                                Some((Some(item), served)) => {
+                                    let (opened, served) = crate::served::noting(
+                                        served.clone(),
+                                        self.open_item(item, context),
+                                    )
+                                    .await;
+                                    crate::served::apply(opened, served)
+                                }
+                                Some((None, served)) => crate::served::apply(
+                                    Err(Error::NotFound {
+                                        name: r.name.clone(),
+                                        version: version(r),
+                                    }),
+                                    served.clone(),
+                                ),
                                 // No batch (or it failed): fetch on its own, which
                                 // reports its error.
                                 None => self.fetch_unbounded(r, context).await,

@@ -189,6 +189,7 @@ mod read;
 mod reference;
 mod rotate;
 mod secret;
+mod served;
 mod setup;
 mod table;
 #[cfg(feature = "test-util")]

@@ -34,6 +34,11 @@ pub struct PolicyScope {
     /// keys to limit, so it shows every item's name, version, metadata and
     /// ciphertext; values stay protected by the KMS conditions.
     pub allow_list: bool,
+    /// The regions of a global table ([`PolicyScope::in_regions`]): the
+    /// policies name the table's ARN in each, and the key's replica there (a
+    /// multi-Region key) or the key itself (any other key, which is used in its
+    /// own region only). Empty: the regions of `table_arn` and `key_arn` alone.
+    pub regions: Vec<String>,
 }
 
 impl PolicyScope {
@@ -45,7 +50,63 @@ impl PolicyScope {
             store,
             context_keys: Vec::new(),
             allow_list: false,
+            regions: Vec::new(),
         }
+    }
+
+    /// The same scope over the regions of a global table, in read order
+    /// (`--regions`): names that are no region, or a region named twice, are
+    /// refused ([`crate::ErrorKind::Usage`]).
+    pub fn in_regions(mut self, regions: &[String]) -> crate::Result<Self> {
+        crate::backend::check_regions(regions, None)?;
+        self.regions = regions.to_vec();
+        Ok(self)
+    }
+
+    /// The table's ARN in each region (one `Resource` value, or a list).
+    fn table_resource(&self) -> Value {
+        self.each_region(&self.table_arn, with_region)
+    }
+
+    /// The key's ARN in each region: a multi-Region key's replica, or a
+    /// pattern (`key/*`) in each region; a single-Region key is used in its own
+    /// region only, so it is named once.
+    fn key_resource(&self) -> Value {
+        self.each_region(&self.key_arn, |arn, region| {
+            if crate::backend::is_multi_region_key(arn) {
+                crate::backend::key_in_region(arn, region)
+            } else if arn.ends_with(":key/*") {
+                with_region(arn, region)
+            } else {
+                arn.to_owned()
+            }
+        })
+    }
+
+    fn each_region(&self, arn: &str, in_region: impl Fn(&str, &str) -> String) -> Value {
+        let mut arns: Vec<String> = Vec::new();
+        for region in &self.regions {
+            let arn = in_region(arn, region);
+            if !arns.contains(&arn) {
+                arns.push(arn);
+            }
+        }
+        match arns.len() {
+            0 => json!(arn),
+            1 => json!(arns[0]),
+            _ => json!(arns),
+        }
+    }
+}
+
+/// `arn` with its region (the fourth field) replaced by `region`.
+fn with_region(arn: &str, region: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, service, _, account, resource] => {
+            format!("arn:{partition}:{service}:{region}:{account}:{resource}")
+        }
+        _ => arn.to_owned(),
     }
 }
 
@@ -72,7 +133,7 @@ fn table_record_statement(scope: &PolicyScope) -> Value {
         "Sid": "LockboxTableRecord",
         "Effect": "Allow",
         "Action": ["dynamodb:DescribeTable", "dynamodb:ListTagsOfResource"],
-        "Resource": scope.table_arn,
+        "Resource": scope.table_resource(),
     })
 }
 
@@ -84,7 +145,7 @@ pub fn reader_policy(pattern: &str, scope: &PolicyScope) -> Value {
             "Sid": "LockboxReadItems",
             "Effect": "Allow",
             "Action": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
-            "Resource": scope.table_arn,
+            "Resource": scope.table_resource(),
             "Condition": leading_keys(pattern),
         }),
         table_record_statement(scope),
@@ -92,7 +153,7 @@ pub fn reader_policy(pattern: &str, scope: &PolicyScope) -> Value {
             "Sid": "LockboxDecrypt",
             "Effect": "Allow",
             "Action": "kms:Decrypt",
-            "Resource": scope.key_arn,
+            "Resource": scope.key_resource(),
             "Condition": kms_conditions(pattern, scope),
         }),
     ];
@@ -101,7 +162,7 @@ pub fn reader_policy(pattern: &str, scope: &PolicyScope) -> Value {
             "Sid": "LockboxListTable",
             "Effect": "Allow",
             "Action": "dynamodb:Scan",
-            "Resource": scope.table_arn,
+            "Resource": scope.table_resource(),
         }));
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
@@ -118,7 +179,7 @@ pub fn writer_policy(pattern: &str, scope: &PolicyScope) -> Value {
                 "Sid": "LockboxWriteItems",
                 "Effect": "Allow",
                 "Action": ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"],
-                "Resource": scope.table_arn,
+                "Resource": scope.table_resource(),
                 "Condition": leading_keys(pattern),
             },
             table_record_statement(scope),
@@ -126,7 +187,7 @@ pub fn writer_policy(pattern: &str, scope: &PolicyScope) -> Value {
                 "Sid": "LockboxGenerateDataKey",
                 "Effect": "Allow",
                 "Action": "kms:GenerateDataKey",
-                "Resource": scope.key_arn,
+                "Resource": scope.key_resource(),
                 "Condition": kms_conditions(pattern, scope),
             },
         ],
@@ -193,6 +254,58 @@ mod tests {
                 ["kms:EncryptionContextKeys"][4],
             "env"
         );
+    }
+
+    #[test]
+    fn several_regions_name_the_table_and_the_key_replica_in_each() {
+        let regions = ["us-east-1".to_owned(), "eu-west-1".to_owned()];
+        let mrk = "arn:aws:kms:us-east-1:000000000000:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        let global = PolicyScope::new(
+            "arn:aws:dynamodb:us-east-1:000000000000:table/credential-store".into(),
+            mrk.into(),
+            "000000000000/credential-store".into(),
+        )
+        .in_regions(&regions)
+        .unwrap();
+        for p in [
+            reader_policy("app1/*", &global),
+            writer_policy("app1/*", &global),
+        ] {
+            let s = &p["Statement"];
+            assert_eq!(
+                s[0]["Resource"],
+                json!([
+                    "arn:aws:dynamodb:us-east-1:000000000000:table/credential-store",
+                    "arn:aws:dynamodb:eu-west-1:000000000000:table/credential-store"
+                ])
+            );
+            assert_eq!(s[1]["Resource"], s[0]["Resource"]);
+            assert_eq!(
+                s[2]["Resource"],
+                json!([mrk, mrk.replace("us-east-1", "eu-west-1")])
+            );
+        }
+        // A single-Region key is used in its own region: named once.
+        let single = PolicyScope {
+            regions: regions.to_vec(),
+            ..scope()
+        };
+        let p = reader_policy("a", &single);
+        assert_eq!(
+            p["Statement"][2]["Resource"],
+            "arn:aws:kms:us-east-1:000000000000:key/k"
+        );
+        // Any key of the account (an alias): in each region.
+        let any = PolicyScope {
+            key_arn: "arn:aws:kms:us-east-1:000000000000:key/*".into(),
+            ..single
+        };
+        assert_eq!(
+            reader_policy("a", &any)["Statement"][2]["Resource"][1],
+            "arn:aws:kms:eu-west-1:000000000000:key/*"
+        );
+        let err = scope().in_regions(&["us-east-1".into(), "Mars".into()]);
+        assert_eq!(err.unwrap_err().kind(), crate::ErrorKind::Usage);
     }
 
     #[test]

@@ -201,8 +201,16 @@ impl Lockbox {
         }
     }
 
-    /// Read and open one secret from the table.
+    /// Read and open one secret from the table, with the regions that served
+    /// it; not found in a region read in place of an unavailable one is
+    /// [`Error::NotReplicated`].
     async fn fetch_from_store(&self, r: &Reference, context: &EncryptionContext) -> Result<Secret> {
+        let (result, served) =
+            crate::served::noting(Default::default(), self.read_from_store(r, context)).await;
+        crate::served::apply(result, served)
+    }
+
+    async fn read_from_store(&self, r: &Reference, context: &EncryptionContext) -> Result<Secret> {
         match &r.selector {
             Selector::Latest => self.read_unpinned(&r.name, context, false).await,
             Selector::Label(l) if *l == Label::CURRENT => {
@@ -608,6 +616,8 @@ impl Lockbox {
             format: env.format(),
             metadata: env.metadata().clone(),
             stale: false,
+            region: None,
+            kms_region: None,
         })
     }
 

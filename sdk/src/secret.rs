@@ -165,6 +165,14 @@ pub struct Secret {
     /// Served from the cache past its TTL because the backend was unavailable
     /// ([`CacheConfig::serve_stale_for`](crate::CacheConfig::serve_stale_for)).
     pub stale: bool,
+    /// The region whose table the item was read from (`None` when the store
+    /// names no region, such as the in-memory one). With several regions, the
+    /// first available one ([`LockboxBuilder::regions`](crate::LockboxBuilder::regions)).
+    pub region: Option<String>,
+    /// The region whose KMS unwrapped its data key (`None` when the key
+    /// service names no region). Usually [`Secret::region`]; another with
+    /// `kms_region`, or when the table and KMS of a region failed apart.
+    pub kms_region: Option<String>,
 }
 
 impl Secret {
@@ -177,6 +185,8 @@ impl Secret {
             format: self.format,
             metadata: self.metadata.clone(),
             stale: self.stale,
+            region: self.region.clone(),
+            kms_region: self.kms_region.clone(),
         }
     }
 

@@ -121,7 +121,11 @@ pub(super) async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx>
         // of giving up after the default per-call budget while the deadline has
         // time left.
         options.operation_timeout = options.operation_timeout.max(a.deadline);
-        options.max_attempts = EXEC_MAX_ATTEMPTS;
+        // With several regions, a region answering 5xx must fail over once the
+        // usual retries are spent, not retry until the deadline has passed.
+        if options.regions.len() < 2 {
+            options.max_attempts = EXEC_MAX_ATTEMPTS;
+        }
     }
     match local {
         // Neither a profile nor ~/.credstash: the emulator is reached as it is.
@@ -193,7 +197,7 @@ pub(super) async fn open(cli: &Cli, local: Option<&local::Local>) -> Result<Ctx>
 
 /// `--regions` as given, without empty entries (an empty `LOCKBOX_REGIONS` is
 /// no list).
-fn regions(g: &crate::args::GlobalArgs) -> Vec<String> {
+pub(crate) fn regions(g: &crate::args::GlobalArgs) -> Vec<String> {
     g.regions
         .iter()
         .map(|r| r.trim())

@@ -4,7 +4,7 @@ use anyhow::{Context as _, Result};
 use lockbox::lifecycle::doctor::{DoctorOptions, DoctorReport, Finding, RegionKeys, Severity};
 use lockbox::lifecycle::ItemRef;
 
-use super::lifecycle::{self, key_in_region, INCOMPLETE};
+use super::lifecycle::{self, INCOMPLETE};
 use super::Ctx;
 use crate::args::{DoctorArgs, FailOn, OutputMode};
 
@@ -40,37 +40,27 @@ pub async fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
     }
 }
 
-/// The key readers use in each other region the table is replicated to.
+/// The key readers use in each other region the table is read in: its
+/// replicas, and the regions of --regions.
 async fn replica_regions(ctx: &Ctx) -> Result<Vec<RegionKeys>> {
     let Ok(description) = ctx.lockbox.secret_store().describe_table().await else {
         // Doctor reports why itself.
         return Ok(Vec::new());
     };
     let here = description.region.clone().unwrap_or_default();
-    let others: Vec<String> = description
-        .replicas
-        .iter()
-        .map(|r| r.region.clone())
-        .filter(|r| *r != here)
-        .collect();
-    if others.is_empty() {
-        return Ok(Vec::new());
+    let mut others: Vec<String> = Vec::new();
+    let named = description.replicas.iter().map(|r| &r.region);
+    for region in named.chain(&ctx.aws.regions) {
+        if *region != here && !others.contains(region) {
+            others.push(region.clone());
+        }
     }
-    let pin = match ctx
-        .lockbox
-        .table_record()
-        .await
-        .ok()
-        .and_then(|r| r.key_arn)
-    {
-        Some(pin) => pin,
-        None => ctx.lockbox.key_service().writer_key_arn().await?,
-    };
     let mut out = Vec::new();
     for region in others {
-        // A key that has no replica there is checked anyway, and fails: readers
-        // there would need --kms-region.
-        let key = key_in_region(&pin, &region).unwrap_or_else(|| pin.clone());
+        // The key as readers there name it: a multi-Region key's ARN becomes
+        // its replica's there; an alias is resolved there. One that does not
+        // exist there is checked anyway, and fails.
+        let key = lockbox::backend::key_in_region(&ctx.aws.kms_key, &region);
         let lockbox =
             lifecycle::lockbox_for(ctx, &ctx.table, &key, Some(&region), None, &ctx.reading)
                 .await?;

@@ -51,7 +51,9 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
     }
     match ctx.output {
         OutputMode::Json => output::print_json(&output::json::Value {
+            kms_region: secret.kms_region.as_deref(),
             name: secret.name.as_str(),
+            region: secret.region.as_deref(),
             value: output::value_text(&secret)?,
             version: secret.version.get(),
         }),

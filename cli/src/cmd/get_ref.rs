@@ -125,11 +125,13 @@ pub async fn run(ctx: &Ctx, args: &GetArgs, reference: Reference) -> Result<()> 
     match ctx.output {
         OutputMode::Json => output::print_json(&output::json::Selected {
             field: reference.pointer.as_ref().map(|p| p.as_str()),
+            kms_region: secret.kms_region.as_deref(),
             label: match &reference.selector {
                 Selector::Label(l) => Some(l.as_str()),
                 _ => None,
             },
             name: secret.name.as_str(),
+            region: secret.region.as_deref(),
             value: output::value_text(&secret)?,
             version: secret.version.get(),
         }),

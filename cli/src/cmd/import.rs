@@ -155,7 +155,7 @@ async fn import_one(
             Ok(current) if current.value == value => {
                 return Ok(Imported::Unchanged(current.version))
             }
-            Ok(_) | Err(Error::NotFound { .. }) => {}
+            Ok(_) | Err(Error::NotFound { .. } | Error::NotReplicated { .. }) => {}
             // A writer may store without reading: store, and say it was not compared.
             Err(Error::AccessDenied {
                 service: lockbox::Service::Kms,

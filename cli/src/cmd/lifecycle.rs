@@ -71,6 +71,15 @@ pub async fn lockbox_for(
             (Some(_), None) => None,
             (None, None) => ctx.aws.kms_region.clone(),
         },
+        // One region named: that region alone, not the regions read.
+        regions: match region {
+            Some(_) => Vec::new(),
+            None => ctx.aws.regions.clone(),
+        },
+        write_region: match region {
+            Some(_) => None,
+            None => ctx.aws.write_region.clone(),
+        },
         ..ctx.aws.clone()
     };
     let mut builder = Lockbox::from_env(&options)

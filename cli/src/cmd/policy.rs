@@ -14,9 +14,14 @@ const PLACEHOLDER_ACCOUNT: &str = crate::local::ACCOUNT;
 pub fn run(args: &PolicyArgs, global: &GlobalArgs) -> Result<()> {
     let table = &global.table();
     let key = global.key.as_str();
-    // The region every other command uses: -r, else the AWS configuration's
-    // (AWS_REGION, AWS_DEFAULT_REGION, the profile's), else us-east-1.
-    let region = &configured_region(global);
+    // The regions every other command uses: --regions (a global table: the
+    // ARNs in each), else -r, else the AWS configuration's (AWS_REGION,
+    // AWS_DEFAULT_REGION, the profile's), else us-east-1.
+    let regions = super::ctx::regions(global);
+    let region = &match regions.first() {
+        Some(first) => first.clone(),
+        None => configured_region(global),
+    };
     if args.pattern.is_empty() {
         bail!("the name pattern is empty; give one such as 'app1/*'");
     }
@@ -78,6 +83,21 @@ pub fn run(args: &PolicyArgs, global: &GlobalArgs) -> Result<()> {
         key_arn,
         store,
     );
+    if !regions.is_empty() {
+        scope = scope
+            .in_regions(&regions)
+            .map_err(|e| crate::exit::usage(e.to_string()))?;
+        let single = !lockbox::backend::is_multi_region_key(&scope.key_arn)
+            && !scope.key_arn.ends_with("/*");
+        if single && global.kms_region.is_none() {
+            eprintln!(
+                "lockbox: note: {} is not a multi-Region key (mrk-): the policy names it in its \
+                 own region only, and readers in the other regions cannot use it; see \
+                 docs/MULTI-REGION.md",
+                scope.key_arn
+            );
+        }
+    }
     scope.context_keys = args.context_keys.clone();
     scope.allow_list = args.allow_list;
     if args.allow_list && args.role == PolicyRole::Reader {

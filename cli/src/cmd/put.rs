@@ -49,7 +49,8 @@ pub async fn run(ctx: &Ctx, args: &PutArgs) -> Result<()> {
                     }
                 };
             }
-            Ok(_) | Err(lockbox::Error::NotFound { .. }) => {}
+            Ok(_) | Err(lockbox::Error::NotFound { .. } | lockbox::Error::NotReplicated { .. }) => {
+            }
             Err(e) => {
                 return Err(anyhow::Error::from(e).context(format!(
                     "cannot read the latest {name} to compare (--skip-unchanged needs \

@@ -51,6 +51,7 @@ impl Resolved {
                     name: name.clone(),
                     version: *version,
                     value: value.duplicate(),
+                    served: None,
                 });
             }
         }
@@ -58,12 +59,14 @@ impl Resolved {
     }
 }
 
-/// A secret read: its name, version and value.
+/// A secret read: its name, version and value, and where it was read (`None`
+/// for a pinned version kept from an earlier read).
 #[derive(Debug)]
 pub struct Got {
     name: String,
     version: u64,
     value: SecretValue,
+    served: Option<String>,
 }
 
 impl From<Secret> for Got {
@@ -71,8 +74,20 @@ impl From<Secret> for Got {
         Self {
             name: s.name.to_string(),
             version: s.version.get(),
+            served: served_by(s.region.as_deref(), s.kms_region.as_deref()),
             value: s.value,
         }
+    }
+}
+
+/// Where a secret was read, for `-v`: `from REGION`, and the KMS region when it
+/// is another one.
+fn served_by(region: Option<&str>, kms_region: Option<&str>) -> Option<String> {
+    match (region, kms_region) {
+        (Some(r), Some(k)) if r != k => Some(format!("from {r}, key unwrapped in {k}")),
+        (Some(r), _) => Some(format!("from {r}")),
+        (None, Some(k)) => Some(format!("key unwrapped in {k}")),
+        (None, None) => None,
     }
 }
 
@@ -488,10 +503,15 @@ pub async fn resolve(
         if !usable {
             continue;
         }
+        let served = s
+            .served
+            .as_deref()
+            .map(|w| format!(" {w}"))
+            .unwrap_or_default();
         if known.contains(&(s.name.clone(), s.version)) {
-            tracing::debug!(target: LOG, "{} <- {} version {} (unchanged)", b.target, s.name, s.version);
+            tracing::debug!(target: LOG, "{} <- {} version {}{served} (unchanged)", b.target, s.name, s.version);
         } else {
-            tracing::info!(target: LOG, "{} <- {} version {}", b.target, s.name, s.version);
+            tracing::info!(target: LOG, "{} <- {} version {}{served}", b.target, s.name, s.version);
         }
         resolved
             .versions

@@ -42,10 +42,15 @@ pub struct Stored<'a> {
     pub version: u64,
 }
 
-/// `get NAME`: one secret with a text value.
+/// `get NAME`: one secret with a text value, and the regions that served it.
 #[derive(Serialize)]
 pub struct Value<'a> {
+    /// The region whose KMS unwrapped its data key.
+    pub kms_region: Option<&'a str>,
     pub name: &'a str,
+    /// The region whose table it was read from (with `--regions`, the first
+    /// that was available).
+    pub region: Option<&'a str>,
     pub value: &'a str,
     pub version: u64,
 }
@@ -539,9 +544,13 @@ pub struct SetupLabels<'a> {
 pub struct Selected<'a> {
     /// The JSON pointer read; `null` for the whole value.
     pub field: Option<&'a str>,
+    /// The region whose KMS unwrapped its data key.
+    pub kms_region: Option<&'a str>,
     /// The label read; `null` for a version or the latest.
     pub label: Option<&'a str>,
     pub name: &'a str,
+    /// The region whose table it was read from.
+    pub region: Option<&'a str>,
     pub value: &'a str,
     pub version: u64,
 }
@@ -732,7 +741,9 @@ mod tests {
         out.insert(
             "Value",
             v(&Value {
+                kms_region: Some("us-east-1"),
                 name: "a",
+                region: Some("us-east-1"),
                 value: "v",
                 version: 1,
             }),
@@ -846,8 +857,10 @@ mod tests {
             "Selected",
             v(&Selected {
                 field: Some("/a"),
+                kms_region: None,
                 label: None,
                 name: "a",
+                region: None,
                 value: "v",
                 version: 1,
             }),
@@ -997,7 +1010,9 @@ mod tests {
             version: 1,
         });
         assert_sorted(&Value {
+            kms_region: None,
             name: "a",
+            region: None,
             value: "v",
             version: 1,
         });
@@ -1092,8 +1107,10 @@ mod tests {
     fn label_documents_print_their_keys_in_order() {
         assert_sorted(&Selected {
             field: Some("/p"),
+            kms_region: Some("eu-west-1"),
             label: Some("stable"),
             name: "a",
+            region: Some("eu-west-1"),
             value: "v",
             version: 1,
         });

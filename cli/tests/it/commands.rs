@@ -333,7 +333,8 @@ fn json_output_on_every_store_command() {
         serde_json::from_slice(&l.ok(&["-o", "json", "get", "n"])).unwrap();
     assert_eq!(
         get,
-        serde_json::json!({"name": "n", "version": 1, "value": "v\n"})
+        serde_json::json!({"name": "n", "version": 1, "value": "v\n",
+                           "region": "us-east-1", "kms_region": "us-east-1"})
     );
     let del: serde_json::Value =
         serde_json::from_slice(&l.ok(&["delete", "n", "-o", "json"])).unwrap();

@@ -108,7 +108,8 @@ fn a_json_secret_is_read_field_by_field_through_get_and_every_exec_input() {
     assert_eq!(
         r.json(&["get", "lockbox://prod/db#/user"]),
         serde_json::json!({"field": "/user", "label": null, "name": "prod/db",
-                           "value": "app", "version": 1})
+                           "value": "app", "version": 1,
+                           "region": "us-east-1", "kms_region": "us-east-1"})
     );
     // A version or field given twice is refused.
     r.fails(

@@ -13,6 +13,7 @@ mod leaks;
 mod lifecycle;
 mod operator;
 mod policy;
+mod regions;
 mod remote;
 mod skew;
 mod walkthrough;

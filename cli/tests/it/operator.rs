@@ -823,7 +823,7 @@ fn h6_unchanged_polls_are_debug() {
     wait_for("an unchanged poll", || {
         log.lock()
             .unwrap()
-            .contains("DEBUG $T <- w version 1 (unchanged)")
+            .contains("DEBUG $T <- w version 1 from us-east-1 (unchanged)")
     });
     // SIGTERM: the supervisor stops its command, then exits.
     let _ = Command::new("kill")

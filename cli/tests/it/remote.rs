@@ -762,35 +762,10 @@ fn fips_and_dual_stack_endpoints_are_the_ones_aws_documents() {
     }
 }
 
-/// A multi-Region key made in `us-east-1` and replicated to `eu-west-1`, with
-/// global-table copies applied before each write is answered; its ARN.
-fn multi_region_key(r: &Remote) -> String {
-    let (status, body) = http(
-        &r.endpoint,
-        "/",
-        Some("TrentService.CreateKey"),
-        r#"{"MultiRegion": true}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let arn = v["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
-    let replicate = serde_json::json!({"KeyId": arn, "ReplicaRegion": "eu-west-1"});
-    let (status, body) = http(
-        &r.endpoint,
-        "/",
-        Some("TrentService.ReplicateKey"),
-        &replicate.to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = http(&r.endpoint, "/_mock/replication", None, r#"{"lag_ms": 0}"#);
-    assert_eq!(status, 200, "{body}");
-    arn
-}
-
 #[test]
 fn with_the_home_region_down_reads_fail_over_and_writes_fail_closed() {
     let r = Remote::start();
-    let key = multi_region_key(&r);
+    let key = r.multi_region_key(true);
     let regions = ["--regions", "us-east-1,eu-west-1", "-k", key.as_str()];
     let with = |args: &[&str]| -> Vec<String> {
         regions.iter().chain(args).map(|s| s.to_string()).collect()
@@ -823,7 +798,7 @@ fn with_the_home_region_down_reads_fail_over_and_writes_fail_closed() {
 #[test]
 fn denied_in_the_home_region_is_exit_4_without_failover() {
     let r = Remote::start();
-    let key = multi_region_key(&r);
+    let key = r.multi_region_key(true);
     let base = ["--regions", "us-east-1,eu-west-1", "-k", key.as_str()];
     let args = |extra: &[&str]| -> Vec<String> {
         base.iter().chain(extra).map(|s| s.to_string()).collect()

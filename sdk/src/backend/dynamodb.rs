@@ -57,6 +57,11 @@ impl DynamoDbSecretStore {
         &self.table
     }
 
+    /// Notes, for the read in progress, that this region's table answered it.
+    fn answered(&self) {
+        crate::served::table(self.client.config().region().map(|r| r.as_ref()));
+    }
+
     fn map<E>(
         &self,
         err: aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
@@ -358,6 +363,7 @@ impl SecretStore for DynamoDbSecretStore {
             .send()
             .await
             .map_err(|e| self.map(e))?;
+        self.answered();
         let Some(top) = out
             .items
             .unwrap_or_default()
@@ -423,6 +429,7 @@ impl SecretStore for DynamoDbSecretStore {
             .send()
             .await
             .map_err(|e| self.map(e))?;
+        self.answered();
         Ok(out
             .items
             .unwrap_or_default()
@@ -432,8 +439,10 @@ impl SecretStore for DynamoDbSecretStore {
     }
 
     async fn get_version(&self, name: &SecretName, version: Version) -> Result<Option<Attributes>> {
-        if let Some(item) = self.get_item(name, &version.sort_key()).await? {
-            return Ok(Some(item));
+        let found = self.get_item(name, &version.sort_key()).await?;
+        self.answered();
+        if found.is_some() {
+            return Ok(found);
         }
         // Old credstash tables hold unpadded versions.
         let legacy = version.get().to_string();
@@ -455,6 +464,7 @@ impl SecretStore for DynamoDbSecretStore {
         let chunks =
             futures::future::try_join_all(unique.chunks(100).map(|chunk| self.batch_get(chunk)))
                 .await?;
+        self.answered();
         for items in chunks {
             for item in items {
                 let key = (
@@ -635,6 +645,7 @@ impl SecretStore for DynamoDbSecretStore {
             call = call.set_exclusive_start_key(Some(raw_key(&start.name, &start.sort_key)));
         }
         let out = call.send().await.map_err(|e| self.map(e))?;
+        self.answered();
         let next = out.last_evaluated_key.and_then(|k| {
             Some(PageKey {
                 name: k.get(attr::NAME)?.as_s().ok()?.clone(),

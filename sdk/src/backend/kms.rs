@@ -162,11 +162,15 @@ impl KmsKeyService {
 }
 
 /// Key states reported by KMS as their own error codes.
+/// The reason of [`Error::KeyUnavailable`] for a key that does not exist (in
+/// the region asked).
+pub(crate) const NO_SUCH_KEY: &str = "no such key (check the key id or alias)";
+
 fn key_state_reason(code: &str) -> Option<&'static str> {
     Some(match code {
         "DisabledException" => "the key is disabled",
         "KMSInvalidStateException" => "the key is pending deletion or otherwise unusable",
-        "NotFoundException" => "no such key (check the key id or alias)",
+        "NotFoundException" => NO_SUCH_KEY,
         "KeyUnavailableException" => "the key is unavailable",
         _ => return None,
     })
@@ -277,6 +281,7 @@ impl KeyService for KmsKeyService {
             };
             match result {
                 Ok(out) => {
+                    crate::served::kms(self.client.config().region().map(|r| r.as_ref()));
                     let plaintext = out.plaintext.ok_or_else(|| Error::Backend {
                         service: Service::Kms,
                         message: "Decrypt returned no plaintext".into(),

@@ -20,6 +20,7 @@ pub use admin::{
 pub use dynamodb::DynamoDbSecretStore;
 pub use kms::KmsKeyService;
 pub(crate) use kms::WarmPlan;
+pub(crate) use kms::NO_SUCH_KEY;
 pub use memory::{MemoryKeyService, MemorySecretStore};
 pub(crate) use region::check_regions;
 pub use region::{

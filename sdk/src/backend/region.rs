@@ -95,11 +95,13 @@ impl Breaker {
 macro_rules! failover {
     ($self:ident, $first:expr, |$s:ident| $call:expr) => {{
         let mut last: Option<Error> = None;
-        for i in $self.breaker.order($first) {
+        let first: Option<usize> = $first;
+        for i in $self.breaker.order(first) {
             let $s = &*$self.backends[i];
             match $call.await {
                 Ok(value) => {
                     $self.breaker.heal(i);
+                    $self.answered(i, first.unwrap_or(0));
                     return Ok(value);
                 }
                 Err(err) if fails_over(&err) => {
@@ -221,6 +223,15 @@ impl RegionalSecretStore {
 
     fn home(&self) -> &dyn SecretStore {
         &*self.backends[self.home]
+    }
+
+    /// Region `i` answered a read whose first region is `first`: noted for the
+    /// read ([`crate::served`]), with the region it stood in for.
+    fn answered(&self, i: usize, first: usize) {
+        crate::served::table(Some(&self.regions[i]));
+        crate::served::fallback(
+            (i != first).then(|| (self.regions[first].as_str(), self.regions[i].as_str())),
+        );
     }
 
     /// The home region first for a name this process wrote.
@@ -498,6 +509,11 @@ impl RegionalKeyService {
 
     fn home(&self) -> &dyn KeyService {
         &*self.backends[self.home]
+    }
+
+    /// Region `i` unwrapped a data key: noted for the read ([`crate::served`]).
+    fn answered(&self, i: usize, _first: usize) {
+        crate::served::kms(Some(&self.breaker.regions[i]));
     }
 }
 
@@ -853,6 +869,42 @@ mod tests {
         .unwrap();
         let err = store.get_latest(&name).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Denied);
+    }
+
+    #[tokio::test]
+    async fn a_read_notes_the_region_that_answered_and_whom_it_stood_in_for() {
+        let name = SecretName::new("db").unwrap();
+        let up = || Arc::new(MemorySecretStore::with_record(TableRecord::default()));
+        let down = Arc::new(Failing {
+            kind: ErrorKind::Unavailable,
+            calls: Default::default(),
+        });
+        let store = RegionalSecretStore::new(
+            vec![
+                ("us-east-1".into(), down as Arc<dyn SecretStore>),
+                ("eu-west-1".into(), up() as Arc<dyn SecretStore>),
+            ],
+            0,
+        )
+        .unwrap();
+        let (found, served) =
+            crate::served::noting(Default::default(), store.get_version(&name, Version::FIRST))
+                .await;
+        assert!(found.unwrap().is_none());
+        assert_eq!(served.table.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            served.fallback,
+            Some(("us-east-1".to_owned(), "eu-west-1".to_owned()))
+        );
+        // The first region answering is no fallback.
+        let store = RegionalSecretStore::new(
+            vec![("us-east-1".into(), up()), ("eu-west-1".into(), up())],
+            0,
+        )
+        .unwrap();
+        let (_, served) = crate::served::noting(Default::default(), store.get_latest(&name)).await;
+        assert_eq!(served.table.as_deref(), Some("us-east-1"));
+        assert_eq!(served.fallback, None);
     }
 
     #[tokio::test]

@@ -17,6 +17,8 @@ use crate::format::{attr, credstash, sealed, Attr, Attributes};
 use crate::table::{self, TableMode, TableRecord};
 use crate::{Error, Lockbox, Result, Version};
 
+mod regions;
+
 /// How much a finding matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -338,34 +340,38 @@ impl Lockbox {
                 );
             }
         }
+        let mut unusable: Vec<String> = here
+            .error
+            .iter()
+            .map(|e| format!("the KMS key cannot be used: {e}"))
+            .collect();
         report.keys.push(here);
-        for region in &doctor.regions {
-            report
-                .keys
-                .push(check_key(region.keys.as_ref(), Some(region.region.clone()), &pacer).await);
-        }
-        for check in &report.keys {
-            if let Some(error) = &check.error {
-                let place = check
-                    .region
-                    .as_deref()
-                    .map(|r| format!(" in {r}"))
-                    .unwrap_or_default();
-                findings.by_code.insert(
-                    "key-unusable",
-                    Finding {
-                        severity: Severity::Error,
-                        code: "key-unusable",
-                        message: format!("the KMS key cannot be used{place}: {error}"),
-                        hint: Some(
-                            "check the key with `aws kms describe-key`, its state, and the \
-                             caller's kms:GenerateDataKey and kms:Decrypt permissions"
-                                .into(),
-                        ),
-                        items: Vec::new(),
-                    },
-                );
+        // Each other region read: its replica of the table and of the key.
+        let regional = regions::check(
+            &doctor.regions,
+            &report,
+            pin.as_deref(),
+            &pacer,
+            &mut findings,
+        )
+        .await;
+        for (check, explained) in regional {
+            if let (Some(error), false) = (&check.error, explained) {
+                let region = check.region.as_deref().unwrap_or("?");
+                unusable.push(format!("the KMS key cannot be used in {region}: {error}"));
             }
+            report.keys.push(check);
+        }
+        if !unusable.is_empty() {
+            findings.note(
+                Severity::Error,
+                "key-unusable",
+                unusable.join("; "),
+                Some(
+                    "check the key with `aws kms describe-key`, its state, and the caller's \
+                     kms:GenerateDataKey and kms:Decrypt permissions",
+                ),
+            );
         }
 
         // Every item.
@@ -670,6 +676,15 @@ fn record_findings(
 
 /// Describe `keys`' key and wrap and unwrap a data key with it.
 async fn check_key(keys: &dyn KeyService, region: Option<String>, pacer: &Pacer) -> KeyCheck {
+    probe_key(keys, region, pacer).await.0
+}
+
+/// [`check_key`], and the key asked for when KMS says it does not exist.
+async fn probe_key(
+    keys: &dyn KeyService,
+    region: Option<String>,
+    pacer: &Pacer,
+) -> (KeyCheck, Option<String>) {
     let mut check = KeyCheck {
         region,
         ..KeyCheck::default()
@@ -684,19 +699,27 @@ async fn check_key(keys: &dyn KeyService, region: Option<String>, pacer: &Pacer)
                     d.arn,
                     d.state.as_deref().unwrap_or("not enabled")
                 ));
-                return check;
+                return (check, None);
             }
         }
         Err(e) => {
             check.error = Some(e.to_string());
-            return check;
+            let missing = match e {
+                Error::KeyUnavailable { key, reason, .. }
+                    if reason.starts_with(crate::backend::NO_SUCH_KEY) =>
+                {
+                    Some(key)
+                }
+                _ => None,
+            };
+            return (check, missing);
         }
     }
     match round_trip(keys, pacer).await {
         Ok(_) => check.round_trip = true,
         Err(e) => check.error = Some(format!("a test round trip failed: {e}")),
     }
-    check
+    (check, None)
 }
 
 /// Count `item`'s variants and note what is wrong with it; whether it is worth

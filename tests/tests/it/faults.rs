@@ -727,6 +727,11 @@ async fn reads_fail_over_to_the_next_region_and_writes_stay_home() {
         .await
         .unwrap();
     assert_eq!(got.value.expose_str().unwrap(), "v1");
+    // The secret says where it was read and unwrapped.
+    assert_eq!(
+        (got.region.as_deref(), got.kms_region.as_deref()),
+        (Some("eu-west-1"), Some("eu-west-1"))
+    );
     // Writes never move to another region by themselves.
     let err = reader
         .put(&name("db"), &"v2".into(), &PutOptions::default())
@@ -735,6 +740,59 @@ async fn reads_fail_over_to_the_next_region_and_writes_stay_home() {
     assert_eq!(err.kind(), lockbox::ErrorKind::Unavailable, "{err}");
     fx.mock.faults().clear();
     assert_eq!(reader.history(&name("db")).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_missing_in_a_fallback_region_may_not_have_replicated_yet() {
+    let (fx, lb, arn) = two_regions(true).await;
+    lb.put(&name("db"), &"v1".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    let home = lb
+        .get(&name("db"), &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(home.region.as_deref(), Some("us-east-1"));
+    fx.mock.state().pause_replication(true);
+    lb.put(&name("db"), &"v2".into(), &PutOptions::default())
+        .await
+        .unwrap();
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .error("ServiceUnavailable"),
+        )
+        .unwrap();
+    let options = lockbox::AwsOptions {
+        kms_key: arn,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let v2 = lockbox::Version::new(2).unwrap();
+    let err = reader
+        .get_version(&name("db"), v2, &EncryptionContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), lockbox::ErrorKind::NotFound, "{err}");
+    assert!(
+        matches!(&err, Error::NotReplicated { region, unavailable, .. }
+            if region == "eu-west-1" && unavailable == "us-east-1"),
+        "{err}"
+    );
+    // Pinned versions read together (one batch) say it too, per secret.
+    let refs: Vec<SecretRef> = vec!["db@2".parse().unwrap(), "db@1".parse().unwrap()];
+    let each = reader.get_each(&refs, &EncryptionContext::new()).await;
+    assert!(
+        matches!(&each[0], Err(Error::NotReplicated { .. })),
+        "{:?}",
+        each[0]
+    );
+    let v1 = each[1].as_ref().unwrap();
+    assert_eq!(v1.region.as_deref(), Some("eu-west-1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -782,7 +840,8 @@ async fn a_fallback_region_is_stale_until_the_copy_arrives() {
         .get(&name("db"), &EncryptionContext::new())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), lockbox::ErrorKind::NotFound, "{err}");
+    // Read first by choice, not in place of another: plain not found.
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
     fx.mock.state().pause_replication(false);
     fx.mock.state().flush_replication();
     let got = west_first

@@ -245,6 +245,44 @@ impl Remote {
         self.ok(&args, value.as_bytes());
     }
 
+    /// A multi-Region key made in `us-east-1` (replicated to `eu-west-1` when
+    /// `replicate`), with global-table copies applied before each write is
+    /// answered; its ARN.
+    pub fn multi_region_key(&self, replicate: bool) -> String {
+        let (status, body) = http(
+            &self.endpoint,
+            "/",
+            Some("TrentService.CreateKey"),
+            r#"{"MultiRegion": true}"#,
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let arn = v["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+        if replicate {
+            let replicate = serde_json::json!({"KeyId": arn, "ReplicaRegion": "eu-west-1"});
+            let (status, body) = http(
+                &self.endpoint,
+                "/",
+                Some("TrentService.ReplicateKey"),
+                &replicate.to_string(),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        self.replication(serde_json::json!({"lag_ms": 0}));
+        arn
+    }
+
+    /// Changes global-table replication (`lag_ms`, `paused`, `flush`).
+    pub fn replication(&self, change: serde_json::Value) {
+        let (status, body) = http(
+            &self.endpoint,
+            "/_mock/replication",
+            None,
+            &change.to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Adds a fault rule to the emulator.
     pub fn fault(&self, rule: serde_json::Value) {
         let (status, body) = http(&self.endpoint, "/_mock/faults", None, &rule.to_string());

@@ -209,18 +209,7 @@ fn key_hint(key: &str, reason: &str) -> String {
 }
 
 pub fn class(e: &Error) -> Class {
-    let code = match e.kind() {
-        ErrorKind::NotFound => NOT_FOUND,
-        ErrorKind::Denied => ACCESS,
-        ErrorKind::Integrity => INTEGRITY,
-        ErrorKind::Conflict if matches!(e, Error::Label { .. }) => CONFLICT,
-        ErrorKind::Throttled
-        | ErrorKind::Timeout
-        | ErrorKind::Unavailable
-        | ErrorKind::Conflict => TRANSIENT,
-        ErrorKind::Usage => USAGE,
-        _ => OTHER,
-    };
+    let code = e.exit_code();
     let retry = "retry later; check the network and the AWS service health";
     let (word, hint, id): (&'static str, Option<String>, &'static str) = match e {
         Error::NotFound { name, version } => (
@@ -526,6 +515,38 @@ pub fn report(err: &anyhow::Error) -> u8 {
 mod tests {
     use super::*;
     use anyhow::Context as _;
+
+    #[test]
+    fn the_sdk_codes_are_the_documented_ones() {
+        let name = || lockbox::SecretName::new("n").unwrap();
+        let cases = [
+            (
+                Error::NotFound {
+                    name: name(),
+                    version: None,
+                },
+                NOT_FOUND,
+            ),
+            (Error::InvalidValue { reason: "r".into() }, USAGE),
+            (
+                Error::Integrity {
+                    name: "n".into(),
+                    reason: "r".into(),
+                },
+                INTEGRITY,
+            ),
+            (
+                Error::Contention {
+                    name: name(),
+                    attempts: 3,
+                },
+                TRANSIENT,
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(sdk_code(&e), code, "{e}");
+        }
+    }
 
     fn name() -> lockbox::SecretName {
         lockbox::SecretName::new("a").unwrap()

@@ -68,31 +68,6 @@ pub fn hint(e: &Error) -> Option<&'static str> {
     })
 }
 
-/// The exit code the CLI gives the error (`cli/src/exit.rs`): by its class, and 8
-/// for a lost label move, which running the same step again cannot fix.
-fn exit_code(e: &Error) -> u8 {
-    if matches!(
-        e,
-        Error::Label {
-            kind: ErrorKind::Conflict,
-            ..
-        }
-    ) {
-        return 8;
-    }
-    match e.kind() {
-        ErrorKind::NotFound => 3,
-        ErrorKind::Denied => 4,
-        ErrorKind::Integrity => 5,
-        ErrorKind::Throttled
-        | ErrorKind::Timeout
-        | ErrorKind::Unavailable
-        | ErrorKind::Conflict => 6,
-        ErrorKind::Usage => 2,
-        _ => 1,
-    }
-}
-
 /// The `kind` attribute: the error class, as `ErrorKind` names it.
 fn kind_name(kind: ErrorKind) -> &'static str {
     match kind {
@@ -247,7 +222,7 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
             ("service", service(e)),
             ("name", name.as_deref()),
         ],
-        exit_code(e),
+        e.exit_code(),
     )
 }
 

@@ -442,6 +442,26 @@ impl Error {
         }
     }
 
+    /// The exit code the `lockbox` CLI gives this error (the Python package's
+    /// exceptions carry the same): 3 not found, 4 denied, 5 integrity, 6
+    /// throttled, timed out, unavailable or contention (retry later), 8 a label
+    /// move another writer beat (running the same step again does not help), 2
+    /// unusable input, 1 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind() {
+            ErrorKind::NotFound => 3,
+            ErrorKind::Denied => 4,
+            ErrorKind::Integrity => 5,
+            ErrorKind::Conflict if matches!(self, Error::Label { .. }) => 8,
+            ErrorKind::Throttled
+            | ErrorKind::Timeout
+            | ErrorKind::Unavailable
+            | ErrorKind::Conflict => 6,
+            ErrorKind::Usage => 2,
+            _ => 1,
+        }
+    }
+
     /// Whether retrying the same call later may succeed: throttling, timeouts,
     /// an unavailable service (5xx, connection failures) and write contention.
     /// Denied, not-found, usage and integrity errors are never retryable: the

@@ -256,8 +256,7 @@ mod tests {
         let iam = || IamConfig::from_json(r#"{"users": []}"#).unwrap();
         for secs in [0, MAX_CREDENTIAL_TTL_SECONDS + 1, u64::MAX] {
             let err = Auth::new(iam(), "000000000000", Some(Duration::from_secs(secs)), None)
-                .err()
-                .expect("refused");
+                .expect_err("refused");
             assert!(err.contains("1 to 129600 seconds"), "{err}");
         }
         let file = IamConfig::from_json(

@@ -92,7 +92,7 @@ fn every_item_once(compat: &[&str]) {
 
     let before = scans(&r);
     let keys = json_of(&r, &["-t", table, "-o", "json", "keys"]);
-    assert!(scans(&r) - before >= min_pages);
+    assert!(scans(&r) - before >= min_pages, "keys read every page");
     let keys: Vec<String> = serde_json::from_value(keys).unwrap();
     assert_eq!(keys, names, "keys: every name once, sorted");
 
@@ -111,7 +111,7 @@ fn every_item_once(compat: &[&str]) {
 
     let before = scans(&r);
     let out = r.run(&["-t", table, "-o", "json", "doctor"], b"");
-    assert!(scans(&r) - before >= min_pages);
+    assert!(scans(&r) - before >= min_pages, "doctor read every page");
     let report: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor -o json: {e}: {}", crate::common::stderr(&out)));
     assert_eq!(

@@ -170,7 +170,7 @@ def main():
               "(not measured)", file=sys.stderr)
         control(endpoint, "POST", "/_mock/faults", {"target": "*", "latency_ms": LATENCY})
         loads = []
-        for r in range(max(RUNS, SLOW_RUNS)):
+        for r in range(max(runs for *_, runs, _, _ in commands)):
             loads.append(os.getloadavg()[0])
             for label, client, argv, check, runs, _, _ in commands:
                 if r < runs:

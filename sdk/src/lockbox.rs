@@ -384,6 +384,34 @@ impl Lockbox {
         })
     }
 
+    /// The name of every secret, sorted, each once: a parallel scan that reads
+    /// only the items' keys, a fraction of what [`Lockbox::list`] reads on a
+    /// big table. A name is any that has an item (a version or its labels).
+    /// A throttled page is read again as in [`Lockbox::list_stream`].
+    pub async fn names(&self) -> Result<Vec<String>> {
+        use futures::StreamExt as _;
+        let options = crate::lifecycle::ScanOptions {
+            keys_only: true,
+            ..crate::lifecycle::ScanOptions::default()
+        };
+        let mut pages = std::pin::pin!(crate::lifecycle::scan_store(
+            self.inner.store.clone(),
+            options,
+            Arc::new(crate::lifecycle::Pacer::new()),
+        ));
+        let mut names = std::collections::BTreeSet::new();
+        while let Some(page) = pages.next().await {
+            for item in page? {
+                if let Some(crate::format::Attr::S(name)) = item.get(crate::format::attr::NAME) {
+                    if !names.contains(name) {
+                        names.insert(name.clone());
+                    }
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
     /// Every stored version of `name`, oldest first, without decrypting, with
     /// the labels naming each (as [`Lockbox::list`]).
     pub async fn history(&self, name: &SecretName) -> Result<Vec<ItemSummary>> {

@@ -110,12 +110,10 @@ pub fn context<'a>(
 
 /// Names of every secret in the table, sorted and unique.
 pub async fn all_names(ctx: &Ctx) -> Result<Vec<String>> {
-    let items = ctx
-        .lockbox
-        .list()
+    ctx.lockbox
+        .names()
         .await
-        .with_context(|| format!("cannot list the secrets in table {}", ctx.table))?;
-    Ok(crate::output::unique_names(&items))
+        .with_context(|| format!("cannot list the secrets in table {}", ctx.table))
 }
 
 /// Names as refs to their latest (or `version`).

@@ -2,6 +2,7 @@
 //! binary against the AWS SDK and the emulator instead of one per file is most of
 //! what building the tests costs.
 
+mod big_tables;
 mod commands;
 mod common;
 mod credstash;

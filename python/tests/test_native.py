@@ -34,6 +34,8 @@ def test_put_get_roundtrip_text_and_bytes(sealed_table):
     assert c.get("app/db", 1).text() == "s3cret"
     assert c.get("app/db", "0000000000000000001").text() == "s3cret"
     assert c.get("app/db", version="1").bytes() == b"s3cret"
+    # Which region's table served it, and which region's KMS unwrapped its key.
+    assert (s.region, s.kms_region) == ("us-east-1", "us-east-1")
 
 
 def test_get_many_is_ordered_and_all_or_nothing(sealed_table):

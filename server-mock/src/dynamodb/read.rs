@@ -449,12 +449,8 @@ impl DynamoDb {
         let table = st.tables.get(name).ok_or_else(not_found)?;
         let start = start_key(body, table)?;
         let mut page = Page::new(page_cap);
-        for (key, item) in table.scan_from(start.as_ref()) {
-            if let Some((s, t)) = segments {
-                if segment_of(&key.0, t) != s {
-                    continue;
-                }
-            }
+        let in_segment = move |pk: &KeyValue| segments.is_none_or(|(s, t)| segment_of(pk, t) == s);
+        for (key, item) in table.scan_from(start.as_ref(), in_segment) {
             if !page.take(&shape, key, item) {
                 break;
             }

@@ -226,25 +226,39 @@ impl Table {
         }
     }
 
-    /// Every item after an exclusive start key, in scan order.
+    /// Every item after an exclusive start key, in scan order, of the partitions
+    /// `keep` accepts (a scan segment's: the others are skipped whole, their items
+    /// never visited).
     pub(crate) fn scan_from<'a>(
         &'a self,
         start: Option<&'a StoredKey>,
+        keep: impl Fn(&KeyValue) -> bool + 'a,
     ) -> Box<dyn Iterator<Item = (StoredKey, &'a Item)> + 'a> {
         let flat = |(pk, part): (&'a KeyValue, &'a BTreeMap<Option<KeyValue>, Item>)| {
             part.iter()
                 .map(move |(sk, item)| ((pk.clone(), sk.clone()), item))
         };
         match start {
-            None => Box::new(self.items.iter().flat_map(flat)),
+            None => Box::new(
+                self.items
+                    .iter()
+                    .filter(move |(pk, _)| keep(pk))
+                    .flat_map(flat),
+            ),
             Some((pk, sk)) => {
-                let rest_of_first = self.items.get(pk).into_iter().flat_map(move |part| {
-                    part.range((Bound::Excluded(sk.clone()), Bound::Unbounded))
-                        .map(move |(s, item)| ((pk.clone(), s.clone()), item))
-                });
+                let rest_of_first = self
+                    .items
+                    .get(pk)
+                    .filter(|_| keep(pk))
+                    .into_iter()
+                    .flat_map(move |part| {
+                        part.range((Bound::Excluded(sk.clone()), Bound::Unbounded))
+                            .map(move |(s, item)| ((pk.clone(), s.clone()), item))
+                    });
                 let later = self
                     .items
                     .range((Bound::Excluded(pk.clone()), Bound::Unbounded))
+                    .filter(move |(pk, _)| keep(pk))
                     .flat_map(flat);
                 Box::new(rest_of_first.chain(later))
             }

@@ -117,10 +117,10 @@ impl Page {
             self.count += 1;
             if !shape.count_only {
                 let shown = match &shape.proj {
-                    Some(p) => project(item, p),
-                    None => item.clone(),
+                    Some(p) => project_json(item, p),
+                    None => map_to_json(item),
                 };
-                self.items.push(Value::Object(map_to_json(&shown)));
+                self.items.push(Value::Object(shown));
             }
         }
         if shape.limit.is_some_and(|l| self.scanned >= l)
@@ -145,6 +145,26 @@ impl Page {
             out["ConsumedCapacity"] = read_capacity(&table.name, self.bytes, consistent);
         }
         out
+    }
+}
+
+/// `item` projected to `paths`, as JSON: straight from the item when every path
+/// is a top-level attribute (a scan or query of many items often asks only for
+/// those), through [`project`] otherwise.
+fn project_json(item: &Item, paths: &[Path]) -> serde_json::Map<String, Value> {
+    let top: Option<Vec<&String>> = paths
+        .iter()
+        .map(|p| match p.as_slice() {
+            [PathElem::Attr(a)] => Some(a),
+            _ => None,
+        })
+        .collect();
+    match top {
+        Some(names) => names
+            .into_iter()
+            .filter_map(|n| item.get(n).map(|v| (n.clone(), v.to_json())))
+            .collect(),
+        None => map_to_json(&project(item, paths)),
     }
 }
 

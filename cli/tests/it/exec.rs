@@ -310,31 +310,60 @@ fn fault_list(endpoint: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap()
 }
 
+/// A table of `n` secrets `prefix/i` (value `value-i`) under `quotas` (`POST
+/// /_mock/quotas`), every `Query` attempt counted by fault rule 0; and the
+/// `exec` arguments that declare each as `Si` within `deadline` and run
+/// `/usr/bin/env`.
+fn secrets_under_quota(
+    prefix: &str,
+    n: usize,
+    quotas: &str,
+    deadline: &str,
+) -> (Remote, Vec<String>) {
+    let r = Remote::set_up();
+    let mut args = vec!["exec".to_owned(), "--deadline".into(), deadline.into()];
+    for i in 0..n {
+        let name = format!("{prefix}/{i}");
+        r.put(&name, &format!("value-{i}"), &[]);
+        args.extend(["--env".to_owned(), format!("S{i}={name}")]);
+    }
+    args.extend(["--".to_owned(), "/usr/bin/env".into()]);
+    let (status, body) = http(&r.endpoint, "/_mock/quotas", None, quotas);
+    assert_eq!(status, 200, "{body}");
+    r.fault(serde_json::json!({"target": "dynamodb:Query", "latency_ms": 0}));
+    (r, args)
+}
+
+/// `env`'s output holds each of the `n` secrets of [`secrets_under_quota`].
+fn assert_started_with_all(stdout: &[u8], n: usize) {
+    let env = env_map(stdout);
+    for i in 0..n {
+        assert_eq!(
+            env.get(&format!("S{i}")).map(String::as_str),
+            Some(format!("value-{i}").as_str()),
+            "started without S{i}"
+        );
+    }
+}
+
+/// The `Query` attempts fault rule 0 of [`secrets_under_quota`] counted.
+fn query_attempts(r: &Remote) -> u64 {
+    fault_list(&r.endpoint)["rules"][0]["fired"]
+        .as_u64()
+        .unwrap()
+}
+
 #[test]
 fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
     const PROCESSES: usize = 20;
     const SECRETS: usize = 5;
-    let r = Remote::set_up();
-    let names: Vec<String> = (0..SECRETS).map(|i| format!("fleet/{i}")).collect();
-    for (i, name) in names.iter().enumerate() {
-        r.put(name, &format!("value-{i}"), &[]);
-    }
     // Far below the burst: 100 reads and 100 decrypts against 10 a second each.
-    let (status, body) = http(
-        &r.endpoint,
-        "/_mock/quotas",
-        None,
+    let (r, args) = secrets_under_quota(
+        "fleet",
+        SECRETS,
         r#"{"kms_rps": 10, "on_demand_read_units": 10}"#,
+        "4s",
     );
-    assert_eq!(status, 200, "{body}");
-    // Counts every Query attempt, retries included: each process queries each
-    // secret at least once, so more than that is throttling retried.
-    r.fault(serde_json::json!({"target": "dynamodb:Query", "latency_ms": 0}));
-    let mut args = vec!["exec".to_owned(), "--deadline".into(), "4s".into()];
-    for (i, name) in names.iter().enumerate() {
-        args.extend(["--env".to_owned(), format!("S{i}={name}")]);
-    }
-    args.extend(["--".to_owned(), "/usr/bin/env".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let fleet: Vec<Reaped> = (0..PROCESSES)
         .map(|_| {
@@ -350,14 +379,7 @@ fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
         let child = std::mem::replace(&mut p.0, Command::new("/bin/true").spawn().unwrap());
         let out = child.wait_with_output().unwrap();
         if out.status.success() {
-            let env = env_map(&out.stdout);
-            for i in 0..SECRETS {
-                assert_eq!(
-                    env.get(&format!("S{i}")).map(String::as_str),
-                    Some(format!("value-{i}").as_str()),
-                    "a process started without S{i}"
-                );
-            }
+            assert_started_with_all(&out.stdout, SECRETS);
             started += 1;
         } else {
             // Failed closed: nothing started, every unread secret named.
@@ -370,9 +392,8 @@ fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
         }
     }
     assert_eq!(started + refused, PROCESSES);
-    let attempts = fault_list(&r.endpoint)["rules"][0]["fired"]
-        .as_u64()
-        .unwrap();
+    // Each process queries each secret at least once: more is throttling retried.
+    let attempts = query_attempts(&r);
     assert!(
         attempts > (PROCESSES * SECRETS) as u64,
         "the quota throttled nothing ({attempts} Query attempts)"
@@ -383,40 +404,14 @@ fn a_fleet_under_a_quota_starts_whole_or_not_at_all() {
 #[test]
 fn a_throttled_exec_paces_its_retries_instead_of_repeating_them() {
     const SECRETS: usize = 40;
-    const QUOTA: usize = 5;
-    let r = Remote::set_up();
-    let names: Vec<String> = (0..SECRETS).map(|i| format!("paced/{i}")).collect();
-    for (i, name) in names.iter().enumerate() {
-        r.put(name, &format!("value-{i}"), &[]);
-    }
     // The table grants 5 reads a second (and holds one second of them): the
     // first wave of 40 queries gets about 5 through and 35 throttled.
-    let (status, body) = http(
-        &r.endpoint,
-        "/_mock/quotas",
-        None,
-        &format!(r#"{{"on_demand_read_units": {QUOTA}}}"#),
-    );
-    assert_eq!(status, 200, "{body}");
-    r.fault(serde_json::json!({"target": "dynamodb:Query", "latency_ms": 0}));
-    let mut args = vec!["exec".to_owned(), "--deadline".into(), "60s".into()];
-    for (i, name) in names.iter().enumerate() {
-        args.extend(["--env".to_owned(), format!("S{i}={name}")]);
-    }
-    args.extend(["--".to_owned(), "/usr/bin/env".into()]);
+    let (r, args) = secrets_under_quota("paced", SECRETS, r#"{"on_demand_read_units": 5}"#, "60s");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = r.run(&args, b"");
     assert!(out.status.success(), "{}", stderr(&out));
-    let env = env_map(&out.stdout);
-    for i in 0..SECRETS {
-        assert_eq!(
-            env.get(&format!("S{i}")).map(String::as_str),
-            Some(format!("value-{i}").as_str())
-        );
-    }
-    let attempts = fault_list(&r.endpoint)["rules"][0]["fired"]
-        .as_u64()
-        .unwrap();
+    assert_started_with_all(&out.stdout, SECRETS);
+    let attempts = query_attempts(&r);
     // Retried on a schedule a little below the rate the table grants, the 35
     // throttled queries go through about once more each (some 80 attempts);
     // each on its own doubling backoff, many would be throttled again, and

@@ -280,7 +280,6 @@ async fn shared_emulators_serve_one_store() {
 /// the other emulator sees them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_emulators_flush_replication_in_their_turn() {
-    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
     let dir = tempfile::tempdir().unwrap();
     let config = || {
         Config::builder()
@@ -294,16 +293,7 @@ async fn shared_emulators_flush_replication_in_their_turn() {
     create_credstash_table(&east, "global").await;
     east.update_table()
         .table_name("global")
-        .replica_updates(
-            ReplicationGroupUpdate::builder()
-                .create(
-                    CreateReplicationGroupMemberAction::builder()
-                        .region_name("eu-west-1")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
+        .replica_updates(crate::common::replica_create("eu-west-1"))
         .send()
         .await
         .unwrap();
@@ -333,20 +323,10 @@ async fn shared_emulators_flush_replication_in_their_turn() {
 
 /// `name` in us-east-1, with a replica in eu-west-1.
 async fn global_table(east: &aws_sdk_dynamodb::Client, name: &str) {
-    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
     create_credstash_table(east, name).await;
     east.update_table()
         .table_name(name)
-        .replica_updates(
-            ReplicationGroupUpdate::builder()
-                .create(
-                    CreateReplicationGroupMemberAction::builder()
-                        .region_name("eu-west-1")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
+        .replica_updates(crate::common::replica_create("eu-west-1"))
         .send()
         .await
         .unwrap();
@@ -509,7 +489,6 @@ async fn shared_emulators_share_the_copies_on_their_way() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regions_global_tables_and_multi_region_keys_survive_a_restart() {
-    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
     let dir = tempfile::tempdir().unwrap();
     let config = || Config::builder().data_dir(dir.path());
     let mock = lockbox_mock::start_with(config()).await.unwrap();
@@ -521,16 +500,7 @@ async fn regions_global_tables_and_multi_region_keys_survive_a_restart() {
     create_credstash_table(&east, "global").await;
     east.update_table()
         .table_name("global")
-        .replica_updates(
-            ReplicationGroupUpdate::builder()
-                .create(
-                    CreateReplicationGroupMemberAction::builder()
-                        .region_name("eu-west-1")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
+        .replica_updates(crate::common::replica_create("eu-west-1"))
         .send()
         .await
         .unwrap();

@@ -1204,23 +1204,11 @@ async fn a_table_policy_names_one_region_s_table() {
 
 #[tokio::test]
 async fn replica_changes_need_the_replica_actions_on_the_target_region_s_table() {
+    use crate::common::replica_create as create;
     use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
-    use aws_sdk_dynamodb::types::{
-        CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction,
-        ReplicationGroupUpdate,
-    };
+    use aws_sdk_dynamodb::types::ReplicationGroupUpdate;
     let m = Strict::start().await;
     crate::common::create_credstash_table(&ddb(&m.url(), admin()), "credential-store").await;
-    let create = |region: &str| {
-        ReplicationGroupUpdate::builder()
-            .create(
-                CreateReplicationGroupMemberAction::builder()
-                    .region_name(region)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    };
     let update = |who: Credentials, change: ReplicationGroupUpdate| {
         let client = ddb(&m.url(), who);
         async move {
@@ -1286,14 +1274,7 @@ async fn replica_changes_need_the_replica_actions_on_the_target_region_s_table()
     );
 
     // Removing it takes DeleteTable and DeleteTableReplica there.
-    let delete = ReplicationGroupUpdate::builder()
-        .delete(
-            DeleteReplicationGroupMemberAction::builder()
-                .region_name("eu-west-1")
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let delete = crate::common::replica_delete("eu-west-1");
     let err = update(replicator, delete.clone())
         .await
         .unwrap_err()

@@ -8,41 +8,20 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CreateReplicationGroupMemberAction, DeleteReplicationGroupMemberAction,
-    MultiRegionConsistency, Put, ReplicaStatus, ReplicationGroupUpdate, TransactWriteItem,
+    AttributeValue, MultiRegionConsistency, Put, ReplicaStatus, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_kms::primitives::Blob;
 use lockbox_mock::FaultRule;
 
-use crate::common::{create_credstash_table, ddb_client_in, kms_client_in};
+use crate::common::{
+    create_credstash_table, ddb_client_in, kms_client_in, replica_create, replica_delete,
+};
 
 const TABLE: &str = "credential-store";
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
-}
-
-fn create(region: &str) -> ReplicationGroupUpdate {
-    ReplicationGroupUpdate::builder()
-        .create(
-            CreateReplicationGroupMemberAction::builder()
-                .region_name(region)
-                .build()
-                .unwrap(),
-        )
-        .build()
-}
-
-fn delete(region: &str) -> ReplicationGroupUpdate {
-    ReplicationGroupUpdate::builder()
-        .delete(
-            DeleteReplicationGroupMemberAction::builder()
-                .region_name(region)
-                .build()
-                .unwrap(),
-        )
-        .build()
 }
 
 async fn put(c: &Client, name: &str, version: &str, value: &str) -> Result<(), String> {
@@ -133,7 +112,7 @@ async fn a_replica_is_stale_until_the_replication_lag_passes() {
     let updated = east
         .update_table()
         .table_name(TABLE)
-        .replica_updates(create("eu-west-1"))
+        .replica_updates(replica_create("eu-west-1"))
         .send()
         .await
         .unwrap()
@@ -212,7 +191,7 @@ async fn a_replica_is_stale_until_the_replication_lag_passes() {
     // Removing the replica leaves a table of one region.
     east.update_table()
         .table_name(TABLE)
-        .replica_updates(delete("eu-west-1"))
+        .replica_updates(replica_delete("eu-west-1"))
         .send()
         .await
         .unwrap();
@@ -243,7 +222,7 @@ async fn eventual_mode_loses_one_of_two_regions_creating_the_same_version() {
     create_credstash_table(&east, TABLE).await;
     east.update_table()
         .table_name(TABLE)
-        .replica_updates(create("eu-west-1"))
+        .replica_updates(replica_create("eu-west-1"))
         .send()
         .await
         .unwrap();
@@ -273,7 +252,7 @@ async fn replica_updates_are_validated_as_aws_does() {
             )
         };
     let base = || east.update_table().table_name(TABLE);
-    let (code, message) = fails(base().replica_updates(create("us-east-1"))).await;
+    let (code, message) = fails(base().replica_updates(replica_create("us-east-1"))).await;
     assert_eq!(code, "ValidationException");
     assert_eq!(
         message,
@@ -285,7 +264,7 @@ async fn replica_updates_are_validated_as_aws_does() {
     assert!(message.contains("Create action"), "{message}");
     let (code, message) = fails(
         base()
-            .replica_updates(create("us-east-2"))
+            .replica_updates(replica_create("us-east-2"))
             .multi_region_consistency(MultiRegionConsistency::Strong),
     )
     .await;
@@ -293,8 +272,8 @@ async fn replica_updates_are_validated_as_aws_does() {
     assert!(message.contains("exactly three regions"), "{message}");
     let (_, message) = fails(
         base()
-            .replica_updates(create("us-east-2"))
-            .replica_updates(create("eu-west-1"))
+            .replica_updates(replica_create("us-east-2"))
+            .replica_updates(replica_create("eu-west-1"))
             .multi_region_consistency(MultiRegionConsistency::Strong),
     )
     .await;
@@ -302,18 +281,18 @@ async fn replica_updates_are_validated_as_aws_does() {
     put(&east, "x", "1", "v").await.unwrap();
     let (_, message) = fails(
         base()
-            .replica_updates(create("us-east-2"))
-            .replica_updates(create("us-west-2"))
+            .replica_updates(replica_create("us-east-2"))
+            .replica_updates(replica_create("us-west-2"))
             .multi_region_consistency(MultiRegionConsistency::Strong),
     )
     .await;
     assert!(message.contains("must be empty"), "{message}");
-    let (code, _) = fails(base().replica_updates(delete("eu-west-1"))).await;
+    let (code, _) = fails(base().replica_updates(replica_delete("eu-west-1"))).await;
     assert_eq!(code, "ValidationException");
     let (code, _) = fails(
         east.update_table()
             .table_name("missing")
-            .replica_updates(create("eu-west-1")),
+            .replica_updates(replica_create("eu-west-1")),
     )
     .await;
     assert_eq!(code, "ResourceNotFoundException");
@@ -321,11 +300,11 @@ async fn replica_updates_are_validated_as_aws_does() {
     assert_eq!(code, "ValidationException", "{message}");
     // A replica where a table of that name exists already.
     create_credstash_table(&ddb_client_in(&url, "eu-west-1"), TABLE).await;
-    let (code, message) = fails(base().replica_updates(create("eu-west-1"))).await;
+    let (code, message) = fails(base().replica_updates(replica_create("eu-west-1"))).await;
     assert_eq!(code, "ValidationException");
     assert!(message.contains("already existed"), "{message}");
     // Bad input is refused with an answer, not a dropped connection.
-    let (code, _) = fails(base().replica_updates(create("not a region"))).await;
+    let (code, _) = fails(base().replica_updates(replica_create("not a region"))).await;
     assert_eq!(code, "ValidationException");
 }
 
@@ -337,8 +316,8 @@ async fn strong_table(url: &str) -> [Client; 3] {
     clients[0]
         .update_table()
         .table_name(TABLE)
-        .replica_updates(create("us-east-2"))
-        .replica_updates(create("us-west-2"))
+        .replica_updates(replica_create("us-east-2"))
+        .replica_updates(replica_create("us-west-2"))
         .multi_region_consistency(MultiRegionConsistency::Strong)
         .send()
         .await
@@ -395,7 +374,7 @@ async fn strong_mode_checks_conditions_against_every_region() {
     let err = east
         .update_table()
         .table_name(TABLE)
-        .replica_updates(create("eu-west-1"))
+        .replica_updates(replica_create("eu-west-1"))
         .send()
         .await
         .unwrap_err()
@@ -454,7 +433,7 @@ async fn a_region_taken_down_answers_503_and_catches_up_when_back() {
     create_credstash_table(&east, TABLE).await;
     east.update_table()
         .table_name(TABLE)
-        .replica_updates(create("eu-west-1"))
+        .replica_updates(replica_create("eu-west-1"))
         .send()
         .await
         .unwrap();

@@ -93,3 +93,29 @@ impl Drop for MockProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `UpdateTable`'s `ReplicaUpdates` entry that adds a replica in `region`.
+pub fn replica_create(region: &str) -> aws_sdk_dynamodb::types::ReplicationGroupUpdate {
+    use aws_sdk_dynamodb::types::{CreateReplicationGroupMemberAction, ReplicationGroupUpdate};
+    ReplicationGroupUpdate::builder()
+        .create(
+            CreateReplicationGroupMemberAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+/// `UpdateTable`'s `ReplicaUpdates` entry that removes the replica in `region`.
+pub fn replica_delete(region: &str) -> aws_sdk_dynamodb::types::ReplicationGroupUpdate {
+    use aws_sdk_dynamodb::types::{DeleteReplicationGroupMemberAction, ReplicationGroupUpdate};
+    ReplicationGroupUpdate::builder()
+        .delete(
+            DeleteReplicationGroupMemberAction::builder()
+                .region_name(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}

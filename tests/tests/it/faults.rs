@@ -687,15 +687,32 @@ async fn two_regions(replicate: bool) -> (EmulatorFixture, Lockbox, String) {
     fx.mock
         .state()
         .set_replication_lag(std::time::Duration::ZERO, std::time::Duration::ZERO);
-    let options = lockbox::AwsOptions {
-        kms_key: arn.clone(),
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        max_attempts: 2,
-        ..fx.options(lockbox_tests::KeyChoice::A)
-    };
+    let options = two_region_options(&fx, arn.clone());
     let lb = Lockbox::from_env(&options).await.unwrap().build().unwrap();
     lb.setup(TableMode::Sealed, &[]).await.unwrap();
     (fx, lb, arn)
+}
+
+/// Options reading `us-east-1` then `eu-west-1` with `kms_key`, two attempts a call.
+fn two_region_options(fx: &EmulatorFixture, kms_key: String) -> lockbox::AwsOptions {
+    lockbox::AwsOptions {
+        kms_key,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 2,
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    }
+}
+
+/// The home region goes down: KMS and DynamoDB answer 503 there.
+fn home_down(fx: &EmulatorFixture) {
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .error("ServiceUnavailable"),
+        )
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -705,22 +722,10 @@ async fn reads_fail_over_to_the_next_region_and_writes_stay_home() {
         .await
         .unwrap();
     // The home region goes down: KMS and DynamoDB answer 503 there.
-    fx.mock
-        .faults()
-        .add(
-            lockbox_mock::FaultRule::new("*")
-                .region("us-east-1")
-                .error("ServiceUnavailable"),
-        )
-        .unwrap();
+    home_down(&fx);
     // A fresh process (no cache, no memory of its writes) reads from eu-west-1:
     // the item from the replica, its data key unwrapped by the key's replica.
-    let options = lockbox::AwsOptions {
-        kms_key: arn,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        max_attempts: 2,
-        ..fx.options(lockbox_tests::KeyChoice::A)
-    };
+    let options = two_region_options(&fx, arn);
     let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
     let got = reader
         .get(&name("db"), &EncryptionContext::new())
@@ -757,20 +762,8 @@ async fn a_version_missing_in_a_fallback_region_may_not_have_replicated_yet() {
     lb.put(&name("db"), &"v2".into(), &PutOptions::default())
         .await
         .unwrap();
-    fx.mock
-        .faults()
-        .add(
-            lockbox_mock::FaultRule::new("*")
-                .region("us-east-1")
-                .error("ServiceUnavailable"),
-        )
-        .unwrap();
-    let options = lockbox::AwsOptions {
-        kms_key: arn,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        max_attempts: 2,
-        ..fx.options(lockbox_tests::KeyChoice::A)
-    };
+    home_down(&fx);
+    let options = two_region_options(&fx, arn);
     let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
     let v2 = lockbox::Version::new(2).unwrap();
     let err = reader
@@ -867,20 +860,8 @@ async fn a_key_with_no_replica_in_the_reading_region_fails_closed() {
     lb.put(&name("db"), &"v1".into(), &PutOptions::default())
         .await
         .unwrap();
-    fx.mock
-        .faults()
-        .add(
-            lockbox_mock::FaultRule::new("*")
-                .region("us-east-1")
-                .error("ServiceUnavailable"),
-        )
-        .unwrap();
-    let options = lockbox::AwsOptions {
-        kms_key: arn,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        max_attempts: 2,
-        ..fx.options(lockbox_tests::KeyChoice::A)
-    };
+    home_down(&fx);
+    let options = two_region_options(&fx, arn);
     let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
     let err = reader
         .get(&name("db"), &EncryptionContext::new())

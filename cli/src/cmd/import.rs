@@ -1,13 +1,16 @@
-//! `import`: store every secret of a file. Resumable: a secret whose latest value
-//! already equals the file's is skipped, so a run that failed half-way can simply
-//! be repeated. Each secret is stored whole or not at all; every failure is
-//! reported, and the exit status is non-zero if any failed.
+//! `import`: store every secret of a file, `--concurrency` at a time. Resumable:
+//! a secret whose latest value already equals the file's is skipped, so a run
+//! that failed half-way can simply be repeated. Each secret is stored whole or
+//! not at all; every failure is reported, in the file's order, and the exit
+//! status is non-zero if any failed.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _, Result};
+use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lockbox::{escape_untrusted, Error, PutOptions, SecretValue};
 use zeroize::Zeroizing;
@@ -54,24 +57,45 @@ pub async fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
     );
     let (mut stored, mut unchanged, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     let mut first_error: Option<anyhow::Error> = None;
-    // Set once KMS refuses to decrypt a current value (a writer's role, as
+    // Cleared once KMS refuses to decrypt a current value (a writer's role, as
     // `lockbox policy writer` makes it): from then on nothing is compared.
-    let mut compare = true;
-    for (name, value) in &entries {
+    let compare = AtomicBool::new(true);
+    // The file's secrets are independent (one entry per name): imported
+    // concurrently, reported in the file's order.
+    let mut results = futures::stream::iter(&entries)
+        .map(|(name, value)| {
+            let compare = &compare;
+            let context = &context;
+            async move {
+                let result = import_one(
+                    ctx,
+                    name,
+                    value,
+                    context,
+                    args.comment.as_deref(),
+                    compare.load(Ordering::Relaxed),
+                )
+                .await;
+                (name, result)
+            }
+        })
+        .buffered(ctx.concurrency);
+    while let Some((name, result)) = results.next().await {
         // The file's names may come from anywhere: shown as text, they are escaped.
         let shown = escape_untrusted(name);
         bar.set_message(shown.clone().into_owned());
-        match import_one(ctx, name, value, &context, args.comment.as_deref(), compare).await {
+        match result {
             Ok(Imported::Stored(v)) => stored.push((name.clone(), v.get())),
             Ok(Imported::StoredUncompared(v)) => {
-                compare = false;
-                bar.suspend(|| {
-                    eprintln!(
-                        "lockbox: warning: KMS refuses to decrypt the current values \
-                         (kms:Decrypt, which a writer's role lacks), so they cannot be \
-                         compared: every secret of the file is stored as a new version"
-                    )
-                });
+                if compare.swap(false, Ordering::Relaxed) {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "lockbox: warning: KMS refuses to decrypt the current values \
+                             (kms:Decrypt, which a writer's role lacks), so they cannot be \
+                             compared: every secret of the file is stored as a new version"
+                        )
+                    });
+                }
                 stored.push((name.clone(), v.get()));
             }
             Ok(Imported::Unchanged(v)) => unchanged.push((name.clone(), v.get())),
@@ -85,6 +109,7 @@ pub async fn run(ctx: &Ctx, args: &ImportArgs) -> Result<()> {
         }
         bar.inc(1);
     }
+    drop(results);
     bar.finish_and_clear();
     match ctx.output {
         OutputMode::Json => crate::output::print_json(&json::Imported {

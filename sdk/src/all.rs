@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 
+use crate::backend::SecretStore;
 use crate::format::{attr, Attr, Attributes};
 use crate::lifecycle::{scan_store, NamePattern, Pacer, ScanOptions};
 use crate::{EncryptionContext, Error, Lockbox, Result, Secret, SecretName, Version};
@@ -56,16 +57,20 @@ impl Lockbox {
         options: &AllOptions,
         context: &EncryptionContext,
     ) -> Result<Vec<Secret>> {
-        let scan = async {
+        // One scan of one store: with several regions, of the first region that
+        // serves it whole (`elsewhere`: another region can take over, so an
+        // unavailable page is left to it rather than retried here).
+        let scan_in = |store: Arc<dyn SecretStore>, elsewhere: bool| async move {
             // The newest item per name, by version number as `get` finds it;
             // page by page, so memory holds one item per name and one page.
             let mut newest: BTreeMap<String, (String, Attributes)> = BTreeMap::new();
             let mut names: BTreeSet<String> = BTreeSet::new();
-            let mut pages = std::pin::pin!(scan_store(
-                self.inner.store.clone(),
-                ScanOptions::default(),
-                Arc::new(Pacer::new()),
-            ));
+            let pacer = match elsewhere {
+                true => Pacer::throttling_only(),
+                false => Pacer::new(),
+            };
+            let mut pages =
+                std::pin::pin!(scan_store(store, ScanOptions::default(), Arc::new(pacer),));
             while let Some(page) = pages.next().await {
                 for item in page? {
                     let (Some(name), Some(sort_key)) = (
@@ -110,13 +115,20 @@ impl Lockbox {
             }
             Ok(newest)
         };
-        // Every item comes from one scan, of one region (the home region's table).
+        let scan = async {
+            match self.inner.store.regional() {
+                Some(regional) => regional.read_whole(scan_in).await,
+                None => scan_in(self.inner.store.clone(), false).await,
+            }
+        };
+        // Every item comes from one scan, of one region.
         let ((newest, served), ()) = futures::join!(
             crate::served::noting(Default::default(), scan),
             self.prefetch_record()
         );
+        let newest = crate::served::replicated(newest, &served)?;
         let served = &served;
-        let items: Vec<Attributes> = newest?.into_values().map(|(_, item)| item).collect();
+        let items: Vec<Attributes> = newest.into_values().map(|(_, item)| item).collect();
         let mut opened: Vec<Secret> = futures::stream::iter(items)
             .map(|item| async move {
                 let _slot = self

@@ -140,7 +140,7 @@ impl AwsTarget {
                     ),
                 });
             }
-            return self.backends_in(None);
+            return self.backends_in(None, false);
         }
         let home = crate::backend::check_regions(&self.regions, self.write_region.as_deref())?;
         if home != 0 {
@@ -151,12 +151,12 @@ impl AwsTarget {
             );
         }
         if self.regions.len() == 1 {
-            return self.backends_in(Some(&self.regions[0]));
+            return self.backends_in(Some(&self.regions[0]), false);
         }
         let mut keys: Vec<(String, Arc<dyn KeyService>)> = Vec::new();
         let mut stores: Vec<(String, Arc<dyn SecretStore>)> = Vec::new();
         for r in &self.regions {
-            let (k, s) = self.backends_in(Some(r))?;
+            let (k, s) = self.backends_in(Some(r), true)?;
             keys.push((r.clone(), k));
             stores.push((r.clone(), s));
         }
@@ -173,10 +173,13 @@ impl AwsTarget {
     }
 
     /// The backends of one region (`None`: the configuration's), a multi-Region
-    /// key named by an ARN of another region taken as its replica there.
+    /// key named by an ARN of another region taken as its replica there. With
+    /// `several` (one region of several), their clients leave to the next
+    /// region what it can retry (`failover.rs`).
     fn backends_in(
         &self,
         only: Option<&str>,
+        several: bool,
     ) -> Result<(
         std::sync::Arc<dyn crate::backend::KeyService>,
         std::sync::Arc<dyn crate::backend::SecretStore>,
@@ -195,12 +198,17 @@ impl AwsTarget {
                 .unwrap_or_else(|| format!("{service}.{region}.amazonaws.com"))
         };
         let kms_region = self.kms_region.clone().unwrap_or_else(|| region.clone());
-        let kms_config = aws_sdk_kms::config::Builder::from(&self.config)
+        let mut kms_config = aws_sdk_kms::config::Builder::from(&self.config)
             .region(kms_region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
             .retry_classifier(crate::pace::PaceThrottled::default())
-            .interceptor(crate::throttle::NoteThrottling(crate::error::Service::Kms))
-            .build();
+            .interceptor(crate::throttle::NoteThrottling(crate::error::Service::Kms));
+        if several {
+            kms_config = kms_config
+                .retry_classifier(crate::failover::RetryElsewhere)
+                .interceptor(crate::failover::CountAttempts);
+        }
+        let kms_config = kms_config.build();
         let local = |key: &String| match only {
             Some(_) => crate::backend::key_in_region(key, kms_region.as_ref()),
             None => key.clone(),
@@ -221,14 +229,19 @@ impl AwsTarget {
                 endpoint_url: kms_endpoint_url(&self.config),
             });
         }
-        let ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
+        let mut ddb_config = aws_sdk_dynamodb::config::Builder::from(&self.config)
             .region(region.clone())
             .retry_classifier(crate::transport::NoRetryOnRefusedCertificate)
             .retry_classifier(crate::pace::PaceThrottled::default())
             .interceptor(crate::throttle::NoteThrottling(
                 crate::error::Service::DynamoDb,
-            ))
-            .build();
+            ));
+        if several {
+            ddb_config = ddb_config
+                .retry_classifier(crate::failover::RetryElsewhere)
+                .interceptor(crate::failover::CountAttempts);
+        }
+        let ddb_config = ddb_config.build();
         let mut store =
             DynamoDbSecretStore::new(aws_sdk_dynamodb::Client::from_conf(ddb_config), &self.table)
                 .endpoint(label("dynamodb", region));

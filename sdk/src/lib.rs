@@ -179,6 +179,7 @@ mod builder;
 mod cache;
 mod context;
 mod error;
+mod failover;
 mod fetch;
 mod label;
 mod labels;

@@ -62,22 +62,29 @@ pub(crate) fn apply(
     result: crate::Result<crate::Secret>,
     served: Served,
 ) -> crate::Result<crate::Secret> {
-    match result {
+    match replicated(result, &served) {
         Ok(mut secret) => {
             secret.region = served.table;
             secret.kms_region = served.kms;
             Ok(secret)
         }
-        Err(crate::Error::NotFound { name, version }) => match served.fallback {
-            Some((unavailable, region)) => Err(crate::Error::NotReplicated {
+        Err(e) => Err(e),
+    }
+}
+
+/// `result`, a not found from a region read in place of an unavailable one
+/// (what `served` says) turned into [`crate::Error::NotReplicated`].
+pub(crate) fn replicated<T>(result: crate::Result<T>, served: &Served) -> crate::Result<T> {
+    match (result, &served.fallback) {
+        (Err(crate::Error::NotFound { name, version }), Some((unavailable, region))) => {
+            Err(crate::Error::NotReplicated {
                 name,
                 version,
-                region,
-                unavailable,
-            }),
-            None => Err(crate::Error::NotFound { name, version }),
-        },
-        Err(e) => Err(e),
+                region: region.clone(),
+                unavailable: unavailable.clone(),
+            })
+        }
+        (result, _) => result,
     }
 }
 

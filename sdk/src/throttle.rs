@@ -84,7 +84,7 @@ pub(crate) fn deadline() -> Option<std::time::Instant> {
 /// Whether an answer is a throttling error: the codes the AWS SDKs retry as
 /// throttling (`ThrottlingException`, `ProvisionedThroughputExceededException`,
 /// `RequestLimitExceeded`, ...), read from the error's `__type`.
-fn is_throttling(status: u16, body: &[u8]) -> bool {
+pub(crate) fn is_throttling(status: u16, body: &[u8]) -> bool {
     if status != 400 && status != 429 && status != 503 {
         return false;
     }

@@ -372,3 +372,89 @@ fn doctor_names_a_region_read_where_the_table_has_no_replica() {
         "{message}"
     );
 }
+
+/// How many calls each fault rule has affected, in the order they were added.
+fn fired(r: &Remote) -> Vec<u64> {
+    let (status, body) =
+        lockbox_testkit::http::send_blocking(&r.endpoint, "GET", "/_mock/faults", &[], "")
+            .expect("an answer from the emulator");
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn with_the_home_region_hanging_exec_starts_whole_from_the_next_region() {
+    const SECRETS: usize = 6;
+    let r = Remote::start();
+    let key = r.multi_region_key(true);
+    assert!(run(&r, &key, &["setup"], b"").status.success());
+    for i in 0..SECRETS {
+        let out = run(&r, &key, &["put", &format!("app/{i}"), "-"], b"value");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // us-east-1 accepts every call and never answers (an hour is longer than
+    // any budget of the command).
+    r.fault(serde_json::json!({
+        "target": "*", "region": "us-east-1", "latency_ms": 3_600_000
+    }));
+    let mut args: Vec<String> = vec!["exec".into(), "-v".into()];
+    for i in 0..SECRETS {
+        args.extend(["--env".into(), format!("S{i}=app/{i}")]);
+    }
+    args.extend(["--".into(), "/usr/bin/env".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&r, &key, &args, b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = String::from_utf8(out.stdout.clone()).unwrap();
+    for i in 0..SECRETS {
+        assert!(env.contains(&format!("S{i}=value\n")), "{env}");
+        assert!(
+            stderr(&out).contains(&format!("S{i} <- app/{i} version 1 from eu-west-1")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // The hanging region got each secret's read and the table's record once:
+    // the first timeout sent every read to eu-west-1, none was retried there.
+    let calls = fired(&r)[0];
+    assert!(
+        (1..=SECRETS as u64 + 1).contains(&calls),
+        "{calls} calls to the hanging region"
+    );
+}
+
+#[test]
+fn getall_and_export_fail_over_to_the_next_region() {
+    let r = Remote::start();
+    let key = r.multi_region_key(true);
+    assert!(run(&r, &key, &["setup"], b"").status.success());
+    for (n, v) in [("a", "1"), ("b", "2")] {
+        assert!(run(&r, &key, &["put", n, "-"], v.as_bytes())
+            .status
+            .success());
+    }
+    home_down(&r);
+    let out = run(&r, &key, &["getall"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out), serde_json::json!({"a": "1", "b": "2"}));
+    let out = run(&r, &key, &["export", "-f", "csv"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("a,1") && text.contains("b,2"), "{text}");
+    // Denied in the home region is still an answer: no scan elsewhere.
+    let r = Remote::start();
+    let key = r.multi_region_key(true);
+    assert!(run(&r, &key, &["setup"], b"").status.success());
+    assert!(run(&r, &key, &["put", "a", "-"], b"1").status.success());
+    r.fault(serde_json::json!({
+        "target": "dynamodb:Scan", "region": "us-east-1", "error": "AccessDeniedException"
+    }));
+    let out = run(&r, &key, &["getall"], b"");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+}

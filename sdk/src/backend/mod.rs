@@ -378,6 +378,13 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The store over several regions this is, if it is one: a read that must
+    /// come whole from one replica (a scan of the table) fails over through
+    /// [`RegionalSecretStore::read_whole`]. `None` (the default): one region.
+    fn regional(&self) -> Option<&RegionalSecretStore> {
+        None
+    }
+
     /// Make the table a global table with a replica in each of `regions` it has
     /// none in yet (`strong`: multi-Region strong consistency, which needs exactly
     /// three regions and an empty table), and wait until every replica is

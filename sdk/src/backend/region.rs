@@ -10,15 +10,24 @@
 //! outage once, not once per secret; when every region is cooling down they are
 //! all tried again, in order.
 //!
+//! While another region can serve a read, its region gets one chance: the AWS
+//! client does not retry a timeout there (and retries a 5xx once), see
+//! `failover.rs`, and every call in flight in a region is abandoned, and made
+//! in the next region, as soon as any call finds the region unavailable. A
+//! batch of reads sent to a region that hangs waits for one attempt timeout,
+//! not for each call's retries.
+//!
 //! Writes (and `setup`, `re_encrypt`, label moves) go to the home region only:
 //! on an eventually consistent global table two regions accepting writes can
 //! silently lose one of them, so lockbox never moves writes by itself.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use super::{
     DataKey, ItemSummary, KeyDescription, KeyService, ReEncrypted, ScanPage, ScanRequest,
@@ -38,27 +47,66 @@ pub fn fails_over(err: &Error) -> bool {
     )
 }
 
-/// Per-region "skip until" marks, shared by every call of one process.
+/// Per-region "skip until" marks, shared by every call of one process, and a
+/// signal to the calls in flight in a region when it is found unavailable.
 #[derive(Debug)]
 struct Breaker {
     regions: Vec<String>,
     cool_down: Duration,
     until: Mutex<Vec<Option<Instant>>>,
+    trips: Vec<Trips>,
+}
+
+/// How often one region was found unavailable, and the calls waiting there.
+#[derive(Debug, Default)]
+struct Trips {
+    count: AtomicU64,
+    calls: Notify,
+}
+
+/// One region of a read's failover order.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    region: usize,
+    /// Whether a region that is not cooling down comes after this one: then a
+    /// call here is not retried in place when the region does not answer
+    /// (`failover.rs`), and is abandoned when another call finds the region
+    /// unavailable.
+    elsewhere: bool,
+    /// The region's trip count when the order was made.
+    trips: u64,
+}
+
+/// How a call in one region ended.
+enum Attempt<T> {
+    /// The region answered, or failed.
+    Done(Result<T>),
+    /// Another call found the region unavailable meanwhile: this one was
+    /// dropped, to be made in the next region.
+    Abandoned,
 }
 
 impl Breaker {
     fn new(regions: Vec<String>, cool_down: Duration) -> Self {
         let until = Mutex::new(vec![None; regions.len()]);
+        let trips = regions.iter().map(|_| Trips::default()).collect();
         Self {
             regions,
             cool_down,
             until,
+            trips,
         }
     }
 
     /// The order to try: `first` (if any), then healthy regions in the
     /// configured order, then those cooling down.
+    #[cfg(test)]
     fn order(&self, first: Option<usize>) -> Vec<usize> {
+        self.plan(first).into_iter().map(|s| s.region).collect()
+    }
+
+    /// [`Breaker::order`], each region with what a call there needs to know.
+    fn plan(&self, first: Option<usize>) -> Vec<Step> {
         let now = Instant::now();
         let until = self.until.lock().unwrap_or_else(|p| p.into_inner());
         let cooling = |i: usize| until[i].is_some_and(|t| t > now);
@@ -67,7 +115,39 @@ impl Breaker {
         let (healthy, cold): (Vec<usize>, Vec<usize>) = rest.partition(|i| !cooling(*i));
         order.extend(healthy);
         order.extend(cold);
-        order
+        (0..order.len())
+            .map(|at| Step {
+                region: order[at],
+                elsewhere: order[at + 1..].iter().any(|&j| !cooling(j)),
+                trips: self.trips[order[at]].count.load(Ordering::SeqCst),
+            })
+            .collect()
+    }
+
+    /// Runs `call` in the region of `step`. With another region to go to, the
+    /// call's AWS client does not retry in place what that region can retry,
+    /// and the call is dropped as soon as any call finds the region unavailable
+    /// (a batch pays for a hanging region once, not once per call).
+    async fn attempt<T>(
+        &self,
+        step: Step,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Attempt<T> {
+        if !step.elsewhere {
+            return Attempt::Done(call.await);
+        }
+        let trips = &self.trips[step.region];
+        let mut tripped = std::pin::pin!(trips.calls.notified());
+        tripped.as_mut().enable();
+        if trips.count.load(Ordering::SeqCst) != step.trips {
+            return Attempt::Abandoned;
+        }
+        let call = std::pin::pin!(crate::failover::in_region(true, call));
+        // The call first: an answer that came with the signal is kept.
+        match futures::future::select(call, tripped).await {
+            futures::future::Either::Left((result, _)) => Attempt::Done(result),
+            futures::future::Either::Right(((), _)) => Attempt::Abandoned,
+        }
     }
 
     fn trip(&self, i: usize, err: &Error) {
@@ -79,6 +159,8 @@ impl Breaker {
         );
         self.until.lock().unwrap_or_else(|p| p.into_inner())[i] =
             Some(Instant::now() + self.cool_down);
+        self.trips[i].count.fetch_add(1, Ordering::SeqCst);
+        self.trips[i].calls.notify_waiters();
     }
 
     fn heal(&self, i: usize) {
@@ -86,6 +168,19 @@ impl Breaker {
         if until[i].is_some() {
             tracing::info!(region = %self.regions[i], "region serves again");
             until[i] = None;
+        }
+    }
+
+    /// The error of a call to `service` dropped because another call found
+    /// its region, number `i`, unavailable.
+    fn abandoned(&self, service: crate::Service, i: usize) -> Error {
+        Error::Unavailable {
+            service,
+            message: format!(
+                "region {} was found unavailable while this call waited for it",
+                self.regions[i]
+            ),
+            source: None,
         }
     }
 }
@@ -96,19 +191,21 @@ macro_rules! failover {
     ($self:ident, $first:expr, |$s:ident| $call:expr) => {{
         let mut last: Option<Error> = None;
         let first: Option<usize> = $first;
-        for i in $self.breaker.order(first) {
+        for step in $self.breaker.plan(first) {
+            let i = step.region;
             let $s = &*$self.backends[i];
-            match $call.await {
-                Ok(value) => {
+            match $self.breaker.attempt(step, $call).await {
+                Attempt::Done(Ok(value)) => {
                     $self.breaker.heal(i);
                     $self.answered(i, first.unwrap_or(0));
                     return Ok(value);
                 }
-                Err(err) if fails_over(&err) => {
+                Attempt::Done(Err(err)) if fails_over(&err) => {
                     $self.breaker.trip(i, &err);
                     last = Some(err);
                 }
-                Err(err) => return Err(err),
+                Attempt::Done(Err(err)) => return Err(err),
+                Attempt::Abandoned => last = Some($self.breaker.abandoned($self.service(), i)),
             }
         }
         return Err(last.unwrap_or_else(|| Error::InvalidValue {
@@ -225,6 +322,10 @@ impl RegionalSecretStore {
         &*self.backends[self.home]
     }
 
+    fn service(&self) -> crate::Service {
+        crate::Service::DynamoDb
+    }
+
     /// Region `i` answered a read whose first region is `first`: noted for the
     /// read ([`crate::served`]), with the region it stood in for.
     fn answered(&self, i: usize, first: usize) {
@@ -232,6 +333,46 @@ impl RegionalSecretStore {
         crate::served::fallback(
             (i != first).then(|| (self.regions[first].as_str(), self.regions[i].as_str())),
         );
+    }
+
+    /// Runs `read`, a read that must come whole from one replica (a scan of
+    /// the table: its pages from one region), against each region's store in
+    /// failover order until one serves it. A region found unavailable part-way
+    /// is left, and the next region's store starts the read again. `read` is
+    /// told whether another region can take over (then it should not wait out
+    /// an unavailable region: see [`crate::lifecycle::Pacer`]). The region that
+    /// served it is noted for the read (`served.rs`).
+    pub async fn read_whole<T, F, Fut>(&self, read: F) -> Result<T>
+    where
+        F: Fn(Arc<dyn SecretStore>, bool) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut last: Option<Error> = None;
+        for step in self.breaker.plan(None) {
+            let i = step.region;
+            let call = read(self.backends[i].clone(), step.elsewhere);
+            match self.breaker.attempt(step, call).await {
+                Attempt::Done(Ok(value)) => {
+                    self.breaker.heal(i);
+                    self.answered(i, 0);
+                    return Ok(value);
+                }
+                Attempt::Done(Err(err)) if fails_over(&err) => {
+                    self.breaker.trip(i, &err);
+                    last = Some(err);
+                }
+                Attempt::Done(Err(err)) => {
+                    // An answer all the same (a pinned version the scan did not
+                    // find): noted, so that it can say it may not have replicated.
+                    self.answered(i, 0);
+                    return Err(err);
+                }
+                Attempt::Abandoned => last = Some(self.breaker.abandoned(self.service(), i)),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::InvalidValue {
+            reason: "no region to read from".into(),
+        }))
     }
 
     /// The home region first for a name this process wrote.
@@ -342,20 +483,28 @@ impl SecretStore for RegionalSecretStore {
     async fn table_record(&self) -> Result<TableRecord> {
         let mut unrecorded: Option<usize> = None;
         let mut last: Option<Error> = None;
-        for i in self.breaker.order(None) {
-            match self.backends[i].table_record().await {
-                Ok(record) => {
+        for step in self.breaker.plan(None) {
+            let i = step.region;
+            match self
+                .breaker
+                .attempt(step, self.backends[i].table_record())
+                .await
+            {
+                Attempt::Done(Ok(record)) => {
                     self.breaker.heal(i);
                     if i == self.home || record != TableRecord::default() {
                         return Ok(record);
                     }
                     unrecorded.get_or_insert(i);
                 }
-                Err(err) if fails_over(&err) => {
+                Attempt::Done(Err(err)) if fails_over(&err) => {
                     self.breaker.trip(i, &err);
                     last = Some(err);
                 }
-                Err(err) => return Err(err),
+                Attempt::Done(Err(err)) => return Err(err),
+                Attempt::Abandoned => {
+                    last = Some(self.breaker.abandoned(crate::Service::DynamoDb, i))
+                }
             }
         }
         if let Some(i) = unrecorded {
@@ -450,6 +599,10 @@ impl SecretStore for RegionalSecretStore {
         self.home().describe_table().await
     }
 
+    fn regional(&self) -> Option<&RegionalSecretStore> {
+        Some(self)
+    }
+
     async fn add_replicas(&self, regions: &[String], strong: bool) -> Result<()> {
         self.home().add_replicas(regions, strong).await
     }
@@ -509,6 +662,10 @@ impl RegionalKeyService {
 
     fn home(&self) -> &dyn KeyService {
         &*self.backends[self.home]
+    }
+
+    fn service(&self) -> crate::Service {
+        crate::Service::Kms
     }
 
     /// Region `i` unwrapped a data key: noted for the read ([`crate::served`]).
@@ -930,6 +1087,95 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(key.breaker.order(None), vec![1, 0]);
+    }
+
+    /// A store whose first read never answers and whose later reads fail as
+    /// unavailable: one call hanging in a region while another finds it down.
+    #[derive(Debug, Default)]
+    struct Hanging {
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SecretStore for Hanging {
+        async fn put_new(&self, _: &Attributes) -> Result<()> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn get_latest(&self, _: &SecretName) -> Result<Option<Attributes>> {
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn get_version(&self, _: &SecretName, _: Version) -> Result<Option<Attributes>> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn history(&self, _: &SecretName) -> Result<Vec<ItemSummary>> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn list(&self) -> Result<Vec<ItemSummary>> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn delete(&self, _: &SecretName, _: &str) -> Result<bool> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn setup(&self, _: &TableRecord, _: &[(String, String)]) -> Result<SetupOutcome> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn table_record(&self) -> Result<TableRecord> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        async fn update_record(&self, _: &TableRecord) -> Result<()> {
+            Err(failure(ErrorKind::Unavailable))
+        }
+        fn table(&self) -> &str {
+            "t"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_in_flight_in_a_region_found_down_moves_to_the_next_region() {
+        let hanging = Arc::new(Hanging::default());
+        let backup = Arc::new(MemorySecretStore::with_record(TableRecord::default()));
+        backup.put_new(&item("a")).await.unwrap();
+        backup.put_new(&item("b")).await.unwrap();
+        let store = RegionalSecretStore::new(
+            vec![
+                ("us-east-1".into(), hanging.clone() as Arc<dyn SecretStore>),
+                ("eu-west-1".into(), backup as Arc<dyn SecretStore>),
+            ],
+            0,
+        )
+        .unwrap();
+        let (a, b) = (SecretName::new("a").unwrap(), SecretName::new("b").unwrap());
+        // `a` waits in us-east-1; `b` finds it unavailable, which sends `a`
+        // on to eu-west-1 instead of leaving it to wait there.
+        let (a, b) = futures::join!(store.get_latest(&a), async {
+            tokio::task::yield_now().await;
+            store.get_latest(&b).await
+        });
+        assert!(a.unwrap().is_some());
+        assert!(b.unwrap().is_some());
+        assert_eq!(hanging.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_call_can_fail_over_only_to_a_region_not_cooling_down() {
+        let regions = vec!["us-east-1".to_owned(), "eu-west-1".to_owned()];
+        let breaker = Breaker::new(regions, DEFAULT_COOL_DOWN);
+        let elsewhere = |plan: Vec<Step>| -> Vec<(usize, bool)> {
+            plan.iter().map(|s| (s.region, s.elsewhere)).collect()
+        };
+        assert_eq!(elsewhere(breaker.plan(None)), vec![(0, true), (1, false)]);
+        breaker.trip(0, &failure(ErrorKind::Unavailable));
+        assert_eq!(elsewhere(breaker.plan(None)), vec![(1, false), (0, false)]);
+        // A name this process wrote reads home first, even cooling down.
+        assert_eq!(
+            elsewhere(breaker.plan(Some(0))),
+            vec![(0, true), (1, false)]
+        );
+        breaker.trip(1, &failure(ErrorKind::Unavailable));
+        assert_eq!(elsewhere(breaker.plan(None)), vec![(0, false), (1, false)]);
     }
 
     #[tokio::test]

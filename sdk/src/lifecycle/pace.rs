@@ -28,6 +28,8 @@ pub struct Pacer {
     successes: AtomicU64,
     first_pause_ms: u64,
     max_pause_ms: u64,
+    /// Whether timeouts and unavailability are retried too, not only throttling.
+    unavailable: bool,
 }
 
 impl Default for Pacer {
@@ -36,6 +38,7 @@ impl Default for Pacer {
             successes: AtomicU64::new(0),
             first_pause_ms: FIRST_PAUSE_MS,
             max_pause_ms: MAX_PAUSE_MS,
+            unavailable: true,
         }
     }
 }
@@ -44,6 +47,15 @@ impl Pacer {
     /// A pacer for one run.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A pacer that retries throttled calls only: a timeout or an unavailable
+    /// service ends the run at once (for a read another region can serve).
+    pub(crate) fn throttling_only() -> Self {
+        Self {
+            unavailable: false,
+            ..Self::default()
+        }
     }
 
     /// A pacer with shorter pauses (tests).
@@ -71,7 +83,7 @@ impl Pacer {
                     self.successes.fetch_add(1, Ordering::Relaxed);
                     return Ok(v);
                 }
-                Err(e) if retryable(&e) => {
+                Err(e) if retryable(&e) && (self.unavailable || is_throttled(&e)) => {
                     let now = self.successes.load(Ordering::Relaxed);
                     if now != seen {
                         seen = now;
@@ -89,6 +101,10 @@ impl Pacer {
             }
         }
     }
+}
+
+fn is_throttled(e: &Error) -> bool {
+    e.kind() == crate::ErrorKind::Throttled
 }
 
 /// Throttling, timeouts and unavailability; not write contention (a conditional
@@ -145,6 +161,42 @@ mod tests {
             })
             .await;
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttling_only_pacer_leaves_an_unavailable_service_at_once() {
+        let pacer = Pacer {
+            first_pause_ms: 1,
+            max_pause_ms: 4,
+            ..Pacer::throttling_only()
+        };
+        let calls = AtomicU32::new(0);
+        let err = pacer
+            .run(|| async {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Err::<(), _>(Error::Unavailable {
+                    service: crate::Service::DynamoDb,
+                    message: "503".into(),
+                    source: None,
+                })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Unavailable);
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        // Throttling is still waited out.
+        let calls = AtomicU32::new(0);
+        let out = pacer
+            .run(|| async {
+                if calls.fetch_add(1, Ordering::Relaxed) < 2 {
+                    Err(throttled())
+                } else {
+                    Ok(1)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, 1);
     }
 
     #[tokio::test]

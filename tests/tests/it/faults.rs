@@ -788,6 +788,159 @@ async fn a_version_missing_in_a_fallback_region_may_not_have_replicated_yet() {
     assert_eq!(v1.region.as_deref(), Some("eu-west-1"));
 }
 
+/// A reader of `us-east-1` then `eu-west-1` (a fresh process: nothing cached,
+/// nothing written) with the SDK's retries on and a short attempt timeout.
+async fn fresh_reader(fx: &EmulatorFixture, arn: &str) -> Lockbox {
+    let options = lockbox::AwsOptions {
+        kms_key: arn.to_owned(),
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        max_attempts: 5,
+        attempt_timeout: std::time::Duration::from_secs(1),
+        ..fx.options(lockbox_tests::KeyChoice::A)
+    };
+    Lockbox::from_env(&options).await.unwrap().build().unwrap()
+}
+
+/// Calls the first fault rule (the home region's) has affected.
+fn home_calls(fx: &EmulatorFixture) -> u64 {
+    fx.mock.faults().list()[0].fired
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_home_region_gets_one_call_per_read_and_no_retry() {
+    const SECRETS: usize = 8;
+    let (fx, lb, arn) = two_regions(true).await;
+    let names: Vec<SecretName> = (0..SECRETS).map(|i| name(&format!("app/{i}"))).collect();
+    for n in &names {
+        lb.put(n, &"v".into(), &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    // Every call to us-east-1 waits an hour: it times out, never answers.
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .latency_ms(3_600_000),
+        )
+        .unwrap();
+    let reader = fresh_reader(&fx, &arn).await;
+    let got = reader
+        .get_map(&names, &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(got.len(), SECRETS);
+    for secret in got.values() {
+        assert_eq!(
+            (secret.region.as_deref(), secret.kms_region.as_deref()),
+            (Some("eu-west-1"), Some("eu-west-1"))
+        );
+    }
+    // One call per secret and one for the table's record, each given up at
+    // the first timeout (no retry there: eu-west-1 could serve), and every
+    // other call abandoned at once: not one timeout per call and attempt.
+    let calls = home_calls(&fx);
+    assert!(
+        (1..=SECRETS as u64 + 1).contains(&calls),
+        "{calls} calls to the hanging region"
+    );
+    // Later reads skip it while it cools down.
+    reader
+        .get(&names[0], &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert_eq!(home_calls(&fx), calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_region_answering_503_is_retried_once_then_left() {
+    const SECRETS: usize = 8;
+    let (fx, lb, arn) = two_regions(true).await;
+    let names: Vec<SecretName> = (0..SECRETS).map(|i| name(&format!("app/{i}"))).collect();
+    for n in &names {
+        lb.put(n, &"v".into(), &PutOptions::default())
+            .await
+            .unwrap();
+    }
+    fx.mock
+        .faults()
+        .add(
+            lockbox_mock::FaultRule::new("*")
+                .region("us-east-1")
+                .error("ServiceUnavailable")
+                .status(503),
+        )
+        .unwrap();
+    let reader = fresh_reader(&fx, &arn).await;
+    let got = reader
+        .get_map(&names, &EncryptionContext::new())
+        .await
+        .unwrap();
+    assert!(got
+        .values()
+        .all(|s| s.region.as_deref() == Some("eu-west-1")));
+    // At most two attempts per call (the SDK's five would be up to 45).
+    let calls = home_calls(&fx);
+    assert!(
+        (1..=2 * (SECRETS as u64 + 1)).contains(&calls),
+        "{calls} calls to the failing region"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_all_scans_the_next_region_when_the_home_region_is_down() {
+    let (fx, lb, arn) = two_regions(true).await;
+    for i in 0..5 {
+        lb.put(
+            &name(&format!("app/{i}")),
+            &format!("v{i}").into(),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    for rule in [
+        lockbox_mock::FaultRule::new("*")
+            .region("us-east-1")
+            .error("ServiceUnavailable")
+            .status(503),
+        lockbox_mock::FaultRule::new("*")
+            .region("us-east-1")
+            .latency_ms(3_600_000),
+    ] {
+        fx.mock.faults().clear();
+        fx.mock.faults().add(rule).unwrap();
+        let reader = fresh_reader(&fx, &arn).await;
+        let all = reader
+            .get_all(&lockbox::AllOptions::new(), &EncryptionContext::new())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 5);
+        assert!(all.iter().all(|s| s.region.as_deref() == Some("eu-west-1")));
+        assert_eq!(all[3].value.expose_str().unwrap(), "v3");
+        // The scan's segments and the table's record, at most twice each (a
+        // 5xx is retried once in place; a timeout is not).
+        let calls = home_calls(&fx);
+        let most = 2 * (lockbox::lifecycle::DEFAULT_SEGMENTS as u64 + 1);
+        assert!((1..=most).contains(&calls), "{calls} calls to us-east-1");
+    }
+    // A version the fallback region's scan does not hold may not have
+    // replicated yet.
+    let reader = fresh_reader(&fx, &arn).await;
+    let err = reader
+        .get_all(
+            &lockbox::AllOptions::new().version(lockbox::Version::new(2).unwrap()),
+            &EncryptionContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotReplicated { region, .. } if region == "eu-west-1"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_in_the_home_region_is_an_answer_not_an_outage() {
     let (fx, lb, arn) = two_regions(true).await;

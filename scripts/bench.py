@@ -16,8 +16,10 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LOCKBOX = os.path.join(ROOT, "target/release/lockbox")
-MOCK = os.path.join(ROOT, "target/release/lockbox-mock")
+# The binaries `cargo build --release` made (CARGO_TARGET_DIR, as cargo reads it).
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+LOCKBOX = os.path.join(TARGET, "release/lockbox")
+MOCK = os.path.join(TARGET, "release/lockbox-mock")
 VENV = os.path.join(ROOT, ".venv")
 CREDSTASH = os.path.join(VENV, "bin/credstash")
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1,10,100,500").split(",")]

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeTransmitInterceptorContextRef, InterceptorContext,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    InterceptorContext,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::retries::classifiers::{
@@ -36,7 +37,8 @@ tokio::task_local! {
 /// One call in one region, made while another region could serve it.
 #[derive(Debug, Default)]
 pub(crate) struct RegionCall {
-    /// Attempts the AWS SDK has started for it.
+    /// Attempts the AWS SDK has started for its current operation (a call may
+    /// make several operations: pages, unprocessed keys).
     attempts: AtomicU32,
 }
 
@@ -56,13 +58,23 @@ fn attempts() -> Option<u32> {
     CALL.try_with(|c| c.attempts.load(Ordering::Relaxed)).ok()
 }
 
-/// Counts the attempts of a call made in a region while another can serve it.
+/// Counts the attempts of each operation of a call made in a region while
+/// another can serve it.
 #[derive(Debug)]
 pub(crate) struct CountAttempts;
 
 impl Intercept for CountAttempts {
     fn name(&self) -> &'static str {
         "CountAttempts"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let _ = CALL.try_with(|c| c.attempts.store(0, Ordering::Relaxed));
+        Ok(())
     }
 
     fn read_before_attempt(

@@ -792,11 +792,9 @@ async fn a_version_missing_in_a_fallback_region_may_not_have_replicated_yet() {
 /// nothing written) with the SDK's retries on and a short attempt timeout.
 async fn fresh_reader(fx: &EmulatorFixture, arn: &str) -> Lockbox {
     let options = lockbox::AwsOptions {
-        kms_key: arn.to_owned(),
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
         max_attempts: 5,
         attempt_timeout: std::time::Duration::from_secs(1),
-        ..fx.options(lockbox_tests::KeyChoice::A)
+        ..two_region_options(fx, arn.to_owned())
     };
     Lockbox::from_env(&options).await.unwrap().build().unwrap()
 }
@@ -863,15 +861,7 @@ async fn a_home_region_answering_503_is_retried_once_then_left() {
             .await
             .unwrap();
     }
-    fx.mock
-        .faults()
-        .add(
-            lockbox_mock::FaultRule::new("*")
-                .region("us-east-1")
-                .error("ServiceUnavailable")
-                .status(503),
-        )
-        .unwrap();
+    home_down(&fx);
     let reader = fresh_reader(&fx, &arn).await;
     let got = reader
         .get_map(&names, &EncryptionContext::new())
@@ -900,17 +890,21 @@ async fn get_all_scans_the_next_region_when_the_home_region_is_down() {
         .await
         .unwrap();
     }
-    for rule in [
-        lockbox_mock::FaultRule::new("*")
-            .region("us-east-1")
-            .error("ServiceUnavailable")
-            .status(503),
-        lockbox_mock::FaultRule::new("*")
-            .region("us-east-1")
-            .latency_ms(3_600_000),
-    ] {
+    // The home region answering 503, then hanging.
+    for hanging in [false, true] {
         fx.mock.faults().clear();
-        fx.mock.faults().add(rule).unwrap();
+        match hanging {
+            false => home_down(&fx),
+            true => fx
+                .mock
+                .faults()
+                .add(
+                    lockbox_mock::FaultRule::new("*")
+                        .region("us-east-1")
+                        .latency_ms(3_600_000),
+                )
+                .unwrap(),
+        }
         let reader = fresh_reader(&fx, &arn).await;
         let all = reader
             .get_all(&lockbox::AllOptions::new(), &EncryptionContext::new())

@@ -719,6 +719,13 @@ impl KeyService for RegionalKeyService {
             b.finishing();
         }
     }
+
+    async fn open_connections(&self, calls: usize) {
+        // Where the unwraps will go first: the first region not cooling down.
+        if let Some(step) = self.breaker.plan(None).first() {
+            self.backends[step.region].open_connections(calls).await;
+        }
+    }
 }
 
 // ---- multi-Region KMS keys -----------------------------------------------------------
@@ -1204,5 +1211,67 @@ mod tests {
             0,
         );
         assert!(keys.is_ok());
+    }
+
+    /// A key service that notes the connections it is asked to open.
+    #[derive(Debug)]
+    struct Warming {
+        inner: MemoryKeyService,
+        opened: std::sync::Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl KeyService for Warming {
+        async fn generate_data_key(
+            &self,
+            bytes: usize,
+            context: &EncryptionContext,
+        ) -> Result<DataKey> {
+            self.inner.generate_data_key(bytes, context).await
+        }
+
+        async fn decrypt_data_key(
+            &self,
+            name: &SecretName,
+            wrapped: &[u8],
+            context: &EncryptionContext,
+        ) -> Result<UnwrappedKey> {
+            self.inner.decrypt_data_key(name, wrapped, context).await
+        }
+
+        async fn writer_key_arn(&self) -> Result<String> {
+            self.inner.writer_key_arn().await
+        }
+
+        async fn open_connections(&self, calls: usize) {
+            self.opened.lock().unwrap().push(calls);
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_are_opened_in_the_region_the_unwraps_will_use() {
+        let warming = || {
+            Arc::new(Warming {
+                inner: MemoryKeyService::new(&["k"]),
+                opened: std::sync::Mutex::default(),
+            })
+        };
+        let (east, west) = (warming(), warming());
+        let keys = RegionalKeyService::new(
+            vec![
+                ("us-east-1".into(), east.clone() as Arc<dyn KeyService>),
+                ("eu-west-1".into(), west.clone() as Arc<dyn KeyService>),
+            ],
+            0,
+        )
+        .unwrap();
+        keys.open_connections(5).await;
+        assert_eq!(*east.opened.lock().unwrap(), [5]);
+        assert!(west.opened.lock().unwrap().is_empty());
+        // The home region found unavailable: the next batch unwraps in eu-west-1.
+        keys.breaker.trip(0, &failure(ErrorKind::Unavailable));
+        keys.open_connections(3).await;
+        assert_eq!(*east.opened.lock().unwrap(), [5]);
+        assert_eq!(*west.opened.lock().unwrap(), [3]);
     }
 }

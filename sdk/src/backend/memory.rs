@@ -284,6 +284,8 @@ pub struct MemorySecretStore {
     table: Mutex<Option<MemoryTable>>,
     /// The companion table of labels, made on first use (it exists once set up).
     labels: std::sync::OnceLock<std::sync::Arc<MemorySecretStore>>,
+    /// Calls that reached the table.
+    calls: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -307,7 +309,14 @@ impl MemorySecretStore {
                 items: BTreeMap::new(),
             })),
             labels: std::sync::OnceLock::new(),
+            calls: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// How many calls have reached this store's table (its companion table of
+    /// labels not counted): a test can tell that a poller ran.
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Put an item unconditionally, bypassing all checks (for tests that forge items).
@@ -320,6 +329,7 @@ impl MemorySecretStore {
     }
 
     fn with_table<T>(&self, f: impl FnOnce(&mut MemoryTable) -> Result<T>) -> Result<T> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut guard = self.table.lock().expect("lock");
         match guard.as_mut() {
             Some(table) => f(table),

@@ -343,8 +343,13 @@ async fn watch_reports_each_new_version_once_and_never_goes_back() {
         Duration::from_millis(20),
     ));
     // The baseline (version 1) is read by the first poll; nothing is reported.
+    let calls = f.store.calls();
     let first = tokio::time::timeout(Duration::from_millis(100), changes.next()).await;
     assert!(first.is_err(), "nothing to report yet");
+    assert!(
+        f.store.calls() >= calls + 2,
+        "the watch polled twice meanwhile"
+    );
     put(&lb, &n, "two").await;
     let rotation = changes.next().await.unwrap().unwrap();
     assert_eq!(rotation.from, Some(Version::new(1).unwrap()));
@@ -387,16 +392,26 @@ async fn watch_follows_label_moves_and_refuses_old_labels() {
         Duration::from_millis(20),
     ));
     let quiet = Duration::from_millis(120);
+    let calls = f.store.calls();
     assert!(
         tokio::time::timeout(quiet, changes.next()).await.is_err(),
         "the baseline is not reported"
     );
+    assert!(
+        f.store.calls() >= calls + 2,
+        "the watch polled twice meanwhile"
+    );
     lb.rotate_start(&n, &SecretValue::from("three"), &RotateOptions::default())
         .await
         .unwrap();
+    let calls = f.store.calls();
     assert!(
         tokio::time::timeout(quiet, changes.next()).await.is_err(),
         "a pending version is not a rotation"
+    );
+    assert!(
+        f.store.calls() >= calls + 2,
+        "the watch polled twice meanwhile"
     );
     lb.rotate_finish(&n, None).await.unwrap();
     let rotation = changes.next().await.unwrap().unwrap();

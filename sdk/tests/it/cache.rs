@@ -346,10 +346,7 @@ async fn watch_reports_each_new_version_once_and_never_goes_back() {
     let calls = f.store.calls();
     let first = tokio::time::timeout(Duration::from_millis(100), changes.next()).await;
     assert!(first.is_err(), "nothing to report yet");
-    assert!(
-        f.store.calls() >= calls + 2,
-        "the watch polled twice meanwhile"
-    );
+    assert!(f.store.calls() > calls, "the watch polled meanwhile");
     put(&lb, &n, "two").await;
     let rotation = changes.next().await.unwrap().unwrap();
     assert_eq!(rotation.from, Some(Version::new(1).unwrap()));
@@ -397,10 +394,7 @@ async fn watch_follows_label_moves_and_refuses_old_labels() {
         tokio::time::timeout(quiet, changes.next()).await.is_err(),
         "the baseline is not reported"
     );
-    assert!(
-        f.store.calls() >= calls + 2,
-        "the watch polled twice meanwhile"
-    );
+    assert!(f.store.calls() > calls, "the watch polled meanwhile");
     lb.rotate_start(&n, &SecretValue::from("three"), &RotateOptions::default())
         .await
         .unwrap();
@@ -409,10 +403,7 @@ async fn watch_follows_label_moves_and_refuses_old_labels() {
         tokio::time::timeout(quiet, changes.next()).await.is_err(),
         "a pending version is not a rotation"
     );
-    assert!(
-        f.store.calls() >= calls + 2,
-        "the watch polled twice meanwhile"
-    );
+    assert!(f.store.calls() > calls, "the watch polled meanwhile");
     lb.rotate_finish(&n, None).await.unwrap();
     let rotation = changes.next().await.unwrap().unwrap();
     assert_eq!(

@@ -166,28 +166,6 @@ pub struct Class {
     pub id: &'static str,
 }
 
-/// AWS error codes that refuse the credentials themselves (an unknown access
-/// key, a wrong secret key, an expired session), not the identity's permissions.
-const BAD_CREDENTIALS: &[&str] = &[
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "IncompleteSignature",
-    "SignatureDoesNotMatch",
-    "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
-];
-
-/// Whether an access-denied answer is about the credentials (the SDK's message
-/// starts with AWS's error code).
-fn bad_credentials(message: &str) -> bool {
-    let code = message.split(':').next().unwrap_or("");
-    BAD_CREDENTIALS.contains(&code)
-}
-
-/// The CLI's view of `e`.
 /// What to run for a KMS key that cannot be used: create a missing alias's key,
 /// enable a disabled one, else look at it.
 fn key_hint(key: &str, reason: &str) -> String {
@@ -263,7 +241,7 @@ pub fn class(e: &Error) -> Class {
             ),
             "access_denied",
         ),
-        Error::AccessDenied { message, .. } if bad_credentials(message) => (
+        Error::AccessDenied { .. } if e.refuses_credentials() => (
             "bad credentials",
             Some(
                 "the credentials are wrong or expired, not the permissions: check \

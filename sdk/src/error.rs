@@ -409,6 +409,19 @@ impl Error {
         }
     }
 
+    /// Whether this is an access denial of the credentials themselves (an unknown
+    /// access key, a wrong secret key, an expired session), not of the
+    /// identity's permissions: AWS's error code, which starts the message.
+    pub fn refuses_credentials(&self) -> bool {
+        match self {
+            Error::AccessDenied { message, .. } => {
+                let code = message.split(':').next().unwrap_or("");
+                crate::backend::aws::BAD_CREDENTIALS.contains(&code)
+            }
+            _ => false,
+        }
+    }
+
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {

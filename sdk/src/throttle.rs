@@ -81,9 +81,9 @@ pub(crate) fn deadline() -> Option<std::time::Instant> {
     NOTE.try_with(|note| note.until).ok().flatten()
 }
 
-/// Whether an answer is a throttling error: the codes the AWS SDKs retry as
-/// throttling (`ThrottlingException`, `ProvisionedThroughputExceededException`,
-/// `RequestLimitExceeded`, ...), read from the error's `__type`.
+/// Whether an answer is a throttling error: one of the codes the backends
+/// report as throttling ([`crate::backend::aws::THROTTLING`]), read from the
+/// error's `__type`.
 pub(crate) fn is_throttling(status: u16, body: &[u8]) -> bool {
     if status != 400 && status != 429 && status != 503 {
         return false;
@@ -95,18 +95,7 @@ pub(crate) fn is_throttling(status: u16, body: &[u8]) -> bool {
         return false;
     };
     let code = kind.rsplit('#').next().unwrap_or(kind);
-    matches!(
-        code,
-        "ThrottlingException"
-            | "Throttling"
-            | "ThrottledException"
-            | "RequestThrottledException"
-            | "TooManyRequestsException"
-            | "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "LimitExceededException"
-            | "SlowDown"
-    )
+    crate::backend::aws::THROTTLING.contains(&code)
 }
 
 /// Notes each attempt's service, and its throttled answers, in the current read's note.

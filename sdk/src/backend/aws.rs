@@ -50,7 +50,7 @@ impl std::error::Error for AwsFailure {
 }
 
 /// Error codes that mean "slow down": retried by the SDK, then reported as throttling.
-const THROTTLING: &[&str] = &[
+pub(crate) const THROTTLING: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",
@@ -60,12 +60,12 @@ const THROTTLING: &[&str] = &[
     "RequestThrottledException",
     "TooManyRequestsException",
     "LimitExceededException",
+    "SlowDown",
 ];
 
-/// Error codes that mean the caller's identity was refused.
-const DENIED: &[&str] = &[
-    "AccessDeniedException",
-    "AccessDenied",
+/// Error codes that refuse the credentials themselves (an unknown access key, a
+/// wrong secret key, an expired session), not the identity's permissions.
+pub(crate) const BAD_CREDENTIALS: &[&str] = &[
     "UnrecognizedClientException",
     "InvalidSignatureException",
     "IncompleteSignature",
@@ -75,6 +75,13 @@ const DENIED: &[&str] = &[
     "ExpiredToken",
     "ExpiredTokenException",
     "InvalidClientTokenId",
+];
+
+/// Error codes that mean the caller's identity was refused: the
+/// [`BAD_CREDENTIALS`] ones and these.
+const DENIED: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
     "RequestTimeTooSkewed",
 ];
 
@@ -122,7 +129,7 @@ where
             let message = format!("{code}: {}", e.message().unwrap_or(""));
             let skew = is_clock_skew(code, e.message().unwrap_or(""));
             let throttled = THROTTLING.contains(&code);
-            let denied = DENIED.contains(&code);
+            let denied = DENIED.contains(&code) || BAD_CREDENTIALS.contains(&code);
             let server_error = se.raw().status().is_server_error();
             let source = Some(AwsFailure::wrap(err));
             return if throttled {

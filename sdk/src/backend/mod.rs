@@ -6,7 +6,7 @@
 //! [`MemorySecretStore`]) are for tests.
 
 mod admin;
-mod aws;
+pub(crate) mod aws;
 pub(crate) use aws::AwsFailure;
 mod dynamodb;
 mod kms;

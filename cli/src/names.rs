@@ -26,23 +26,11 @@ pub fn under<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
 }
 
 /// `*` matches any run of characters; everything else matches itself (credstash
-/// compiles the pattern as an unescaped regex, so its `.` matches anything).
+/// compiles the pattern as an unescaped regex, so its `.` matches anything): the
+/// SDK's [`NamePattern`](lockbox::lifecycle::NamePattern), which the lifecycle
+/// commands' name selection uses too.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, rest) = parts.split_first().expect("split yields one part at least");
-    let Some(mut remaining) = text.strip_prefix(first) else {
-        return false;
-    };
-    let Some((last, middle)) = rest.split_last() else {
-        return remaining.is_empty();
-    };
-    for part in middle {
-        match remaining.find(part) {
-            Some(i) => remaining = &remaining[i + part.len()..],
-            None => return false,
-        }
-    }
-    remaining.len() >= last.len() && remaining.ends_with(last)
+    lockbox::lifecycle::NamePattern::new(pattern).matches(text)
 }
 
 /// A name filter as `list`, `keys` and `find` take it: with `*`, a pattern

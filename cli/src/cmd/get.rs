@@ -38,15 +38,7 @@ pub async fn run(ctx: &Ctx, args: &GetArgs) -> Result<()> {
     }
     .with_context(|| super::get_ref::cannot_read(name, &ctx.table))?;
     crate::test_panic_point("after-fetch", secret.value.expose_secret());
-    if args.out.path.is_some() {
-        // The bytes as stored: no newline, whatever -n says.
-        output::emit(&args.out, secret.value.expose_secret())?;
-        if ctx.output == OutputMode::Json {
-            output::print_json(&output::json::Stored {
-                name: secret.name.as_str(),
-                version: secret.version.get(),
-            })?;
-        }
+    if super::get_ref::write_out(ctx, &args.out, &secret)? {
         return Ok(());
     }
     match ctx.output {

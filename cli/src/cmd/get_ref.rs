@@ -27,6 +27,26 @@ pub fn not_with_a_pattern() -> anyhow::Error {
 
 /// What `get` says when it cannot read `name`: for a name the reference grammar
 /// reads otherwise (`deploy@stable`, `db#/password`), how to ask for that.
+/// With `--out`, writes `secret`'s bytes as read (no newline, whatever `-n`
+/// says) to the file, and with `-o json` says what was written; true if it did.
+pub(super) fn write_out(
+    ctx: &Ctx,
+    out: &crate::args::OutFile,
+    secret: &lockbox::Secret,
+) -> Result<bool> {
+    if out.path.is_none() {
+        return Ok(false);
+    }
+    output::emit(out, secret.value.expose_secret())?;
+    if ctx.output == OutputMode::Json {
+        output::print_json(&output::json::Stored {
+            name: secret.name.as_str(),
+            version: secret.version.get(),
+        })?;
+    }
+    Ok(true)
+}
+
 pub fn cannot_read(name: &SecretName, table: &str) -> String {
     let plain = format!("cannot read {name} from table {table}");
     if Reference::literal_name(name.as_str()).is_none() {
@@ -111,15 +131,7 @@ pub async fn run(ctx: &Ctx, args: &GetArgs, reference: Reference) -> Result<()> 
             )
         })?;
     crate::test_panic_point("after-fetch", secret.value.expose_secret());
-    if args.out.path.is_some() {
-        // The bytes as read: no newline, whatever -n says (as `get NAME --out`).
-        output::emit(&args.out, secret.value.expose_secret())?;
-        if ctx.output == OutputMode::Json {
-            output::print_json(&output::json::Stored {
-                name: secret.name.as_str(),
-                version: secret.version.get(),
-            })?;
-        }
+    if write_out(ctx, &args.out, &secret)? {
         return Ok(());
     }
     match ctx.output {

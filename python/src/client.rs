@@ -706,13 +706,9 @@ impl Client {
             options.comment = opt_str_arg(comment, "comment")?;
             options.token = opt_str_arg(token, "token")?;
             let value = value_arg(value)?;
-            let lockbox = self.lockbox(py)?;
-            let step = block_on(py, move || async move {
-                let mut step = lockbox.rotate_start(&name, &value, &options).await?;
-                step.labels = with_derived(&lockbox, step.labels).await?;
-                Ok(step)
-            })?;
-            step_dict(py, &step)
+            rotation_step(py, self.lockbox(py)?, move |lockbox| async move {
+                lockbox.rotate_start(&name, &value, &options).await
+            })
         })
     }
 
@@ -730,13 +726,9 @@ impl Client {
         guarded(py, || {
             let name = name_arg(py, name)?;
             let token = opt_str_arg(token, "token")?;
-            let lockbox = self.lockbox(py)?;
-            let step = block_on(py, move || async move {
-                let mut step = lockbox.rotate_finish(&name, token.as_deref()).await?;
-                step.labels = with_derived(&lockbox, step.labels).await?;
-                Ok(step)
-            })?;
-            step_dict(py, &step)
+            rotation_step(py, self.lockbox(py)?, move |lockbox| async move {
+                lockbox.rotate_finish(&name, token.as_deref()).await
+            })
         })
     }
 
@@ -753,13 +745,9 @@ impl Client {
         guarded(py, || {
             let name = name_arg(py, name)?;
             let token = opt_str_arg(token, "token")?;
-            let lockbox = self.lockbox(py)?;
-            let step = block_on(py, move || async move {
-                let mut step = lockbox.rotate_abort(&name, token.as_deref()).await?;
-                step.labels = with_derived(&lockbox, step.labels).await?;
-                Ok(step)
-            })?;
-            step_dict(py, &step)
+            rotation_step(py, self.lockbox(py)?, move |lockbox| async move {
+                lockbox.rotate_abort(&name, token.as_deref()).await
+            })
         })
     }
 
@@ -1154,6 +1142,25 @@ fn labels_dict<'py>(py: Python<'py>, labels: &Labels) -> PyResult<Bound<'py, PyD
 /// when a table shared with credstash derives them from the versions (the SDK's
 /// `LabelMove` and `RotationStep` hold only the recorded ones there; `labels()`
 /// has both).
+/// A step of a staged rotation, run by `step` on (a clone of) `lockbox`, as a
+/// dict, its labels with `current` derived when the table records none.
+fn rotation_step<'py, S, F>(
+    py: Python<'py>,
+    lockbox: Arc<Lockbox>,
+    step: S,
+) -> PyResult<Bound<'py, PyDict>>
+where
+    S: FnOnce(Arc<Lockbox>) -> F + Send,
+    F: std::future::Future<Output = lockbox::Result<RotationStep>>,
+{
+    let done = block_on(py, move || async move {
+        let mut done = step(lockbox.clone()).await?;
+        done.labels = with_derived(&lockbox, done.labels).await?;
+        Ok(done)
+    })?;
+    step_dict(py, &done)
+}
+
 async fn with_derived(lockbox: &Lockbox, labels: Labels) -> lockbox::Result<Labels> {
     if labels.derived && labels.current().is_none() {
         return lockbox.labels(&labels.name).await;

@@ -535,6 +535,22 @@ mod tests {
         )
     }
 
+    /// Table `tbl` in us-east-1 with a replica in eu-west-1.
+    fn replicated(db: &DynamoDbRegions) {
+        call(
+            db,
+            "us-east-1",
+            "CreateTable",
+            serde_json::from_str(TABLE).unwrap(),
+        );
+        call(
+            db,
+            "us-east-1",
+            "UpdateTable",
+            json!({"TableName": "tbl", "ReplicaUpdates": [{"Create": {"RegionName": "eu-west-1"}}]}),
+        );
+    }
+
     fn call(db: &DynamoDbRegions, region: &str, op: &str, body: Value) -> Value {
         let ctx = RequestContext {
             region: region.to_owned(),
@@ -574,18 +590,7 @@ mod tests {
     #[test]
     fn a_lag_beyond_the_clock_holds_copies_back_without_a_panic() {
         let db = service();
-        call(
-            &db,
-            "us-east-1",
-            "CreateTable",
-            serde_json::from_str(TABLE).unwrap(),
-        );
-        call(
-            &db,
-            "us-east-1",
-            "UpdateTable",
-            json!({"TableName": "tbl", "ReplicaUpdates": [{"Create": {"RegionName": "eu-west-1"}}]}),
-        );
+        replicated(&db);
         db.set_replication_lag(Duration::MAX, Duration::MAX);
         call(
             &db,
@@ -602,18 +607,7 @@ mod tests {
     fn a_snapshot_restores_every_region_and_replica_settings() {
         let db = service();
         db.set_replication_lag(Duration::ZERO, Duration::ZERO);
-        call(
-            &db,
-            "us-east-1",
-            "CreateTable",
-            serde_json::from_str(TABLE).unwrap(),
-        );
-        call(
-            &db,
-            "us-east-1",
-            "UpdateTable",
-            json!({"TableName": "tbl", "ReplicaUpdates": [{"Create": {"RegionName": "eu-west-1"}}]}),
-        );
+        replicated(&db);
         call(
             &db,
             "eu-west-1",

@@ -703,6 +703,13 @@ fn two_region_options(fx: &EmulatorFixture, kms_key: String) -> lockbox::AwsOpti
     }
 }
 
+/// A lockbox of a fresh process (no cache, no memory of its writes) with
+/// [`two_region_options`] (two attempts a call).
+async fn reader(fx: &EmulatorFixture, kms_key: String) -> Lockbox {
+    let options = two_region_options(fx, kms_key);
+    Lockbox::from_env(&options).await.unwrap().build().unwrap()
+}
+
 /// The home region goes down: KMS and DynamoDB answer 503 there.
 fn home_down(fx: &EmulatorFixture) {
     fx.mock
@@ -725,8 +732,7 @@ async fn reads_fail_over_to_the_next_region_and_writes_stay_home() {
     home_down(&fx);
     // A fresh process (no cache, no memory of its writes) reads from eu-west-1:
     // the item from the replica, its data key unwrapped by the key's replica.
-    let options = two_region_options(&fx, arn);
-    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let reader = reader(&fx, arn).await;
     let got = reader
         .get(&name("db"), &EncryptionContext::new())
         .await
@@ -763,8 +769,7 @@ async fn a_version_missing_in_a_fallback_region_may_not_have_replicated_yet() {
         .await
         .unwrap();
     home_down(&fx);
-    let options = two_region_options(&fx, arn);
-    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let reader = reader(&fx, arn).await;
     let v2 = lockbox::Version::new(2).unwrap();
     let err = reader
         .get_version(&name("db"), v2, &EncryptionContext::new())
@@ -1008,8 +1013,7 @@ async fn a_key_with_no_replica_in_the_reading_region_fails_closed() {
         .await
         .unwrap();
     home_down(&fx);
-    let options = two_region_options(&fx, arn);
-    let reader = Lockbox::from_env(&options).await.unwrap().build().unwrap();
+    let reader = reader(&fx, arn).await;
     let err = reader
         .get(&name("db"), &EncryptionContext::new())
         .await

@@ -213,15 +213,23 @@ fn missing_secrets_start_nothing_and_are_all_named() {
         ],
         3,
     );
-    for want in [
-        "missing/one ($B): not found",
-        "present@7 ($C): not found",
-        "prefix nothing/here/: not found",
-        "3 of 4",
-    ] {
+    assert_says(
+        &err,
+        &[
+            "missing/one ($B): not found",
+            "present@7 ($C): not found",
+            "prefix nothing/here/: not found",
+            "3 of 4",
+        ],
+    );
+    assert!(!err.contains("CANARY"));
+}
+
+/// `err` says each of `wants`.
+fn assert_says(err: &str, wants: &[&str]) {
+    for want in wants {
         assert!(err.contains(want), "{want:?} not in:\n{err}");
     }
-    assert!(!err.contains("CANARY"));
 }
 
 #[test]
@@ -254,13 +262,14 @@ fn access_denied_is_exit_4_and_beats_not_found() {
         &["--env", "A=a", "--env", "B=b", "--env", "M=missing"],
         4,
     );
-    for want in [
-        "a ($A): access denied",
-        "b ($B): access denied",
-        "missing ($M): not found",
-    ] {
-        assert!(err.contains(want), "{want:?} not in:\n{err}");
-    }
+    assert_says(
+        &err,
+        &[
+            "a ($A): access denied",
+            "b ($B): access denied",
+            "missing ($M): not found",
+        ],
+    );
     assert!(!err.contains("CANARY"));
 }
 
@@ -1105,16 +1114,17 @@ fn secret_names_never_choose_a_variable_that_changes_how_programs_load_or_connec
     assert!(!marker.exists(), "the child was started");
     assert!(!pwned.exists(), "BASH_ENV ran");
     assert!(out.stdout.is_empty());
-    for want in [
-        "app/ld_preload ($LD_PRELOAD): protected variable",
-        "app/path ($PATH): protected variable",
-        "app/bash_env ($BASH_ENV): protected variable",
-        "app/lockbox_table ($LOCKBOX_TABLE): protected variable",
-        "--env LD_PRELOAD=app/ld_preload",
-        "4 of 5",
-    ] {
-        assert!(err.contains(want), "{want:?} not in:\n{err}");
-    }
+    assert_says(
+        &err,
+        &[
+            "app/ld_preload ($LD_PRELOAD): protected variable",
+            "app/path ($PATH): protected variable",
+            "app/bash_env ($BASH_ENV): protected variable",
+            "app/lockbox_table ($LOCKBOX_TABLE): protected variable",
+            "--env LD_PRELOAD=app/ld_preload",
+            "4 of 5",
+        ],
+    );
     assert!(!err.contains("CANARY") && !err.contains("id >"), "{err}");
 
     // Mapped explicitly (flag or manifest), the variable is the operator's choice.

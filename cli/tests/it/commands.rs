@@ -552,42 +552,6 @@ fn completions_and_man_page() {
     assert!(!l.state().exists());
 }
 
-/// Runs `lockbox --local=STATE args` on a pseudo-terminal (util-linux `script`),
-/// typing `lines` one by one after a pause; returns (exit code, terminal output).
-fn on_terminal(l: &Local, args: &str, lines: &[&str]) -> Option<(i32, String)> {
-    use std::io::Write;
-    let script = Path::new("/usr/bin/script");
-    if !script.exists() {
-        eprintln!("skipping the terminal part: no /usr/bin/script");
-        return None;
-    }
-    let cmd = format!("{} --local={} {args}", common::BIN, l.state().display());
-    let mut child = Command::new(script)
-        .args(["-qec", &cmd, "/dev/null"])
-        .env_clear()
-        .env("HOME", l.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .current_dir(l.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in lines {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        stdin.write_all(format!("{line}\r").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    Some((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
-}
-
 #[test]
 fn prompt_asks_twice_without_echo_and_delete_confirms_on_a_terminal() {
     let l = Local::new();
@@ -610,7 +574,8 @@ fn prompt_asks_twice_without_echo_and_delete_confirms_on_a_terminal() {
             stderr(&out)
         );
     }
-    let Some((code, screen)) = on_terminal(&l, "put typed --prompt env=test", &["Pa ss", "Pa ss"])
+    let Some((code, screen)) =
+        common::on_terminal(&l, "put typed --prompt env=test", &["Pa ss", "Pa ss"])
     else {
         return;
     };
@@ -618,15 +583,15 @@ fn prompt_asks_twice_without_echo_and_delete_confirms_on_a_terminal() {
     assert!(screen.contains("typed (again): "), "{screen}");
     assert!(!screen.contains("Pa ss"), "echoed: {screen}");
     assert_eq!(l.ok_text(&["get", "typed", "env=test"]), "Pa ss\n");
-    let (code, screen) = on_terminal(&l, "put typed --prompt", &["one", "two"]).unwrap();
+    let (code, screen) = common::on_terminal(&l, "put typed --prompt", &["one", "two"]).unwrap();
     assert_eq!(code, 2, "{screen}");
     assert!(screen.contains("differ"), "{screen}");
 
-    let (code, screen) = on_terminal(&l, "delete typed", &["n"]).unwrap();
+    let (code, screen) = common::on_terminal(&l, "delete typed", &["n"]).unwrap();
     assert_eq!(code, 1, "{screen}");
     assert!(screen.contains("Delete every version of typed"), "{screen}");
     assert_eq!(l.ok_text(&["keys"]), "typed\n");
-    let (code, _) = on_terminal(&l, "delete typed", &["y"]).unwrap();
+    let (code, _) = common::on_terminal(&l, "delete typed", &["y"]).unwrap();
     assert_eq!(code, 0);
     assert_eq!(l.ok_text(&["keys"]), "");
 }

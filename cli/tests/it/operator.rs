@@ -133,53 +133,12 @@ fn u4_binary_values_go_to_a_private_file_exactly() {
     assert_eq!(std::fs::read(&file).unwrap(), bytes);
 }
 
-/// Runs `lockbox --local=STATE args` on a pseudo-terminal (util-linux `script`),
-/// typing `lines` one by one after a pause; returns (exit code, terminal output).
-fn on_terminal(l: &Local, args: &str, lines: &[&str]) -> Option<(i32, String)> {
-    use std::io::Write;
-    use std::process::Stdio;
-    let script = Path::new("/usr/bin/script");
-    if !script.exists() {
-        eprintln!("skipping the terminal part: no /usr/bin/script");
-        return None;
-    }
-    let cmd = format!(
-        "{} --local={} {args}",
-        common::bin().display(),
-        l.state().display()
-    );
-    let mut child = Command::new(script)
-        .args(["-qec", &cmd, "/dev/null"])
-        .env_clear()
-        .env("HOME", l.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .current_dir(l.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in lines {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        stdin.write_all(format!("{line}\r").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    Some((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
-}
-
 /// U5: `put NAME -` typed at a terminal is not echoed and stores no newline;
 /// E1: `prune` asks like `delete`.
 #[test]
 fn u5_e1_terminal_put_and_prune_confirmation() {
     let l = Local::new();
-    let Some((code, screen)) = on_terminal(&l, "put tty.stdin -", &["abc", "abc"]) else {
+    let Some((code, screen)) = common::on_terminal(&l, "put tty.stdin -", &["abc", "abc"]) else {
         return;
     };
     assert_eq!(code, 0, "{screen}");
@@ -188,7 +147,7 @@ fn u5_e1_terminal_put_and_prune_confirmation() {
     for v in ["1", "2", "3"] {
         l.put("pr.x", v.as_bytes(), &[]);
     }
-    let (code, screen) = on_terminal(&l, "prune pr.x --keep 1", &["n"]).unwrap();
+    let (code, screen) = common::on_terminal(&l, "prune pr.x --keep 1", &["n"]).unwrap();
     assert_eq!(code, 1, "{screen}");
     assert!(
         screen.contains("Delete 2 of 3 versions of pr.x"),

@@ -289,3 +289,38 @@ impl Remote {
         assert_eq!(status, 201, "{body}");
     }
 }
+
+/// Runs `lockbox --local=STATE args` on a pseudo-terminal (util-linux `script`),
+/// typing `lines` one by one after a pause; returns (exit code, terminal output).
+pub fn on_terminal(l: &Local, args: &str, lines: &[&str]) -> Option<(i32, String)> {
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("skipping the terminal part: no /usr/bin/script");
+        return None;
+    }
+    let cmd = format!("{BIN} --local={} {args}", l.state().display());
+    let mut child = Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_clear()
+        .env("HOME", l.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(l.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(format!("{line}\r").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}

@@ -11,9 +11,11 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{create_key, http, remote, run_with_stdin, stderr, wait_for, Reaped, Remote};
+use common::{
+    create_key, env_map, http, remote, run_with_stdin, spawn, stderr, term, wait_exit, wait_for,
+    Reaped, Remote,
+};
 
 impl Remote {
     fn exec(&self, args: &[&str]) -> Output {
@@ -23,52 +25,11 @@ impl Remote {
     }
 }
 
-/// A process killed on drop (a test that fails half-way leaves nothing behind).
-fn spawn(mut c: Command) -> Reaped {
-    c.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Reaped(c.spawn().expect("spawn lockbox"))
-}
-
-fn wait_exit(g: &mut Reaped, secs: u64) -> std::process::ExitStatus {
-    let until = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(s) = g.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < until, "lockbox did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn term(g: &Reaped) {
-    let pid = rustix::process::Pid::from_child(&g.0);
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-}
-
-/// `KEY=VALUE` lines (single-line values) as a map.
-fn env_map(stdout: &[u8]) -> BTreeMap<String, String> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-/// A directory on tmpfs.
-fn shm_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("lockbox-exec-test")
-        .tempdir_in("/dev/shm")
-        .expect("a tempdir in /dev/shm")
 }
 
 #[test]
@@ -84,7 +45,7 @@ fn every_declaration_form_and_exactly_the_declared_values() {
     r.put("from/manifest", "man", ctx);
     r.put("from/inherited", "inh", ctx);
     r.put("tls/key", "PEM", ctx);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let file = shm.path().join("tls.key");
     let manifest = r.home().join("lockbox.toml");
     std::fs::write(
@@ -477,7 +438,7 @@ fn the_standard_aws_retry_variables_are_honoured_and_checked() {
 fn exit_status_passes_through_in_both_process_models() {
     let r = Remote::set_up();
     r.put("s", "v", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let decl = format!("{}=s", shm.path().join("f").display());
     let out = r.exec(&["--env", "S=s", "--", "/bin/sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
@@ -498,7 +459,7 @@ fn exit_status_passes_through_in_both_process_models() {
 fn sigterm_reaches_the_child_in_both_process_models() {
     let r = Remote::set_up();
     r.put("s", "v", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let file = shm.path().join("f");
     let decl = format!("{}=s", file.display());
     let ready = r.home().join("ready");
@@ -526,7 +487,7 @@ fn sigterm_reaches_the_child_in_both_process_models() {
 fn files_are_0400_on_tmpfs_and_removed_and_disk_needs_allow_disk() {
     let r = Remote::set_up();
     r.put("cert", "line1\nline2\n", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let file = shm.path().join("cert.pem");
     let decl = format!("{}=cert", file.display());
     let out_file = r.home().join("seen");
@@ -573,7 +534,7 @@ fn files_are_0400_on_tmpfs_and_removed_and_disk_needs_allow_disk() {
 fn watch_signal_mode_rewrites_the_file_then_signals() {
     let r = Remote::set_up();
     r.put("rot", "first", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let file = shm.path().join("rot");
     let decl = format!("{}=rot", file.display());
     let seen = r.home().join("seen");
@@ -704,7 +665,7 @@ fn a_canary_never_reaches_lockbox_output_at_the_most_verbose_level() {
     let r = Remote::set_up();
     let canary = "CANARY-qzxv-never-print-me";
     r.put("canary", canary, &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let decl = format!("{}=canary", shm.path().join("c").display());
     for args in [
         &["-vv", "--env", "C=canary", "--", "/bin/true"][..],
@@ -1024,7 +985,7 @@ fn as_pid_1_the_supervisor_reaps_orphans() {
     }
     let r = Remote::set_up();
     r.put("s", "v", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let decl = format!("{}=s", shm.path().join("f").display());
     let seen = r.home().join("seen");
     // The subshell exits at once, orphaning its `sleep`, which PID 1 must reap.
@@ -1271,7 +1232,7 @@ fn a_value_too_long_for_an_environment_variable_fails_closed_naming_it() {
         fits.len().to_string()
     );
     // A file carries it.
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let file = shm.path().join("big");
     let decl = format!("{}=app/big", file.display());
     let count = format!("wc -c < {}", file.display());
@@ -1296,7 +1257,7 @@ fn the_program_is_found_with_lockbox_s_own_path_never_a_secret_s() {
     write_script(&evil.join("myserver"), "#!/bin/sh\necho evil-server\n");
     write_script(&evil.join("onlyevil"), "#!/bin/sh\necho evil-server\n");
     r.put("app/path", evil.to_str().unwrap(), &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let decl = format!("{}=app/path", shm.path().join("f").display());
     let lockbox_path = format!("{}:/usr/bin:/bin", real.display());
     for model in [&[][..], &["--file", &decl][..]] {
@@ -1447,7 +1408,7 @@ fn as_pid_1(r: &Remote, args: &[&str]) -> Option<Output> {
 fn files_in_a_shared_directory_cannot_be_blocked_or_hijacked() {
     let r = Remote::set_up();
     r.put("tls/key", "PEM", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     std::fs::set_permissions(shm.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let target = shm.path().join("tls.key");
     let decl = format!("{}=tls/key", target.display());
@@ -1515,7 +1476,7 @@ impl Drop for KillOnDrop {
 fn a_supervised_child_gets_sigterm_when_the_supervisor_is_killed() {
     let r = Remote::set_up();
     r.put("s", "v", &[]);
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let decl = format!("{}=s", shm.path().join("f").display());
     let ready = r.home().join("ready");
     let termed = r.home().join("termed");

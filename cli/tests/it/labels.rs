@@ -6,11 +6,7 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{run_with_stdin, stderr, wait_for, Reaped, Remote};
+use common::{env_map, run_with_stdin, spawn, stderr, term, wait_exit, wait_for, Remote};
 
 impl Remote {
     fn fails(&self, args: &[&str], stdin: &[u8], code: i32) -> String {
@@ -34,45 +30,6 @@ impl Remote {
         full.extend_from_slice(args);
         serde_json::from_str(&self.ok(&full, stdin)).expect("one JSON document")
     }
-}
-
-fn spawn(mut c: Command) -> Reaped {
-    c.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Reaped(c.spawn().expect("spawn lockbox"))
-}
-
-fn wait_exit(g: &mut Reaped, secs: u64) -> std::process::ExitStatus {
-    let until = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(s) = g.0.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < until, "lockbox did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn term(g: &Reaped) {
-    let pid = rustix::process::Pid::from_child(&g.0);
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-}
-
-/// `KEY=VALUE` lines (single-line values) as a map.
-fn env_map(stdout: &str) -> BTreeMap<String, String> {
-    stdout
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn shm_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("lockbox-labels-test")
-        .tempdir_in("/dev/shm")
-        .expect("a tempdir in /dev/shm")
 }
 
 const DB: &str = r#"{
@@ -126,7 +83,7 @@ fn a_json_secret_is_read_field_by_field_through_get_and_every_exec_input() {
 
     // Every exec input: --env, an inherited reference, --file, the manifest,
     // and the explicit fan-out.
-    let shm = shm_dir();
+    let shm = common::shm_dir();
     let file = shm.path().join("port");
     let manifest = r.home().join("lockbox.toml");
     std::fs::write(
@@ -157,7 +114,7 @@ fn a_json_secret_is_read_field_by_field_through_get_and_every_exec_input() {
         b"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let env = env_map(&String::from_utf8(out.stdout).unwrap());
+    let env = env_map(&out.stdout);
     for (var, want) in [
         ("P", "p\"w é"),
         ("U", "app"),

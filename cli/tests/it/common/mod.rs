@@ -324,3 +324,47 @@ pub fn on_terminal(l: &Local, args: &str, lines: &[&str]) -> Option<(i32, String
         String::from_utf8_lossy(&out.stdout).into_owned(),
     ))
 }
+
+/// `c` started with its output piped, killed on drop (a test that fails
+/// half-way leaves nothing behind).
+pub fn spawn(mut c: Command) -> Reaped {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Reaped(c.spawn().expect("spawn lockbox"))
+}
+
+/// Waits up to `secs` for `g` to exit.
+pub fn wait_exit(g: &mut Reaped, secs: u64) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(s) = g.0.try_wait().unwrap() {
+            return s;
+        }
+        assert!(std::time::Instant::now() < until, "lockbox did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends `g` SIGTERM.
+pub fn term(g: &Reaped) {
+    let pid = rustix::process::Pid::from_child(&g.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}
+
+/// `KEY=VALUE` lines (single-line values) as a map.
+pub fn env_map(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A directory on tmpfs.
+pub fn shm_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("lockbox-test")
+        .tempdir_in("/dev/shm")
+        .expect("a tempdir in /dev/shm")
+}

@@ -28,8 +28,10 @@ RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 SLOW_RUNS = int(os.environ.get("BENCH_SLOW_RUNS", "5"))
 
 
-def env_for(endpoint):
-    home = os.path.join(ROOT, "target/bench-home")
+def env_for(endpoint, home=None):
+    """The environment of a benchmarked client of `endpoint`: fixed credentials,
+    no profile, HOME `home` (default target/bench-home)."""
+    home = home or os.path.join(ROOT, "target/bench-home")
     os.makedirs(home, exist_ok=True)
     for f in ("config", "credentials"):
         open(os.path.join(home, f), "a").close()

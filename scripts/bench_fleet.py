@@ -24,6 +24,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import env_for  # noqa: E402  (the shared helpers)
 LOCKBOX = os.path.join(ROOT, "target/release/lockbox")
 MOCK = os.path.join(ROOT, "target/release/lockbox-mock")
 VENV = os.environ.get("BENCH_VENV", os.path.join(ROOT, ".venv"))
@@ -51,25 +53,6 @@ MODE_ENV = {
     "attempts10": {"AWS_MAX_ATTEMPTS": "10"},
     "adaptive10": {"AWS_RETRY_MODE": "adaptive", "AWS_MAX_ATTEMPTS": "10"},
 }
-
-
-def env_for(endpoint, home):
-    for f in ("config", "credentials"):
-        open(os.path.join(home, f), "a").close()
-    return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": home,
-        "AWS_ACCESS_KEY_ID": "AKIDBENCH",
-        "AWS_SECRET_ACCESS_KEY": "bench-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_KMS": endpoint,
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-        "AWS_CONFIG_FILE": os.path.join(home, "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCOUNT_ID": "000000000000",
-    }
 
 
 def control(endpoint, method, path, body=None):

@@ -22,6 +22,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import control, env_for  # noqa: E402  (the shared helpers)
 LOCKBOX = os.path.join(ROOT, "target/release/lockbox")
 MOCK = os.path.join(ROOT, "target/release/lockbox-mock")
 VENV = os.path.join(ROOT, ".venv")
@@ -60,35 +62,6 @@ for i in range(secrets):
 if batch:
     ddb.batch_write_item(RequestItems={table: batch})
 """
-
-
-def env_for(endpoint):
-    home = os.path.join(ROOT, "target/bench-home")
-    os.makedirs(home, exist_ok=True)
-    for f in ("config", "credentials"):
-        open(os.path.join(home, f), "a").close()
-    return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": home,
-        "AWS_ACCESS_KEY_ID": "AKIDBENCH",
-        "AWS_SECRET_ACCESS_KEY": "bench-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_KMS": endpoint,
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-        "AWS_CONFIG_FILE": os.path.join(home, "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": os.path.join(home, "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ACCOUNT_ID": "000000000000",
-    }
-
-
-def control(endpoint, method, path, body=None):
-    req = urllib.request.Request(endpoint + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as resp:
-        return resp.status
 
 
 def lockbox(env, *args, expect=(0,)):

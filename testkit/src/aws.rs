@@ -77,3 +77,35 @@ pub fn kms_client(endpoint: &str) -> aws_sdk_kms::Client {
 pub fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     ddb_client_in(endpoint, "us-east-1")
 }
+
+/// Creates credstash's table (`name` HASH, `version` RANGE, both S).
+pub async fn create_credstash_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .key_schema(key("name", KeyType::Hash))
+        .key_schema(key("version", KeyType::Range))
+        .attribute_definitions(attr("name"))
+        .attribute_definitions(attr("version"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable");
+}

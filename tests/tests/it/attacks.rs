@@ -1044,40 +1044,7 @@ async fn setup_checks_an_existing_table_and_fills_in_what_it_lacks() {
     let mut options = fx.options(KeyChoice::A);
     options.table = "bare".into();
     let bare = Lockbox::from_env(&options).await.unwrap().build().unwrap();
-    ddb.create_table()
-        .table_name("bare")
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("name")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("version")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("name")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("version")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    lockbox_testkit::aws::create_credstash_table(&ddb, "bare").await;
     let adopted = bare
         .setup_with(&SetupOptions::new(TableMode::Sealed))
         .await

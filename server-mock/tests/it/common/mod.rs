@@ -4,42 +4,12 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-pub use lockbox_testkit::aws::{ddb_client, ddb_client_in, kms_client, kms_client_in};
+pub use lockbox_testkit::aws::{
+    create_credstash_table, ddb_client, ddb_client_in, kms_client, kms_client_in,
+};
 pub use lockbox_testkit::faults::{add_fault, faults};
 pub use lockbox_testkit::http::send as http;
 pub use lockbox_testkit::python::{python, venv};
-
-/// Creates credstash's table (`name` HASH, `version` RANGE, both S).
-pub async fn create_credstash_table(client: &aws_sdk_dynamodb::Client, table: &str) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .key_schema(key("name", KeyType::Hash))
-        .key_schema(key("version", KeyType::Range))
-        .attribute_definitions(attr("name"))
-        .attribute_definitions(attr("version"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("CreateTable");
-}
 
 /// A spawned `lockbox-mock` that is killed (SIGKILL) when dropped.
 pub struct MockProcess {

@@ -373,8 +373,8 @@ impl Lockbox {
         .flat_map(|page| {
             let summaries: Vec<Result<ItemSummary>> = match page {
                 Ok(items) => items
-                    .iter()
-                    .filter_map(ItemSummary::from_attributes)
+                    .into_iter()
+                    .filter_map(ItemSummary::from_owned)
                     .filter(|s| !s.is_label_document())
                     .map(Ok)
                     .collect(),
@@ -434,18 +434,51 @@ impl Lockbox {
     /// table; does nothing for a sealed table (whose labels `list` and `history`
     /// give already) or one whose labels were never set up.
     pub async fn fill_labels(&self, items: &mut [ItemSummary]) -> Result<()> {
+        let docs = self.companion_documents().await?;
+        add_companion_labels(docs, items);
+        Ok(())
+    }
+
+    /// [`Lockbox::list`] with every label, those a table shared with credstash
+    /// keeps in its companion table included: the table's record and the
+    /// companion table are read while the table is listed, not after it (one
+    /// round trip instead of two or three). The second result is what
+    /// [`Lockbox::fill_labels`] would have answered: when it is an error, the
+    /// versions are listed without the companion table's labels.
+    pub async fn list_labelled(&self) -> Result<(Vec<ItemSummary>, Result<()>)> {
+        let (items, docs) = futures::join!(self.list(), self.companion_documents());
+        let mut items = items?;
+        let filled = docs.map(|docs| add_companion_labels(docs, &mut items));
+        Ok((items, filled))
+    }
+
+    /// [`Lockbox::history`] with every label, as [`Lockbox::list_labelled`].
+    pub async fn history_labelled(
+        &self,
+        name: &SecretName,
+    ) -> Result<(Vec<ItemSummary>, Result<()>)> {
+        let (items, docs) = futures::join!(self.history(name), self.companion_documents());
+        let mut items = items?;
+        let filled = docs.map(|docs| add_companion_labels(docs, &mut items));
+        Ok((items, filled))
+    }
+
+    /// The label documents of the companion table, when the table records one;
+    /// `None` for a sealed table, one whose labels were never set up, or whose
+    /// companion table is gone.
+    async fn companion_documents(&self) -> Result<Option<Vec<LabelDocument>>> {
+        if self.inner.expect.mode == Some(TableMode::Sealed) {
+            return Ok(None);
+        }
         let Some(companion) = self.recorded_companion().await else {
-            return Ok(());
+            return Ok(None);
         };
         let mut theirs = match companion.list().await {
             Ok(theirs) => theirs,
-            Err(Error::TableNotFound { .. }) => return Ok(()),
+            Err(Error::TableNotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut docs = take_documents(&mut theirs);
-        derive_labels(&mut docs, items);
-        attach_labels(items, &docs);
-        Ok(())
+        Ok(Some(take_documents(&mut theirs)))
     }
 
     /// The companion table of labels, when the table records one (a table
@@ -661,12 +694,19 @@ fn take_documents(items: &mut Vec<ItemSummary>) -> Vec<LabelDocument> {
 /// In a table shared with credstash: add the derived `current` and `previous`
 /// (the highest version and the one below it, from `items`) to each document.
 fn derive_labels(docs: &mut [LabelDocument], items: &[ItemSummary]) {
+    // One pass over the items, not one per document: a big table has a
+    // document for many of its secrets.
+    if docs.is_empty() {
+        return;
+    }
+    let mut versions: HashMap<&str, Vec<Version>> = HashMap::new();
+    for item in items {
+        if let Some(v) = item.version {
+            versions.entry(item.name.as_str()).or_default().push(v);
+        }
+    }
     for doc in docs {
-        let mut versions: Vec<Version> = items
-            .iter()
-            .filter(|s| s.name == doc.name.as_str())
-            .filter_map(|s| s.version)
-            .collect();
+        let mut versions = versions.remove(doc.name.as_str()).unwrap_or_default();
         versions.sort_unstable_by(|a, b| b.cmp(a));
         doc.labels.remove(&crate::Label::PENDING);
         for (label, v) in [crate::Label::CURRENT, crate::Label::PREVIOUS]
@@ -678,18 +718,30 @@ fn derive_labels(docs: &mut [LabelDocument], items: &[ItemSummary]) {
     }
 }
 
+/// Add the labels of a companion table's documents (if any) to `items`, with
+/// `current` and `previous` derived from them.
+fn add_companion_labels(docs: Option<Vec<LabelDocument>>, items: &mut [ItemSummary]) {
+    if let Some(mut docs) = docs {
+        derive_labels(&mut docs, items);
+        attach_labels(items, &docs);
+    }
+}
+
 /// Fill in each version's labels from the documents.
 fn attach_labels(items: &mut [ItemSummary], docs: &[LabelDocument]) {
-    for doc in docs {
-        for item in items.iter_mut().filter(|s| s.name == doc.name.as_str()) {
-            if let Some(v) = item.version {
-                item.labels = doc
-                    .labels
-                    .iter()
-                    .filter(|(_, lv)| **lv == v)
-                    .map(|(l, _)| l.clone())
-                    .collect();
-            }
+    if docs.is_empty() {
+        return;
+    }
+    let by_name: HashMap<&str, &LabelDocument> =
+        docs.iter().map(|d| (d.name.as_str(), d)).collect();
+    for item in items {
+        if let (Some(doc), Some(v)) = (by_name.get(item.name.as_str()), item.version) {
+            item.labels = doc
+                .labels
+                .iter()
+                .filter(|(_, lv)| **lv == v)
+                .map(|(l, _)| l.clone())
+                .collect();
         }
     }
 }

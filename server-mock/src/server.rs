@@ -640,7 +640,7 @@ async fn call(
             if let Some(charge) = charge {
                 // A refused write (a failed condition) consumes capacity too.
                 let mut refused = serde_json::json!({});
-                let out = result.as_mut().unwrap_or(&mut refused);
+                let out = result.as_mut().map_or(&mut refused, |r| &mut r.body);
                 state.inner.quotas.settle(charge, &operation, out);
             }
             result

@@ -12,7 +12,7 @@ use crate::journal::{Entry, FileJournal, Journal, NoJournal, StoreError, RESET_S
 use crate::kms::Kms;
 use crate::protocol::{RequestContext, Service};
 use crate::quotas::{QuotaState, Quotas};
-use crate::services::JsonService;
+use crate::services::{JsonService, Reply};
 
 /// All emulated state, shared by every request. Cheap to clone.
 #[derive(Clone)]
@@ -289,7 +289,7 @@ impl MockState {
         operation: &str,
         body: &serde_json::Value,
         ctx: &RequestContext,
-    ) -> Result<serde_json::Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         match self.service(service) {
             Some(s) => s.handle(operation, body, ctx),
             None => Err(AwsError::with_code(

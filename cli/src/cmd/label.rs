@@ -4,7 +4,7 @@
 //! of two operators moving one label at once exactly one wins and the other
 //! gets exit 8 ([`crate::exit::CONFLICT`]) with nothing changed.
 //!
-//! Also here: `list` and `history` with every label ([`Labelled`]), including
+//! Also here: `list` and `history` with every label ([`list_labelled`], [`history_labelled`]), including
 //! those a table shared with credstash keeps in its companion table.
 
 use anyhow::{Context as _, Result};
@@ -185,40 +185,28 @@ fn print_change(ctx: &Ctx, change: &LabelMove, asked: &Label) -> Result<()> {
     Ok(())
 }
 
-/// `list` and `history` with every label: [`Lockbox::list`] and
-/// [`Lockbox::history`] give those a sealed table keeps; those a table shared
-/// with credstash keeps in its companion table are added
-/// ([`Lockbox::fill_labels`]). When the companion table cannot be read, the
+/// Every stored version with its labels: [`Lockbox::list_labelled`], which reads
+/// the labels a table shared with credstash keeps in its companion table
+/// alongside the versions. When the companion table cannot be read, the
 /// versions are listed without its labels, with a warning.
-pub(crate) trait Labelled {
-    /// Every stored version, with its labels.
-    async fn list_labelled(&self) -> lockbox::Result<Vec<ItemSummary>>;
-    /// Every version of `name`, with its labels.
-    async fn history_labelled(&self, name: &SecretName) -> lockbox::Result<Vec<ItemSummary>>;
+pub(crate) async fn list_labelled(lockbox: &Lockbox) -> lockbox::Result<Vec<ItemSummary>> {
+    let (items, filled) = lockbox.list_labelled().await?;
+    warn_unfilled(filled);
+    Ok(items)
 }
 
-impl Labelled for Lockbox {
-    async fn list_labelled(&self) -> lockbox::Result<Vec<ItemSummary>> {
-        let mut items = self.list().await?;
-        fill(self, &mut items).await;
-        Ok(items)
-    }
-
-    async fn history_labelled(&self, name: &SecretName) -> lockbox::Result<Vec<ItemSummary>> {
-        let mut items = self.history(name).await?;
-        fill(self, &mut items).await;
-        Ok(items)
-    }
+/// Every version of `name` with its labels, as [`list_labelled`].
+pub(crate) async fn history_labelled(
+    lockbox: &Lockbox,
+    name: &SecretName,
+) -> lockbox::Result<Vec<ItemSummary>> {
+    let (items, filled) = lockbox.history_labelled(name).await?;
+    warn_unfilled(filled);
+    Ok(items)
 }
 
-async fn fill(lockbox: &Lockbox, items: &mut [ItemSummary]) {
-    // Only credstash's items can have labels in a companion table: a sealed
-    // table's listing has its labels already, and is read in the calls it
-    // always took (no read of the table's record).
-    if !items.iter().any(|i| i.format == "credstash") {
-        return;
-    }
-    if let Err(e) = lockbox.fill_labels(items).await {
+fn warn_unfilled(filled: lockbox::Result<()>) {
+    if let Err(e) = filled {
         eprintln!(
             "lockbox: warning: the labels this table keeps in its companion table could not be \
              read ({}); the versions are listed without them",

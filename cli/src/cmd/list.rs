@@ -4,15 +4,12 @@ use anyhow::{Context as _, Result};
 use lockbox::backend::ItemSummary;
 use lockbox::escape_untrusted;
 
-use super::label::Labelled as _;
 use super::Ctx;
 use crate::args::{ListArgs, OutputMode};
 use crate::output;
 
 pub async fn run(ctx: &Ctx, args: &ListArgs) -> Result<()> {
-    let mut items = ctx
-        .lockbox
-        .list_labelled()
+    let mut items = super::label::list_labelled(&ctx.lockbox)
         .await
         .with_context(|| format!("cannot list the secrets in table {}", ctx.table))?;
     if let Some(filter) = &args.pattern {
@@ -93,22 +90,31 @@ pub fn print_items(ctx: &Ctx, items: &[ItemSummary]) -> Result<()> {
                 .collect::<Vec<_>>(),
         ),
         OutputMode::Text => {
+            use std::fmt::Write as _;
             let names: Vec<_> = items.iter().map(|i| escape_untrusted(&i.name)).collect();
             let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
-            let mut out = String::new();
+            // Written in place, a line at a time: a table of 50,000 versions
+            // prints 50,000 lines. Writing into a `String` cannot fail.
+            let mut out = String::with_capacity(items.len() * (width + 64));
             for (i, name) in items.iter().zip(&names) {
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     "{name:width$} -- version {} -- comment {} -- format {}",
                     escape_untrusted(&i.sort_key),
                     escape_untrusted(i.comment.as_deref().unwrap_or("")),
                     escape_untrusted(&i.format),
-                ));
+                );
                 if let Some(t) = i.created_at {
-                    out.push_str(&format!(" -- created {}", output::rfc3339(t)));
+                    let _ = write!(out, " -- created {}", output::rfc3339(t));
                 }
                 if !i.labels.is_empty() {
-                    let labels: Vec<&str> = i.labels.iter().map(|l| l.as_str()).collect();
-                    out.push_str(&format!(" -- labels {}", labels.join(", ")));
+                    out.push_str(" -- labels ");
+                    for (n, label) in i.labels.iter().enumerate() {
+                        if n > 0 {
+                            out.push_str(", ");
+                        }
+                        out.push_str(label.as_str());
+                    }
                 }
                 out.push('\n');
             }

@@ -135,20 +135,35 @@ fn a_server_clock_twenty_minutes_off_costs_one_refused_attempt_per_client() {
             "skew {skew}"
         );
 
-        // list: a parallel scan of four segments sent at once, each refused
-        // once (sent before the client learned the skew), then every page in step.
+        // list: a parallel scan of sixteen segments and the table's record
+        // (DescribeTable, then ListTagsOfResource: does the table keep labels in
+        // a companion table?) sent at once, each refused once (sent before the
+        // client learned the skew), then every call in step.
         let out = as_admin(home.path(), &endpoint, &["list"]);
         assert!(out.status.success(), "skew {skew}: {}", stderr(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("app/db"));
         let (_, seen) = outcomes(&audit, from_list);
         assert_eq!(
             seen.keys().collect::<Vec<_>>(),
-            ["dynamodb:Scan"],
+            [
+                "dynamodb:DescribeTable",
+                "dynamodb:ListTagsOfResource",
+                "dynamodb:Scan"
+            ],
+            "skew {skew}"
+        );
+        assert_eq!(
+            seen["dynamodb:DescribeTable"], refused_then_allowed,
+            "skew {skew}"
+        );
+        assert_eq!(
+            seen["dynamodb:ListTagsOfResource"],
+            ["allow"],
             "skew {skew}"
         );
         let mut scans = seen["dynamodb:Scan"].clone();
         scans.sort();
-        let segments = 4;
+        let segments = 16;
         let expected: Vec<String> = std::iter::repeat_n(refused_then_allowed[0].clone(), segments)
             .chain(std::iter::repeat_n(
                 refused_then_allowed[1].clone(),

@@ -149,18 +149,20 @@ impl DynamoDbSecretStore {
             out.extend(
                 items
                     .into_iter()
-                    .filter_map(|item| ItemSummary::from_attributes(&from_dynamo(item))),
+                    .filter_map(|item| ItemSummary::from_owned(from_dynamo(item))),
             );
         }
         Ok(out)
     }
 }
 
-/// The parallel scan segments of [`DynamoDbSecretStore`]'s `list`. More were no
-/// faster on 10,000 secrets x 5 versions at 10 ms a call (8, 16 and 32 measured,
-/// `scripts/bench-big`): the two sides' CPU, not round trips, bound a listing
-/// of that size.
-const LIST_SEGMENTS: i32 = 4;
+/// The parallel scan segments of [`DynamoDbSecretStore`]'s `list`. A segment
+/// is read page after page (1 MB each), so fewer segments cost round trips on a
+/// big table: on 10,000 secrets x 5 versions (16 pages) at 10 ms a call, 16
+/// segments listed in 115 ms where 4 took 133 and 8 took 120; 24, 32 and 64
+/// were no faster (`scripts/bench-big`, docs/BENCHMARKS.md). On a small table
+/// the extra segments are calls that come back at once, at the same time.
+const LIST_SEGMENTS: i32 = 16;
 
 impl DynamoDbSecretStore {
     /// One `BatchGetItem` of up to 100 keys, retrying unprocessed keys with backoff
@@ -445,7 +447,7 @@ impl SecretStore for DynamoDbSecretStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|i| ItemSummary::from_attributes(&from_dynamo(i)))
+            .filter_map(|i| ItemSummary::from_owned(from_dynamo(i)))
             .collect())
     }
 

@@ -156,14 +156,15 @@ pub struct ItemSummary {
 }
 
 /// The attributes a summary needs (a projection for list/history queries and
-/// for probes of the latest version, label documents included).
-pub(crate) const SUMMARY_ATTRIBUTES: [&str; 11] = [
+/// for probes of the latest version, label documents included). Not `hmac`:
+/// a credstash item is told by its lack of a format id, and its 64-character
+/// `hmac` was a third of a listing's bytes.
+pub(crate) const SUMMARY_ATTRIBUTES: [&str; 10] = [
     attr::NAME,
     attr::VERSION,
     attr::COMMENT,
     attr::CREATED_AT,
     crate::format::sealed::FORMAT,
-    crate::format::credstash::HMAC,
     crate::format::labels::REVISION,
     crate::format::labels::LABELS,
     crate::format::labels::ROTATION,
@@ -174,39 +175,54 @@ pub(crate) const SUMMARY_ATTRIBUTES: [&str; 11] = [
 impl ItemSummary {
     /// Summarise a (possibly projected) item.
     pub fn from_attributes(item: &Attributes) -> Option<Self> {
-        let name = item.get(attr::NAME)?.as_s()?.to_owned();
-        let sort_key = item.get(attr::VERSION)?.as_s()?.to_owned();
-        let format = match item.get(crate::format::sealed::FORMAT) {
+        Self::from_owned(item.clone())
+    }
+
+    /// [`ItemSummary::from_attributes`] of an item that is no longer needed: its
+    /// strings are moved into the summary, not copied (a listing of a big table
+    /// makes one summary per version).
+    pub(crate) fn from_owned(mut item: Attributes) -> Option<Self> {
+        let document = if crate::format::labels::is_document(&item) {
+            crate::format::labels::LabelDocument::parse(&item)
+                .ok()
+                .map(|mut d| {
+                    d.copy = None;
+                    Box::new(d)
+                })
+        } else {
+            None
+        };
+        let Some(Attr::S(name)) = item.remove(attr::NAME) else {
+            return None;
+        };
+        let Some(Attr::S(sort_key)) = item.remove(attr::VERSION) else {
+            return None;
+        };
+        let format = match item.remove(crate::format::sealed::FORMAT) {
             Some(Attr::S(id)) if id == crate::format::sealed::FORMAT_ID => "sealed".to_owned(),
-            Some(Attr::S(id)) => id.clone(),
+            Some(Attr::S(id)) => id,
             Some(other) => format!("unknown ({})", other.type_tag()),
-            None if item.contains_key(crate::format::credstash::HMAC) => "credstash".to_owned(),
-            None => "unknown".to_owned(),
+            // Without a format id an item is in credstash's layout: that is what
+            // a summary says. Whether its attributes are all there (`hmac`,
+            // `key`, `contents`) is for `doctor` and for reading it to find out;
+            // a listing does not fetch them.
+            None => "credstash".to_owned(),
         };
         Some(Self {
             version: Version::from_sort_key(&sort_key).ok(),
             name,
             sort_key,
             format,
-            comment: item
-                .get(attr::COMMENT)
-                .and_then(Attr::as_s)
-                .map(str::to_owned),
+            comment: match item.remove(attr::COMMENT) {
+                Some(Attr::S(comment)) => Some(comment),
+                _ => None,
+            },
             created_at: match item.get(attr::CREATED_AT) {
                 Some(Attr::N(n)) => n.parse().ok(),
                 _ => None,
             },
             labels: Vec::new(),
-            document: if crate::format::labels::is_document(item) {
-                crate::format::labels::LabelDocument::parse(item)
-                    .ok()
-                    .map(|mut d| {
-                        d.copy = None;
-                        Box::new(d)
-                    })
-            } else {
-                None
-            },
+            document,
         })
     }
 

@@ -34,7 +34,7 @@ use crate::error::AwsError;
 use crate::faults::ReadCaps;
 use crate::journal::Journal;
 use crate::protocol::RequestContext;
-use crate::services::JsonService;
+use crate::services::{JsonService, Reply};
 use table::{StoredKey, Table};
 use value::{item_from_json, map_to_json, Item};
 
@@ -116,13 +116,13 @@ impl DynamoDb {
         operation: &str,
         body: &Value,
         caps: ReadCaps,
-    ) -> Result<Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         if !body.is_object() {
             return Err(AwsError::serialization(
                 "Request body must be a JSON object",
             ));
         }
-        match operation {
+        let out = match operation {
             "CreateTable" => self.create_table(body),
             "DescribeTable" => self.describe_table(body),
             "ListTables" => self.list_tables(body),
@@ -136,8 +136,8 @@ impl DynamoDb {
             "UpdateItem" => self.update_item(body),
             "BatchGetItem" => self.batch_get_item(body, caps.batch_keys),
             "BatchWriteItem" => self.batch_write_item(body),
-            "Query" => self.query(body, caps.page_items),
-            "Scan" => self.scan(body, caps.page_items),
+            "Query" => return self.query(body, caps.page_items),
+            "Scan" => return self.scan(body, caps.page_items),
             "TransactWriteItems" => self.transact_write_items(body),
             "TransactGetItems" => self.transact_get_items(body),
             "DescribeTimeToLive" => self.describe_ttl(body),
@@ -147,7 +147,8 @@ impl DynamoDb {
                 "UnknownOperationException",
                 format!("Unknown operation: {operation}"),
             )),
-        }
+        };
+        out.map(Reply::from)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -243,7 +244,7 @@ impl JsonService for DynamoDb {
         operation: &str,
         body: &Value,
         _ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         self.handle_capped(operation, body, ReadCaps::default())
     }
 
@@ -297,7 +298,7 @@ fn not_found() -> AwsError {
 fn item_records(t: &Table) -> Vec<Value> {
     let mut out = Vec::with_capacity(t.count);
     for part in t.items.values() {
-        for item in part.values() {
+        for item in part.items.values().map(|s| &s.item) {
             let mut put = json!({"op": "put", "table": t.name, "item": map_to_json(item)});
             if let Some(stamp) = t.key_of(item, false).ok().and_then(|k| t.stamps.get(&k)) {
                 put["stamp"] = json!(stamp);

@@ -16,10 +16,11 @@ use super::request::{
     check_placeholders_need_expression, limit, not_both, opt_bool, opt_str, projection, table_name,
     wants_capacity,
 };
-use super::table::{KeyValue, StoredKey, Table};
-use super::value::{item_from_json, item_size, map_to_json, AttrValue, Item};
+use super::table::{KeyRef, KeyValue, Partition, Stored, StoredKey, Table};
+use super::value::{item_from_json, map_to_json, write_map_json, AttrValue, Item};
 use super::{not_found, DynamoDb};
 use crate::error::AwsError;
+use crate::services::Reply;
 
 /// DynamoDB reads at most this much item data per Query/Scan page.
 const PAGE_BYTES: usize = 1024 * 1024;
@@ -28,8 +29,45 @@ const PAGE_BYTES: usize = 1024 * 1024;
 struct Shape {
     filter: Option<Cond>,
     proj: Option<Vec<Path>>,
+    /// The projection's attribute names, when every path is a top-level
+    /// attribute (a scan or query of many items often asks only for those): such
+    /// items are written straight from the stored ones.
+    top_level: Option<TopLevel>,
     count_only: bool,
     limit: Option<usize>,
+}
+
+/// The attribute names of a projection of top-level attributes, to test each
+/// attribute of each item read against.
+struct TopLevel {
+    /// Sorted.
+    names: Vec<String>,
+    /// Which bytes some name starts with: most attributes a projection leaves
+    /// out are told apart by their first byte, without a string comparison.
+    first: [bool; 256],
+}
+
+impl TopLevel {
+    fn new(mut names: Vec<String>) -> Self {
+        names.sort();
+        let mut first = [false; 256];
+        for n in &names {
+            if let Some(b) = n.as_bytes().first() {
+                first[usize::from(*b)] = true;
+            }
+        }
+        Self { names, first }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        name.as_bytes()
+            .first()
+            .is_some_and(|b| self.first[usize::from(*b)])
+            && self
+                .names
+                .binary_search_by(|n| n.as_str().cmp(name))
+                .is_ok()
+    }
 }
 
 /// Read `Select`, the projection and the filter shared by Query and Scan.
@@ -75,30 +113,43 @@ fn shape(body: &Value, ph: &mut Placeholders, legacy_filter: &str) -> Result<Sha
         }
         _ => {}
     }
+    let top_level = proj.as_ref().and_then(|paths| {
+        let names = paths
+            .iter()
+            .map(|p| match p.as_slice() {
+                [PathElem::Attr(a)] => Some(a.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()?;
+        Some(TopLevel::new(names))
+    });
     Ok(Shape {
         filter,
         proj,
+        top_level,
         count_only,
         limit: limit(body)?,
     })
 }
 
-/// Walks candidate items and builds one page.
-struct Page {
-    items: Vec<Value>,
+/// Walks candidate items and builds one page, writing the items it returns
+/// straight into the answer's `Items` JSON.
+struct Page<'a> {
+    /// `[` and the items so far, comma-separated.
+    items: Vec<u8>,
     count: usize,
     scanned: usize,
     bytes: usize,
-    last: Option<StoredKey>,
+    last: Option<KeyRef<'a>>,
     stopped: bool,
     /// Where the 1 MB stop falls instead, in evaluated items (a `page_size` fault).
     cap: Option<usize>,
 }
 
-impl Page {
+impl<'a> Page<'a> {
     fn new(cap: Option<usize>) -> Self {
         Self {
-            items: Vec::new(),
+            items: vec![b'['],
             count: 0,
             scanned: 0,
             bytes: 0,
@@ -109,18 +160,18 @@ impl Page {
     }
 
     /// Evaluate one item; returns false when the page is full.
-    fn take(&mut self, shape: &Shape, key: StoredKey, item: &Item) -> bool {
+    fn take(&mut self, shape: &Shape, key: KeyRef<'a>, stored: &Stored) -> bool {
+        let item = &stored.item;
         self.scanned += 1;
-        self.bytes += item_size(item);
+        self.bytes += stored.size;
         self.last = Some(key);
         if shape.filter.as_ref().is_none_or(|f| eval(f, item)) {
             self.count += 1;
             if !shape.count_only {
-                let shown = match &shape.proj {
-                    Some(p) => project_json(item, p),
-                    None => map_to_json(item),
-                };
-                self.items.push(Value::Object(shown));
+                if self.count > 1 {
+                    self.items.push(b',');
+                }
+                write_item(&mut self.items, item, shape);
             }
         }
         if shape.limit.is_some_and(|l| self.scanned >= l)
@@ -133,38 +184,30 @@ impl Page {
         true
     }
 
-    fn render(self, table: &Table, shape: &Shape, capacity: bool, consistent: bool) -> Value {
+    fn render(self, table: &Table, shape: &Shape, capacity: bool, consistent: bool) -> Reply {
         let mut out = json!({"Count": self.count, "ScannedCount": self.scanned});
-        if !shape.count_only {
-            out["Items"] = Value::Array(self.items);
-        }
-        if let (true, Some(last)) = (self.stopped, &self.last) {
-            out["LastEvaluatedKey"] = Value::Object(map_to_json(&table.key_item(last)));
+        if let (true, Some(last)) = (self.stopped, self.last) {
+            out["LastEvaluatedKey"] = Value::Object(map_to_json(&table.key_item_of(last)));
         }
         if capacity {
             out["ConsumedCapacity"] = read_capacity(&table.name, self.bytes, consistent);
         }
-        out
+        if shape.count_only {
+            return Reply::from(out);
+        }
+        let mut items = self.items;
+        items.push(b']');
+        Reply::page(out, items)
     }
 }
 
-/// `item` projected to `paths`, as JSON: straight from the item when every path
-/// is a top-level attribute (a scan or query of many items often asks only for
-/// those), through [`project`] otherwise.
-fn project_json(item: &Item, paths: &[Path]) -> serde_json::Map<String, Value> {
-    let top: Option<Vec<&String>> = paths
-        .iter()
-        .map(|p| match p.as_slice() {
-            [PathElem::Attr(a)] => Some(a),
-            _ => None,
-        })
-        .collect();
-    match top {
-        Some(names) => names
-            .into_iter()
-            .filter_map(|n| item.get(n).map(|v| (n.clone(), v.to_json())))
-            .collect(),
-        None => map_to_json(&project(item, paths)),
+/// Write `item` as `shape` projects it: straight from the stored item when the
+/// projection names only top-level attributes, through [`project`] otherwise.
+fn write_item(out: &mut Vec<u8>, item: &Item, shape: &Shape) {
+    match (&shape.top_level, &shape.proj) {
+        (Some(names), _) => write_map_json(item, out, |k| names.contains(k)),
+        (None, Some(paths)) => write_map_json(&project(item, paths), out, |_| true),
+        (None, None) => write_map_json(item, out, |_| true),
     }
 }
 
@@ -332,32 +375,9 @@ fn key_condition(table: &Table, cond: Cond) -> Result<(KeyValue, Option<Cond>), 
     Ok((pk, sort))
 }
 
-/// A stable hash of a partition key, to assign it to a parallel-scan segment.
-fn segment_of(pk: &KeyValue, total: u64) -> u64 {
-    let bytes: &[u8] = match pk {
-        KeyValue::S(s) => s.as_bytes(),
-        KeyValue::B(b) => b,
-        KeyValue::N(_) => &[],
-    };
-    let text;
-    let bytes = if let KeyValue::N(n) = pk {
-        text = n.to_string();
-        text.as_bytes()
-    } else {
-        bytes
-    };
-    // FNV-1a: stable across runs, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h % total
-}
-
 impl DynamoDb {
     /// Query; `page_cap` ends the page after that many evaluated items.
-    pub(super) fn query(&self, body: &Value, page_cap: Option<usize>) -> Result<Value, AwsError> {
+    pub(super) fn query(&self, body: &Value, page_cap: Option<usize>) -> Result<Reply, AwsError> {
         let name = table_name(body)?;
         if let Some(index) = opt_str(body, "IndexName")? {
             return Err(AwsError::validation(format!(
@@ -415,10 +435,10 @@ impl DynamoDb {
         }
         let mut page = Page::new(page_cap);
         for (sk, item) in table.partition_range(&pk, start.as_ref().map(|s| &s.1), forward) {
-            if sort.as_ref().is_some_and(|c| !eval(c, item)) {
+            if sort.as_ref().is_some_and(|c| !eval(c, &item.item)) {
                 continue;
             }
-            if !page.take(&shape, (pk.clone(), sk.clone()), item) {
+            if !page.take(&shape, (&pk, sk), item) {
                 break;
             }
         }
@@ -426,7 +446,7 @@ impl DynamoDb {
     }
 
     /// Scan; `page_cap` ends the page after that many evaluated items.
-    pub(super) fn scan(&self, body: &Value, page_cap: Option<usize>) -> Result<Value, AwsError> {
+    pub(super) fn scan(&self, body: &Value, page_cap: Option<usize>) -> Result<Reply, AwsError> {
         let name = table_name(body)?;
         if let Some(index) = opt_str(body, "IndexName")? {
             return Err(AwsError::validation(format!(
@@ -469,7 +489,8 @@ impl DynamoDb {
         let table = st.tables.get(name).ok_or_else(not_found)?;
         let start = start_key(body, table)?;
         let mut page = Page::new(page_cap);
-        let in_segment = move |pk: &KeyValue| segments.is_none_or(|(s, t)| segment_of(pk, t) == s);
+        let in_segment =
+            move |part: &Partition| segments.is_none_or(|(s, t)| part.in_segment(s, t));
         for (key, item) in table.scan_from(start.as_ref(), in_segment) {
             if !page.take(&shape, key, item) {
                 break;

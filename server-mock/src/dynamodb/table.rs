@@ -62,6 +62,60 @@ impl KeyValue {
 /// The stored key of an item: partition key, then sort key (if the table has one).
 pub(crate) type StoredKey = (KeyValue, Option<KeyValue>);
 
+/// A [`StoredKey`] borrowed from a table.
+pub(crate) type KeyRef<'a> = (&'a KeyValue, &'a Option<KeyValue>);
+
+/// One partition: its items in sort-key order, and the hash that assigns it to
+/// a parallel-scan segment (computed once, when the partition is made: a scan
+/// of one segment passes over every other segment's partitions).
+#[derive(Debug, Clone)]
+pub(crate) struct Partition {
+    pub(crate) scan_hash: u64,
+    pub(crate) items: BTreeMap<Option<KeyValue>, Stored>,
+}
+
+impl Partition {
+    fn new(pk: &KeyValue) -> Self {
+        Self {
+            scan_hash: scan_hash(pk),
+            items: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the partition falls in `segment` of a scan in `total` segments.
+    pub(crate) fn in_segment(&self, segment: u64, total: u64) -> bool {
+        self.scan_hash % total == segment
+    }
+}
+
+/// A stored item, with its size as DynamoDB counts it (computed at the write: a
+/// Query or Scan adds up the size of every item it reads).
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub(crate) item: Item,
+    pub(crate) size: usize,
+}
+
+/// A stable hash of a partition key, to assign it to a parallel-scan segment.
+fn scan_hash(pk: &KeyValue) -> u64 {
+    let text;
+    let bytes: &[u8] = match pk {
+        KeyValue::S(s) => s.as_bytes(),
+        KeyValue::B(b) => b,
+        KeyValue::N(n) => {
+            text = n.to_string();
+            text.as_bytes()
+        }
+    };
+    // FNV-1a: stable across runs and processes, unlike the std hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// One table.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
@@ -80,7 +134,7 @@ pub(crate) struct Table {
     pub table_id: String,
     pub tags: BTreeMap<String, String>,
     /// Partition key → sort key (`None` without one) → item.
-    pub items: BTreeMap<KeyValue, BTreeMap<Option<KeyValue>, Item>>,
+    pub items: BTreeMap<KeyValue, Partition>,
     pub count: usize,
     pub size_bytes: usize,
     /// Global tables: every region holding a replica, this one included, sorted;
@@ -165,6 +219,11 @@ impl Table {
 
     /// The key attributes of a stored key, as an item (for LastEvaluatedKey).
     pub(crate) fn key_item(&self, key: &StoredKey) -> Item {
+        self.key_item_of((&key.0, &key.1))
+    }
+
+    /// [`Table::key_item`] of a borrowed key.
+    pub(crate) fn key_item_of(&self, key: KeyRef<'_>) -> Item {
         let mut out = Item::new();
         out.insert(self.hash.0.clone(), key.0.to_attr());
         if let (Some((name, _)), Some(v)) = (&self.range, &key.1) {
@@ -175,33 +234,38 @@ impl Table {
 
     /// Store an item, returning the one it replaced.
     pub(crate) fn put(&mut self, key: StoredKey, item: Item) -> Option<Item> {
-        self.size_bytes += item_size(&item);
-        let old = self.items.entry(key.0).or_default().insert(key.1, item);
+        let size = item_size(&item);
+        self.size_bytes += size;
+        let old = self
+            .items
+            .entry(key.0)
+            .or_insert_with_key(Partition::new)
+            .items
+            .insert(key.1, Stored { item, size });
         if let Some(o) = &old {
-            self.size_bytes -= item_size(o);
+            self.size_bytes -= o.size;
         } else {
             self.count += 1;
         }
-        old
+        old.map(|o| o.item)
     }
 
     /// Remove an item, returning it.
     pub(crate) fn delete(&mut self, key: &StoredKey) -> Option<Item> {
         let part = self.items.get_mut(&key.0)?;
-        let old = part.remove(&key.1);
-        if part.is_empty() {
+        let old = part.items.remove(&key.1);
+        if part.items.is_empty() {
             self.items.remove(&key.0);
         }
-        if let Some(o) = &old {
-            self.size_bytes -= item_size(o);
-            self.count -= 1;
-        }
-        old
+        let old = old?;
+        self.size_bytes -= old.size;
+        self.count -= 1;
+        Some(old.item)
     }
 
     /// The item stored under a key.
     pub(crate) fn get(&self, key: &StoredKey) -> Option<&Item> {
-        self.items.get(&key.0)?.get(&key.1)
+        Some(&self.items.get(&key.0)?.items.get(&key.1)?.item)
     }
 
     /// Items of one partition after (or before, walking backwards) an exclusive start
@@ -211,10 +275,11 @@ impl Table {
         pk: &KeyValue,
         start: Option<&Option<KeyValue>>,
         forward: bool,
-    ) -> Box<dyn Iterator<Item = (&'a Option<KeyValue>, &'a Item)> + 'a> {
+    ) -> Box<dyn Iterator<Item = (&'a Option<KeyValue>, &'a Stored)> + 'a> {
         let Some(part) = self.items.get(pk) else {
             return Box::new(std::iter::empty());
         };
+        let part = &part.items;
         match (start, forward) {
             (None, true) => Box::new(part.iter()),
             (None, false) => Box::new(part.iter().rev()),
@@ -226,39 +291,39 @@ impl Table {
         }
     }
 
-    /// Every item after an exclusive start key, in scan order, of the partitions
-    /// `keep` accepts (a scan segment's: the others are skipped whole, their items
-    /// never visited).
+    /// Every item after an exclusive start key, in scan order, with its key, of the
+    /// partitions `keep` accepts (a scan segment's: the others are skipped whole,
+    /// their items never visited).
     pub(crate) fn scan_from<'a>(
         &'a self,
         start: Option<&'a StoredKey>,
-        keep: impl Fn(&KeyValue) -> bool + 'a,
-    ) -> Box<dyn Iterator<Item = (StoredKey, &'a Item)> + 'a> {
-        let flat = |(pk, part): (&'a KeyValue, &'a BTreeMap<Option<KeyValue>, Item>)| {
-            part.iter()
-                .map(move |(sk, item)| ((pk.clone(), sk.clone()), item))
+        keep: impl Fn(&Partition) -> bool + 'a,
+    ) -> Box<dyn Iterator<Item = (KeyRef<'a>, &'a Stored)> + 'a> {
+        let flat = |(pk, part): (&'a KeyValue, &'a Partition)| {
+            part.items.iter().map(move |(sk, item)| ((pk, sk), item))
         };
         match start {
             None => Box::new(
                 self.items
                     .iter()
-                    .filter(move |(pk, _)| keep(pk))
+                    .filter(move |(_, part)| keep(part))
                     .flat_map(flat),
             ),
             Some((pk, sk)) => {
                 let rest_of_first = self
                     .items
-                    .get(pk)
-                    .filter(|_| keep(pk))
+                    .get_key_value(pk)
+                    .filter(|(_, part)| keep(part))
                     .into_iter()
-                    .flat_map(move |part| {
-                        part.range((Bound::Excluded(sk.clone()), Bound::Unbounded))
-                            .map(move |(s, item)| ((pk.clone(), s.clone()), item))
+                    .flat_map(move |(pk, part)| {
+                        part.items
+                            .range((Bound::Excluded(sk.clone()), Bound::Unbounded))
+                            .map(move |(s, item)| ((pk, s), item))
                     });
                 let later = self
                     .items
                     .range((Bound::Excluded(pk.clone()), Bound::Unbounded))
-                    .filter(move |(pk, _)| keep(pk))
+                    .filter(move |(_, part)| keep(part))
                     .flat_map(flat);
                 Box::new(rest_of_first.chain(later))
             }

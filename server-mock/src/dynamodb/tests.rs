@@ -9,7 +9,7 @@ use super::DynamoDb;
 use crate::error::AwsError;
 use crate::journal::{Journal, NoJournal};
 use crate::protocol::RequestContext;
-use crate::services::JsonService;
+use crate::services::{JsonService, Reply};
 
 fn db() -> DynamoDb {
     DynamoDb::new(Arc::new(NoJournal))
@@ -20,7 +20,7 @@ fn call(db: &DynamoDb, op: &str, body: &Value) -> Result<Value, AwsError> {
     let ctx = RequestContext {
         region: "us-east-1".into(),
     };
-    db.handle(op, body, &ctx)
+    db.handle(op, body, &ctx).map(Reply::into_value)
 }
 
 fn ok(db: &DynamoDb, op: &str, body: Value) -> Value {

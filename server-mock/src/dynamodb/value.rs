@@ -183,6 +183,28 @@ impl AttrValue {
         Value::Object(obj)
     }
 
+    /// Write as DynamoDB JSON, the bytes `serde_json` writes for
+    /// [`AttrValue::to_json`], without building the `Value` (a page of thousands
+    /// of items is rendered this way).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(self.type_name().as_bytes());
+        out.extend_from_slice(b"\":");
+        match self {
+            AttrValue::S(s) => write_str(out, s),
+            AttrValue::N(n) => write_str(out, &n.to_string()),
+            AttrValue::B(b) => write_str(out, &BASE64.encode(b)),
+            AttrValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            AttrValue::Null => out.extend_from_slice(b"true"),
+            AttrValue::L(l) => write_array(out, l, |out, v| v.write_json(out)),
+            AttrValue::M(m) => write_map_json(m, out, |_| true),
+            AttrValue::Ss(s) => write_array(out, s, |out, s| write_str(out, s)),
+            AttrValue::Ns(n) => write_array(out, n, |out, n| write_str(out, &n.to_string())),
+            AttrValue::Bs(b) => write_array(out, b, |out, b| write_str(out, &BASE64.encode(b))),
+        }
+        out.push(b'}');
+    }
+
     /// Size of the value as DynamoDB counts it toward the item size.
     pub(crate) fn size(&self) -> usize {
         match self {
@@ -251,6 +273,44 @@ pub(crate) fn map_to_json(map: &BTreeMap<String, AttrValue>) -> Map<String, Valu
     map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
 }
 
+/// Write the attributes of `map` that `keep` accepts as a DynamoDB JSON object, in
+/// [`map_to_json`]'s order, with [`AttrValue::write_json`].
+pub(crate) fn write_map_json(
+    map: &BTreeMap<String, AttrValue>,
+    out: &mut Vec<u8>,
+    keep: impl Fn(&str) -> bool,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in map.iter().filter(|(k, _)| keep(k)) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, k);
+        out.push(b':');
+        v.write_json(out);
+    }
+    out.push(b'}');
+}
+
+/// A JSON string, escaped as `serde_json` escapes it.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_array<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
 /// Parse a DynamoDB JSON object of attribute values (an item, a key).
 pub(crate) fn item_from_json(json: &Value) -> Result<Item, AwsError> {
     let obj = json.as_object().ok_or_else(|| {
@@ -291,6 +351,39 @@ mod tests {
         assert_eq!(back["M"]["a"]["L"][0], json!({"N": "1.5"}));
         assert_eq!(back["M"]["a"]["L"][1], json!({"B": "AAE="}));
         assert_eq!(back["M"]["s"], json!({"SS": ["x", "y"]}));
+    }
+
+    #[test]
+    fn written_json_is_what_serde_json_writes() {
+        let item = item_from_json(&json!({
+            "s": {"S": "tab\t \"quoted\" \u{1} é"},
+            "n": {"N": "-12.50"},
+            "b": {"B": "AAEC"},
+            "t": {"BOOL": true},
+            "f": {"BOOL": false},
+            "z": {"NULL": true},
+            "l": {"L": [{"S": "x"}, {"N": "1"}, {"L": []}]},
+            "m": {"M": {"k\n": {"NULL": true}, "e": {"M": {}}}},
+            "ss": {"SS": ["a", "b\\"]},
+            "ns": {"NS": ["1", "2E3"]},
+            "bs": {"BS": ["AA==", "AQ=="]}
+        }))
+        .unwrap();
+        let mut written = Vec::new();
+        write_map_json(&item, &mut written, |_| true);
+        let expected = serde_json::to_vec(&Value::Object(map_to_json(&item))).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+
+        let mut some = Vec::new();
+        write_map_json(&item, &mut some, |k| k == "n" || k == "s");
+        let shown: Value = serde_json::from_slice(&some).unwrap();
+        assert_eq!(
+            shown,
+            json!({"n": {"N": "-12.5"}, "s": {"S": "tab\t \"quoted\" \u{1} é"}})
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 use crate::error::AwsError;
 use crate::journal::Journal;
 use crate::protocol::{Input, RequestContext};
-use crate::services::JsonService;
+use crate::services::{JsonService, Reply};
 use ciphertext::Context;
 
 /// The journal's name for this service.
@@ -298,7 +298,7 @@ impl JsonService for Kms {
         operation: &str,
         body: &Value,
         ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         if !body.is_object() {
             return Err(AwsError::serialization(
                 "the request body must be a JSON object",
@@ -306,7 +306,7 @@ impl JsonService for Kms {
         }
         let body = Input::new(body);
         let region = ctx.region.as_str();
-        match operation {
+        let out = match operation {
             "CreateKey" => self.create_key(&body, region),
             "DescribeKey" => self.describe_key(&body, region),
             "ReplicateKey" => self.replicate_key(&body, region),
@@ -328,7 +328,8 @@ impl JsonService for Kms {
                 "UnknownOperationException",
                 format!("the emulator does not implement KMS {operation}"),
             )),
-        }
+        };
+        out.map(Reply::from)
     }
 }
 
@@ -511,6 +512,7 @@ mod tests {
                 region: "us-east-1".into(),
             },
         )
+        .map(Reply::into_value)
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AwsError;
+use crate::services::Reply;
 
 pub(crate) use input::Input;
 
@@ -103,8 +104,8 @@ pub fn request_id() -> String {
 }
 
 /// A successful answer: `200` with the JSON body.
-pub fn success(service: Service, request_id: &str, body: &serde_json::Value) -> Response {
-    framed(service, request_id, StatusCode::OK, body.to_string())
+pub(crate) fn success(service: Service, request_id: &str, reply: &Reply) -> Response {
+    framed(service, request_id, StatusCode::OK, reply.to_json())
 }
 
 /// An error answer: the status of `err` and `{"__type": ..., "message": ...}`.
@@ -116,7 +117,12 @@ pub fn failure(service: Service, request_id: &str, err: &AwsError) -> Response {
     if let Some((reason, resource)) = &err.throttling_reason {
         body["ThrottlingReasons"] = serde_json::json!([{"reason": reason, "resource": resource}]);
     }
-    framed(service, request_id, err.status, body.to_string())
+    framed(
+        service,
+        request_id,
+        err.status,
+        body.to_string().into_bytes(),
+    )
 }
 
 /// An error for a request that names no service we know: awsJson1.0 framing, since
@@ -132,7 +138,7 @@ pub fn unknown_target(request_id: &str, target: Option<&str>) -> Response {
     failure(Service::DynamoDb, request_id, &err)
 }
 
-fn framed(service: Service, request_id: &str, status: StatusCode, body: String) -> Response {
+fn framed(service: Service, request_id: &str, status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

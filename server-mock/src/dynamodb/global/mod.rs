@@ -35,7 +35,7 @@ use crate::error::AwsError;
 use crate::faults::{Faults, ReadCaps};
 use crate::journal::Journal;
 use crate::protocol::{RequestContext, DEFAULT_REGION};
-use crate::services::JsonService;
+use crate::services::{JsonService, Reply};
 use queue::Queue;
 
 mod queue;
@@ -356,7 +356,7 @@ impl DynamoDbRegions {
         body: &Value,
         caps: ReadCaps,
         ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         self.deliver(false);
         let region = self.region(&ctx.region);
         if !body.is_object() {
@@ -364,10 +364,10 @@ impl DynamoDbRegions {
         }
         let out = match operation {
             "UpdateTable" if super::capacity::is_throughput_update(body) => {
-                region.update_throughput(body)
+                region.update_throughput(body).map(Reply::from)
             }
-            "UpdateTable" => self.update_table(&region, body),
-            "DeleteTable" => self.delete_table(&region, body, caps),
+            "UpdateTable" => self.update_table(&region, body).map(Reply::from),
+            "DeleteTable" => self.delete_table(&region, body, caps).map(Reply::from),
             "TransactWriteItems" if region.touches_strong(operation, body) => {
                 Err(AwsError::validation(
                     "Transactions are not supported on global tables with multi-Region strong consistency",
@@ -402,7 +402,7 @@ impl DynamoDbRegions {
         operation: &str,
         body: &Value,
         caps: ReadCaps,
-    ) -> Result<Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         let keys = region.write_keys(operation, body);
         {
             let mut in_flight = lock(&self.in_flight);
@@ -447,9 +447,10 @@ impl DynamoDbRegions {
 
     /// Marks the replicas of regions that are down as `REGION_DISABLED` in a table
     /// description.
-    fn mark_disabled(&self, mut out: Value) -> Value {
+    fn mark_disabled(&self, mut out: Reply) -> Reply {
         for field in ["Table", "TableDescription"] {
             let replicas = out
+                .body
                 .get_mut(field)
                 .and_then(|t| t.get_mut("Replicas"))
                 .and_then(Value::as_array_mut);
@@ -472,7 +473,7 @@ impl JsonService for DynamoDbRegions {
         operation: &str,
         body: &Value,
         ctx: &RequestContext,
-    ) -> Result<Value, AwsError> {
+    ) -> Result<Reply, AwsError> {
         self.handle_capped(operation, body, ReadCaps::default(), ctx)
     }
 
@@ -557,6 +558,7 @@ mod tests {
         };
         db.handle(op, &body, &ctx)
             .unwrap_or_else(|e| panic!("{op}: {e}"))
+            .into_value()
     }
 
     fn tables(db: &DynamoDbRegions, region: &str) -> Value {

@@ -30,7 +30,7 @@ impl DynamoDbRegions {
         let _changing = self.changing();
         let name = table_name(body)?.to_owned();
         let before = region.replicas_of(&name);
-        let out = region.handle_capped("DeleteTable", body, caps)?;
+        let out = region.handle_capped("DeleteTable", body, caps)?.body;
         lock(&self.replication)
             .queue
             .drop_for(&name, &region.region);

@@ -392,6 +392,7 @@ impl Lockbox {
         use futures::StreamExt as _;
         let options = crate::lifecycle::ScanOptions {
             keys_only: true,
+            segments: crate::backend::LISTING_SEGMENTS,
             ..crate::lifecycle::ScanOptions::default()
         };
         let mut pages = std::pin::pin!(crate::lifecycle::scan_store(

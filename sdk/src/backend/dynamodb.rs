@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 use super::aws::{map_sdk_error, service_code, AwsFailure};
 use super::{
     sort_summaries, ItemSummary, PageKey, ReplicaDescription, ScanPage, ScanRequest, SecretStore,
-    SetupOutcome, TableDescription, TableRecord, SUMMARY_ATTRIBUTES,
+    SetupOutcome, TableDescription, TableRecord, LISTING_SEGMENTS, SUMMARY_ATTRIBUTES,
 };
 use crate::format::{attr, Attr, Attributes};
 use crate::{Error, ErrorKind, Result, SecretName, Service, Version};
@@ -156,13 +156,8 @@ impl DynamoDbSecretStore {
     }
 }
 
-/// The parallel scan segments of [`DynamoDbSecretStore`]'s `list`. A segment
-/// is read page after page (1 MB each), so fewer segments cost round trips on a
-/// big table: on 10,000 secrets x 5 versions (16 pages) at 10 ms a call, 16
-/// segments listed in 115 ms where 4 took 133 and 8 took 120; 24, 32 and 64
-/// were no faster (`scripts/bench-big`, docs/BENCHMARKS.md). On a small table
-/// the extra segments are calls that come back at once, at the same time.
-const LIST_SEGMENTS: i32 = 16;
+/// [`LISTING_SEGMENTS`], as the SDK's `Scan` takes it.
+const LIST_SEGMENTS: i32 = LISTING_SEGMENTS as i32;
 
 impl DynamoDbSecretStore {
     /// One `BatchGetItem` of up to 100 keys, retrying unprocessed keys with backoff

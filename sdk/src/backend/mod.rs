@@ -155,6 +155,15 @@ pub struct ItemSummary {
     pub(crate) document: Option<Box<crate::format::labels::LabelDocument>>,
 }
 
+/// The parallel scan segments of a listing of the whole table (`list`, and
+/// `Lockbox::names`). A segment is read page after page (1 MB of items each), so
+/// fewer segments cost round trips on a big table: on 10,000 secrets x 5
+/// versions (16 pages) at 10 ms a call, `list` took 115 ms with 16 segments
+/// where 4 took 133 and 8 took 120 (24, 32 and 64: no faster), and `keys` 66
+/// ms against 80 with 4 (`scripts/bench-big`, docs/BENCHMARKS.md). On a small
+/// table the extra segments are calls that come back at once, together.
+pub(crate) const LISTING_SEGMENTS: u32 = 16;
+
 /// The attributes a summary needs (a projection for list/history queries and
 /// for probes of the latest version, label documents included). Not `hmac`:
 /// a credstash item is told by its lack of a format id, and its 64-character

@@ -178,6 +178,7 @@ mod aws;
 mod builder;
 mod cache;
 mod context;
+mod dns;
 mod error;
 mod failover;
 mod fetch;

@@ -34,6 +34,7 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+use crate::dns::SharedLookups;
 use crate::{Error, Result};
 
 /// The variable that names a CA bundle.
@@ -138,14 +139,17 @@ fn expand_home(path: &str) -> PathBuf {
 /// and a [`Warmer`] that opens connections in its pools ahead of calls.
 pub(crate) fn http_client(trust: Trust) -> (SharedHttpClient, Warmer) {
     let tls: Cache = Arc::default();
+    let dns = SharedLookups::default();
     let warmer = Warmer {
         cache: tls.clone(),
         trust: trust.clone(),
+        dns: dns.clone(),
     };
     let client = SharedHttpClient::new(LazyTlsClient {
         trust,
         plain: Arc::default(),
         tls,
+        dns,
     });
     (client, warmer)
 }
@@ -163,6 +167,7 @@ pub(crate) fn http_client(trust: Trust) -> (SharedHttpClient, Warmer) {
 pub(crate) struct Warmer {
     cache: Cache,
     trust: Trust,
+    dns: SharedLookups,
 }
 
 impl Warmer {
@@ -195,7 +200,7 @@ impl Warmer {
                 builder
                     .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                     .tls_context(self.trust.tls_context())
-                    .build(),
+                    .build_with_resolver(self.dns.clone()),
             )
         });
         let opens = (0..n).map(|_| {
@@ -225,6 +230,8 @@ struct LazyTlsClient {
     trust: Trust,
     plain: Cache,
     tls: Cache,
+    /// Host name lookups, shared by every TLS connection of the client.
+    dns: SharedLookups,
 }
 
 /// The connector for `settings` from `cache`, built by `build` on a miss.
@@ -270,6 +277,7 @@ impl HttpClient for LazyTlsClient {
             tls: Arc::new(OnceLock::new()),
             cache: self.tls.clone(),
             trust: self.trust.clone(),
+            dns: self.dns.clone(),
             settings: settings.clone(),
             components: components.clone(),
         })
@@ -288,6 +296,7 @@ struct ByScheme {
     tls: Arc<OnceLock<SharedHttpConnector>>,
     cache: Cache,
     trust: Trust,
+    dns: SharedLookups,
     settings: HttpConnectorSettings,
     components: RuntimeComponents,
 }
@@ -304,7 +313,7 @@ impl HttpConnector for ByScheme {
                     builder(&self.settings, &self.components)
                         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                         .tls_context(self.trust.tls_context())
-                        .build(),
+                        .build_with_resolver(self.dns.clone()),
                 )
             })
         });

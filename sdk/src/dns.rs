@@ -27,11 +27,15 @@ type Answer = Result<Arc<[IpAddr]>, Arc<str>>;
 /// Looks a name up (the system's resolver, off the async workers, by default).
 type Lookup = Arc<dyn Fn(String) -> BoxFuture<'static, Answer> + Send + Sync>;
 
+/// A lookup under way or done, for everyone who asks for the name.
+type Pending = Shared<BoxFuture<'static, Answer>>;
+
 /// A [`ResolveDns`] that shares lookups; cheap to clone (the clones share them).
 #[derive(Clone)]
 pub(crate) struct SharedLookups {
     lookup: Lookup,
-    names: Arc<Mutex<HashMap<String, (Instant, Shared<BoxFuture<'static, Answer>>)>>>,
+    /// Each name's latest lookup and when it started.
+    names: Arc<Mutex<HashMap<String, (Instant, Pending)>>>,
 }
 
 impl std::fmt::Debug for SharedLookups {
@@ -56,7 +60,7 @@ impl SharedLookups {
 
     /// The lookup of `name` to wait for: the one under way or answered less than
     /// [`TTL`] ago, else a new one.
-    fn lookup_of(&self, name: &str) -> Shared<BoxFuture<'static, Answer>> {
+    fn lookup_of(&self, name: &str) -> Pending {
         let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if let Some((started, lookup)) = names.get(name) {

@@ -110,6 +110,9 @@ pub(crate) async fn serve(
     .await;
     if drained.is_err() {
         connections.abort_all();
+        // An aborted task is dropped (and with it its hold on the state, and
+        // so on the data dir) when it is next polled: wait for that too.
+        while connections.join_next().await.is_some() {}
     }
 }
 

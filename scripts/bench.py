@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
 LOCKBOX = os.path.join(TARGET, "release/lockbox")
 MOCK = os.path.join(TARGET, "release/lockbox-mock")
-VENV = os.path.join(ROOT, ".venv")
+# The venv with credstash (and moto, boto3); BENCH_VENV names another.
+VENV = os.path.abspath(os.environ.get("BENCH_VENV") or os.path.join(ROOT, ".venv"))
 CREDSTASH = os.path.join(VENV, "bin/credstash")
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1,10,100,500").split(",")]
 LATENCIES = [int(n) for n in os.environ.get("BENCH_LATENCIES", "0,10").split(",")]

@@ -28,12 +28,7 @@ import time
 # every item), environment and control calls.
 from bench_lifecycle import SEED, control, emulator_cpu, env_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-LOCKBOX = os.path.join(TARGET, "release/lockbox")
-MOCK = os.path.join(TARGET, "release/lockbox-mock")
-VENV = os.path.abspath(os.environ.get("BENCH_VENV") or os.path.join(ROOT, ".venv"))
-CREDSTASH = os.path.join(VENV, "bin/credstash")
+from bench import CREDSTASH, LOCKBOX, MOCK, VENV, pin_cpu  # noqa: E402
 SECRETS = int(os.environ.get("BENCH_BIG_SECRETS", "10000"))
 VERSIONS = int(os.environ.get("BENCH_BIG_VERSIONS", "5"))
 RUNS = int(os.environ.get("BENCH_BIG_RUNS", "5"))
@@ -142,10 +137,7 @@ def timed(argv, env, check, mock_pid, outdir):
 
 
 def main():
-    cpu = None
-    if os.environ.get("BENCH_PIN", "1") != "0" and shutil.which("taskset"):
-        cpus = sorted(os.sched_getaffinity(0))
-        cpu = cpus[-1] if len(cpus) >= 2 else None
+    cpu = pin_cpu()
     argv = [MOCK, "--listen", "127.0.0.1:0"]
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu), *argv]

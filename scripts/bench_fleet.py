@@ -23,13 +23,8 @@ import threading
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import env_for  # noqa: E402  (the shared helpers)
-LOCKBOX = os.path.join(ROOT, "target/release/lockbox")
-MOCK = os.path.join(ROOT, "target/release/lockbox-mock")
-VENV = os.path.abspath(os.environ.get("BENCH_VENV") or os.path.join(ROOT, ".venv"))
-CREDSTASH = os.path.join(VENV, "bin/credstash")
+from bench import CREDSTASH, LOCKBOX, MOCK, VENV, env_for, pin_cpu  # noqa: E402  (the shared helpers)
 PROCS = int(os.environ.get("BENCH_FLEET_PROCS", "200"))
 SECRETS = int(os.environ.get("BENCH_FLEET_SECRETS", "20"))
 KMS_RPS = int(os.environ.get("BENCH_FLEET_KMS_RPS", "200"))
@@ -62,13 +57,6 @@ def control(endpoint, method, path, body=None):
     with urllib.request.urlopen(req) as resp:
         text = resp.read()
         return json.loads(text) if text else None
-
-
-def pin_cpu():
-    if os.environ.get("BENCH_PIN", "1") == "0" or not shutil.which("taskset"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return cpus[-1] if len(cpus) >= 2 else None
 
 
 def start_emulator(cpu, home):

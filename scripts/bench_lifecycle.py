@@ -15,18 +15,13 @@ import hmac
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import control, env_for  # noqa: E402  (the shared helpers)
-LOCKBOX = os.path.join(ROOT, "target/release/lockbox")
-MOCK = os.path.join(ROOT, "target/release/lockbox-mock")
-VENV = os.path.join(ROOT, ".venv")
+from bench import LOCKBOX, MOCK, VENV, control, env_for, pin_cpu  # noqa: E402  (the shared helpers)
 SECRETS = int(os.environ.get("BENCH_SECRETS", "2000"))
 VERSIONS = int(os.environ.get("BENCH_VERSIONS", "5"))
 LATENCY = int(os.environ.get("BENCH_LATENCY_MS", "10"))
@@ -95,10 +90,7 @@ def emulator_cpu(pid):
 
 
 def main():
-    pinned = None
-    if os.environ.get("BENCH_PIN", "1") != "0" and shutil.which("taskset"):
-        cpus = sorted(os.sched_getaffinity(0))
-        pinned = cpus[-1] if len(cpus) >= 2 else None
+    pinned = pin_cpu()
     argv = [MOCK, "--listen", "127.0.0.1:0"]
     if pinned is not None:
         # exec: the emulator replaces taskset, so its pid is the child's.

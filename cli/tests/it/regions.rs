@@ -373,21 +373,6 @@ fn doctor_names_a_region_read_where_the_table_has_no_replica() {
     );
 }
 
-/// How many calls each fault rule has affected, in the order they were added.
-fn fired(r: &Remote) -> Vec<u64> {
-    let (status, body) =
-        lockbox_testkit::http::send_blocking(&r.endpoint, "GET", "/_mock/faults", &[], "")
-            .expect("an answer from the emulator");
-    assert_eq!(status, 200, "{body}");
-    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
-    doc["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["fired"].as_u64().unwrap())
-        .collect()
-}
-
 #[test]
 fn with_the_home_region_hanging_exec_starts_whole_from_the_next_region() {
     const SECRETS: usize = 6;
@@ -422,7 +407,7 @@ fn with_the_home_region_hanging_exec_starts_whole_from_the_next_region() {
     }
     // The hanging region got each secret's read and the table's record once:
     // the first timeout sent every read to eu-west-1, none was retried there.
-    let calls = fired(&r)[0];
+    let calls = r.fired()[0];
     assert!(
         (1..=SECRETS as u64 + 1).contains(&calls),
         "{calls} calls to the hanging region"

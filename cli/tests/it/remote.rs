@@ -284,28 +284,6 @@ fn a_credstash_item_copied_into_a_sealed_table_fails_every_read_path_with_exit_5
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
 }
 
-/// How often each fault rule fired, in order.
-fn fired(r: &Remote) -> Vec<u64> {
-    use std::io::{Read, Write};
-    let addr = r.endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET /_mock/faults HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let v: serde_json::Value = serde_json::from_str(body).unwrap();
-    v["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["fired"].as_u64().unwrap())
-        .collect()
-}
-
 /// With the table's account known (AWS_ACCOUNT_ID, or a key ARN), the table's
 /// record is read with one call (ListTagsOfResource on the ARN), so a cold read
 /// of a credstash-mode table costs no more round trips than a sealed one; a wrong
@@ -325,20 +303,20 @@ fn a_known_account_reads_the_table_record_in_one_call() {
     let out = with_account("000000000000");
     assert_eq!(common::ok(out, &["get"]), b"v\n");
     assert_eq!(
-        fired(&r),
+        r.fired(),
         [0, 1],
         "no DescribeTable, one ListTagsOfResource"
     );
     let out = with_account("111122223333");
     assert_eq!(common::ok(out, &["get"]), b"v\n");
     assert_eq!(
-        fired(&r),
+        r.fired(),
         [1, 3],
         "the wrong guess, then DescribeTable and the right ARN"
     );
     let out = r.run(&["get", "k"], b"");
     assert_eq!(common::ok(out, &["get"]), b"v\n");
-    assert_eq!(fired(&r), [2, 4], "no account: DescribeTable first");
+    assert_eq!(r.fired(), [2, 4], "no account: DescribeTable first");
 }
 
 #[test]

@@ -182,9 +182,15 @@ pub(crate) const SUMMARY_ATTRIBUTES: [&str; 10] = [
 ];
 
 impl ItemSummary {
-    /// Summarise a (possibly projected) item.
+    /// Summarise a (possibly projected) item: from the attributes a listing
+    /// projects ([`SUMMARY_ATTRIBUTES`]), whatever else the item holds.
     pub fn from_attributes(item: &Attributes) -> Option<Self> {
-        Self::from_owned(item.clone())
+        let summary = SUMMARY_ATTRIBUTES
+            .iter()
+            .filter_map(|a| item.get_key_value(*a))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Self::from_owned(summary)
     }
 
     /// [`ItemSummary::from_attributes`] of an item that is no longer needed: its

@@ -290,20 +290,8 @@ async fn shared_emulators_flush_replication_in_their_turn() {
     let a = lockbox_mock::start_with(config()).await.expect("first");
     let b = lockbox_mock::start_with(config()).await.expect("second");
     let east = ddb_client(&a.endpoint_url());
-    create_credstash_table(&east, "global").await;
-    east.update_table()
-        .table_name("global")
-        .replica_updates(crate::common::replica_create("eu-west-1"))
-        .send()
-        .await
-        .unwrap();
-    east.put_item()
-        .table_name("global")
-        .item("name", AttributeValue::S("a".into()))
-        .item("version", AttributeValue::S("1".into()))
-        .send()
-        .await
-        .unwrap();
+    global_table(&east, "global").await;
+    put_value(&east, "global", "a", "1").await;
     let state = a.state().clone();
     let status = tokio::task::spawn_blocking(move || {
         assert_eq!(state.replication_status().pending, 1);

@@ -195,6 +195,21 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// How many calls each fault rule has affected, in the order they were added.
+    pub fn fired(&self) -> Vec<u64> {
+        let (status, body) =
+            lockbox_testkit::http::send_blocking(&self.endpoint, "GET", "/_mock/faults", &[], "")
+                .expect("an answer from the emulator");
+        assert_eq!(status, 200, "{body}");
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        doc["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["fired"].as_u64().unwrap())
+            .collect()
+    }
+
     /// The emulator, with the key but no table.
     pub fn start() -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();

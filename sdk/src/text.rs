@@ -21,7 +21,9 @@ use std::fmt::Write as _;
 /// assert_eq!(escape_untrusted("evil\u{202e}txt"), "evil\\u{202e}txt");
 /// ```
 pub fn escape_untrusted(text: &str) -> Cow<'_, str> {
-    if text.chars().all(|c| !needs_escape(c)) {
+    // Printable ASCII, byte by byte (most text; a listing escapes every name,
+    // version and comment of a table), before looking at characters.
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) || text.chars().all(|c| !needs_escape(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

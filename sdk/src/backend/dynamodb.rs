@@ -146,11 +146,7 @@ impl DynamoDbSecretStore {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let items = items_of(page.map_err(|e| self.map(e))?).unwrap_or_default();
-            out.extend(
-                items
-                    .into_iter()
-                    .filter_map(|item| ItemSummary::from_owned(from_dynamo(item))),
-            );
+            out.extend(items.into_iter().filter_map(summarise));
         }
         Ok(out)
     }
@@ -294,26 +290,38 @@ fn raw_key(name: &str, sort_key: &str) -> HashMap<String, AttributeValue> {
 
 fn from_dynamo(item: HashMap<String, AttributeValue>) -> Attributes {
     item.into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                AttributeValue::S(s) => Attr::S(s),
-                AttributeValue::B(b) => Attr::B(b.into_inner()),
-                AttributeValue::N(n) => Attr::N(n),
-                AttributeValue::Ss(mut ss) => {
-                    ss.sort();
-                    Attr::Ss(ss)
-                }
-                AttributeValue::Bool(_) => Attr::Other("BOOL".into()),
-                AttributeValue::Null(_) => Attr::Other("NULL".into()),
-                AttributeValue::L(_) => Attr::Other("L".into()),
-                AttributeValue::M(_) => Attr::Other("M".into()),
-                AttributeValue::Ns(_) => Attr::Other("NS".into()),
-                AttributeValue::Bs(_) => Attr::Other("BS".into()),
-                _ => Attr::Other("unknown".into()),
-            };
-            (k, v)
-        })
+        .map(|(k, v)| (k, attr_from_dynamo(v)))
         .collect()
+}
+
+fn attr_from_dynamo(v: AttributeValue) -> Attr {
+    match v {
+        AttributeValue::S(s) => Attr::S(s),
+        AttributeValue::B(b) => Attr::B(b.into_inner()),
+        AttributeValue::N(n) => Attr::N(n),
+        AttributeValue::Ss(mut ss) => {
+            ss.sort();
+            Attr::Ss(ss)
+        }
+        AttributeValue::Bool(_) => Attr::Other("BOOL".into()),
+        AttributeValue::Null(_) => Attr::Other("NULL".into()),
+        AttributeValue::L(_) => Attr::Other("L".into()),
+        AttributeValue::M(_) => Attr::Other("M".into()),
+        AttributeValue::Ns(_) => Attr::Other("NS".into()),
+        AttributeValue::Bs(_) => Attr::Other("BS".into()),
+        _ => Attr::Other("unknown".into()),
+    }
+}
+
+/// The summary of a projected item, taken from the SDK's map as it is: a
+/// listing makes one per version, and building [`Attributes`] first was a
+/// tenth of `list`'s CPU on a big table. A label document is parsed whole.
+fn summarise(mut item: Item) -> Option<ItemSummary> {
+    if matches!(item.get(attr::VERSION), Some(AttributeValue::S(k)) if k == crate::format::labels::SORT_KEY)
+    {
+        return ItemSummary::from_owned(from_dynamo(item));
+    }
+    ItemSummary::from_fields(|name| item.remove(name).map(attr_from_dynamo), None)
 }
 
 #[async_trait]
@@ -442,7 +450,7 @@ impl SecretStore for DynamoDbSecretStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|i| ItemSummary::from_owned(from_dynamo(i)))
+            .filter_map(summarise)
             .collect())
     }
 

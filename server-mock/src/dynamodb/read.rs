@@ -17,7 +17,7 @@ use super::request::{
     wants_capacity,
 };
 use super::table::{KeyRef, KeyValue, Partition, Stored, StoredKey, Table};
-use super::value::{item_from_json, map_to_json, write_map_json, AttrValue, Item};
+use super::value::{item_from_json, map_to_json, write_map_json, AttrValue};
 use super::{not_found, DynamoDb};
 use crate::error::AwsError;
 use crate::services::Reply;
@@ -59,14 +59,21 @@ impl TopLevel {
         Self { names, first }
     }
 
-    fn contains(&self, name: &str) -> bool {
-        name.as_bytes()
-            .first()
-            .is_some_and(|b| self.first[usize::from(*b)])
-            && self
+    fn contains(&self, name: &[u8]) -> bool {
+        if !name.first().is_some_and(|b| self.first[usize::from(*b)]) {
+            return false;
+        }
+        if self.names.len() <= 16 {
+            // A few names (what projections name): told apart by length
+            // before any byte is compared.
+            return self
                 .names
-                .binary_search_by(|n| n.as_str().cmp(name))
-                .is_ok()
+                .iter()
+                .any(|n| n.len() == name.len() && n.as_bytes() == name);
+        }
+        self.names
+            .binary_search_by(|n| n.as_bytes().cmp(name))
+            .is_ok()
     }
 }
 
@@ -171,7 +178,7 @@ impl<'a> Page<'a> {
                 if self.count > 1 {
                     self.items.push(b',');
                 }
-                write_item(&mut self.items, item, shape);
+                write_item(&mut self.items, stored, shape);
             }
         }
         if shape.limit.is_some_and(|l| self.scanned >= l)
@@ -203,11 +210,11 @@ impl<'a> Page<'a> {
 
 /// Write `item` as `shape` projects it: straight from the stored item when the
 /// projection names only top-level attributes, through [`project`] otherwise.
-fn write_item(out: &mut Vec<u8>, item: &Item, shape: &Shape) {
+fn write_item(out: &mut Vec<u8>, stored: &Stored, shape: &Shape) {
     match (&shape.top_level, &shape.proj) {
-        (Some(names), _) => write_map_json(item, out, |k| names.contains(k)),
-        (None, Some(paths)) => write_map_json(&project(item, paths), out, |_| true),
-        (None, None) => write_map_json(item, out, |_| true),
+        (Some(names), _) => stored.json.write(&stored.item, out, |k| names.contains(k)),
+        (None, Some(paths)) => write_map_json(&project(&stored.item, paths), out, |_| true),
+        (None, None) => out.extend_from_slice(stored.json.all()),
     }
 }
 

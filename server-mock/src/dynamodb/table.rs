@@ -10,7 +10,7 @@ use std::ops::Bound;
 use serde_json::{json, Value};
 
 use super::number::Number;
-use super::value::{item_size, AttrValue, Item};
+use super::value::{item_size, AttrValue, Item, Rendered};
 use crate::error::AwsError;
 
 /// A key attribute's scalar type.
@@ -88,12 +88,14 @@ impl Partition {
     }
 }
 
-/// A stored item, with its size as DynamoDB counts it (computed at the write: a
-/// Query or Scan adds up the size of every item it reads).
+/// A stored item, with its size as DynamoDB counts it and its JSON (both
+/// computed at the write: a Query or Scan adds up the size of every item it
+/// reads, and writes them out).
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
     pub(crate) item: Item,
     pub(crate) size: usize,
+    pub(crate) json: Rendered,
 }
 
 /// A stable hash of a partition key, to assign it to a parallel-scan segment.
@@ -241,7 +243,14 @@ impl Table {
             .entry(key.0)
             .or_insert_with_key(Partition::new)
             .items
-            .insert(key.1, Stored { item, size });
+            .insert(
+                key.1,
+                Stored {
+                    json: Rendered::of(&item),
+                    item,
+                    size,
+                },
+            );
         if let Some(o) = &old {
             self.size_bytes -= o.size;
         } else {

@@ -313,9 +313,9 @@ fn attr_from_dynamo(v: AttributeValue) -> Attr {
     }
 }
 
-/// The summary of a projected item, taken from the SDK's map as it is: a
-/// listing makes one per version, and building [`Attributes`] first was a
-/// tenth of `list`'s CPU on a big table. A label document is parsed whole.
+/// The summary of a projected item, taken from the SDK's map as it is, without
+/// building [`Attributes`] first (one map fewer per version of a listing). A
+/// label document is parsed whole.
 fn summarise(mut item: Item) -> Option<ItemSummary> {
     if matches!(item.get(attr::VERSION), Some(AttributeValue::S(k)) if k == crate::format::labels::SORT_KEY)
     {

@@ -84,11 +84,13 @@ def measure(argv, env, runs):
 
 
 def control(endpoint, method, path, body=None):
+    """A call to the emulator's control API; its JSON answer, or None."""
     req = urllib.request.Request(endpoint + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as resp:
-        return resp.status
+        text = resp.read()
+        return json.loads(text) if text else None
 
 
 def pin_cpu():

@@ -21,10 +21,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import CREDSTASH, LOCKBOX, MOCK, VENV, env_for, pin_cpu  # noqa: E402  (the shared helpers)
+from bench import CREDSTASH, LOCKBOX, MOCK, VENV, control, env_for, pin_cpu  # noqa: E402  (the shared helpers)
 PROCS = int(os.environ.get("BENCH_FLEET_PROCS", "200"))
 SECRETS = int(os.environ.get("BENCH_FLEET_SECRETS", "20"))
 KMS_RPS = int(os.environ.get("BENCH_FLEET_KMS_RPS", "200"))
@@ -48,15 +47,6 @@ MODE_ENV = {
     "attempts10": {"AWS_MAX_ATTEMPTS": "10"},
     "adaptive10": {"AWS_RETRY_MODE": "adaptive", "AWS_MAX_ATTEMPTS": "10"},
 }
-
-
-def control(endpoint, method, path, body=None):
-    req = urllib.request.Request(endpoint + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as resp:
-        text = resp.read()
-        return json.loads(text) if text else None
 
 
 def start_emulator(cpu, home):

@@ -1,6 +1,6 @@
 //! The real `aws-sdk-dynamodb` client against the emulator: credstash's access
 //! patterns, conditional writes, pagination, size limits, batches, concurrency,
-//! validation errors and tags.
+//! validation errors, tags, and items read back whole or projected.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -653,4 +653,116 @@ async fn transactions_and_updates() {
         out.attributes().unwrap()["hits"],
         AttributeValue::N("1".into())
     );
+}
+
+/// What Scan and Query return is what GetItem returns: every attribute type,
+/// names and values that JSON escapes, projections of them, and an item after
+/// an update (Scan and Query copy each item's JSON as written at its last write).
+#[tokio::test]
+async fn scans_and_queries_return_items_as_stored_whole_or_projected() {
+    let (_mock, c) = emulator().await;
+    credstash_setup(&c).await;
+    let weird = "we\"ird\\name";
+    let item = |n: u64| {
+        HashMap::from([
+            ("name".to_owned(), s("app")),
+            ("version".to_owned(), s(version(n))),
+            ("n".to_owned(), AttributeValue::N("-12.50".into())),
+            (
+                "b".to_owned(),
+                AttributeValue::B(vec![0, 1, n as u8].into()),
+            ),
+            (
+                "ss".to_owned(),
+                AttributeValue::Ss(vec!["a\\".into(), "q\"".into()]),
+            ),
+            (
+                "m".to_owned(),
+                AttributeValue::M(HashMap::from([
+                    ("k\n".to_owned(), AttributeValue::Null(true)),
+                    (
+                        "l".to_owned(),
+                        AttributeValue::L(vec![s("x"), AttributeValue::Bool(false)]),
+                    ),
+                ])),
+            ),
+            ("u".to_owned(), s("é \u{202e} \u{1} tab\t")),
+            (weird.to_owned(), s("w")),
+        ])
+    };
+    for n in 1..=3 {
+        c.put_item()
+            .table_name(TABLE)
+            .set_item(Some(item(n)))
+            .send()
+            .await
+            .unwrap();
+    }
+    c.update_item()
+        .table_name(TABLE)
+        .key("name", s("app"))
+        .key("version", s(version(2)))
+        .update_expression("SET u = :v, added = :a REMOVE b")
+        .expression_attribute_values(":v", s("updated"))
+        .expression_attribute_values(":a", AttributeValue::N("7".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let scanned = c.scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(scanned.items().len(), 3);
+    for got in scanned.items() {
+        let stored = c
+            .get_item()
+            .table_name(TABLE)
+            .key("name", got["name"].clone())
+            .key("version", got["version"].clone())
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(Some(got), stored.item());
+    }
+    let updated = &scanned.items()[1];
+    assert_eq!(updated["u"], s("updated"));
+    assert_eq!(updated["added"], AttributeValue::N("7".into()));
+    assert!(!updated.contains_key("b"));
+
+    let projected = c
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("#N = :n")
+        .expression_attribute_names("#N", "name")
+        .expression_attribute_names("#W", weird)
+        .expression_attribute_values(":n", s("app"))
+        .projection_expression("#W, n, u, absent")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(projected.items().len(), 3);
+    for got in projected.items() {
+        let names: BTreeSet<&str> = got.keys().map(String::as_str).collect();
+        assert_eq!(names, BTreeSet::from([weird, "n", "u"]));
+        assert_eq!(got[weird], s("w"));
+        assert_eq!(got["n"], AttributeValue::N("-12.5".into()));
+    }
+    assert_eq!(projected.items()[0]["u"], s("é \u{202e} \u{1} tab\t"));
+    assert_eq!(projected.items()[1]["u"], s("updated"));
+
+    let nested = c
+        .scan()
+        .table_name(TABLE)
+        .projection_expression("m.l[1], version")
+        .send()
+        .await
+        .unwrap();
+    for got in nested.items() {
+        assert_eq!(
+            got["m"],
+            AttributeValue::M(HashMap::from([(
+                "l".to_owned(),
+                AttributeValue::L(vec![AttributeValue::Bool(false)])
+            )]))
+        );
+    }
 }

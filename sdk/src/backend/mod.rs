@@ -271,30 +271,21 @@ impl ItemSummary {
 /// grouped is sorted fastest.
 pub(crate) fn sort_summaries(items: &mut [ItemSummary]) {
     let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    for i in 0..items.len() {
-        match runs.last_mut() {
-            Some(run) if items[run.start].name == items[i].name => run.end = i + 1,
-            _ => runs.push(i..i + 1),
-        }
+    let mut start = 0;
+    for run in items.chunk_by(|a, b| a.name == b.name) {
+        runs.push(start..start + run.len());
+        start += run.len();
     }
     runs.sort_by(|a, b| items[a.start].name.cmp(&items[b.start].name));
-    let order: Vec<usize> = runs.into_iter().flatten().collect();
-    permute(items, order);
+    permute(items, runs.into_iter().flatten().collect());
     // Every name's versions are together now (two runs of one name next to each
     // other, in their first order): sort each name's.
-    let mut start = 0;
-    while start < items.len() {
-        let name = &items[start].name;
-        let len = items[start..]
-            .iter()
-            .position(|i| i.name != *name)
-            .unwrap_or(items.len() - start);
-        items[start..start + len].sort_by(|a, b| {
+    for versions in items.chunk_by_mut(|a, b| a.name == b.name) {
+        versions.sort_by(|a, b| {
             a.version
                 .cmp(&b.version)
                 .then_with(|| a.sort_key.cmp(&b.sort_key))
         });
-        start += len;
     }
 }
 

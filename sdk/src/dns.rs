@@ -101,12 +101,11 @@ async fn system_lookup(name: String) -> Answer {
             ips
         })
     })
-    .await;
-    match found {
-        Ok(Ok(ips)) => Ok(ips.into()),
-        Ok(Err(e)) => Err(format!("cannot look up {what}: {e}").into()),
-        Err(e) => Err(format!("cannot look up {what}: {e}").into()),
-    }
+    .await
+    .unwrap_or_else(|joined| Err(std::io::Error::other(joined)));
+    found
+        .map(Into::into)
+        .map_err(|e| format!("cannot look up {what}: {e}").into())
 }
 
 #[cfg(test)]

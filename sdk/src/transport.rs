@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use aws_smithy_async::rt::sleep::SharedAsyncSleep;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Connector;
@@ -138,18 +139,15 @@ fn expand_home(path: &str) -> PathBuf {
 /// The HTTP client: proxies from the environment, TLS built lazily with `trust`;
 /// and a [`Warmer`] that opens connections in its pools ahead of calls.
 pub(crate) fn http_client(trust: Trust) -> (SharedHttpClient, Warmer) {
-    let tls: Cache = Arc::default();
-    let dns = SharedLookups::default();
-    let warmer = Warmer {
-        cache: tls.clone(),
-        trust: trust.clone(),
-        dns: dns.clone(),
-    };
-    let client = SharedHttpClient::new(LazyTlsClient {
+    let tls = TlsConnectors {
+        cache: Arc::default(),
         trust,
+        dns: SharedLookups::default(),
+    };
+    let warmer = Warmer { tls: tls.clone() };
+    let client = SharedHttpClient::new(LazyTlsClient {
         plain: Arc::default(),
         tls,
-        dns,
     });
     (client, warmer)
 }
@@ -165,9 +163,7 @@ pub(crate) fn http_client(trust: Trust) -> (SharedHttpClient, Warmer) {
 /// connection carries one call at a time, so a batch of N decrypts wants N.
 #[derive(Debug, Clone)]
 pub(crate) struct Warmer {
-    cache: Cache,
-    trust: Trust,
-    dns: SharedLookups,
+    tls: TlsConnectors,
 }
 
 impl Warmer {
@@ -191,18 +187,10 @@ impl Warmer {
         settings.set_connect_timeout(timeouts.connect_timeout());
         settings.set_read_timeout(timeouts.read_timeout());
         let settings = settings.build();
-        let connector = cached(&self.cache, &settings, || {
-            let mut builder = Connector::builder()
-                .connector_settings(settings.clone())
-                .proxy_config(ProxyConfig::from_env());
-            builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
-            SharedHttpConnector::new(
-                builder
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                    .tls_context(self.trust.tls_context())
-                    .build_with_resolver(self.dns.clone()),
-            )
-        });
+        let connector = self.tls.get(
+            &settings,
+            aws_smithy_async::rt::sleep::default_async_sleep(),
+        );
         let opens = (0..n).map(|_| {
             let connector = connector.clone();
             async move {
@@ -225,13 +213,37 @@ impl Warmer {
 /// SDK's own client caches them the same way); one pool each.
 type Cache = Arc<Mutex<Vec<((Option<Duration>, Option<Duration>), SharedHttpConnector)>>>;
 
+/// The TLS connectors of one HTTP client, one per timeout settings, all
+/// trusting `trust` and sharing host name lookups (`dns`).
+#[derive(Debug, Clone)]
+struct TlsConnectors {
+    cache: Cache,
+    trust: Trust,
+    dns: SharedLookups,
+}
+
+impl TlsConnectors {
+    /// The connector for `settings`, built on first use with `sleep`.
+    fn get(
+        &self,
+        settings: &HttpConnectorSettings,
+        sleep: Option<SharedAsyncSleep>,
+    ) -> SharedHttpConnector {
+        cached(&self.cache, settings, || {
+            SharedHttpConnector::new(
+                builder(settings, sleep)
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .tls_context(self.trust.tls_context())
+                    .build_with_resolver(self.dns.clone()),
+            )
+        })
+    }
+}
+
 #[derive(Debug)]
 struct LazyTlsClient {
-    trust: Trust,
     plain: Cache,
-    tls: Cache,
-    /// Host name lookups, shared by every TLS connection of the client.
-    dns: SharedLookups,
+    tls: TlsConnectors,
 }
 
 /// The connector for `settings` from `cache`, built by `build` on a miss.
@@ -250,16 +262,16 @@ fn cached(
     connector
 }
 
-/// A connector builder for `settings`, with the runtime's sleep and the
+/// A connector builder for `settings`, with `sleep` (the runtime's) and the
 /// environment's proxies.
 fn builder(
     settings: &HttpConnectorSettings,
-    components: &RuntimeComponents,
+    sleep: Option<SharedAsyncSleep>,
 ) -> aws_smithy_http_client::ConnectorBuilder {
     let mut builder = Connector::builder()
         .connector_settings(settings.clone())
         .proxy_config(ProxyConfig::from_env());
-    builder.set_sleep_impl(components.sleep_impl());
+    builder.set_sleep_impl(sleep);
     builder
 }
 
@@ -270,16 +282,14 @@ impl HttpClient for LazyTlsClient {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         let plain = cached(&self.plain, settings, || {
-            SharedHttpConnector::new(builder(settings, components).build_http())
+            SharedHttpConnector::new(builder(settings, components.sleep_impl()).build_http())
         });
         SharedHttpConnector::new(ByScheme {
             plain,
             tls: Arc::new(OnceLock::new()),
-            cache: self.tls.clone(),
-            trust: self.trust.clone(),
-            dns: self.dns.clone(),
+            connectors: self.tls.clone(),
             settings: settings.clone(),
-            components: components.clone(),
+            sleep: components.sleep_impl(),
         })
     }
 
@@ -294,11 +304,9 @@ impl HttpClient for LazyTlsClient {
 struct ByScheme {
     plain: SharedHttpConnector,
     tls: Arc<OnceLock<SharedHttpConnector>>,
-    cache: Cache,
-    trust: Trust,
-    dns: SharedLookups,
+    connectors: TlsConnectors,
     settings: HttpConnectorSettings,
-    components: RuntimeComponents,
+    sleep: Option<SharedAsyncSleep>,
 }
 
 impl HttpConnector for ByScheme {
@@ -307,16 +315,9 @@ impl HttpConnector for ByScheme {
         if scheme.eq_ignore_ascii_case("http://") {
             return self.plain.call(request);
         }
-        let tls = self.tls.get_or_init(|| {
-            cached(&self.cache, &self.settings, || {
-                SharedHttpConnector::new(
-                    builder(&self.settings, &self.components)
-                        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                        .tls_context(self.trust.tls_context())
-                        .build_with_resolver(self.dns.clone()),
-                )
-            })
-        });
+        let tls = self
+            .tls
+            .get_or_init(|| self.connectors.get(&self.settings, self.sleep.clone()));
         tls.call(request)
     }
 }

@@ -17,7 +17,7 @@ use super::request::{
     wants_capacity,
 };
 use super::table::{KeyRef, KeyValue, Partition, Stored, StoredKey, Table};
-use super::value::{item_from_json, map_to_json, write_map_json, AttrValue};
+use super::value::{item_from_json, json_name, map_to_json, write_map_json, AttrValue};
 use super::{not_found, DynamoDb};
 use crate::error::AwsError;
 use crate::services::Reply;
@@ -38,21 +38,23 @@ struct Shape {
 }
 
 /// The attribute names of a projection of top-level attributes, to test each
-/// attribute of each item read against.
+/// attribute of each item read against, as stored items' JSON writes them
+/// ([`json_name`]).
 struct TopLevel {
     /// Sorted.
-    names: Vec<String>,
+    names: Vec<Vec<u8>>,
     /// Which bytes some name starts with: most attributes a projection leaves
     /// out are told apart by their first byte, without a string comparison.
     first: [bool; 256],
 }
 
 impl TopLevel {
-    fn new(mut names: Vec<String>) -> Self {
+    fn new(names: &[&str]) -> Self {
+        let mut names: Vec<Vec<u8>> = names.iter().map(|n| json_name(n)).collect();
         names.sort();
         let mut first = [false; 256];
         for n in &names {
-            if let Some(b) = n.as_bytes().first() {
+            if let Some(b) = n.first() {
                 first[usize::from(*b)] = true;
             }
         }
@@ -69,10 +71,10 @@ impl TopLevel {
             return self
                 .names
                 .iter()
-                .any(|n| n.len() == name.len() && n.as_bytes() == name);
+                .any(|n| n.len() == name.len() && n == name);
         }
         self.names
-            .binary_search_by(|n| n.as_bytes().cmp(name))
+            .binary_search_by(|n| n.as_slice().cmp(name))
             .is_ok()
     }
 }
@@ -124,11 +126,11 @@ fn shape(body: &Value, ph: &mut Placeholders, legacy_filter: &str) -> Result<Sha
         let names = paths
             .iter()
             .map(|p| match p.as_slice() {
-                [PathElem::Attr(a)] => Some(a.clone()),
+                [PathElem::Attr(a)] => Some(a.as_str()),
                 _ => None,
             })
-            .collect::<Option<Vec<String>>>()?;
-        Some(TopLevel::new(names))
+            .collect::<Option<Vec<&str>>>()?;
+        Some(TopLevel::new(&names))
     });
     Ok(Shape {
         filter,
@@ -212,8 +214,8 @@ impl<'a> Page<'a> {
 /// projection names only top-level attributes, through [`project`] otherwise.
 fn write_item(out: &mut Vec<u8>, stored: &Stored, shape: &Shape) {
     match (&shape.top_level, &shape.proj) {
-        (Some(names), _) => stored.json.write(&stored.item, out, |k| names.contains(k)),
-        (None, Some(paths)) => write_map_json(&project(&stored.item, paths), out, |_| true),
+        (Some(names), _) => stored.json.write(out, |k| names.contains(k)),
+        (None, Some(paths)) => write_map_json(&project(&stored.item, paths), out),
         (None, None) => out.extend_from_slice(stored.json.all()),
     }
 }

@@ -197,7 +197,7 @@ impl AttrValue {
             AttrValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             AttrValue::Null => out.extend_from_slice(b"true"),
             AttrValue::L(l) => write_array(out, l, |out, v| v.write_json(out)),
-            AttrValue::M(m) => write_map_json(m, out, |_| true),
+            AttrValue::M(m) => write_map_json(m, out),
             AttrValue::Ss(s) => write_array(out, s, |out, s| write_str(out, s)),
             AttrValue::Ns(n) => write_array(out, n, |out, n| write_str(out, &n.to_string())),
             AttrValue::Bs(b) => write_array(out, b, |out, b| write_str(out, &BASE64.encode(b))),
@@ -273,20 +273,14 @@ pub(crate) fn map_to_json(map: &BTreeMap<String, AttrValue>) -> Map<String, Valu
     map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()
 }
 
-/// Write the attributes of `map` that `keep` accepts as a DynamoDB JSON object, in
-/// [`map_to_json`]'s order, with [`AttrValue::write_json`].
-pub(crate) fn write_map_json(
-    map: &BTreeMap<String, AttrValue>,
-    out: &mut Vec<u8>,
-    keep: impl Fn(&str) -> bool,
-) {
+/// Write `map` as a DynamoDB JSON object, the bytes `serde_json` writes for
+/// [`map_to_json`], with [`AttrValue::write_json`].
+pub(crate) fn write_map_json(map: &BTreeMap<String, AttrValue>, out: &mut Vec<u8>) {
     out.push(b'{');
-    let mut first = true;
-    for (k, v) in map.iter().filter(|(k, _)| keep(k)) {
-        if !first {
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        first = false;
         write_str(out, k);
         out.push(b':');
         v.write_json(out);
@@ -298,7 +292,7 @@ pub(crate) fn write_map_json(
 /// attribute lies in it: a Query or Scan copies those bytes instead of rendering
 /// the item again from its parts, which lie all over the heap (a scan of a big
 /// table was bound by fetching them from memory). Twice the memory for speed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Rendered {
     /// Each attribute's `"name":value` in the JSON, in the item's order, as
     /// three little-endian `u32`s (where it starts, where its name's closing
@@ -308,9 +302,15 @@ pub(crate) struct Rendered {
     bytes: Box<[u8]>,
     /// Where the JSON starts in `bytes`.
     json_at: usize,
-    /// Whether every name is written as it is (no escapes), so that the text
-    /// between the quotes is the name.
-    plain: bool,
+}
+
+impl std::fmt::Debug for Rendered {
+    /// The size only: an item's values are whatever its writer stored.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("json_bytes", &self.all().len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The size of one attribute's entry before a [`Rendered`] item's JSON.
@@ -320,7 +320,6 @@ impl Rendered {
     pub(crate) fn of(item: &Item) -> Self {
         let mut json = vec![b'{'];
         let mut spans = Vec::with_capacity(item.len() * SPAN);
-        let mut plain = true;
         // An item is at most 400 KB: its JSON is far below 4 GB.
         let at = |json: &Vec<u8>| u32::try_from(json.len()).unwrap_or(u32::MAX);
         for (i, (name, value)) in item.iter().enumerate() {
@@ -335,7 +334,6 @@ impl Rendered {
             for offset in [start, quote, at(&json)] {
                 spans.extend_from_slice(&offset.to_le_bytes());
             }
-            plain &= needs_no_escape(name);
         }
         json.push(b'}');
         let json_at = spans.len();
@@ -343,16 +341,12 @@ impl Rendered {
         Self {
             bytes: spans.into_boxed_slice(),
             json_at,
-            plain,
         }
     }
 
-    /// Write the item (`item`, as it was rendered) with the attributes `keep`
-    /// accepts, as [`write_map_json`] would.
-    pub(crate) fn write(&self, item: &Item, out: &mut Vec<u8>, keep: impl Fn(&[u8]) -> bool) {
-        if !self.plain {
-            return write_map_json(item, out, |name| keep(name.as_bytes()));
-        }
+    /// Write the item with the attributes `keep` accepts. `keep` is given each
+    /// name as JSON writes it, escapes included ([`json_name`]).
+    pub(crate) fn write(&self, out: &mut Vec<u8>, keep: impl Fn(&[u8]) -> bool) {
         let (spans, json) = self.bytes.split_at(self.json_at);
         let offset = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
         out.push(b'{');
@@ -381,6 +375,16 @@ impl Rendered {
 /// characters, quotes and backslashes.
 fn needs_no_escape(s: &str) -> bool {
     s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// An attribute name as a [`Rendered`] item holds it: the JSON string without
+/// its quotes, escaped as `serde_json` escapes it.
+pub(crate) fn json_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    write_str(&mut out, name);
+    out.pop();
+    out.remove(0);
+    out
 }
 
 /// A JSON string, escaped as `serde_json` escapes it.
@@ -466,29 +470,25 @@ mod tests {
         }))
         .unwrap();
         let mut written = Vec::new();
-        write_map_json(&item, &mut written, |_| true);
+        write_map_json(&item, &mut written);
         let expected = serde_json::to_vec(&Value::Object(map_to_json(&item))).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&written),
             String::from_utf8_lossy(&expected)
         );
 
+        // Rendered once, copied after: the same bytes, whole or projected.
+        let rendered = Rendered::of(&item);
+        assert_eq!(rendered.all(), &expected[..]);
         let mut some = Vec::new();
-        write_map_json(&item, &mut some, |k| k == "n" || k == "s");
+        rendered.write(&mut some, |k| k == b"n" || k == b"s");
         let shown: Value = serde_json::from_slice(&some).unwrap();
         assert_eq!(
             shown,
             json!({"n": {"N": "-12.5"}, "s": {"S": "tab\t \"quoted\" \u{1} é"}})
         );
-
-        // Rendered once, copied after: the same bytes, whole or projected.
-        let rendered = Rendered::of(&item);
-        assert_eq!(rendered.all(), &expected[..]);
-        let mut copied = Vec::new();
-        rendered.write(&item, &mut copied, |k| k == b"n" || k == b"s");
-        assert_eq!(copied, some);
         let mut none = Vec::new();
-        rendered.write(&item, &mut none, |_| false);
+        rendered.write(&mut none, |_| false);
         assert_eq!(none, b"{}");
     }
 
@@ -503,8 +503,9 @@ mod tests {
         let rendered = Rendered::of(&item);
         let expected = serde_json::to_vec(&Value::Object(map_to_json(&item))).unwrap();
         assert_eq!(rendered.all(), &expected[..]);
+        let wanted = [json_name("quo\"te"), json_name("new\nline")];
         let mut out = Vec::new();
-        rendered.write(&item, &mut out, |k| k == b"quo\"te" || k == b"new\nline");
+        rendered.write(&mut out, |k| wanted.iter().any(|w| w == k));
         let shown: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             shown,

@@ -25,10 +25,10 @@ import tempfile
 import time
 
 # The lifecycle benchmark's loader (boto3, credstash's item format, one data key for
-# every item), environment and control calls.
-from bench_lifecycle import SEED, control, emulator_cpu, env_for
+# every item) and its reading of the emulator's CPU time; the shared helpers.
+from bench_lifecycle import SEED, emulator_cpu
 
-from bench import CREDSTASH, LOCKBOX, MOCK, VENV, pin_cpu  # noqa: E402
+from bench import CREDSTASH, LOCKBOX, MOCK, VENV, control, env_for, pin_cpu  # noqa: E402
 SECRETS = int(os.environ.get("BENCH_BIG_SECRETS", "10000"))
 VERSIONS = int(os.environ.get("BENCH_BIG_VERSIONS", "5"))
 RUNS = int(os.environ.get("BENCH_BIG_RUNS", "5"))

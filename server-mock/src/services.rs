@@ -45,10 +45,7 @@ impl Reply {
 
     /// The answer's JSON text.
     pub(crate) fn to_json(&self) -> Vec<u8> {
-        // Serialising a `Value` cannot fail (its keys are strings); `Display` is
-        // the fallback all the same.
-        let head =
-            serde_json::to_vec(&self.body).unwrap_or_else(|_| self.body.to_string().into_bytes());
+        let head = self.body.to_string().into_bytes();
         let Some(items) = &self.items else {
             return head;
         };

@@ -4,8 +4,9 @@
 //! of two operators moving one label at once exactly one wins and the other
 //! gets exit 8 ([`crate::exit::CONFLICT`]) with nothing changed.
 //!
-//! Also here: `list` and `history` with every label ([`list_labelled`], [`history_labelled`]), including
-//! those a table shared with credstash keeps in its companion table.
+//! Also here: `list` and `history` with every label ([`list_labelled`],
+//! [`history_labelled`]), including those a table shared with credstash keeps
+//! in its companion table.
 
 use anyhow::{Context as _, Result};
 use lockbox::backend::ItemSummary;
